@@ -1,0 +1,193 @@
+import type { ServerWritableStream } from "@grpc/grpc-js";
+import type {
+  CancelJobRequest, DispatchingStatus, GetJobStatusRequest, Job, JobEvent, JobSchedulerServer, ListJobsRequest,
+  ListJobsResponse, ListJobTypesResponse, PauseDispatchingRequest, ScheduleJobRequest, ScheduleJobResponse, WatchJobRequest,
+} from "../gen/jobscheduler/v1/jobscheduler.js";
+import type { Dispatcher, DispatchingState } from "../dispatch/dispatcher.js";
+import type { JobLifecycle } from "../dispatch/lifecycle.js";
+import { JOB_ID } from "../jobs/ids.js";
+import { isTerminal, type JobRecord } from "../jobs/job.js";
+import type { JobEvents, PublishedTransition } from "../jobs/job-events.js";
+import type { JobRegistry } from "../jobs/registry.js";
+import { newJobRecord } from "../jobs/submission.js";
+import { LabelSelectorError, parseLabelSelector } from "../store/label-selector.js";
+import type { JobStore } from "../store/store.js";
+import { ApiError } from "./errors.js";
+import { eventToProto, handlerToProto, jobToProto, stateFromProto } from "./mapping.js";
+import { decodePageToken, encodePageToken } from "./page-token.js";
+import type { RpcContext, RpcInstrumentation } from "./rpc.js";
+import { validateScheduleJob } from "./validation.js";
+
+export const DEFAULT_PAGE_SIZE = 50;
+export const MAX_PAGE_SIZE = 1000;
+
+export interface JobSchedulerDeps {
+  store: JobStore;
+  registry: JobRegistry;
+  lifecycle: JobLifecycle;
+  dispatcher: Dispatcher;
+  events: JobEvents;
+  /** How long CancelJob waits for a running job to stop before answering. */
+  cancelWaitMs: number;
+}
+
+function requireJobId(id: string, field = "job_id"): string {
+  if (!id) throw ApiError.invalid(field, "is required");
+  if (!JOB_ID.test(id)) throw ApiError.invalid(field, `"${id.slice(0, 64)}" is not a job id`);
+  return id;
+}
+
+async function getJobOr404(store: JobStore, id: string): Promise<JobRecord> {
+  const job = await store.getJob(requireJobId(id));
+  if (!job) throw ApiError.notFound(`job ${id} not found`);
+  return job;
+}
+
+function dispatchingToProto(state: DispatchingState, queued: number): DispatchingStatus {
+  return { paused: state.paused, pausedReason: state.pausedReason, running: state.running, maxRunning: state.maxRunning, queued };
+}
+
+/** Resolves with the job once it is terminal, or with null after `ms`. */
+function waitForEnd(events: JobEvents, jobId: string, ms: number): Promise<JobRecord | null> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => finish(null), ms);
+    const unsubscribe = events.subscribe(jobId, ({ job }) => {
+      if (isTerminal(job.state)) finish(job);
+    });
+    function finish(job: JobRecord | null) {
+      clearTimeout(timer);
+      unsubscribe();
+      resolve(job);
+    }
+  });
+}
+
+export function jobSchedulerService(deps: JobSchedulerDeps, rpc: RpcInstrumentation): JobSchedulerServer {
+  const { store, registry, lifecycle, dispatcher, events } = deps;
+
+  async function scheduleJob(request: ScheduleJobRequest, ctx: RpcContext): Promise<ScheduleJobResponse> {
+    const submission = validateScheduleJob(request, registry);
+    const { job, created } = await store.createJob(newJobRecord(submission));
+    if (!created && job.requestHash !== submission.requestHash) {
+      throw ApiError.alreadyExists("idempotency_key", `was already used for job ${job.id} with a different request`);
+    }
+    if (created) {
+      ctx.logger.info({ jobId: job.id, type: job.type }, "job scheduled");
+      dispatcher.wake();
+    }
+    return { job: jobToProto(job), created };
+  }
+
+  async function listJobs(request: ListJobsRequest): Promise<ListJobsResponse> {
+    const pageSize = request.pageSize === 0 ? DEFAULT_PAGE_SIZE : request.pageSize;
+    if (pageSize < 1 || pageSize > MAX_PAGE_SIZE) throw ApiError.invalid("page_size", `must be between 1 and ${MAX_PAGE_SIZE}`);
+    if (request.type && !registry.get(request.type)) throw ApiError.invalid("type", `unknown job type "${request.type}"`);
+    const states = request.states.map((s, i) => {
+      const state = stateFromProto(s);
+      if (!state) throw ApiError.invalid(`states[${i}]`, "must be a job state other than UNSPECIFIED");
+      return state;
+    });
+    let labels;
+    try {
+      labels = parseLabelSelector(request.labelSelector);
+    } catch (error) {
+      if (error instanceof LabelSelectorError) throw ApiError.invalid("label_selector", error.message);
+      throw error;
+    }
+    const createdAfter = request.createdAfter?.getTime();
+    const createdBefore = request.createdBefore?.getTime();
+    for (const [field, value] of [["created_after", createdAfter], ["created_before", createdBefore]] as const) {
+      if (value !== undefined && !Number.isFinite(value)) throw ApiError.invalid(field, "is not a valid timestamp");
+    }
+    const filters = { type: request.type, states, labels: request.labelSelector, createdAfter, createdBefore };
+    const after = request.pageToken ? decodePageToken(request.pageToken, filters) : undefined;
+    // One extra row tells whether another page exists.
+    const rows = await store.listJobs({ type: request.type || undefined, states, labels, createdAfter, createdBefore, after, limit: pageSize + 1 });
+    const page = rows.slice(0, pageSize);
+    const last = page.at(-1);
+    return {
+      jobs: page.map(jobToProto),
+      nextPageToken: rows.length > pageSize && last ? encodePageToken({ createdAt: last.createdAt, id: last.id }, filters) : "",
+    };
+  }
+
+  async function cancelJob(request: CancelJobRequest, ctx: RpcContext): Promise<Job> {
+    requireJobId(request.jobId);
+    if (request.reason.length > 1024) throw ApiError.invalid("reason", "must be at most 1024 characters");
+    const outcome = await lifecycle.cancel(request.jobId, request.reason);
+    switch (outcome.kind) {
+      case "not-found":
+        throw ApiError.notFound(`job ${request.jobId} not found`);
+      case "already-finished":
+        throw ApiError.failedPrecondition(`job ${request.jobId} already finished (${outcome.job.state}) and cannot be cancelled`, "JOB_FINISHED");
+      case "cancelled":
+        return jobToProto(outcome.job);
+      case "stopping": {
+        ctx.logger.info({ jobId: request.jobId }, "stopping job on request");
+        const ended = await waitForEnd(events, request.jobId, deps.cancelWaitMs);
+        return jobToProto(ended ?? (await getJobOr404(store, request.jobId)));
+      }
+    }
+  }
+
+  async function watchJob(request: WatchJobRequest, stream: ServerWritableStream<WatchJobRequest, JobEvent>, ctx: RpcContext): Promise<void> {
+    requireJobId(request.jobId);
+    // Subscribe before reading, so no transition falls between the read and the subscription.
+    const pending: PublishedTransition[] = [];
+    let deliver: ((t: PublishedTransition) => void) | null = null;
+    const unsubscribe = events.subscribe(request.jobId, (t) => (deliver ? deliver(t) : pending.push(t)));
+    try {
+      const job = await getJobOr404(store, request.jobId);
+      let lastSent = request.afterSequence ?? 0;
+      let ended = false;
+      const send = (event: JobEvent, sequence: number, terminal: boolean) => {
+        stream.write(event);
+        lastSent = sequence;
+        ended ||= terminal;
+      };
+      if (request.afterSequence !== undefined) {
+        for (const event of await store.listEvents(job.id, request.afterSequence)) {
+          send(eventToProto(event, event.sequence === job.sequence ? job : undefined), event.sequence, isTerminal(event.state));
+        }
+      } else {
+        const [current] = await store.listEvents(job.id, job.sequence - 1);
+        send(eventToProto(current, job), job.sequence, isTerminal(job.state));
+      }
+      if (ended) return;
+      await new Promise<void>((resolve) => {
+        const onTransition = (t: PublishedTransition) => {
+          if (t.event.sequence <= lastSent) return;
+          send(eventToProto(t.event, t.job), t.event.sequence, isTerminal(t.job.state));
+          if (ended) resolve();
+        };
+        for (const t of pending) onTransition(t);
+        deliver = onTransition;
+        if (ended) resolve();
+        ctx.signal.addEventListener("abort", () => resolve(), { once: true });
+      });
+    } finally {
+      unsubscribe();
+    }
+  }
+
+  async function dispatchingStatus(state: DispatchingState): Promise<DispatchingStatus> {
+    const counts = await store.countByTypeAndState();
+    const queued = counts.filter((c) => c.state === "QUEUED").reduce((sum, c) => sum + c.count, 0);
+    return dispatchingToProto(state, queued);
+  }
+
+  return {
+    scheduleJob: rpc.unary("ScheduleJob", scheduleJob),
+    getJobStatus: rpc.unary("GetJobStatus", async (request: GetJobStatusRequest) => jobToProto(await getJobOr404(store, request.jobId))),
+    listJobs: rpc.unary("ListJobs", listJobs),
+    cancelJob: rpc.unary("CancelJob", cancelJob),
+    watchJob: rpc.serverStream("WatchJob", watchJob),
+    listJobTypes: rpc.unary("ListJobTypes", async (): Promise<ListJobTypesResponse> => ({ jobTypes: registry.all().map(handlerToProto) })),
+    pauseDispatching: rpc.unary("PauseDispatching", async (request: PauseDispatchingRequest) => {
+      if (request.reason.length > 1024) throw ApiError.invalid("reason", "must be at most 1024 characters");
+      return dispatchingStatus(await dispatcher.pause(request.reason || "paused by an operator"));
+    }),
+    resumeDispatching: rpc.unary("ResumeDispatching", async () => dispatchingStatus(await dispatcher.resume())),
+    getDispatchingStatus: rpc.unary("GetDispatchingStatus", async () => dispatchingStatus(dispatcher.state())),
+  };
+}

@@ -1,0 +1,80 @@
+import { z } from "zod";
+import type { Duration } from "../gen/google/protobuf/duration.js";
+import { JobState, type Job, type JobEvent, type JobType } from "../gen/jobscheduler/v1/jobscheduler.js";
+import type { JobHandler } from "../jobs/handler.js";
+import { JOB_STATES, type JobEventRecord, type JobRecord, type JobStateName } from "../jobs/job.js";
+
+export function stateToProto(state: JobStateName): JobState {
+  return JobState[`JOB_STATE_${state}`];
+}
+
+export function stateFromProto(state: JobState): JobStateName | null {
+  const name = JobState[state]?.replace(/^JOB_STATE_/, "");
+  return (JOB_STATES as readonly string[]).includes(name ?? "") ? (name as JobStateName) : null;
+}
+
+export function msToDuration(ms: number): Duration {
+  return { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 };
+}
+
+const date = (ms: number | null) => (ms === null ? undefined : new Date(ms));
+
+export function jobToProto(job: JobRecord): Job {
+  return {
+    id: job.id,
+    name: job.name,
+    type: job.type,
+    state: stateToProto(job.state),
+    reason: job.reason,
+    message: job.message,
+    attempt: job.attempt,
+    maxAttempts: job.maxAttempts,
+    createTime: date(job.createdAt),
+    startTime: date(job.startedAt),
+    finishTime: date(job.finishedAt),
+    updateTime: date(job.updatedAt),
+    labels: job.labels,
+    resources: job.resources,
+    timeout: msToDuration(job.timeoutMs),
+    params: job.params,
+    result: job.result ?? undefined,
+    placement: job.placement
+      ? {
+          runtime: job.placement.runtime,
+          location: job.placement.location,
+          host: job.placement.host ?? "",
+          pid: job.placement.pid ?? 0,
+          namespace: job.placement.namespace ?? "",
+          kubernetesJobName: job.placement.kubernetesJobName ?? "",
+        }
+      : undefined,
+    idempotencyKey: job.idempotencyKey ?? "",
+    outputTail: job.outputTail,
+    cancelRequested: job.cancelRequested,
+    sequence: job.sequence,
+  };
+}
+
+export function eventToProto(event: JobEventRecord, job?: JobRecord): JobEvent {
+  return {
+    sequence: event.sequence,
+    time: new Date(event.at),
+    state: stateToProto(event.state),
+    reason: event.reason,
+    message: event.message,
+    attempt: event.attempt,
+    job: job ? jobToProto(job) : undefined,
+  };
+}
+
+export function handlerToProto(handler: JobHandler): JobType {
+  return {
+    name: handler.type,
+    description: handler.description,
+    defaultResources: handler.defaultResources,
+    defaultTimeout: msToDuration(handler.defaultTimeoutMs),
+    maxTimeout: msToDuration(handler.maxTimeoutMs),
+    defaultMaxAttempts: handler.defaultMaxAttempts,
+    paramsSchema: z.toJSONSchema(handler.paramsSchema, { io: "input", unrepresentable: "any" }) as Record<string, unknown>,
+  };
+}

@@ -1,0 +1,55 @@
+import { fileURLToPath } from "node:url";
+import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { loadSync } from "@grpc/proto-loader";
+import { ReflectionService } from "@grpc/reflection";
+import { HealthImplementation } from "grpc-health-check";
+import { JobSchedulerService, type JobSchedulerServer } from "../gen/jobscheduler/v1/jobscheduler.js";
+
+export const SERVICE_NAME = "jobscheduler.v1.JobScheduler";
+const PROTO_ROOT = fileURLToPath(new URL("../../proto", import.meta.url));
+
+export interface GrpcServer {
+  server: Server;
+  health: HealthImplementation;
+  port: number;
+}
+
+/** The gRPC server with our service, grpc.health.v1 and server reflection (so grpcurl needs no .proto). */
+export async function startGrpcServer(implementation: JobSchedulerServer, host: string, port: number): Promise<GrpcServer> {
+  const server = new Server({
+    "grpc.max_receive_message_length": 4 * 1024 * 1024,
+    "grpc.keepalive_permit_without_calls": 1,
+  });
+  server.addService(JobSchedulerService, implementation);
+
+  const health = new HealthImplementation({ "": "NOT_SERVING", [SERVICE_NAME]: "NOT_SERVING" });
+  health.addToServer(server);
+
+  const definition = loadSync("jobscheduler/v1/jobscheduler.proto", { includeDirs: [PROTO_ROOT] });
+  new ReflectionService(definition).addToServer(server);
+
+  const boundPort = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound)));
+  });
+  return { server, health, port: boundPort };
+}
+
+export function setServing(health: HealthImplementation, serving: boolean): void {
+  const state = serving ? "SERVING" : "NOT_SERVING";
+  health.setStatus("", state);
+  health.setStatus(SERVICE_NAME, state);
+}
+
+/** Stops accepting calls; calls still open after `graceMs` (e.g. WatchJob streams) are cut. */
+export function stopGrpcServer(server: Server, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const force = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, graceMs);
+    server.tryShutdown(() => {
+      clearTimeout(force);
+      resolve();
+    });
+  });
+}

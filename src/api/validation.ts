@@ -1,0 +1,137 @@
+import { createHash } from "node:crypto";
+import { z } from "zod";
+import type { Duration } from "../gen/google/protobuf/duration.js";
+import { ScheduleJobRequest as ScheduleJobRequestCodec, type ScheduleJobRequest } from "../gen/jobscheduler/v1/jobscheduler.js";
+import type { JobHandler } from "../jobs/handler.js";
+import type { JobResources } from "../jobs/job.js";
+import type { JobRegistry } from "../jobs/registry.js";
+import { parseQuantity } from "../runtime/quantity.js";
+import { labelKeyProblem, labelValueProblem } from "../store/label-selector.js";
+import { ApiError, fromZodError } from "./errors.js";
+
+export const MAX_LABELS = 64;
+const MAX_ATTEMPTS_LIMIT = 20;
+
+export interface ValidatedSubmission {
+  handler: JobHandler;
+  name: string;
+  idempotencyKey: string | null;
+  labels: Record<string, string>;
+  resources: JobResources;
+  timeoutMs: number;
+  maxAttempts: number;
+  params: Record<string, unknown>;
+  requestHash: string;
+}
+
+const name = z
+  .string()
+  .max(253, "must be at most 253 characters")
+  .regex(/^[^\p{C}]*$/u, "must not contain control characters");
+
+const idempotencyKey = z
+  .string()
+  .max(255, "must be at most 255 characters")
+  .regex(/^[\x21-\x7e]*$/, "may hold printable ASCII without spaces only");
+
+export function durationToMs(duration: Duration | undefined, field: string): number | undefined {
+  if (!duration) return undefined;
+  const { seconds, nanos } = duration;
+  if (seconds < 0 || nanos < 0) throw ApiError.invalid(field, "must not be negative");
+  if (nanos > 999_999_999) throw ApiError.invalid(field, "nanos must be below one second");
+  return seconds * 1000 + Math.floor(nanos / 1e6);
+}
+
+function validateLabels(labels: Record<string, string>): Record<string, string> {
+  const entries = Object.entries(labels);
+  if (entries.length > MAX_LABELS) throw ApiError.invalid("labels", `at most ${MAX_LABELS} labels are allowed`);
+  for (const [key, value] of entries) {
+    const problem = labelKeyProblem(key) ?? labelValueProblem(value);
+    if (problem) throw ApiError.invalid(`labels[${JSON.stringify(key)}]`, problem);
+  }
+  return labels;
+}
+
+function validateResources(requested: Partial<JobResources> | undefined, defaults: JobResources): JobResources {
+  const merged: JobResources = { ...defaults };
+  const fields: [keyof JobResources, string][] = [
+    ["cpuRequest", "cpu_request"], ["cpuLimit", "cpu_limit"], ["memoryRequest", "memory_request"], ["memoryLimit", "memory_limit"],
+  ];
+  for (const [key, protoName] of fields) {
+    const value = requested?.[key];
+    if (!value) continue;
+    const parsed = parseQuantity(value);
+    if (parsed === null) throw ApiError.invalid(`resources.${protoName}`, `"${value}" is not a resource quantity (e.g. 250m, 0.5, 128Mi)`);
+    if (parsed <= 0) throw ApiError.invalid(`resources.${protoName}`, "must be greater than zero");
+    merged[key] = value;
+  }
+  // A request above its limit is invalid; when only one side was given, the other follows it.
+  for (const [request, limit, label] of [["cpuRequest", "cpuLimit", "cpu"], ["memoryRequest", "memoryLimit", "memory"]] as const) {
+    const r = parseQuantity(merged[request])!;
+    const l = parseQuantity(merged[limit])!;
+    if (r <= l) continue;
+    if (requested?.[request] && requested?.[limit]) {
+      throw ApiError.invalid(`resources.${label}_request`, `${merged[request]} is above the ${label} limit ${merged[limit]}`);
+    }
+    if (requested?.[request]) merged[limit] = merged[request];
+    else merged[request] = merged[limit];
+  }
+  return merged;
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value && typeof value === "object") {
+    const entries = Object.entries(value).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : 1));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+export function validateScheduleJob(request: ScheduleJobRequest, registry: JobRegistry): ValidatedSubmission {
+  if (!request.spec) {
+    const types = registry.all().map((h) => h.type).join(", ");
+    throw ApiError.invalid("spec", `one job spec is required (one of: ${types})`);
+  }
+  const type = request.spec.$case;
+  const handler = registry.get(type);
+  if (!handler) throw ApiError.invalid("spec", `job type "${type}" is not enabled on this server`);
+
+  const nameResult = name.safeParse(request.name);
+  if (!nameResult.success) throw fromZodError(nameResult.error, ["name"]);
+  const keyResult = idempotencyKey.safeParse(request.idempotencyKey);
+  if (!keyResult.success) throw fromZodError(keyResult.error, ["idempotency_key"]);
+  const labels = validateLabels(request.labels);
+  const resources = validateResources(request.resources, handler.defaultResources);
+
+  const timeoutMs = durationToMs(request.timeout, "timeout") ?? handler.defaultTimeoutMs;
+  if (timeoutMs <= 0) throw ApiError.invalid("timeout", "must be positive");
+  if (timeoutMs > handler.maxTimeoutMs) throw ApiError.invalid("timeout", `must be at most ${handler.maxTimeoutMs / 1000}s for ${type} jobs`);
+
+  const requestedAttempts = request.retryPolicy?.maxAttempts ?? 0;
+  if (requestedAttempts < 0 || requestedAttempts > MAX_ATTEMPTS_LIMIT) {
+    throw ApiError.invalid("retry_policy.max_attempts", `must be between 1 and ${MAX_ATTEMPTS_LIMIT} (0 for the type's default)`);
+  }
+  const maxAttempts = requestedAttempts || handler.defaultMaxAttempts;
+
+  const specJson = (ScheduleJobRequestCodec.toJSON(request) as Record<string, unknown>)[type] ?? {};
+  const paramsResult = handler.paramsSchema.safeParse(specJson);
+  if (!paramsResult.success) throw fromZodError(paramsResult.error, [type]);
+  const params = paramsResult.data;
+
+  const jobName = nameResult.data || type;
+  const requestHash = createHash("sha256")
+    .update(canonicalJson({ type, name: jobName, labels, resources, timeoutMs, maxAttempts, params }))
+    .digest("base64url");
+  return {
+    handler,
+    name: jobName,
+    idempotencyKey: keyResult.data || null,
+    labels,
+    resources,
+    timeoutMs,
+    maxAttempts,
+    params,
+    requestHash,
+  };
+}

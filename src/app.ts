@@ -1,0 +1,83 @@
+import { join } from "node:path";
+import type { Logger } from "pino";
+import { jobSchedulerService } from "./api/job-scheduler-service.js";
+import { RpcInstrumentation } from "./api/rpc.js";
+import { setServing, startGrpcServer, stopGrpcServer } from "./api/server.js";
+import type { Config } from "./config.js";
+import { Dispatcher } from "./dispatch/dispatcher.js";
+import { JobLifecycle } from "./dispatch/lifecycle.js";
+import { builtinRegistry } from "./jobs/builtin.js";
+import { JobEvents } from "./jobs/job-events.js";
+import { closeServer, startHealthServer, startMetricsServer } from "./observability/http-servers.js";
+import { Metrics } from "./observability/metrics.js";
+import { LocalRuntime } from "./runtime/local/local-runtime.js";
+import { openStore } from "./store/open-store.js";
+
+export interface RunningApp {
+  grpcPort: number;
+  httpPort: number;
+  metricsPort: number;
+  /** Graceful stop: stop accepting, let runs finish or hand them back, close the store. */
+  stop(): Promise<void>;
+}
+
+/** Wires the service together and starts it; main.ts and the tests both use this. */
+export async function startApp(config: Config, logger: Logger): Promise<RunningApp> {
+  const store = await openStore(config);
+  const registry = builtinRegistry();
+  const events = new JobEvents();
+  const runtime = new LocalRuntime({
+    collectorsDir: config.COLLECTORS_DIR,
+    runsDir: join(config.DATA_DIR, "runs"),
+    killGraceMs: config.KILL_GRACE_PERIOD,
+    outputTailBytes: config.OUTPUT_TAIL_BYTES,
+    passEnv: config.LOCAL_PASS_ENV,
+    logger: logger.child({ component: "local-runtime" }),
+  });
+  const lifecycle = new JobLifecycle(store, registry, runtime, events, logger.child({ component: "lifecycle" }));
+  const dispatcher = new Dispatcher(
+    store, registry, runtime, lifecycle,
+    { maxRunning: config.MAX_RUNNING_JOBS, pollIntervalMs: config.DISPATCH_POLL_INTERVAL },
+    logger.child({ component: "dispatcher" }),
+  );
+  const metrics = new Metrics(store, events, () => dispatcher.state());
+
+  await lifecycle.recover();
+  await dispatcher.start();
+
+  const rpc = new RpcInstrumentation(logger, metrics);
+  const service = jobSchedulerService({ store, registry, lifecycle, dispatcher, events, cancelWaitMs: config.CANCEL_WAIT }, rpc);
+  const grpc = await startGrpcServer(service, config.GRPC_HOST, config.GRPC_PORT);
+  let stopping = false;
+  const health = await startHealthServer(config.HTTP_PORT, config.HTTP_HOST, {
+    async check() {
+      if (stopping) return "shutting down";
+      await store.ping();
+      return null;
+    },
+  });
+  const metricsServer = await startMetricsServer(config.METRICS_PORT, config.HTTP_HOST, metrics.registry);
+  setServing(grpc.health, true);
+  logger.info(
+    { grpcPort: grpc.port, httpPort: health.port, metricsPort: metricsServer.port, store: store.kind, runtime: runtime.name },
+    "jobscheduler ready",
+  );
+
+  return {
+    grpcPort: grpc.port,
+    httpPort: health.port,
+    metricsPort: metricsServer.port,
+    async stop() {
+      if (stopping) return;
+      stopping = true;
+      logger.info("shutting down");
+      setServing(grpc.health, false);
+      await stopGrpcServer(grpc.server, 2000);
+      await dispatcher.stop();
+      await runtime.shutdown(config.SHUTDOWN_TIMEOUT);
+      await Promise.all([closeServer(health.server), closeServer(metricsServer.server)]);
+      await store.close();
+      logger.info("stopped");
+    },
+  };
+}

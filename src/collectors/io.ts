@@ -1,0 +1,39 @@
+// Shared plumbing for collector programs: where the one result document goes, and
+// how a program hears that it must stop. On Kubernetes the result path is the
+// container's termination message file; the local runtime passes a file path.
+import { writeFileSync } from "node:fs";
+
+export const RESULT_LIMIT_BYTES = 4096;
+
+export function resultPath(): string {
+  return process.env.JOB_RESULT_FILE || "/dev/termination-log";
+}
+
+export function writeResult(result: Record<string, unknown>): void {
+  const text = JSON.stringify(result);
+  if (Buffer.byteLength(text) > RESULT_LIMIT_BYTES) {
+    console.error(`result is ${Buffer.byteLength(text)} bytes, over the ${RESULT_LIMIT_BYTES}-byte termination message limit`);
+  }
+  writeFileSync(resultPath(), text);
+}
+
+export function requireEnv(name: string): string {
+  const value = process.env[name];
+  if (value === undefined || value === "") {
+    console.error(`${name} is not set`);
+    process.exit(64);
+  }
+  return value;
+}
+
+/** Resolves when the program is asked to stop (SIGTERM/SIGINT), so it can write a partial result. */
+export function stopRequested(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    process.once("SIGTERM", () => resolve("SIGTERM"));
+    process.once("SIGINT", () => resolve("SIGINT"));
+  });
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,171 @@
+import type { Logger } from "pino";
+import type { RunOutput } from "../jobs/handler.js";
+import { ACTIVE_STATES, isTerminal, Reason, type JobPlacement, type JobRecord, type JobStateName } from "../jobs/job.js";
+import type { JobEvents } from "../jobs/job-events.js";
+import { KeyedSerial } from "../jobs/keyed-serial.js";
+import type { JobRegistry } from "../jobs/registry.js";
+import type { Recovery, RunEnd, Runtime, RuntimeListener } from "../runtime/runtime.js";
+import type { JobStore, JobTransition } from "../store/store.js";
+
+export type CancelOutcome =
+  | { kind: "cancelled"; job: JobRecord }
+  | { kind: "stopping"; job: JobRecord }
+  | { kind: "already-finished"; job: JobRecord }
+  | { kind: "not-found" };
+
+/**
+ * Every change of a job's state goes through here: written to the store first
+ * (compare-and-set on the state it expects), then published to watchers. Calls for
+ * one job are serialised, so a run's "running" can never overtake its "finished".
+ */
+export class JobLifecycle implements RuntimeListener {
+  private readonly serial = new KeyedSerial();
+
+  constructor(
+    private readonly store: JobStore,
+    private readonly registry: JobRegistry,
+    private readonly runtime: Runtime,
+    private readonly events: JobEvents,
+    private readonly logger: Logger,
+  ) {
+    runtime.setListener(this);
+  }
+
+  /** Serialises `task` with every other change to the job. */
+  exclusive<T>(jobId: string, task: () => Promise<T>): Promise<T> {
+    return this.serial.run(jobId, task);
+  }
+
+  async transition(jobId: string, change: Omit<JobTransition, "at">, at = Date.now()): Promise<JobRecord | null> {
+    const outcome = await this.store.transition(jobId, { ...change, at });
+    if (!outcome) return null;
+    this.events.publish(outcome);
+    return outcome.job;
+  }
+
+  running(job: JobRecord, placement: JobPlacement, at: number): Promise<void> {
+    return this.exclusive(job.id, async () => {
+      await this.transition(job.id, { from: ["STARTING"], to: "RUNNING", patch: { placement, startedAt: at } }, at);
+    });
+  }
+
+  finished(job: JobRecord, end: RunEnd, at: number): Promise<void> {
+    return this.exclusive(job.id, async () => {
+      const current = await this.store.getJob(job.id);
+      if (!current || current.attempt !== job.attempt || !ACTIVE_STATES.includes(current.state)) {
+        this.logger.warn({ jobId: job.id, attempt: job.attempt, state: current?.state }, "ignoring the end of a run the store no longer expects");
+        return;
+      }
+      const change = this.endToTransition(current, end);
+      const recorded = await this.transition(job.id, change, at);
+      if (recorded) this.logger.info({ jobId: job.id, state: recorded.state, reason: recorded.reason }, "job ended");
+    });
+  }
+
+  /** Handles a cancel request; the caller may then wait for the end of a stopping job. */
+  cancel(jobId: string, requestedReason: string): Promise<CancelOutcome> {
+    return this.exclusive(jobId, async () => {
+      const job = await this.store.getJob(jobId);
+      if (!job) return { kind: "not-found" };
+      if (job.state === "CANCELLED") return { kind: "cancelled", job };
+      if (isTerminal(job.state)) return { kind: "already-finished", job };
+      const message = requestedReason || "cancelled by request";
+      if (job.state === "QUEUED") {
+        const cancelled = await this.transition(jobId, {
+          from: ["QUEUED"], to: "CANCELLED", reason: Reason.CANCELLED_BY_USER, message, patch: { finishedAt: Date.now() },
+        });
+        return { kind: "cancelled", job: cancelled! };
+      }
+      const marked = (await this.store.patchJob(jobId, { cancelRequested: true }, Date.now()))!;
+      if (await this.runtime.cancel(marked)) return { kind: "stopping", job: marked };
+      // Not running here (launch failed or never happened): nothing left to stop.
+      const cancelled = await this.transition(jobId, {
+        from: ACTIVE_STATES, to: "CANCELLED", reason: Reason.CANCELLED_BY_USER, message, patch: { finishedAt: Date.now() },
+      });
+      return { kind: "cancelled", job: cancelled ?? marked };
+    });
+  }
+
+  /**
+   * At start-up, before dispatching: every job the store holds as in flight is
+   * either re-adopted by the runtime or ended/re-queued, so none stays RUNNING.
+   */
+  async recover(): Promise<{ adopted: number; requeued: number; interrupted: number }> {
+    const inFlight = await this.store.jobsInDispatchOrder(ACTIVE_STATES, 1_000_000);
+    const decisions = await this.runtime.recover(inFlight);
+    const counts = { adopted: 0, requeued: 0, interrupted: 0 };
+    for (const job of inFlight) {
+      const decision: Recovery = decisions.get(job.id) ?? { action: "lost", message: "the runtime no longer knows this run" };
+      if (decision.action === "adopted") {
+        counts.adopted++;
+        continue;
+      }
+      const state = await this.exclusive(job.id, () => this.endLostRun(job, decision.message, decision.output));
+      if (state === "QUEUED") counts.requeued++;
+      else counts.interrupted++;
+    }
+    if (inFlight.length) this.logger.info(counts, "recovered jobs that were in flight when the service last stopped");
+    return counts;
+  }
+
+  private async endLostRun(job: JobRecord, message: string, output?: RunOutput): Promise<JobStateName | undefined> {
+    const end: RunEnd = job.cancelRequested
+      ? { kind: "cancelled", output: output ?? { rawResult: null, outputTail: job.outputTail } }
+      : { kind: "interrupted", message, output: output ?? { rawResult: null, outputTail: job.outputTail } };
+    const recorded = await this.transition(job.id, this.endToTransition(job, end));
+    return recorded?.state;
+  }
+
+  private endToTransition(job: JobRecord, end: RunEnd): Omit<JobTransition, "at"> {
+    const from = ACTIVE_STATES;
+    const finishedAt = Date.now();
+    const outputTail = end.output.outputTail;
+    const partial = this.partialResult(job, end.output.rawResult);
+    const failed = (reason: string, message: string): Omit<JobTransition, "at"> => ({
+      from, to: "FAILED", reason, message, patch: { finishedAt, outputTail, result: partial },
+    });
+    switch (end.kind) {
+      case "exited": {
+        if (end.exitCode !== 0) return failed(Reason.EXIT_CODE, exitMessage(end.exitCode, outputTail));
+        if (end.output.rawResult === null) return failed(Reason.RESULT_INVALID, "the run succeeded but wrote no result");
+        const parsed = this.registry.require(job.type).parseResult(end.output.rawResult);
+        if (!parsed.ok) return failed(Reason.RESULT_INVALID, parsed.message);
+        return { from, to: "SUCCEEDED", patch: { finishedAt, outputTail, result: parsed.result } };
+      }
+      case "failed":
+        return failed(end.reason, end.message);
+      case "timed-out":
+        return failed(Reason.TIMED_OUT, end.message);
+      case "cancelled":
+        return { from, to: "CANCELLED", reason: Reason.CANCELLED_BY_USER, message: "cancelled while running", patch: { finishedAt, outputTail, result: partial } };
+      case "interrupted":
+        if (job.attempt < job.maxAttempts) {
+          return {
+            from, to: "QUEUED", reason: Reason.INTERRUPTED,
+            message: `${end.message}; re-queued as attempt ${job.attempt + 1} of ${job.maxAttempts}`,
+            patch: { attempt: job.attempt + 1, outputTail, placement: null, startedAt: null },
+          };
+        }
+        return failed(Reason.INTERRUPTED, end.message);
+    }
+  }
+
+  /** Whatever a stopped or failed run left behind, kept for the user to see. */
+  private partialResult(job: JobRecord, raw: string | null): Record<string, unknown> | null {
+    if (raw === null) return null;
+    const parsed = this.registry.get(job.type)?.parseResult(raw);
+    if (parsed?.ok) return parsed.result;
+    try {
+      const value: unknown = JSON.parse(raw);
+      if (value && typeof value === "object" && !Array.isArray(value)) return value as Record<string, unknown>;
+    } catch {
+      // not JSON: keep the text
+    }
+    return { raw: raw.slice(0, 4096) };
+  }
+}
+
+function exitMessage(exitCode: number, outputTail: string): string {
+  const lastLine = outputTail.trim().split("\n").at(-1)?.slice(0, 300);
+  return `exited with code ${exitCode}${lastLine ? `: ${lastLine}` : ""}`;
+}

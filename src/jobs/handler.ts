@@ -1,0 +1,41 @@
+import type { z } from "zod";
+import type { JobRecord, JobResources } from "./job.js";
+
+/**
+ * What a handler asks a runtime to run. `collector` names one of our own programs
+ * (`dist/collectors/<collector>.js`), which both runtimes start the same way;
+ * `env` is everything the program is told (never the scheduler's own environment).
+ */
+export interface Workload {
+  collector: string;
+  env: Record<string, string>;
+}
+
+/** What a finished run left behind, as the runtime observed it. */
+export interface RunOutput {
+  /** The raw result document the program wrote (termination message / result file), if any. */
+  rawResult: string | null;
+  outputTail: string;
+}
+
+export type ParsedResult =
+  | { ok: true; result: Record<string, unknown> }
+  | { ok: false; message: string };
+
+/**
+ * A job type. The dispatcher, runtimes, store and API know nothing of any one type:
+ * they only call these members (the same idea as Kueue's integration registry).
+ */
+export interface JobHandler<Schema extends z.ZodType<Record<string, unknown>> = z.ZodType<Record<string, unknown>>> {
+  /** The type name clients see, e.g. "timer". Matches the `oneof spec` member. */
+  readonly type: string;
+  readonly description: string;
+  /** Validates the spec (already mapped from proto to plain JSON) and applies defaults. */
+  readonly paramsSchema: Schema;
+  readonly defaultResources: JobResources;
+  readonly defaultTimeoutMs: number;
+  readonly maxTimeoutMs: number;
+  readonly defaultMaxAttempts: number;
+  buildWorkload(job: JobRecord & { params: z.infer<Schema> }): Workload;
+  parseResult(raw: string): ParsedResult;
+}

@@ -1,0 +1,75 @@
+import type { Resources } from "../gen/jobscheduler/v1/jobscheduler.js";
+
+export const JOB_STATES = ["QUEUED", "STARTING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"] as const;
+export type JobStateName = (typeof JOB_STATES)[number];
+
+export const TERMINAL_STATES: readonly JobStateName[] = ["SUCCEEDED", "FAILED", "CANCELLED"];
+export const ACTIVE_STATES: readonly JobStateName[] = ["STARTING", "RUNNING"];
+
+export function isTerminal(state: JobStateName): boolean {
+  return TERMINAL_STATES.includes(state);
+}
+
+/** Machine-readable reasons carried by a job's `reason` field. */
+export const Reason = {
+  TIMED_OUT: "TIMED_OUT",
+  OOM_KILLED: "OOM_KILLED",
+  EXIT_CODE: "EXIT_CODE",
+  SIGNALED: "SIGNALED",
+  INTERRUPTED: "INTERRUPTED",
+  CANCELLED_BY_USER: "CANCELLED_BY_USER",
+  LAUNCH_FAILED: "LAUNCH_FAILED",
+  RESULT_INVALID: "RESULT_INVALID",
+  REQUEUED_AFTER_RESTART: "REQUEUED_AFTER_RESTART",
+} as const;
+
+export type JobResources = Required<Resources>;
+
+export interface JobPlacement {
+  runtime: "local" | "kubernetes";
+  location: string;
+  host?: string;
+  pid?: number;
+  namespace?: string;
+  kubernetesJobName?: string;
+}
+
+/** A job as the store holds it. Times are epoch milliseconds. */
+export interface JobRecord {
+  id: string;
+  name: string;
+  type: string;
+  state: JobStateName;
+  reason: string;
+  message: string;
+  attempt: number;
+  maxAttempts: number;
+  priority: number;
+  idempotencyKey: string | null;
+  /** Hash of the request that created the job, to tell a true repeat from a key reused for another request. */
+  requestHash: string;
+  labels: Record<string, string>;
+  resources: JobResources;
+  timeoutMs: number;
+  params: Record<string, unknown>;
+  result: Record<string, unknown> | null;
+  placement: JobPlacement | null;
+  outputTail: string;
+  cancelRequested: boolean;
+  sequence: number;
+  createdAt: number;
+  updatedAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+}
+
+/** One stored transition of a job; `sequence` counts from 1 per job. */
+export interface JobEventRecord {
+  jobId: string;
+  sequence: number;
+  state: JobStateName;
+  reason: string;
+  message: string;
+  attempt: number;
+  at: number;
+}

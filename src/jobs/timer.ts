@@ -1,0 +1,63 @@
+import { z } from "zod";
+import type { JobHandler } from "./handler.js";
+import { durationMs, httpUrl } from "./schema-helpers.js";
+
+const MAX_TIMER_MS = 24 * 3_600_000;
+
+const timerParams = z.object({
+  duration: durationMs({ min: 1, max: MAX_TIMER_MS }, "is required"),
+  timerName: z
+    .string({ error: (issue) => (issue.input === undefined ? "is required" : "must be a string") })
+    .min(1, "is required")
+    .max(253)
+    .regex(/^[\p{L}\p{N} _.:/-]+$/u, "may hold letters, digits, spaces and _ . : / - only"),
+  completionCallbackUrl: httpUrl.optional(),
+}).transform(({ duration, timerName, completionCallbackUrl }) => ({
+  durationMs: duration,
+  timerName,
+  ...(completionCallbackUrl ? { completionCallbackUrl } : {}),
+}));
+
+const timerResult = z.object({
+  timerName: z.string(),
+  durationMs: z.number(),
+  elapsedMs: z.number(),
+  completed: z.boolean(),
+  callback: z
+    .object({ url: z.string(), delivered: z.boolean(), status: z.number().optional(), attempts: z.number(), error: z.string().optional() })
+    .optional(),
+});
+
+export type TimerResult = z.infer<typeof timerResult>;
+
+export const timerHandler: JobHandler<typeof timerParams> = {
+  type: "timer",
+  description: "Waits for a duration, then reports its result (optionally POSTed to a completion callback URL).",
+  paramsSchema: timerParams,
+  defaultResources: { cpuRequest: "50m", cpuLimit: "200m", memoryRequest: "64Mi", memoryLimit: "128Mi" },
+  defaultTimeoutMs: 3_600_000,
+  maxTimeoutMs: 25 * 3_600_000,
+  defaultMaxAttempts: 1,
+  buildWorkload(job) {
+    const { durationMs: ms, timerName, completionCallbackUrl } = job.params;
+    return {
+      collector: "timer",
+      env: {
+        TIMER_DURATION_MS: String(ms),
+        TIMER_NAME: timerName,
+        ...(completionCallbackUrl ? { TIMER_CALLBACK_URL: completionCallbackUrl } : {}),
+        JOB_ID: job.id,
+      },
+    };
+  },
+  parseResult(raw) {
+    let json: unknown;
+    try {
+      json = JSON.parse(raw);
+    } catch {
+      return { ok: false, message: "timer result is not JSON" };
+    }
+    const parsed = timerResult.safeParse(json);
+    return parsed.success ? { ok: true, result: parsed.data } : { ok: false, message: `timer result is malformed: ${parsed.error.issues[0]?.message}` };
+  },
+};

@@ -1,0 +1,78 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { JobEvents } from "../jobs/job-events.js";
+import type { JobStore } from "../store/store.js";
+
+/** The service's Prometheus metrics; one instance per process (tests may make several). */
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly rpcDuration = new Histogram({
+    name: "jobscheduler_grpc_server_handling_seconds",
+    help: "Time to handle a gRPC request, by method and status code.",
+    labelNames: ["method", "code"] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+    registers: [this.registry],
+  });
+  private readonly transitions = new Counter({
+    name: "jobscheduler_job_transitions_total",
+    help: "Job state transitions, by job type, new state and reason.",
+    labelNames: ["type", "state", "reason"] as const,
+    registers: [this.registry],
+  });
+  private readonly runDuration = new Histogram({
+    name: "jobscheduler_job_run_duration_seconds",
+    help: "Run time of finished jobs (start to end), by job type and final state.",
+    labelNames: ["type", "state"] as const,
+    buckets: [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600],
+    registers: [this.registry],
+  });
+  private readonly queueWait = new Histogram({
+    name: "jobscheduler_job_queue_wait_seconds",
+    help: "Time from creation to start, by job type.",
+    labelNames: ["type"] as const,
+    buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900],
+    registers: [this.registry],
+  });
+
+  constructor(store: JobStore, events: JobEvents, dispatching: () => { paused: boolean; running: number }) {
+    collectDefaultMetrics({ register: this.registry, prefix: "jobscheduler_" });
+    new Gauge({
+      name: "jobscheduler_jobs",
+      help: "Jobs in the store, by job type and state.",
+      labelNames: ["type", "state"] as const,
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const { type, state, count } of await store.countByTypeAndState()) this.set({ type, state }, count);
+      },
+    });
+    new Gauge({
+      name: "jobscheduler_dispatch_paused",
+      help: "1 while dispatching is paused.",
+      registers: [this.registry],
+      collect() {
+        this.set(dispatching().paused ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: "jobscheduler_runs_active",
+      help: "Runs launched and not yet finished.",
+      registers: [this.registry],
+      collect() {
+        this.set(dispatching().running);
+      },
+    });
+    events.subscribeAll(({ job, event }) => {
+      this.transitions.inc({ type: job.type, state: event.state, reason: event.reason });
+      if (event.state === "RUNNING" && job.startedAt !== null) this.queueWait.observe({ type: job.type }, (job.startedAt - job.createdAt) / 1000);
+      if (job.finishedAt !== null && job.startedAt !== null && ["SUCCEEDED", "FAILED", "CANCELLED"].includes(event.state)) {
+        this.runDuration.observe({ type: job.type, state: event.state }, (job.finishedAt - job.startedAt) / 1000);
+      }
+    });
+  }
+
+  /** Starts timing a request; call the result with the status code name when it ends. */
+  rpcStarted(method: string): (code: string) => void {
+    const end = this.rpcDuration.startTimer({ method });
+    return (code) => end({ code });
+  }
+}

@@ -1,0 +1,244 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import type { Logger } from "pino";
+import type { RunOutput, Workload } from "../../jobs/handler.js";
+import type { JobPlacement, JobRecord } from "../../jobs/job.js";
+import { parseQuantity } from "../quantity.js";
+import type { Recovery, RunEnd, Runtime, RuntimeListener } from "../runtime.js";
+import { findProcessesWithMarker, isAlive, runMarker } from "./orphans.js";
+import { OutputTail } from "./output-tail.js";
+
+export interface LocalRuntimeOptions {
+  /** Where `<collector>.js` programs live (dist/collectors in production). */
+  collectorsDir: string;
+  /** Per-run scratch directories (result file, HOME). */
+  runsDir: string;
+  /** Time between SIGTERM and SIGKILL when stopping a run. */
+  killGraceMs: number;
+  outputTailBytes: number;
+  /** Names of variables of the service's own environment a run may inherit (PATH, TZ...). */
+  passEnv: readonly string[];
+  logger: Logger;
+}
+
+type StopCause = "timeout" | "cancel" | "shutdown";
+
+interface LocalRun {
+  job: JobRecord;
+  child: ChildProcess;
+  tail: OutputTail;
+  resultFile: string;
+  runDir: string;
+  stopCause?: StopCause;
+  timeoutTimer: NodeJS.Timeout;
+  killTimer?: NodeJS.Timeout;
+  exited: Promise<void>;
+}
+
+/**
+ * Runs each job as a child process of the service: the same collector program a
+ * Kubernetes Job runs, told what to do through its environment, never inheriting
+ * the service's own environment (and so none of its credentials).
+ */
+export class LocalRuntime implements Runtime {
+  readonly name = "local" as const;
+  private listener?: RuntimeListener;
+  private readonly runs = new Map<string, LocalRun>();
+  private readonly host = hostname();
+
+  constructor(private readonly options: LocalRuntimeOptions) {
+    mkdirSync(options.runsDir, { recursive: true });
+  }
+
+  setListener(listener: RuntimeListener): void {
+    this.listener = listener;
+  }
+
+  activeRuns(): number {
+    return this.runs.size;
+  }
+
+  async launch(job: JobRecord, workload: Workload): Promise<JobPlacement> {
+    const entry = join(this.options.collectorsDir, `${workload.collector}.js`);
+    if (!existsSync(entry)) throw new Error(`collector program ${entry} does not exist (was the project built?)`);
+    const runDir = join(this.options.runsDir, `${job.id}-${job.attempt}`);
+    rmSync(runDir, { recursive: true, force: true });
+    mkdirSync(runDir, { recursive: true });
+    const resultFile = join(runDir, "result.json");
+
+    const child = spawn(process.execPath, [...this.nodeFlags(job), entry, runMarker(job.id, job.attempt)], {
+      cwd: runDir,
+      env: this.childEnv(job, workload, runDir, resultFile),
+      stdio: ["ignore", "pipe", "pipe"],
+      // Its own process group, so a stop reaches anything the program starts.
+      detached: true,
+    });
+    const tail = new OutputTail(this.options.outputTailBytes);
+    child.stdout!.on("data", (chunk: Buffer) => tail.push(chunk));
+    child.stderr!.on("data", (chunk: Buffer) => tail.push(chunk));
+
+    const spawned = new Promise<void>((resolve, reject) => {
+      child.once("spawn", resolve);
+      child.once("error", reject);
+    });
+    await spawned;
+
+    const run: LocalRun = {
+      job,
+      child,
+      tail,
+      resultFile,
+      runDir,
+      timeoutTimer: setTimeout(() => this.stop(run, "timeout"), job.timeoutMs),
+      exited: new Promise((resolve) => child.once("close", (code, signal) => resolve(this.onExit(run, code, signal)))),
+    };
+    this.runs.set(job.id, run);
+
+    const placement: JobPlacement = {
+      runtime: "local",
+      location: `pid ${child.pid} on ${this.host}`,
+      host: this.host,
+      pid: child.pid!,
+    };
+    this.options.logger.info({ jobId: job.id, attempt: job.attempt, pid: child.pid }, "local run started");
+    // Not awaited: the listener serialises per job behind the launch that called us.
+    void this.listener?.running(job, placement, Date.now());
+    return placement;
+  }
+
+  async cancel(job: JobRecord): Promise<boolean> {
+    const run = this.runs.get(job.id);
+    if (!run) return false;
+    this.stop(run, "cancel");
+    return true;
+  }
+
+  async recover(jobs: JobRecord[]): Promise<Map<string, Recovery>> {
+    const decisions = new Map<string, Recovery>();
+    for (const job of jobs) {
+      const pids = findProcessesWithMarker(runMarker(job.id, job.attempt));
+      for (const pid of pids) killGroup(pid, "SIGKILL");
+      const output = this.leftoverOutput(job);
+      const where = job.placement?.location ?? "before it was launched";
+      decisions.set(job.id, {
+        action: "lost",
+        message: pids.length
+          ? `the service stopped while the job was running (${where}); the leftover process was killed`
+          : `the service stopped while the job was running (${where})`,
+        output,
+      });
+    }
+    return decisions;
+  }
+
+  async shutdown(graceMs: number): Promise<void> {
+    const running = [...this.runs.values()];
+    if (running.length === 0) return;
+    this.options.logger.info({ runs: running.length, graceMs }, "waiting for local runs to finish");
+    const allExited = Promise.all(running.map((r) => r.exited));
+    const timer = new Promise<"grace-over">((resolve) => setTimeout(() => resolve("grace-over"), graceMs).unref());
+    if ((await Promise.race([allExited, timer])) === "grace-over") {
+      for (const run of this.runs.values()) this.stop(run, "shutdown");
+      await allExited;
+    }
+  }
+
+  private stop(run: LocalRun, cause: StopCause): void {
+    if (run.stopCause) return;
+    run.stopCause = cause;
+    killGroup(run.child.pid!, "SIGTERM");
+    run.killTimer = setTimeout(() => killGroup(run.child.pid!, "SIGKILL"), this.options.killGraceMs);
+  }
+
+  private async onExit(run: LocalRun, exitCode: number | null, signal: NodeJS.Signals | null): Promise<void> {
+    clearTimeout(run.timeoutTimer);
+    clearTimeout(run.killTimer);
+    // The program may have left children in its group.
+    killGroup(run.child.pid!, "SIGKILL");
+    const output: RunOutput = { rawResult: readIfExists(run.resultFile), outputTail: run.tail.toString() };
+    const end = this.describeEnd(run, exitCode, signal, output);
+    this.runs.delete(run.job.id);
+    rmSync(run.runDir, { recursive: true, force: true });
+    this.options.logger.info({ jobId: run.job.id, attempt: run.job.attempt, exitCode, signal, end: end.kind }, "local run ended");
+    try {
+      await this.listener?.finished(run.job, end, Date.now());
+    } catch (error) {
+      this.options.logger.error({ err: error, jobId: run.job.id }, "recording the end of a local run failed");
+    }
+  }
+
+  private describeEnd(run: LocalRun, exitCode: number | null, signal: NodeJS.Signals | null, output: RunOutput): RunEnd {
+    switch (run.stopCause) {
+      case "timeout":
+        return { kind: "timed-out", message: `exceeded its timeout of ${run.job.timeoutMs} ms and was stopped`, output };
+      case "cancel":
+        return { kind: "cancelled", output };
+      case "shutdown":
+        return { kind: "interrupted", message: "the service shut down before the run finished", output };
+    }
+    if (exitCode !== null) return { kind: "exited", exitCode, output };
+    if (signal === "SIGKILL" || /JavaScript heap out of memory|Allocation failed/.test(output.outputTail)) {
+      return {
+        kind: "failed",
+        reason: "OOM_KILLED",
+        message: `killed by ${signal ?? "the runtime"} after running out of memory (limit ${run.job.resources.memoryLimit})`,
+        output,
+      };
+    }
+    return { kind: "failed", reason: "SIGNALED", message: `terminated by signal ${signal}`, output };
+  }
+
+  private leftoverOutput(job: JobRecord): RunOutput | undefined {
+    const runDir = join(this.options.runsDir, `${job.id}-${job.attempt}`);
+    const rawResult = readIfExists(join(runDir, "result.json"));
+    rmSync(runDir, { recursive: true, force: true });
+    return rawResult === null ? undefined : { rawResult, outputTail: "" };
+  }
+
+  /** Node's heap is capped near the memory limit, the closest a process gets to a container limit. */
+  private nodeFlags(job: JobRecord): string[] {
+    const limitBytes = parseQuantity(job.resources.memoryLimit);
+    if (limitBytes === null) return [];
+    const heapMiB = Math.max(16, Math.floor((limitBytes * 0.75) / (1024 * 1024)));
+    return [`--max-old-space-size=${heapMiB}`];
+  }
+
+  private childEnv(job: JobRecord, workload: Workload, runDir: string, resultFile: string): NodeJS.ProcessEnv {
+    const inherited = Object.fromEntries(
+      this.options.passEnv.flatMap((name) => (process.env[name] === undefined ? [] : [[name, process.env[name]!]])),
+    );
+    return {
+      ...inherited,
+      ...workload.env,
+      HOME: runDir,
+      TMPDIR: runDir,
+      JOB_ID: job.id,
+      JOB_ATTEMPT: String(job.attempt),
+      JOB_RESULT_FILE: resultFile,
+    };
+  }
+}
+
+function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    if (isAlive(pid)) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
+
+function readIfExists(path: string): string | null {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,54 @@
+import type { MigrationSet } from "../migrations.js";
+
+export const postgresMigrations: MigrationSet = [
+  {
+    version: 1,
+    name: "jobs and job events",
+    sql: `
+      CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        type TEXT NOT NULL,
+        state TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        message TEXT NOT NULL DEFAULT '',
+        attempt INTEGER NOT NULL,
+        max_attempts INTEGER NOT NULL,
+        priority INTEGER NOT NULL DEFAULT 0,
+        idempotency_key TEXT UNIQUE,
+        request_hash TEXT NOT NULL,
+        labels JSONB NOT NULL,
+        resources JSONB NOT NULL,
+        timeout_ms BIGINT NOT NULL,
+        params JSONB NOT NULL,
+        result JSONB,
+        placement JSONB,
+        output_tail TEXT NOT NULL DEFAULT '',
+        cancel_requested SMALLINT NOT NULL DEFAULT 0,
+        sequence INTEGER NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        started_at BIGINT,
+        finished_at BIGINT
+      );
+      CREATE INDEX jobs_created ON jobs (created_at DESC, id DESC);
+      CREATE INDEX jobs_type_created ON jobs (type, created_at DESC, id DESC);
+      CREATE INDEX jobs_state_dispatch ON jobs (state, priority DESC, created_at, id);
+      CREATE INDEX jobs_labels ON jobs USING GIN (labels);
+      CREATE TABLE job_events (
+        job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+        sequence INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        message TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        at BIGINT NOT NULL,
+        PRIMARY KEY (job_id, sequence)
+      );
+      CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      );
+    `,
+  },
+];

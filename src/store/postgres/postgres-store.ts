@@ -1,0 +1,218 @@
+import pg from "pg";
+import type { JobEventRecord, JobRecord, JobStateName } from "../../jobs/job.js";
+import { pendingMigrations } from "../migrations.js";
+import {
+  eventValues, insertEventSql, insertJobSql, jobRowValues, listJobsSql, rowToEvent, rowToJob,
+  updateJobSql, updateJobValues, type SqlDialect,
+} from "../sql.js";
+import type { JobPatch, JobQuery, JobStore, JobTransition, StateCount, TransitionResult } from "../store.js";
+import { applyPatch, applyTransition, firstEvent } from "../transition.js";
+import { postgresMigrations } from "./migrations.js";
+
+const dialect: SqlDialect = {
+  param: (n) => `$${n}`,
+  labelValue: (keySql) => `(labels ->> ${keySql})`,
+  labelExists: (keySql) => `(labels ? ${keySql})`,
+  labelKeyArg: (key) => key,
+};
+
+type Row = Record<string, unknown>;
+// The driver already parses JSONB; it is written as JSON text so that arrays
+// are not turned into PostgreSQL array literals.
+const parse = (value: unknown) => value;
+const json = (value: unknown) => JSON.stringify(value);
+
+const INT8_OID = 20;
+/** Serialises migrations of concurrently starting replicas (any fixed number works). */
+const MIGRATION_LOCK_KEY = 7_210_431_907;
+// Lower case only: search_path folds unquoted names to lower case.
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]*$/;
+
+export interface PostgresStoreOptions {
+  /** Maximum connections in the pool. */
+  poolSize?: number;
+  /** Schema every connection works in (created by migrate() when missing). */
+  schema?: string;
+}
+
+export class PostgresStore implements JobStore {
+  readonly kind = "postgres" as const;
+  private readonly pool: pg.Pool;
+  private readonly schema?: string;
+  private closing?: Promise<void>;
+
+  constructor(connectionString: string, options: PostgresStoreOptions = {}) {
+    if (options.schema !== undefined && !SCHEMA_NAME.test(options.schema)) {
+      throw new Error(`invalid schema name "${options.schema}" (lower-case letters, digits and "_" only)`);
+    }
+    this.schema = options.schema;
+    this.pool = new pg.Pool({
+      connectionString,
+      max: options.poolSize ?? 10,
+      // Per pool rather than the global pg.types, so other pg users in the process are unaffected.
+      // Epoch milliseconds and counts are far below 2^53.
+      types: {
+        getTypeParser: (oid, format) => (oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format)),
+      },
+      ...(this.schema ? { options: `-c search_path=${this.schema}` } : {}),
+    });
+    // An idle client that loses its connection emits here; the pool has already dropped it
+    // and the next query reports the outage, so there is nothing to do but not crash.
+    this.pool.on("error", () => {});
+  }
+
+  async migrate(): Promise<number> {
+    const appliedBefore = await this.inTransaction(async (client) => {
+      await lockMigrations(client);
+      if (this.schema) await client.query(`CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(this.schema)}`);
+      await client.query(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+      );
+      return appliedVersions(client);
+    });
+    let appliedNow = 0;
+    for (const migration of pendingMigrations(postgresMigrations, appliedBefore)) {
+      const applied = await this.inTransaction(async (client) => {
+        await lockMigrations(client);
+        // Another replica may have applied it since the list was read.
+        if ((await appliedVersions(client)).has(migration.version)) return false;
+        await client.query(migration.sql);
+        await client.query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)", [
+          migration.version, migration.name, Date.now(),
+        ]);
+        return true;
+      });
+      if (applied) appliedNow++;
+    }
+    return appliedNow;
+  }
+
+  async createJob(job: JobRecord): Promise<{ job: JobRecord; created: boolean }> {
+    return this.inTransaction(async (client) => {
+      // ON CONFLICT waits for a concurrent insert of the same key to finish, so
+      // exactly one of several simultaneous requests creates the job.
+      const inserted = await client.query(
+        `${insertJobSql(dialect)} ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`,
+        jobRowValues(job, json),
+      );
+      if (inserted.rowCount === 1) {
+        await client.query(insertEventSql(dialect), eventValues(firstEvent(job)));
+        return { job, created: true };
+      }
+      const existing = await client.query("SELECT * FROM jobs WHERE idempotency_key = $1", [job.idempotencyKey]);
+      if (!existing.rows[0]) throw new Error(`job with idempotency key "${job.idempotencyKey}" conflicted but is gone`);
+      return { job: rowToJob(existing.rows[0], parse), created: false };
+    });
+  }
+
+  async getJob(id: string): Promise<JobRecord | null> {
+    const { rows } = await this.pool.query("SELECT * FROM jobs WHERE id = $1", [id]);
+    return rows[0] ? rowToJob(rows[0], parse) : null;
+  }
+
+  async listJobs(query: JobQuery): Promise<JobRecord[]> {
+    const { sql, values } = listJobsSql(query, dialect);
+    const { rows } = await this.pool.query(sql, values);
+    return rows.map((row: Row) => rowToJob(row, parse));
+  }
+
+  async transition(id: string, change: JobTransition): Promise<TransitionResult | null> {
+    return this.inTransaction(async (client) => {
+      const current = await lockJob(client, id);
+      const outcome = current && applyTransition(current, change);
+      if (!outcome) return null;
+      await client.query(updateJobSql(dialect), updateJobValues(outcome.job, json));
+      await client.query(insertEventSql(dialect), eventValues(outcome.event));
+      return outcome;
+    });
+  }
+
+  async patchJob(id: string, patch: Pick<JobPatch, "placement" | "outputTail" | "cancelRequested">, at: number): Promise<JobRecord | null> {
+    return this.inTransaction(async (client) => {
+      const current = await lockJob(client, id);
+      if (!current) return null;
+      const next = applyPatch(current, patch, at);
+      await client.query(updateJobSql(dialect), updateJobValues(next, json));
+      return next;
+    });
+  }
+
+  async listEvents(jobId: string, afterSequence: number): Promise<JobEventRecord[]> {
+    const { rows } = await this.pool.query(
+      "SELECT * FROM job_events WHERE job_id = $1 AND sequence > $2 ORDER BY sequence",
+      [jobId, afterSequence],
+    );
+    return rows.map(rowToEvent);
+  }
+
+  async jobsInDispatchOrder(states: readonly JobStateName[], limit: number): Promise<JobRecord[]> {
+    const { rows } = await this.pool.query(
+      "SELECT * FROM jobs WHERE state = ANY($1::text[]) ORDER BY priority DESC, created_at, id LIMIT $2",
+      [states, limit],
+    );
+    return rows.map((row: Row) => rowToJob(row, parse));
+  }
+
+  async countByTypeAndState(): Promise<StateCount[]> {
+    const { rows } = await this.pool.query("SELECT type, state, COUNT(*) AS count FROM jobs GROUP BY type, state");
+    return rows.map((r: Row) => ({ type: r.type as string, state: r.state as JobStateName, count: Number(r.count) }));
+  }
+
+  async getSetting(key: string): Promise<string | null> {
+    const { rows } = await this.pool.query("SELECT value FROM settings WHERE key = $1", [key]);
+    return rows[0] ? (rows[0].value as string) : null;
+  }
+
+  async setSetting(key: string, value: string | null): Promise<void> {
+    if (value === null) await this.pool.query("DELETE FROM settings WHERE key = $1", [key]);
+    else {
+      await this.pool.query(
+        "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+        [key, value],
+      );
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.pool.query("SELECT 1");
+  }
+
+  async close(): Promise<void> {
+    this.closing ??= this.pool.end();
+    return this.closing;
+  }
+
+  private async inTransaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query("BEGIN");
+      const result = await work(client);
+      await client.query("COMMIT");
+      client.release();
+      return result;
+    } catch (error) {
+      try {
+        await client.query("ROLLBACK");
+        client.release();
+      } catch (rollbackError) {
+        // The connection is unusable; destroy it instead of returning it to the pool.
+        client.release(rollbackError as Error);
+      }
+      throw error;
+    }
+  }
+}
+
+async function lockMigrations(client: pg.PoolClient): Promise<void> {
+  await client.query("SELECT pg_advisory_xact_lock($1)", [MIGRATION_LOCK_KEY]);
+}
+
+async function appliedVersions(client: pg.PoolClient): Promise<Set<number>> {
+  const { rows } = await client.query("SELECT version FROM schema_migrations");
+  return new Set(rows.map((r: Row) => Number(r.version)));
+}
+
+async function lockJob(client: pg.PoolClient, id: string): Promise<JobRecord | null> {
+  const { rows } = await client.query("SELECT * FROM jobs WHERE id = $1 FOR UPDATE", [id]);
+  return rows[0] ? rowToJob(rows[0], parse) : null;
+}

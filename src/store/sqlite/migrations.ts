@@ -1,0 +1,53 @@
+import type { MigrationSet } from "../migrations.js";
+
+export const sqliteMigrations: MigrationSet = [
+  {
+    version: 1,
+    name: "jobs and job events",
+    sql: `
+      CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        type TEXT NOT NULL,
+        state TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        message TEXT NOT NULL DEFAULT '',
+        attempt INTEGER NOT NULL,
+        max_attempts INTEGER NOT NULL,
+        priority INTEGER NOT NULL DEFAULT 0,
+        idempotency_key TEXT UNIQUE,
+        request_hash TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        resources TEXT NOT NULL,
+        timeout_ms INTEGER NOT NULL,
+        params TEXT NOT NULL,
+        result TEXT,
+        placement TEXT,
+        output_tail TEXT NOT NULL DEFAULT '',
+        cancel_requested INTEGER NOT NULL DEFAULT 0,
+        sequence INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        started_at INTEGER,
+        finished_at INTEGER
+      ) STRICT;
+      CREATE INDEX jobs_created ON jobs (created_at DESC, id DESC);
+      CREATE INDEX jobs_type_created ON jobs (type, created_at DESC, id DESC);
+      CREATE INDEX jobs_state_dispatch ON jobs (state, priority DESC, created_at, id);
+      CREATE TABLE job_events (
+        job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+        sequence INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        message TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        PRIMARY KEY (job_id, sequence)
+      ) STRICT;
+      CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      ) STRICT;
+    `,
+  },
+];

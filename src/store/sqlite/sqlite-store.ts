@@ -1,0 +1,162 @@
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import Database from "better-sqlite3";
+import type { JobEventRecord, JobRecord, JobStateName } from "../../jobs/job.js";
+import { pendingMigrations } from "../migrations.js";
+import {
+  eventValues, insertEventSql, insertJobSql, jobRowValues, listJobsSql, rowToEvent, rowToJob,
+  updateJobSql, updateJobValues, type SqlDialect,
+} from "../sql.js";
+import type { JobPatch, JobQuery, JobStore, JobTransition, StateCount, TransitionResult } from "../store.js";
+import { applyPatch, applyTransition, firstEvent } from "../transition.js";
+import { sqliteMigrations } from "./migrations.js";
+
+const dialect: SqlDialect = {
+  param: () => "?",
+  labelValue: (keySql) => `json_extract(labels, ${keySql})`,
+  labelExists: (keySql) => `(json_type(labels, ${keySql}) IS NOT NULL)`,
+  labelKeyArg: (key) => `$."${key}"`,
+};
+
+type Row = Record<string, unknown>;
+const parse = (value: unknown) => JSON.parse(value as string);
+const json = (value: unknown) => JSON.stringify(value);
+
+export class SqliteStore implements JobStore {
+  readonly kind = "sqlite" as const;
+  private readonly db: Database.Database;
+  private readonly statements;
+
+  constructor(readonly path: string) {
+    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path);
+    this.db.pragma("journal_mode = WAL");
+    // WAL + NORMAL survives a process crash (the case that matters for jobs);
+    // only an OS crash can lose the last commits.
+    this.db.pragma("synchronous = NORMAL");
+    this.db.pragma("busy_timeout = 5000");
+    this.db.pragma("foreign_keys = ON");
+    this.db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)");
+    this.statements = {
+      applied: this.db.prepare("SELECT version FROM schema_migrations"),
+    };
+  }
+
+  async migrate(): Promise<number> {
+    const applied = new Set((this.statements.applied.all() as Row[]).map((r) => Number(r.version)));
+    const pending = pendingMigrations(sqliteMigrations, applied);
+    const record = this.db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)");
+    for (const migration of pending) {
+      this.db.transaction(() => {
+        this.db.exec(migration.sql);
+        record.run(migration.version, migration.name, Date.now());
+      })();
+    }
+    this.prepareJobStatements();
+    return pending.length;
+  }
+
+  private jobStatements?: ReturnType<SqliteStore["buildJobStatements"]>;
+
+  private prepareJobStatements() {
+    this.jobStatements = this.buildJobStatements();
+  }
+
+  private buildJobStatements() {
+    return {
+      insertJob: this.db.prepare(insertJobSql(dialect)),
+      insertEvent: this.db.prepare(insertEventSql(dialect)),
+      updateJob: this.db.prepare(updateJobSql(dialect)),
+      byId: this.db.prepare("SELECT * FROM jobs WHERE id = ?"),
+      byKey: this.db.prepare("SELECT * FROM jobs WHERE idempotency_key = ?"),
+      events: this.db.prepare("SELECT * FROM job_events WHERE job_id = ? AND sequence > ? ORDER BY sequence"),
+      counts: this.db.prepare("SELECT type, state, COUNT(*) AS count FROM jobs GROUP BY type, state"),
+      getSetting: this.db.prepare("SELECT value FROM settings WHERE key = ?"),
+      setSetting: this.db.prepare("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
+      deleteSetting: this.db.prepare("DELETE FROM settings WHERE key = ?"),
+    };
+  }
+
+  private get s() {
+    if (!this.jobStatements) throw new Error("SqliteStore used before migrate()");
+    return this.jobStatements;
+  }
+
+  private readJob(id: string): JobRecord | null {
+    const row = this.s.byId.get(id) as Row | undefined;
+    return row ? rowToJob(row, parse) : null;
+  }
+
+  async createJob(job: JobRecord): Promise<{ job: JobRecord; created: boolean }> {
+    return this.db.transaction(() => {
+      if (job.idempotencyKey !== null) {
+        const existing = this.s.byKey.get(job.idempotencyKey) as Row | undefined;
+        if (existing) return { job: rowToJob(existing, parse), created: false };
+      }
+      this.s.insertJob.run(...jobRowValues(job, json));
+      this.s.insertEvent.run(...eventValues(firstEvent(job)));
+      return { job, created: true };
+    }).immediate();
+  }
+
+  async getJob(id: string): Promise<JobRecord | null> {
+    return this.readJob(id);
+  }
+
+  async listJobs(query: JobQuery): Promise<JobRecord[]> {
+    const { sql, values } = listJobsSql(query, dialect);
+    return (this.db.prepare(sql).all(...values) as Row[]).map((row) => rowToJob(row, parse));
+  }
+
+  async transition(id: string, change: JobTransition): Promise<TransitionResult | null> {
+    return this.db.transaction(() => {
+      const current = this.readJob(id);
+      const outcome = current && applyTransition(current, change);
+      if (!outcome) return null;
+      this.s.updateJob.run(...updateJobValues(outcome.job, json));
+      this.s.insertEvent.run(...eventValues(outcome.event));
+      return outcome;
+    }).immediate();
+  }
+
+  async patchJob(id: string, patch: Pick<JobPatch, "placement" | "outputTail" | "cancelRequested">, at: number): Promise<JobRecord | null> {
+    return this.db.transaction(() => {
+      const current = this.readJob(id);
+      if (!current) return null;
+      const next = applyPatch(current, patch, at);
+      this.s.updateJob.run(...updateJobValues(next, json));
+      return next;
+    }).immediate();
+  }
+
+  async listEvents(jobId: string, afterSequence: number): Promise<JobEventRecord[]> {
+    return (this.s.events.all(jobId, afterSequence) as Row[]).map(rowToEvent);
+  }
+
+  async jobsInDispatchOrder(states: readonly JobStateName[], limit: number): Promise<JobRecord[]> {
+    const sql = `SELECT * FROM jobs WHERE state IN (${states.map(() => "?").join(", ")}) ORDER BY priority DESC, created_at, id LIMIT ?`;
+    return (this.db.prepare(sql).all(...states, limit) as Row[]).map((row) => rowToJob(row, parse));
+  }
+
+  async countByTypeAndState(): Promise<StateCount[]> {
+    return (this.s.counts.all() as Row[]).map((r) => ({ type: r.type as string, state: r.state as JobStateName, count: Number(r.count) }));
+  }
+
+  async getSetting(key: string): Promise<string | null> {
+    const row = this.s.getSetting.get(key) as Row | undefined;
+    return row ? (row.value as string) : null;
+  }
+
+  async setSetting(key: string, value: string | null): Promise<void> {
+    if (value === null) this.s.deleteSetting.run(key);
+    else this.s.setSetting.run(key, value);
+  }
+
+  async ping(): Promise<void> {
+    this.db.prepare("SELECT 1").get();
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,74 @@
+import type { JobEventRecord, JobPlacement, JobRecord, JobStateName } from "../jobs/job.js";
+import type { LabelRequirement } from "./label-selector.js";
+
+export interface JobCursor {
+  createdAt: number;
+  id: string;
+}
+
+export interface JobQuery {
+  type?: string;
+  states?: JobStateName[];
+  labels?: LabelRequirement[];
+  createdAfter?: number;
+  createdBefore?: number;
+  /** Continue after this job (newest-first order). */
+  after?: JobCursor;
+  limit: number;
+}
+
+/** Fields a transition may change besides state, reason and message. */
+export type JobPatch = Partial<
+  Pick<JobRecord, "attempt" | "result" | "placement" | "outputTail" | "startedAt" | "finishedAt" | "cancelRequested">
+>;
+
+export interface JobTransition {
+  /** Compare-and-set: the transition happens only when the job is in one of these states. */
+  from: readonly JobStateName[];
+  to: JobStateName;
+  reason?: string;
+  message?: string;
+  patch?: JobPatch;
+  at: number;
+}
+
+export interface TransitionResult {
+  job: JobRecord;
+  event: JobEventRecord;
+}
+
+export interface StateCount {
+  type: string;
+  state: JobStateName;
+  count: number;
+}
+
+/**
+ * The record of every job. Both implementations (SQLite, PostgreSQL) pass the same
+ * conformance suite (test/store.test.ts). Every state change goes through
+ * `transition`, which writes the job row and its event in one transaction.
+ */
+export interface JobStore {
+  readonly kind: "sqlite" | "postgres";
+  migrate(): Promise<number>;
+  /**
+   * Inserts the job with its first event, or, when a job with the same
+   * idempotency key exists, returns that one with created=false.
+   */
+  createJob(job: JobRecord): Promise<{ job: JobRecord; created: boolean }>;
+  getJob(id: string): Promise<JobRecord | null>;
+  listJobs(query: JobQuery): Promise<JobRecord[]>;
+  transition(id: string, change: JobTransition): Promise<TransitionResult | null>;
+  /** Updates non-state fields (no event). Returns null for an unknown job. */
+  patchJob(id: string, patch: Pick<JobPatch, "placement" | "outputTail" | "cancelRequested">, at: number): Promise<JobRecord | null>;
+  listEvents(jobId: string, afterSequence: number): Promise<JobEventRecord[]>;
+  /** Jobs in the given states, in dispatch order: priority desc, then oldest first. */
+  jobsInDispatchOrder(states: readonly JobStateName[], limit: number): Promise<JobRecord[]>;
+  countByTypeAndState(): Promise<StateCount[]>;
+  getSetting(key: string): Promise<string | null>;
+  setSetting(key: string, value: string | null): Promise<void>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export type { JobPlacement };

@@ -1,0 +1,521 @@
+// Conformance suite: every JobStore implementation must pass the same tests.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pg from "pg";
+import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { JobRecord, JobStateName } from "../src/jobs/job.js";
+import { matchesLabels, parseLabelSelector } from "../src/store/label-selector.js";
+import { postgresMigrations } from "../src/store/postgres/migrations.js";
+import { PostgresStore } from "../src/store/postgres/postgres-store.js";
+import { sqliteMigrations } from "../src/store/sqlite/migrations.js";
+import { SqliteStore } from "../src/store/sqlite/sqlite-store.js";
+import type { JobCursor, JobQuery, JobStore } from "../src/store/store.js";
+import { makeJob } from "./support/job-fixtures.js";
+
+const POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+
+interface OpenedStore {
+  store: JobStore;
+  /** Another store on the same storage (the same file, or a new pool on the same schema). */
+  reopen(): JobStore;
+}
+
+interface Backend {
+  name: "sqlite" | "postgres";
+  migrationCount: number;
+  /** A store on empty storage of its own, not yet migrated. */
+  open(): Promise<OpenedStore>;
+  /** Removes all storage the backend created. */
+  cleanup(): Promise<void>;
+}
+
+function sqliteBackend(): Backend {
+  let dir: string | undefined;
+  let opened = 0;
+  return {
+    name: "sqlite",
+    migrationCount: sqliteMigrations.length,
+    async open() {
+      dir ??= await mkdtemp(join(tmpdir(), "jobscheduler-store-test-"));
+      const path = join(dir, `store-${++opened}.db`);
+      return { store: new SqliteStore(path), reopen: () => new SqliteStore(path) };
+    },
+    async cleanup() {
+      if (dir) await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function postgresBackend(): Backend {
+  // One schema per test, all named after this run, so concurrent runs and tests never meet.
+  const runPrefix = `jobscheduler_test_${process.pid}_${Date.now().toString(36)}`;
+  const schemas: string[] = [];
+  let reachable: Promise<void> | undefined;
+  return {
+    name: "postgres",
+    migrationCount: postgresMigrations.length,
+    async open() {
+      await (reachable ??= assertPostgresReachable());
+      const schema = `${runPrefix}_${schemas.length + 1}`;
+      schemas.push(schema);
+      return {
+        store: new PostgresStore(POSTGRES_URL, { schema }),
+        reopen: () => new PostgresStore(POSTGRES_URL, { schema }),
+      };
+    },
+    async cleanup() {
+      if (schemas.length === 0) return;
+      const client = new pg.Client({ connectionString: POSTGRES_URL });
+      await client.connect();
+      try {
+        for (const schema of schemas) await client.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(schema)} CASCADE`);
+      } finally {
+        await client.end();
+      }
+    },
+  };
+}
+
+async function assertPostgresReachable(): Promise<void> {
+  const url = new URL(POSTGRES_URL);
+  const client = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 5_000 });
+  try {
+    await client.connect();
+    await client.query("SELECT 1");
+  } catch (error) {
+    throw new Error(
+      `PostgreSQL at ${url.hostname}:${url.port || 5432} is not reachable: ${describeError(error)} ` +
+        "(the PostgreSQL conformance tests need it; set TEST_POSTGRES_URL to use another server)",
+    );
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+function describeError(error: unknown): string {
+  // Node reports a failed multi-address connect as an AggregateError with an empty message.
+  if (error instanceof AggregateError) return error.errors.map(describeError).join("; ");
+  if (error instanceof Error) return error.message || (error as NodeJS.ErrnoException).code || error.name;
+  return String(error);
+}
+
+const names = (jobs: JobRecord[]) => jobs.map((j) => j.name);
+const BASE_TIME = 1_700_000_000_000;
+
+describe.each([sqliteBackend(), postgresBackend()])("$name store", (backend) => {
+  let opened: OpenedStore;
+  let store: JobStore;
+  let firstMigrateCount: number;
+  const openStores: JobStore[] = [];
+  const keep = (s: JobStore) => (openStores.push(s), s);
+
+  beforeEach(async () => {
+    opened = await backend.open();
+    store = keep(opened.store);
+    firstMigrateCount = await store.migrate();
+  });
+  afterEach(async () => {
+    await Promise.all(openStores.splice(0).map((s) => s.close()));
+  });
+  afterAll(() => backend.cleanup());
+
+  it("reports its kind", () => {
+    expect(store.kind).toBe(backend.name);
+  });
+
+  describe("migrate", () => {
+    it("applies every migration once; a second call applies none", async () => {
+      expect(firstMigrateCount).toBe(backend.migrationCount);
+      expect(await store.migrate()).toBe(0);
+    });
+
+    it("keeps data and applies nothing when the same storage is reopened", async () => {
+      const job = makeJob();
+      await store.createJob(job);
+      await store.close();
+      const reopened = keep(opened.reopen());
+      expect(await reopened.migrate()).toBe(0);
+      expect(await reopened.getJob(job.id)).toStrictEqual(job);
+    });
+
+    it("applies each migration exactly once when two stores migrate at the same time", async () => {
+      const fresh = await backend.open();
+      const first = keep(fresh.store);
+      const second = keep(fresh.reopen());
+      const counts = await Promise.all([first.migrate(), second.migrate()]);
+      expect(counts[0] + counts[1]).toBe(backend.migrationCount);
+    });
+  });
+
+  describe("createJob and getJob", () => {
+    it("round-trips every field exactly", async () => {
+      const now = Date.now();
+      const job = makeJob({
+        name: "round trip ✓ \"quoted\" 'single'",
+        type: "http-load",
+        state: "RUNNING",
+        reason: "SOME_REASON",
+        message: "line one\nline two",
+        attempt: 2,
+        maxAttempts: 5,
+        priority: -7,
+        idempotencyKey: "idem-round-trip",
+        requestHash: "sha256:abcdef",
+        labels: { "app.kubernetes.io/name": "web", team: "core", empty: "" },
+        resources: { cpuRequest: "250m", cpuLimit: "2", memoryRequest: "256Mi", memoryLimit: "1Gi" },
+        timeoutMs: 30 * 86_400_000,
+        params: { nested: { list: [1, "two", null, true, { deep: [] }], fraction: 1.5, negative: -3 }, big: now, flag: false, text: "ü" },
+        result: { ok: true, metrics: [{ p99: 12.25 }], none: null },
+        placement: { runtime: "kubernetes", location: "jobs/run-1", namespace: "jobs", kubernetesJobName: "run-1" },
+        outputTail: "last\noutput\tlines",
+        cancelRequested: true,
+        sequence: 1,
+        createdAt: now,
+        updatedAt: now + 1,
+        startedAt: now + 2,
+        finishedAt: now + 3,
+      });
+      expect(await store.createJob(job)).toStrictEqual({ job, created: true });
+      expect(await store.getJob(job.id)).toStrictEqual(job);
+    });
+
+    it("round-trips nulls, false and empty values", async () => {
+      const job = makeJob({ idempotencyKey: null, result: null, placement: null, startedAt: null, finishedAt: null, cancelRequested: false, labels: {}, params: {} });
+      await store.createJob(job);
+      expect(await store.getJob(job.id)).toStrictEqual(job);
+    });
+
+    it("round-trips a local placement", async () => {
+      const job = makeJob({ placement: { runtime: "local", location: "host-1:4242", host: "host-1", pid: 4242 } });
+      await store.createJob(job);
+      expect(await store.getJob(job.id)).toStrictEqual(job);
+    });
+
+    it("writes the first event with the job", async () => {
+      const job = makeJob({ message: "queued by test" });
+      await store.createJob(job);
+      expect(await store.listEvents(job.id, 0)).toStrictEqual([
+        { jobId: job.id, sequence: 1, state: "QUEUED", reason: "", message: "queued by test", attempt: 1, at: job.createdAt },
+      ]);
+    });
+
+    it("returns null for an unknown job", async () => {
+      expect(await store.getJob("no-such-job")).toBeNull();
+    });
+  });
+
+  describe("idempotency", () => {
+    it("returns the first job, unchanged and with created=false, for a repeated key", async () => {
+      const first = makeJob({ idempotencyKey: "same-key", name: "first" });
+      const repeat = makeJob({ idempotencyKey: "same-key", name: "repeat" });
+      expect(await store.createJob(first)).toStrictEqual({ job: first, created: true });
+      expect(await store.createJob(repeat)).toStrictEqual({ job: first, created: false });
+      expect(await store.getJob(repeat.id)).toBeNull();
+      expect(await store.listEvents(repeat.id, 0)).toEqual([]);
+      expect(await store.listEvents(first.id, 0)).toHaveLength(1);
+    });
+
+    it("creates every job that has no key", async () => {
+      const results = [await store.createJob(makeJob()), await store.createJob(makeJob())];
+      expect(results.map((r) => r.created)).toEqual([true, true]);
+      expect(await store.listJobs({ limit: 10 })).toHaveLength(2);
+    });
+
+    it("creates exactly one job when 20 requests with one key race", async () => {
+      const attempts = Array.from({ length: 20 }, (_, i) => makeJob({ idempotencyKey: "raced-key", name: `attempt ${i}` }));
+      const results = await Promise.all(attempts.map((job) => store.createJob(job)));
+      const winners = results.filter((r) => r.created);
+      expect(winners).toHaveLength(1);
+      const winnerId = winners[0].job.id;
+      expect(results.every((r) => r.job.id === winnerId)).toBe(true);
+      expect((await store.listJobs({ limit: 100 })).map((j) => j.id)).toEqual([winnerId]);
+      expect(await store.listEvents(winnerId, 0)).toHaveLength(1);
+    });
+  });
+
+  describe("transition", () => {
+    it("does nothing and returns null when the job is not in a `from` state", async () => {
+      const job = makeJob();
+      await store.createJob(job);
+      const outcome = await store.transition(job.id, { from: ["RUNNING", "STARTING"], to: "SUCCEEDED", at: job.createdAt + 10 });
+      expect(outcome).toBeNull();
+      expect(await store.getJob(job.id)).toStrictEqual(job);
+      expect(await store.listEvents(job.id, 0)).toHaveLength(1);
+    });
+
+    it("returns null for an unknown job", async () => {
+      expect(await store.transition("no-such-job", { from: ["QUEUED"], to: "STARTING", at: 1 })).toBeNull();
+    });
+
+    it("writes the job and an event with the next sequence", async () => {
+      const job = makeJob({ reason: "OLD_REASON" });
+      await store.createJob(job);
+      const at = job.createdAt + 100;
+      const placement = { runtime: "local" as const, location: "host-1:77", host: "host-1", pid: 77 };
+      const outcome = await store.transition(job.id, {
+        from: ["QUEUED"],
+        to: "STARTING",
+        message: "launching",
+        patch: { attempt: 2, placement, startedAt: at, outputTail: undefined },
+        at,
+      });
+      const expected: JobRecord = { ...job, state: "STARTING", reason: "", message: "launching", attempt: 2, placement, startedAt: at, sequence: 2, updatedAt: at };
+      expect(outcome).toStrictEqual({
+        job: expected,
+        event: { jobId: job.id, sequence: 2, state: "STARTING", reason: "", message: "launching", attempt: 2, at },
+      });
+      expect(await store.getJob(job.id)).toStrictEqual(expected);
+    });
+
+    it("records a job's whole life as ordered events, listed after a sequence", async () => {
+      const job = makeJob();
+      await store.createJob(job);
+      const t = job.createdAt;
+      await store.transition(job.id, { from: ["QUEUED"], to: "STARTING", at: t + 1 });
+      await store.transition(job.id, { from: ["STARTING"], to: "RUNNING", at: t + 2 });
+      const done = await store.transition(job.id, {
+        from: ["RUNNING"],
+        to: "FAILED",
+        reason: "EXIT_CODE",
+        message: "exited with 3",
+        patch: { result: { exitCode: 3 }, finishedAt: t + 3, placement: null },
+        at: t + 3,
+      });
+      expect(done?.job).toMatchObject({ state: "FAILED", reason: "EXIT_CODE", sequence: 4, result: { exitCode: 3 }, finishedAt: t + 3, placement: null });
+      expect(await store.getJob(job.id)).toStrictEqual(done?.job);
+
+      const all = await store.listEvents(job.id, 0);
+      expect(all.map((e) => [e.sequence, e.state, e.at])).toEqual([
+        [1, "QUEUED", t],
+        [2, "STARTING", t + 1],
+        [3, "RUNNING", t + 2],
+        [4, "FAILED", t + 3],
+      ]);
+      expect((await store.listEvents(job.id, 2)).map((e) => e.sequence)).toEqual([3, 4]);
+      expect(await store.listEvents(job.id, 4)).toEqual([]);
+    });
+
+    it("lets exactly one of several concurrent compare-and-set transitions win", async () => {
+      const job = makeJob();
+      await store.createJob(job);
+      const outcomes = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => store.transition(job.id, { from: ["QUEUED"], to: "STARTING", message: `racer ${i}`, at: job.createdAt + i })),
+      );
+      expect(outcomes.filter((o) => o !== null)).toHaveLength(1);
+      expect((await store.getJob(job.id))?.sequence).toBe(2);
+      expect(await store.listEvents(job.id, 0)).toHaveLength(2);
+    });
+  });
+
+  describe("patchJob", () => {
+    it("updates the given fields and updatedAt without an event", async () => {
+      const job = makeJob({ placement: { runtime: "local", location: "here" } });
+      await store.createJob(job);
+      const at = job.createdAt + 50;
+      const patched = await store.patchJob(job.id, { cancelRequested: true, outputTail: "tail" }, at);
+      const expected = { ...job, cancelRequested: true, outputTail: "tail", updatedAt: at };
+      expect(patched).toStrictEqual(expected);
+      expect(await store.getJob(job.id)).toStrictEqual(expected);
+      expect(await store.listEvents(job.id, 0)).toHaveLength(1);
+    });
+
+    it("clears the placement when given null", async () => {
+      const job = makeJob({ placement: { runtime: "local", location: "here" } });
+      await store.createJob(job);
+      await store.patchJob(job.id, { placement: null }, job.createdAt + 1);
+      expect((await store.getJob(job.id))?.placement).toBeNull();
+    });
+
+    it("returns null for an unknown job", async () => {
+      expect(await store.patchJob("no-such-job", { outputTail: "x" }, 1)).toBeNull();
+    });
+  });
+
+  describe("listJobs filters", () => {
+    beforeEach(async () => {
+      const jobs = [
+        makeJob({ name: "j1", type: "timer", state: "QUEUED", labels: { app: "web", tier: "frontend" }, createdAt: BASE_TIME + 1 }),
+        makeJob({ name: "j2", type: "timer", state: "RUNNING", labels: { app: "api", tier: "backend" }, createdAt: BASE_TIME + 2 }),
+        makeJob({ name: "j3", type: "http", state: "SUCCEEDED", labels: { app: "web" }, createdAt: BASE_TIME + 3 }),
+        makeJob({ name: "j4", type: "http", state: "FAILED", labels: { "example.com/team": "core", app: "" }, createdAt: BASE_TIME + 4 }),
+        makeJob({ name: "j5", type: "timer", state: "CANCELLED", labels: {}, createdAt: BASE_TIME + 5 }),
+      ];
+      for (const job of jobs) await store.createJob(job);
+    });
+
+    const list = async (query: Partial<JobQuery>) => names(await store.listJobs({ limit: 100, ...query }));
+
+    it("lists every job newest first", async () => {
+      expect(await list({})).toEqual(["j5", "j4", "j3", "j2", "j1"]);
+    });
+
+    it("limits the count", async () => {
+      expect(await list({ limit: 2 })).toEqual(["j5", "j4"]);
+    });
+
+    it("filters by type and by states", async () => {
+      expect(await list({ type: "http" })).toEqual(["j4", "j3"]);
+      expect(await list({ type: "nothing" })).toEqual([]);
+      expect(await list({ states: ["QUEUED", "RUNNING"] })).toEqual(["j2", "j1"]);
+      expect(await list({ type: "timer", states: ["CANCELLED", "QUEUED"] })).toEqual(["j5", "j1"]);
+    });
+
+    it("filters by creation time, bounds excluded", async () => {
+      expect(await list({ createdAfter: BASE_TIME + 2 })).toEqual(["j5", "j4", "j3"]);
+      expect(await list({ createdBefore: BASE_TIME + 4 })).toEqual(["j3", "j2", "j1"]);
+      expect(await list({ createdAfter: BASE_TIME + 1, createdBefore: BASE_TIME + 4 })).toEqual(["j3", "j2"]);
+    });
+
+    it.each([
+      ["app=web", ["j3", "j1"]],
+      ["app==web", ["j3", "j1"]],
+      ["app = web", ["j3", "j1"]],
+      ["app=", ["j4"]],
+      ["app!=web", ["j5", "j4", "j2"]],
+      ["app in (web, api)", ["j3", "j2", "j1"]],
+      ["app in (nothing)", []],
+      ["app notin (web)", ["j5", "j4", "j2"]],
+      ["tier", ["j2", "j1"]],
+      ["!tier", ["j5", "j4", "j3"]],
+      ["example.com/team=core", ["j4"]],
+      ["example.com/team", ["j4"]],
+      ["app=web,tier=frontend", ["j1"]],
+      ["app=web, !tier", ["j3"]],
+      ["app notin (web,api), !example.com/team", ["j5"]],
+    ])("selects labels with %j", async (selector, expected) => {
+      const labels = parseLabelSelector(selector);
+      const selected = await store.listJobs({ limit: 100, labels });
+      expect(names(selected)).toEqual(expected);
+      // The SQL must agree with the in-memory matcher the rest of the service uses.
+      const everyJob = await store.listJobs({ limit: 100 });
+      expect(names(selected)).toEqual(names(everyJob.filter((j) => matchesLabels(j.labels, labels))));
+    });
+
+    it("combines label, type and state filters", async () => {
+      expect(await list({ type: "timer", states: ["QUEUED", "RUNNING"], labels: parseLabelSelector("app=api") })).toEqual(["j2"]);
+    });
+  });
+
+  describe("listJobs pagination", () => {
+    // 26 jobs, four per millisecond, inserted in scrambled order; ids sort the same in any collation.
+    const jobs = Array.from({ length: 26 }, (_, i) =>
+      makeJob({ id: `job-${String(i).padStart(2, "0")}`, name: `job-${String(i).padStart(2, "0")}`, type: i % 2 ? "odd" : "even", createdAt: BASE_TIME + Math.floor(i / 4) }),
+    );
+    const newestFirst = (list: JobRecord[]) =>
+      [...list].sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+
+    beforeEach(async () => {
+      const scrambled = jobs.map((job, i) => ({ job, key: (i * 7) % jobs.length })).sort((a, b) => a.key - b.key);
+      for (const { job } of scrambled) await store.createJob(job);
+    });
+
+    async function readAllPages(query: Omit<JobQuery, "after">): Promise<{ pages: string[][]; all: string[] }> {
+      const pages: string[][] = [];
+      let after: JobCursor | undefined;
+      for (;;) {
+        const page = await store.listJobs({ ...query, after });
+        if (page.length > 0) pages.push(names(page));
+        if (page.length < query.limit) break;
+        const last = page[page.length - 1];
+        after = { createdAt: last.createdAt, id: last.id };
+        if (pages.length > jobs.length) throw new Error("pagination does not end");
+      }
+      return { pages, all: pages.flat() };
+    }
+
+    it.each([1, 3, 4, 5, 26, 100])("walks every job once, newest first, with pages of %i", async (limit) => {
+      const { pages, all } = await readAllPages({ limit });
+      expect(all).toEqual(names(newestFirst(jobs)));
+      expect(pages.slice(0, -1).every((page) => page.length === limit)).toBe(true);
+    });
+
+    it("pages through a filtered list", async () => {
+      const { all } = await readAllPages({ limit: 3, type: "odd" });
+      expect(all).toEqual(names(newestFirst(jobs.filter((j) => j.type === "odd"))));
+    });
+
+    it("continues after a cursor inside a group of equal creation times", async () => {
+      const page = await store.listJobs({ limit: 3, after: { createdAt: BASE_TIME + 5, id: "job-22" } });
+      expect(names(page)).toEqual(["job-21", "job-20", "job-19"]);
+    });
+  });
+
+  describe("jobsInDispatchOrder", () => {
+    beforeEach(async () => {
+      const jobs = [
+        makeJob({ id: "a-low-old", name: "low-old", priority: 0, createdAt: BASE_TIME + 1 }),
+        makeJob({ id: "b-high-new", name: "high-new", priority: 10, createdAt: BASE_TIME + 3 }),
+        makeJob({ id: "c-high-old", name: "high-old", priority: 10, createdAt: BASE_TIME + 2 }),
+        makeJob({ id: "d-mid-oldest", name: "mid-oldest", priority: 5, createdAt: BASE_TIME }),
+        makeJob({ id: "e-tie-2", name: "tie-2", priority: 1, createdAt: BASE_TIME + 4 }),
+        makeJob({ id: "e-tie-1", name: "tie-1", priority: 1, createdAt: BASE_TIME + 4 }),
+        makeJob({ id: "f-running", name: "running", state: "RUNNING", priority: 100, createdAt: BASE_TIME }),
+        makeJob({ id: "g-done", name: "done", state: "SUCCEEDED", priority: 100, createdAt: BASE_TIME }),
+      ];
+      for (const job of jobs) await store.createJob(job);
+    });
+
+    it("orders by priority, highest first, then oldest first", async () => {
+      expect(names(await store.jobsInDispatchOrder(["QUEUED"], 100))).toEqual(["high-old", "high-new", "mid-oldest", "tie-1", "tie-2", "low-old"]);
+    });
+
+    it("limits the count and takes several states", async () => {
+      expect(names(await store.jobsInDispatchOrder(["QUEUED", "RUNNING"], 3))).toEqual(["running", "high-old", "high-new"]);
+    });
+
+    it("returns nothing for no states", async () => {
+      expect(await store.jobsInDispatchOrder([], 10)).toEqual([]);
+    });
+  });
+
+  describe("countByTypeAndState", () => {
+    it("is empty for an empty store", async () => {
+      expect(await store.countByTypeAndState()).toEqual([]);
+    });
+
+    it("counts jobs per type and state", async () => {
+      const specs: [string, JobStateName][] = [
+        ["timer", "QUEUED"], ["timer", "QUEUED"], ["timer", "RUNNING"], ["http", "QUEUED"], ["http", "FAILED"], ["http", "FAILED"], ["http", "FAILED"],
+      ];
+      for (const [type, state] of specs) await store.createJob(makeJob({ type, state }));
+      const byKey = (a: { type: string; state: string }, b: { type: string; state: string }) =>
+        `${a.type}/${a.state}`.localeCompare(`${b.type}/${b.state}`);
+      expect((await store.countByTypeAndState()).sort(byKey)).toStrictEqual(
+        [
+          { type: "http", state: "FAILED", count: 3 },
+          { type: "http", state: "QUEUED", count: 1 },
+          { type: "timer", state: "QUEUED", count: 2 },
+          { type: "timer", state: "RUNNING", count: 1 },
+        ].sort(byKey),
+      );
+    });
+  });
+
+  describe("settings", () => {
+    it("stores, overwrites and deletes a value", async () => {
+      expect(await store.getSetting("paused")).toBeNull();
+      await store.setSetting("paused", "true");
+      expect(await store.getSetting("paused")).toBe("true");
+      await store.setSetting("paused", "false");
+      expect(await store.getSetting("paused")).toBe("false");
+      await store.setSetting("paused", null);
+      expect(await store.getSetting("paused")).toBeNull();
+      await store.setSetting("paused", null);
+      expect(await store.getSetting("paused")).toBeNull();
+    });
+
+    it("keeps an empty string apart from a missing value", async () => {
+      await store.setSetting("empty", "");
+      expect(await store.getSetting("empty")).toBe("");
+    });
+  });
+
+  describe("lifecycle", () => {
+    it("answers ping and can be closed twice", async () => {
+      await expect(store.ping()).resolves.toBeUndefined();
+      await store.close();
+      await expect(store.close()).resolves.toBeUndefined();
+    });
+  });
+});

@@ -1,0 +1,34 @@
+import { randomUUID } from "node:crypto";
+import type { JobRecord } from "../../src/jobs/job.js";
+
+/** A freshly queued job (sequence 1, as a store receives it); overrides replace any field. */
+export function makeJob(overrides: Partial<JobRecord> = {}): JobRecord {
+  const now = overrides.createdAt ?? Date.now();
+  return {
+    id: randomUUID(),
+    name: "test job",
+    type: "timer",
+    state: "QUEUED",
+    reason: "",
+    message: "",
+    attempt: 1,
+    maxAttempts: 1,
+    priority: 0,
+    idempotencyKey: null,
+    requestHash: "request-hash",
+    labels: {},
+    resources: { cpuRequest: "100m", cpuLimit: "500m", memoryRequest: "64Mi", memoryLimit: "128Mi" },
+    timeoutMs: 60_000,
+    params: {},
+    result: null,
+    placement: null,
+    outputTail: "",
+    cancelRequested: false,
+    sequence: 1,
+    createdAt: now,
+    updatedAt: now,
+    startedAt: null,
+    finishedAt: null,
+    ...overrides,
+  };
+}
