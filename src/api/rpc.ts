@@ -66,7 +66,7 @@ export class RpcInstrumentation {
         (error: unknown) => {
           const serviceError = this.toStatus(error, ctx);
           stopTimer(status[serviceError.code!]);
-          if (!call.cancelled) call.destroy(Object.assign(new Error(serviceError.details), serviceError));
+          if (!call.cancelled) call.emit("error", serviceError);
         },
       );
     };

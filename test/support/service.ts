@@ -1,0 +1,140 @@
+// Starts the real service for a test: in this process (startApp) or as a child
+// process (`node dist/main.js`, for crash and restart tests), always on real ports
+// with a real store, and gives back a generated gRPC client.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { credentials, Metadata, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
+import pino from "pino";
+import { startApp, type RunningApp } from "../../src/app.js";
+import { loadConfig } from "../../src/config.js";
+import { JobSchedulerClient, type JobEvent } from "../../src/gen/jobscheduler/v1/jobscheduler.js";
+
+export const ROOT = resolve(import.meta.dirname, "../..");
+export const COLLECTORS_DIR = join(ROOT, "dist/collectors");
+
+export function tempDir(prefix = "jobscheduler-test-"): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export function baseEnv(dataDir: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    GRPC_HOST: "127.0.0.1",
+    GRPC_PORT: "0",
+    HTTP_HOST: "127.0.0.1",
+    HTTP_PORT: "0",
+    METRICS_PORT: "0",
+    DATA_DIR: dataDir,
+    COLLECTORS_DIR,
+    LOG_LEVEL: "silent",
+    KILL_GRACE_PERIOD: "2s",
+    SHUTDOWN_TIMEOUT: "1s",
+    DISPATCH_POLL_INTERVAL: "200ms",
+    ...extra,
+  };
+}
+
+export interface TestService {
+  app: RunningApp;
+  client: JobSchedulerClient;
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+export async function startService(extra: Record<string, string> = {}, dataDir = tempDir()): Promise<TestService> {
+  const config = loadConfig(baseEnv(dataDir, extra));
+  const app = await startApp(config, pino({ level: "silent" }));
+  const client = new JobSchedulerClient(`127.0.0.1:${app.grpcPort}`, credentials.createInsecure());
+  return {
+    app,
+    client,
+    dataDir,
+    async stop() {
+      client.close();
+      await app.stop();
+    },
+  };
+}
+
+export interface ChildService {
+  process: ChildProcess;
+  grpcPort: number;
+  httpPort: number;
+  metricsPort: number;
+  client: JobSchedulerClient;
+  logs: string[];
+  /** Resolves with the exit code or signal. */
+  exited: Promise<number | string>;
+}
+
+/** Runs `node dist/main.js` and waits for its "ready" log line. */
+export async function spawnService(env: Record<string, string>): Promise<ChildService> {
+  const child = spawn(process.execPath, [join(ROOT, "dist/main.js")], {
+    env: { PATH: process.env.PATH ?? "", ...env, LOG_LEVEL: env.LOG_LEVEL === "silent" ? "info" : (env.LOG_LEVEL ?? "info") },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const logs: string[] = [];
+  const exited = new Promise<number | string>((resolve) => child.once("exit", (code, signal) => resolve(code ?? signal ?? "unknown")));
+  const ready = new Promise<{ grpcPort: number; httpPort: number; metricsPort: number }>((resolve, reject) => {
+    let buffered = "";
+    child.stdout!.on("data", (chunk: Buffer) => {
+      buffered += chunk.toString();
+      let newline;
+      while ((newline = buffered.indexOf("\n")) >= 0) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        logs.push(line);
+        try {
+          const entry = JSON.parse(line);
+          if (entry.msg === "jobscheduler ready") resolve(entry);
+        } catch {
+          // not a log line
+        }
+      }
+    });
+    child.stderr!.on("data", (chunk: Buffer) => logs.push(chunk.toString()));
+    void exited.then((code) => reject(new Error(`service exited (${code}) before it was ready:\n${logs.join("\n")}`)));
+  });
+  const ports = await ready;
+  return {
+    process: child,
+    ...ports,
+    client: new JobSchedulerClient(`127.0.0.1:${ports.grpcPort}`, credentials.createInsecure()),
+    logs,
+    exited,
+  };
+}
+
+type Unary<Req, Res> = (request: Req, metadata: Metadata, callback: (error: ServiceError | null, response: Res) => void) => unknown;
+
+/** Promise form of a generated unary method: `await call(client.getJobStatus, { jobId })`. */
+export function call<Req, Res>(client: JobSchedulerClient, method: Unary<Req, Res>, request: Req, metadata = new Metadata()): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    method.call(client, request, metadata, (error, response) => (error ? reject(error) : resolve(response)));
+  });
+}
+
+/** Collects a WatchJob stream until it ends. */
+export function collect(stream: ClientReadableStream<JobEvent>): Promise<JobEvent[]> {
+  const events: JobEvent[] = [];
+  return new Promise((resolve, reject) => {
+    stream.on("data", (event: JobEvent) => events.push(event));
+    stream.on("error", reject);
+    stream.on("end", () => resolve(events));
+  });
+}
+
+export async function waitFor<T>(probe: () => Promise<T | undefined | null | false>, timeoutMs = 15_000, intervalMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+export function cleanup(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
