@@ -23,6 +23,8 @@ export interface LocalRuntimeOptions {
   logger: Logger;
 }
 
+const OUT_OF_MEMORY = /JavaScript heap out of memory|Allocation failed - process out of memory/;
+
 type StopCause = "timeout" | "cancel" | "shutdown";
 
 interface LocalRun {
@@ -32,6 +34,8 @@ interface LocalRun {
   resultFile: string;
   runDir: string;
   stopCause?: StopCause;
+  /** Node reports heap exhaustion on stderr before it aborts; the tail may have lost it by the end. */
+  outOfMemory: boolean;
   timeoutTimer: NodeJS.Timeout;
   killTimer?: NodeJS.Timeout;
   exited: Promise<void>;
@@ -76,8 +80,12 @@ export class LocalRuntime implements Runtime {
       detached: true,
     });
     const tail = new OutputTail(this.options.outputTailBytes);
+    let outOfMemory = false;
     child.stdout!.on("data", (chunk: Buffer) => tail.push(chunk));
-    child.stderr!.on("data", (chunk: Buffer) => tail.push(chunk));
+    child.stderr!.on("data", (chunk: Buffer) => {
+      tail.push(chunk);
+      outOfMemory ||= OUT_OF_MEMORY.test(chunk.toString("latin1"));
+    });
 
     const spawned = new Promise<void>((resolve, reject) => {
       child.once("spawn", resolve);
@@ -91,6 +99,9 @@ export class LocalRuntime implements Runtime {
       tail,
       resultFile,
       runDir,
+      get outOfMemory() {
+        return outOfMemory;
+      },
       timeoutTimer: setTimeout(() => this.stop(run, "timeout"), job.timeoutMs),
       exited: new Promise((resolve) => child.once("close", (code, signal) => resolve(this.onExit(run, code, signal)))),
     };
@@ -179,7 +190,7 @@ export class LocalRuntime implements Runtime {
         return { kind: "interrupted", message: "the service shut down before the run finished", output };
     }
     if (exitCode !== null) return { kind: "exited", exitCode, output };
-    if (signal === "SIGKILL" || /JavaScript heap out of memory|Allocation failed/.test(output.outputTail)) {
+    if (signal === "SIGKILL" || run.outOfMemory) {
       return {
         kind: "failed",
         reason: "OOM_KILLED",

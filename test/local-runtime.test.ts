@@ -1,0 +1,144 @@
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import pino from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { JobPlacement, JobRecord } from "../src/jobs/job.js";
+import { findProcessesWithMarker, isAlive, runMarker } from "../src/runtime/local/orphans.js";
+import { LocalRuntime } from "../src/runtime/local/local-runtime.js";
+import type { RunEnd, RuntimeListener } from "../src/runtime/runtime.js";
+import { makeJob } from "./support/job-fixtures.js";
+import { cleanup, ROOT, tempDir, waitFor } from "./support/service.js";
+
+const collectorsDir = join(ROOT, "test/support/collectors");
+let runsDir: string;
+
+class RecordingListener implements RuntimeListener {
+  readonly running = async (_job: JobRecord, _placement: JobPlacement) => {};
+  readonly ends = new Map<string, RunEnd>();
+  readonly finished = async (job: JobRecord, end: RunEnd) => {
+    this.ends.set(job.id, end);
+  };
+  waitForEnd(jobId: string): Promise<RunEnd> {
+    return waitFor(async () => this.ends.get(jobId), 20_000);
+  }
+}
+
+function runtime(overrides: Partial<ConstructorParameters<typeof LocalRuntime>[0]> = {}) {
+  const listener = new RecordingListener();
+  const rt = new LocalRuntime({
+    collectorsDir,
+    runsDir,
+    killGraceMs: 300,
+    outputTailBytes: 1024,
+    passEnv: ["PATH"],
+    logger: pino({ level: "silent" }),
+    ...overrides,
+  });
+  rt.setListener(listener);
+  return { rt, listener };
+}
+
+beforeAll(() => {
+  runsDir = tempDir("jobscheduler-runs-");
+});
+afterAll(() => cleanup(runsDir));
+
+describe("the local runtime", () => {
+  it("gives a run only its workload's environment, never the service's own", async () => {
+    process.env.HUB_API_KEY = "sk_secret_of_the_service";
+    process.env.DATABASE_URL = "postgres://user:password@db/prod";
+    const { rt, listener } = runtime();
+    const job = makeJob({ type: "timer" });
+    await rt.launch(job, { collector: "env-dump", env: { TARGET: "http://example" } });
+    const end = await listener.waitForEnd(job.id);
+    expect(end.kind).toBe("exited");
+    const { env, argv } = JSON.parse(end.output.rawResult!);
+    expect(env.TARGET).toBe("http://example");
+    expect(env.JOB_ID).toBe(job.id);
+    expect(env.JOB_ATTEMPT).toBe("1");
+    expect(env.PATH).toBe(process.env.PATH);
+    expect(env.HUB_API_KEY).toBeUndefined();
+    expect(env.DATABASE_URL).toBeUndefined();
+    expect(Object.values(env)).not.toContain("sk_secret_of_the_service");
+    expect(argv).toEqual([runMarker(job.id, 1)]);
+  });
+
+  it("reports a non-zero exit with its code and the output tail", async () => {
+    const { rt, listener } = runtime();
+    const job = makeJob();
+    await rt.launch(job, { collector: "exit-code", env: { EXIT_WITH: "7" } });
+    const end = await listener.waitForEnd(job.id);
+    expect(end).toMatchObject({ kind: "exited", exitCode: 7 });
+    expect(end.output.outputTail).toContain("failing on purpose with 7");
+  });
+
+  it("caps memory from the job's limit and reports running out of it as OOM_KILLED", async () => {
+    const { rt, listener } = runtime();
+    const job = makeJob({ resources: { cpuRequest: "100m", cpuLimit: "100m", memoryRequest: "32Mi", memoryLimit: "48Mi" } });
+    await rt.launch(job, { collector: "memory-hog", env: {} });
+    const end = await listener.waitForEnd(job.id);
+    expect(end).toMatchObject({ kind: "failed", reason: "OOM_KILLED" });
+    if (end.kind === "failed") expect(end.message).toContain("48Mi");
+  });
+
+  it("enforces the timeout with SIGTERM, then SIGKILL after the grace period", async () => {
+    const { rt, listener } = runtime({ killGraceMs: 400 });
+    const job = makeJob({ timeoutMs: 500 });
+    const started = Date.now();
+    await rt.launch(job, { collector: "ignore-term", env: {} });
+    const end = await listener.waitForEnd(job.id);
+    const elapsed = Date.now() - started;
+    expect(end.kind).toBe("timed-out");
+    expect(end.output.outputTail).toContain("ignoring SIGTERM");
+    expect(elapsed).toBeGreaterThanOrEqual(850);
+    expect(findProcessesWithMarker(runMarker(job.id, 1))).toEqual([]);
+  });
+
+  it("stops the whole process group on cancel, grandchildren included", async () => {
+    const { rt, listener } = runtime();
+    const job = makeJob();
+    await rt.launch(job, { collector: "spawner", env: {} });
+    const pidFile = join(runsDir, `grandchild-${job.id}.pid`);
+    const grandchild = await waitFor(async () => {
+      try {
+        return Number(readFileSync(pidFile, "utf8"));
+      } catch {
+        return undefined;
+      }
+    });
+    expect(isAlive(grandchild)).toBe(true);
+    expect(await rt.cancel(job)).toBe(true);
+    const end = await listener.waitForEnd(job.id);
+    expect(end.kind).toBe("cancelled");
+    await waitFor(async () => !isAlive(grandchild), 5000);
+    expect(await rt.cancel(job)).toBe(false);
+  });
+
+  it("keeps only the last bytes of a chatty run's output", async () => {
+    const { rt, listener } = runtime({ outputTailBytes: 1024 });
+    const job = makeJob();
+    await rt.launch(job, { collector: "chatty", env: {} });
+    const end = await listener.waitForEnd(job.id);
+    expect(Buffer.byteLength(end.output.outputTail)).toBeLessThanOrEqual(1024);
+    expect(end.output.outputTail.trimEnd().endsWith("last line")).toBe(true);
+    expect(end.output.outputTail).toContain("line 4999");
+  });
+
+  it("on recovery kills a run left over from a previous instance and reports it lost", async () => {
+    const { rt } = runtime();
+    const job = makeJob({ state: "RUNNING", placement: { runtime: "local", location: "pid 1 on old-host", pid: 1 } });
+    const orphan = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)", "--", runMarker(job.id, job.attempt)], { detached: true, stdio: "ignore" });
+    await waitFor(async () => findProcessesWithMarker(runMarker(job.id, job.attempt)).length === 1);
+    const decisions = await rt.recover([job]);
+    expect(decisions.get(job.id)).toMatchObject({ action: "lost" });
+    expect((decisions.get(job.id) as { message: string }).message).toContain("leftover process was killed");
+    await waitFor(async () => orphan.exitCode !== null || orphan.signalCode !== null, 5000);
+    expect(orphan.signalCode).toBe("SIGKILL");
+  });
+
+  it("refuses to launch a collector that does not exist", async () => {
+    const { rt } = runtime();
+    await expect(rt.launch(makeJob(), { collector: "missing", env: {} })).rejects.toThrow(/missing\.js does not exist/);
+  });
+});

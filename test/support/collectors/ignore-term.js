@@ -1,0 +1,3 @@
+process.on("SIGTERM", () => console.log("ignoring SIGTERM"));
+console.log("started");
+setInterval(() => {}, 1000);
