@@ -1,0 +1,126 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { JobState, type Job, type ScheduleJobRequest } from "../src/gen/jobscheduler/v1/jobscheduler.js";
+import { findProcessesWithMarker, runMarker } from "../src/runtime/local/orphans.js";
+import { baseEnv, call, cleanup, collect, spawnService, tempDir, waitFor, type ChildService } from "./support/service.js";
+
+const services: ChildService[] = [];
+const dirs: string[] = [];
+
+afterEach(async () => {
+  for (const s of services.splice(0)) {
+    s.client.close();
+    if (s.process.exitCode === null && s.process.signalCode === null) s.process.kill("SIGKILL");
+    await s.exited;
+  }
+  for (const d of dirs.splice(0)) cleanup(d);
+});
+
+async function start(dataDir: string, extra: Record<string, string> = {}): Promise<ChildService> {
+  const service = await spawnService(baseEnv(dataDir, { LOG_LEVEL: "info", ...extra }));
+  services.push(service);
+  return service;
+}
+
+function timer(ms: number, maxAttempts = 0, name = "restart"): ScheduleJobRequest {
+  return {
+    name,
+    idempotencyKey: "",
+    labels: {},
+    retryPolicy: { maxAttempts },
+    spec: { $case: "timer", value: { duration: { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 }, timerName: name, completionCallbackUrl: "" } },
+  };
+}
+
+async function stateOf(service: ChildService, jobId: string): Promise<Job> {
+  return call(service.client, service.client.getJobStatus, { jobId });
+}
+
+async function waitForState(service: ChildService, jobId: string, state: JobState, timeoutMs = 20_000): Promise<Job> {
+  return waitFor(async () => {
+    const job = await stateOf(service, jobId);
+    return job.state === state ? job : undefined;
+  }, timeoutMs);
+}
+
+describe("restart recovery", () => {
+  it("after a crash, ends or re-queues in-flight jobs, kills their leftovers, and still runs queued jobs", async () => {
+    const dataDir = tempDir();
+    dirs.push(dataDir);
+    const first = await start(dataDir, { MAX_RUNNING_JOBS: "2" });
+    const once = (await call(first.client, first.client.scheduleJob, timer(20_000, 1, "no-retries"))).job!;
+    const retried = (await call(first.client, first.client.scheduleJob, timer(1_500, 2, "may-retry"))).job!;
+    await waitForState(first, once.id, JobState.JOB_STATE_RUNNING);
+    await waitForState(first, retried.id, JobState.JOB_STATE_RUNNING);
+    const queued = (await call(first.client, first.client.scheduleJob, timer(200, 1, "queued"))).job!;
+    expect(JobState[(await stateOf(first, queued.id)).state]).toBe("JOB_STATE_QUEUED");
+
+    first.process.kill("SIGKILL");
+    await first.exited;
+    // The runs outlive the service that started them.
+    expect(findProcessesWithMarker(runMarker(once.id, 1))).toHaveLength(1);
+
+    const second = await start(dataDir, { MAX_RUNNING_JOBS: "2" });
+    const interrupted = await stateOf(second, once.id);
+    expect(JobState[interrupted.state]).toBe("JOB_STATE_FAILED");
+    expect(interrupted.reason).toBe("INTERRUPTED");
+    expect(interrupted.message).toMatch(/service stopped while the job was running \(pid \d+ on .*\); the leftover process was killed/);
+    expect(findProcessesWithMarker(runMarker(once.id, 1))).toEqual([]);
+    expect(findProcessesWithMarker(runMarker(retried.id, 1))).toEqual([]);
+
+    const again = await waitForState(second, retried.id, JobState.JOB_STATE_SUCCEEDED);
+    expect(again.attempt).toBe(2);
+    const history = await collect(second.client.watchJob({ jobId: retried.id, afterSequence: 0 }));
+    expect(history.map((e) => `${JobState[e.state].replace("JOB_STATE_", "")}#${e.attempt}${e.reason ? `:${e.reason}` : ""}`)).toEqual([
+      "QUEUED#1", "STARTING#1", "RUNNING#1", "QUEUED#2:INTERRUPTED", "STARTING#2", "RUNNING#2", "SUCCEEDED#2",
+    ]);
+
+    await waitForState(second, queued.id, JobState.JOB_STATE_SUCCEEDED);
+    const listed = await call(second.client, second.client.listJobs, { type: "", states: [JobState.JOB_STATE_RUNNING, JobState.JOB_STATE_STARTING], labelSelector: "", pageSize: 10, pageToken: "" });
+    expect(listed.jobs).toEqual([]);
+  });
+
+  it("on SIGTERM stops accepting, lets a short run finish, and exits cleanly", async () => {
+    const dataDir = tempDir();
+    dirs.push(dataDir);
+    const service = await start(dataDir, { SHUTDOWN_TIMEOUT: "10s" });
+    const job = (await call(service.client, service.client.scheduleJob, timer(1_000))).job!;
+    await waitForState(service, job.id, JobState.JOB_STATE_RUNNING);
+    service.process.kill("SIGTERM");
+    expect(await service.exited).toBe(0);
+    expect(service.logs.join("\n")).toContain('"msg":"stopped"');
+
+    const restarted = await start(dataDir);
+    const finished = await stateOf(restarted, job.id);
+    expect(JobState[finished.state]).toBe("JOB_STATE_SUCCEEDED");
+  });
+
+  it("on SIGTERM hands back a run that outlasts the shutdown timeout as interrupted", async () => {
+    const dataDir = tempDir();
+    dirs.push(dataDir);
+    const service = await start(dataDir, { SHUTDOWN_TIMEOUT: "500ms" });
+    const job = (await call(service.client, service.client.scheduleJob, timer(30_000, 3))).job!;
+    await waitForState(service, job.id, JobState.JOB_STATE_RUNNING);
+    service.process.kill("SIGTERM");
+    expect(await service.exited).toBe(0);
+
+    const restarted = await start(dataDir, { SHUTDOWN_TIMEOUT: "500ms" });
+    const requeued = await waitFor(async () => {
+      const j = await stateOf(restarted, job.id);
+      return j.attempt === 2 ? j : undefined;
+    });
+    expect(requeued.attempt).toBe(2);
+    await call(restarted.client, restarted.client.cancelJob, { jobId: job.id, reason: "done" });
+    const events = await collect(restarted.client.watchJob({ jobId: job.id, afterSequence: 3 }));
+    expect(events[0]).toMatchObject({ state: JobState.JOB_STATE_QUEUED, reason: "INTERRUPTED", attempt: 2 });
+    expect(events[0].message).toContain("the service shut down before the run finished");
+    expect(events.at(-1)).toMatchObject({ state: JobState.JOB_STATE_CANCELLED });
+  });
+
+  it("refuses to start on a bad setting and names the variable", async () => {
+    const dataDir = tempDir();
+    dirs.push(dataDir);
+    await expect(start(dataDir, { GRPC_PORT: "not-a-port", KILL_GRACE_PERIOD: "soon" })).rejects.toThrow(
+      /exited \(78\)[\s\S]*GRPC_PORT: .*"not-a-port"[\s\S]*KILL_GRACE_PERIOD: must be a duration/,
+    );
+  });
+});

@@ -1,0 +1,290 @@
+// The REST verbs on a resource: create, get, list, watch, update, delete, and pods/log.
+import { randomUUID } from "node:crypto";
+import type { ServerResponse } from "node:http";
+import { defaultJob } from "./defaults.js";
+import { fieldError, type FieldError } from "./field-errors.js";
+import type { DeleteOptions, GarbageCollector } from "./garbage-collector.js";
+import type { Kubelet } from "./kubelet.js";
+import { randomSuffix } from "./pod-builder.js";
+import type { ResourceType } from "./resources.js";
+import type { ResourceRequest } from "./router.js";
+import { dropFields, schemaProblems, unknownFields } from "./schema.js";
+import { parseFieldSelector, parseLabelSelector } from "./selectors.js";
+import { ApiError, alreadyExists, badRequest, conflict, invalid, methodNotAllowed, namespaceNotFound, notFound, success } from "./status.js";
+import type { ObjectStore } from "./store.js";
+import { apiSeconds, type Timing } from "./timing.js";
+import { asPod, type Kind, type KubeObject, type PropagationPolicy } from "./types.js";
+import { validateForCreate, validateForUpdate } from "./validation.js";
+import type { WatchHub } from "./watch.js";
+
+export interface HandlerContext {
+  store: ObjectStore;
+  gc: GarbageCollector;
+  kubelet: Kubelet;
+  watches: WatchHub;
+  timing: Timing;
+  random: () => number;
+  namespaceExists(namespace: string): boolean;
+  /** Reject unknown fields even when the client does not ask for fieldValidation=Strict. */
+  strictFields: boolean;
+}
+
+export interface Reply {
+  code: number;
+  body: unknown;
+  contentType?: string;
+  headers?: Record<string, string>;
+}
+
+/** Kinds whose PUT may omit metadata.resourceVersion (an unconditional update). */
+const UNCONDITIONAL_UPDATE: ReadonlySet<Kind> = new Set(["ConfigMap"]);
+/** Kinds a PUT creates when absent (AllowCreateOnUpdate in their registry strategy). */
+const CREATE_ON_UPDATE: ReadonlySet<Kind> = new Set(["Lease"]);
+
+// metav1.MicroTime only parses RFC 3339 with exactly six fractional digits: Date#toISOString() is
+// rejected by a real API server (client-node's V1MicroTime writes the right form).
+const MICRO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}(Z|[+-]\d{2}:\d{2})$/;
+const MICRO_TIME_FIELDS: Partial<Record<Kind, string[]>> = { Lease: ["acquireTime", "renewTime"] };
+
+function decodeError(rt: ResourceType, detail: string): ApiError {
+  return badRequest(`${rt.kind} in version "${rt.version}" cannot be handled as a ${rt.kind}: ${detail}`);
+}
+
+function asBody(rt: ResourceType, body: unknown): KubeObject {
+  if (body === null || typeof body !== "object" || Array.isArray(body)) throw decodeError(rt, "the body is not a JSON object");
+  const obj = body as KubeObject;
+  if (obj.apiVersion !== undefined && obj.apiVersion !== rt.apiVersion) {
+    throw badRequest(`the API version in the data (${String(obj.apiVersion)}) does not match the expected API version (${rt.apiVersion})`);
+  }
+  if (obj.kind !== undefined && obj.kind !== rt.kind) {
+    throw badRequest(`${String(obj.kind)} in version "${rt.version}" cannot be handled as a ${rt.kind}: kind mismatch`);
+  }
+  obj.apiVersion = rt.apiVersion;
+  obj.kind = rt.kind;
+  if (obj.metadata === null || typeof obj.metadata !== "object") obj.metadata = {} as KubeObject["metadata"];
+  return obj;
+}
+
+function checkMicroTimes(rt: ResourceType, obj: KubeObject): void {
+  const spec = obj.spec as Record<string, unknown> | undefined;
+  for (const field of MICRO_TIME_FIELDS[rt.kind] ?? []) {
+    const value = spec?.[field];
+    if (value !== undefined && value !== null && !(typeof value === "string" && MICRO_TIME.test(value))) {
+      throw decodeError(rt, `parsing time ${JSON.stringify(value)} as "2006-01-02T15:04:05.000000Z07:00": cannot parse as RFC3339 with microseconds (spec.${field})`);
+    }
+  }
+}
+
+/** Schema and unknown-field checks done while decoding; returns the Warning headers to send. */
+function decode(ctx: HandlerContext, rt: ResourceType, obj: KubeObject, query: URLSearchParams): { warnings: string[]; schemaCauses: FieldError[] } {
+  checkMicroTimes(rt, obj);
+  const problems = schemaProblems(rt.kind, obj);
+  const typeProblem = problems.find((p) => p.category === "type");
+  if (typeProblem) throw decodeError(rt, `${typeProblem.field}: ${typeProblem.message}`);
+  const unknown = unknownFields(rt.kind, obj);
+  const mode = query.get("fieldValidation") ?? (ctx.strictFields ? "Strict" : "Warn");
+  if (unknown.length > 0 && mode === "Strict") {
+    throw badRequest(`strict decoding error: ${unknown.map((f) => `unknown field "${f}"`).join(", ")}`);
+  }
+  dropFields(obj, unknown);
+  const warnings = mode === "Ignore" ? [] : unknown.map((f) => `299 - "unknown field \\"${f}\\""`);
+  const schemaCauses = problems.map((p) =>
+    p.category === "required" ? fieldError.required(p.field) : { field: p.field, reason: "FieldValueNotSupported", message: p.message },
+  );
+  return { warnings, schemaCauses };
+}
+
+/** Our own causes first; schema findings only for fields we said nothing about. */
+function mergeCauses(own: FieldError[], schema: FieldError[]): FieldError[] {
+  const seen = new Set(own.map((c) => c.field));
+  return [...own, ...schema.filter((c) => !seen.has(c.field) && ![...seen].some((f) => f.startsWith(`${c.field}.`) || c.field.startsWith(`${f}.`)))];
+}
+
+function warningHeaders(warnings: string[]): Record<string, string> | undefined {
+  return warnings.length > 0 ? { Warning: warnings.join(", ") } : undefined;
+}
+
+function requireNamespace(req: ResourceRequest): string {
+  if (!req.namespace) throw methodNotAllowed(`${req.verb} of ${req.resource} across all namespaces`);
+  return req.namespace;
+}
+
+function stripServerFields(obj: KubeObject, rt: ResourceType): void {
+  const meta = obj.metadata as Partial<KubeObject["metadata"]> & Record<string, unknown>;
+  delete meta.uid;
+  delete meta.creationTimestamp;
+  delete meta.deletionTimestamp;
+  delete meta.deletionGracePeriodSeconds;
+  delete meta.selfLink;
+  delete meta.managedFields;
+  delete meta.generation;
+  if (rt.kind === "Job") delete obj.status;
+}
+
+export function create(ctx: HandlerContext, rt: ResourceType, req: ResourceRequest, body: unknown): Reply {
+  const namespace = requireNamespace(req);
+  if (!ctx.namespaceExists(namespace)) throw namespaceNotFound(namespace);
+  const obj = asBody(rt, body);
+  if (obj.metadata.namespace !== undefined && obj.metadata.namespace !== namespace) {
+    throw badRequest("the namespace of the provided object does not match the namespace sent on the request");
+  }
+  if (obj.metadata.resourceVersion) throw badRequest("resourceVersion should not be set on objects to be created");
+  const { warnings, schemaCauses } = decode(ctx, rt, obj, req.query);
+  stripServerFields(obj, rt);
+  if (!obj.metadata.name && obj.metadata.generateName) obj.metadata.name = obj.metadata.generateName + randomSuffix(ctx.random);
+  obj.metadata.namespace = namespace;
+  obj.metadata.uid = randomUUID();
+  if (rt.kind === "Job") defaultJob(obj);
+  const causes = mergeCauses(validateForCreate(rt.kind, obj), schemaCauses);
+  if (causes.length > 0) throw invalid(rt, obj.metadata.name ?? "", causes);
+  if (req.query.get("dryRun") === "All") {
+    if (ctx.store.get(rt.kind, namespace, obj.metadata.name)) throw alreadyExists(rt, obj.metadata.name);
+    return { code: 201, body: obj, headers: warningHeaders(warnings) };
+  }
+  return { code: 201, body: ctx.store.create(obj), headers: warningHeaders(warnings) };
+}
+
+export function get(ctx: HandlerContext, rt: ResourceType, req: ResourceRequest): Reply {
+  const obj = ctx.store.get(rt.kind, req.namespace ?? "", req.name ?? "");
+  if (!obj) throw notFound(rt, req.name ?? "");
+  return { code: 200, body: obj };
+}
+
+interface ContinueToken {
+  after: string;
+}
+
+export function list(ctx: HandlerContext, rt: ResourceType, req: ResourceRequest): Reply {
+  const labels = parseLabelSelector(req.query.get("labelSelector"));
+  const fields = parseFieldSelector(req.query.get("fieldSelector"), rt.kind);
+  let items = ctx.store.list(rt.kind, req.namespace).filter((o) => labels.matches(o.metadata.labels) && fields.matches(o));
+  const keyOf = (o: KubeObject): string => `${o.metadata.namespace}/${o.metadata.name}`;
+  const token = req.query.get("continue");
+  if (token) {
+    let after: string;
+    try {
+      after = (JSON.parse(Buffer.from(token, "base64url").toString()) as ContinueToken).after;
+    } catch {
+      throw badRequest("continue key is not valid: illegal base64 data");
+    }
+    items = items.filter((o) => keyOf(o) > after);
+  }
+  const limit = Number(req.query.get("limit") ?? 0);
+  const metadata: Record<string, unknown> = { resourceVersion: String(ctx.store.resourceVersion) };
+  if (limit > 0 && items.length > limit) {
+    metadata.remainingItemCount = items.length - limit;
+    items = items.slice(0, limit);
+    metadata.continue = Buffer.from(JSON.stringify({ after: keyOf(items[items.length - 1]) } satisfies ContinueToken)).toString("base64url");
+  }
+  // Items of a list carry no kind or apiVersion; the list does.
+  const bare = items.map(({ kind: _kind, apiVersion: _apiVersion, ...rest }) => rest);
+  return { code: 200, body: { kind: rt.listKind, apiVersion: rt.apiVersion, metadata, items: bare } };
+}
+
+export function watch(ctx: HandlerContext, rt: ResourceType, req: ResourceRequest, res: ServerResponse): void {
+  const timeoutSeconds = req.query.get("timeoutSeconds");
+  ctx.watches.serve(res, {
+    rt,
+    namespace: req.namespace,
+    labelSelector: parseLabelSelector(req.query.get("labelSelector")),
+    fieldSelector: parseFieldSelector(req.query.get("fieldSelector"), rt.kind),
+    resourceVersion: req.query.get("resourceVersion") ?? undefined,
+    allowBookmarks: req.query.get("allowWatchBookmarks") === "true",
+    timeoutMs: timeoutSeconds ? apiSeconds(ctx.timing, Number(timeoutSeconds)) : undefined,
+  });
+}
+
+/**
+ * PUT. `authorizeCreate` throws 403 unless the caller may also create: a PUT that creates the
+ * object (Leases allow that) needs both verbs, as in kube-apiserver.
+ */
+export function update(ctx: HandlerContext, rt: ResourceType, req: ResourceRequest, body: unknown, authorizeCreate: () => void): Reply {
+  const namespace = requireNamespace(req);
+  const name = req.name ?? "";
+  const obj = asBody(rt, body);
+  if (obj.metadata.name !== undefined && obj.metadata.name !== name) {
+    throw badRequest(`the name of the object (${obj.metadata.name}) does not match the name on the URL (${name})`);
+  }
+  if (obj.metadata.namespace !== undefined && obj.metadata.namespace !== namespace) {
+    throw badRequest("the namespace of the provided object does not match the namespace sent on the request");
+  }
+  const current = ctx.store.get(rt.kind, namespace, name);
+  if (!current) return createOnUpdate(ctx, rt, req, obj, authorizeCreate);
+  const { warnings, schemaCauses } = decode(ctx, rt, obj, req.query);
+  const expected = obj.metadata.resourceVersion || undefined;
+  if (expected === undefined && !UNCONDITIONAL_UPDATE.has(rt.kind)) {
+    throw invalid(rt, name, [fieldError.invalid("metadata.resourceVersion", 0, "must be specified for an update")]);
+  }
+  if (obj.metadata.uid && obj.metadata.uid !== current.metadata.uid) {
+    throw conflict(rt, name, `Precondition failed: UID in precondition: ${obj.metadata.uid}, UID in object meta: ${current.metadata.uid}`);
+  }
+  obj.metadata.name = name;
+  obj.metadata.namespace = namespace;
+  const causes = mergeCauses(validateForUpdate(rt.kind, obj, current), schemaCauses);
+  if (causes.length > 0) throw invalid(rt, name, causes);
+  if (current.metadata.deletionTimestamp) {
+    obj.metadata.deletionTimestamp = current.metadata.deletionTimestamp;
+    obj.metadata.deletionGracePeriodSeconds = current.metadata.deletionGracePeriodSeconds;
+  }
+  return { code: 200, body: ctx.store.replace(obj, expected), headers: warningHeaders(warnings) };
+}
+
+function createOnUpdate(ctx: HandlerContext, rt: ResourceType, req: ResourceRequest, obj: KubeObject, authorizeCreate: () => void): Reply {
+  const name = req.name ?? "";
+  if (!CREATE_ON_UPDATE.has(rt.kind) || obj.metadata.resourceVersion) throw notFound(rt, name);
+  // A uid in the body is a precondition, which an absent object cannot meet.
+  if (obj.metadata.uid) throw conflict(rt, name, `Precondition failed: UID in precondition: ${obj.metadata.uid}, UID in object meta: `);
+  authorizeCreate();
+  return create(ctx, rt, { ...req, verb: "create" }, { ...obj, metadata: { ...obj.metadata, name } });
+}
+
+function deleteOptions(rt: ResourceType, name: string, query: URLSearchParams, body: unknown): DeleteOptions {
+  const fromBody = (body && typeof body === "object" ? body : {}) as DeleteOptions;
+  const policy = (query.get("propagationPolicy") ?? fromBody.propagationPolicy) as PropagationPolicy | undefined;
+  const policies = ["Foreground", "Background", "Orphan"];
+  if (policy !== undefined && !policies.includes(policy)) {
+    throw invalid(rt, name, [fieldError.notSupported("propagationPolicy", policy, policies)]);
+  }
+  const grace = query.get("gracePeriodSeconds") ?? fromBody.gracePeriodSeconds;
+  const orphan = query.get("orphanDependents") ?? fromBody.orphanDependents;
+  return {
+    propagationPolicy: policy,
+    gracePeriodSeconds: grace === undefined || grace === null ? undefined : Number(grace),
+    orphanDependents: orphan === undefined || orphan === null ? undefined : String(orphan) === "true",
+    preconditions: fromBody.preconditions,
+  };
+}
+
+export function remove(ctx: HandlerContext, rt: ResourceType, req: ResourceRequest, body: unknown): Reply {
+  const namespace = requireNamespace(req);
+  const name = req.name ?? "";
+  const opts = deleteOptions(rt, name, req.query, body);
+  if (req.query.get("dryRun") === "All") {
+    const current = ctx.store.get(rt.kind, namespace, name);
+    if (!current) throw notFound(rt, name);
+    return { code: 200, body: current };
+  }
+  const result = ctx.gc.delete(rt.kind, namespace, name, opts);
+  // Pods answer with the pod; other kinds with a Success Status once gone, or the object while deletion is pending.
+  if (result.removed && rt.kind !== "Pod") return { code: 200, body: success(rt, name, result.object.metadata.uid) };
+  return { code: 200, body: result.object };
+}
+
+function tail(text: string, lines: number): string {
+  if (lines <= 0) return "";
+  const parts = text.split("\n");
+  const trailingNewline = text.endsWith("\n");
+  if (trailingNewline) parts.pop();
+  return parts.slice(-lines).join("\n") + (trailingNewline ? "\n" : "");
+}
+
+export function podLog(ctx: HandlerContext, rt: ResourceType, req: ResourceRequest): Reply {
+  const obj = ctx.store.get("Pod", req.namespace ?? "", req.name ?? "");
+  if (!obj) throw notFound(rt, req.name ?? "");
+  let text = ctx.kubelet.readLog(asPod(obj), req.query.get("container") ?? undefined);
+  const tailLines = req.query.get("tailLines");
+  if (tailLines !== null) text = tail(text, Number(tailLines));
+  const limitBytes = req.query.get("limitBytes");
+  if (limitBytes !== null) text = Buffer.from(text).subarray(0, Number(limitBytes)).toString();
+  return { code: 200, body: text, contentType: "text/plain" };
+}
