@@ -22,7 +22,7 @@ const tsProtoOptions = [
   "useExactTypes=false",
   "unrecognizedEnum=false",
   "forceLong=number",
-  "outputPartialMethods=false",
+  "outputPartialMethods=true",
 ].join(",");
 
 function protoFiles(dir) {

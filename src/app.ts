@@ -2,9 +2,12 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import { jobSchedulerService } from "./api/job-scheduler-service.js";
 import { RpcInstrumentation } from "./api/rpc.js";
+import { scheduleService } from "./api/schedule-service.js";
 import { setServing, startGrpcServer, stopGrpcServer } from "./api/server.js";
 import type { Config } from "./config.js";
+import { systemClock, type Clock } from "./dispatch/clock.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
+import { LimitsStore } from "./dispatch/limits-store.js";
 import { JobLifecycle } from "./dispatch/lifecycle.js";
 import { builtinRegistry } from "./jobs/builtin.js";
 import { JobEvents } from "./jobs/job-events.js";
@@ -21,8 +24,14 @@ export interface RunningApp {
   stop(): Promise<void>;
 }
 
+export interface AppOptions {
+  /** Tests drive dispatching and schedules with a manual clock. */
+  clock?: Clock;
+}
+
 /** Wires the service together and starts it; main.ts and the tests both use this. */
-export async function startApp(config: Config, logger: Logger): Promise<RunningApp> {
+export async function startApp(config: Config, logger: Logger, options: AppOptions = {}): Promise<RunningApp> {
+  const clock = options.clock ?? systemClock;
   const store = await openStore(config);
   const registry = builtinRegistry();
   const events = new JobEvents();
@@ -34,19 +43,30 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
     passEnv: config.LOCAL_PASS_ENV,
     logger: logger.child({ component: "local-runtime" }),
   });
-  const lifecycle = new JobLifecycle(store, registry, runtime, events, logger.child({ component: "lifecycle" }));
+  const lifecycle = new JobLifecycle(store, registry, runtime, events, logger.child({ component: "lifecycle" }), clock);
+  const limits = new LimitsStore(store, {
+    maxRunning: config.MAX_RUNNING_JOBS,
+    maxRunningPerType: config.MAX_RUNNING_PER_TYPE,
+    maxRunningPerKey: config.MAX_RUNNING_PER_KEY,
+    maxRunningPerKeyOverrides: {},
+  });
   const dispatcher = new Dispatcher(
-    store, registry, runtime, lifecycle,
-    { maxRunning: config.MAX_RUNNING_JOBS, pollIntervalMs: config.DISPATCH_POLL_INTERVAL },
+    store, registry, runtime, lifecycle, limits,
+    { pollIntervalMs: config.DISPATCH_POLL_INTERVAL, clock },
     logger.child({ component: "dispatcher" }),
   );
-  const metrics = new Metrics(store, events, () => dispatcher.state());
+  const metrics = new Metrics(store, events, () => dispatcher.state(), clock);
+  dispatcher.observe(metrics);
 
   await lifecycle.recover();
   await dispatcher.start();
 
   const rpc = new RpcInstrumentation(logger, metrics);
-  const service = jobSchedulerService({ store, registry, lifecycle, dispatcher, events, cancelWaitMs: config.CANCEL_WAIT }, rpc);
+  const service = jobSchedulerService(
+    { store, registry, lifecycle, dispatcher, events, cancelWaitMs: config.CANCEL_WAIT, defaultQueueTimeoutMs: config.DEFAULT_QUEUE_TIMEOUT, clock },
+    rpc,
+    scheduleService(rpc),
+  );
   const grpc = await startGrpcServer(service, config.GRPC_HOST, config.GRPC_PORT);
   let stopping = false;
   const health = await startHealthServer(config.HTTP_PORT, config.HTTP_HOST, {

@@ -1,5 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
+import { parseLimitList } from "./dispatch/limits.js";
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
 const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
@@ -43,6 +44,22 @@ export const configSchema = z.object({
   SQLITE_PATH: z.string().min(1).optional(),
   RUNTIME: z.enum(["local"]).default("local"),
   MAX_RUNNING_JOBS: z.coerce.number().int().min(1).max(10_000).default(8),
+  /** "k6=2,http_check=20": at most that many jobs of a type at once. */
+  MAX_RUNNING_PER_TYPE: z
+    .string()
+    .default("")
+    .transform((text, ctx) => {
+      try {
+        return parseLimitList(text);
+      } catch (error) {
+        ctx.addIssue({ code: "custom", message: (error as Error).message });
+        return z.NEVER;
+      }
+    }),
+  /** At most that many jobs sharing one concurrency key at once (e.g. load tests of one app). */
+  MAX_RUNNING_PER_KEY: z.coerce.number().int().min(1).max(10_000).default(1),
+  /** Queue timeout for jobs whose request sets none; 0 = wait forever. */
+  DEFAULT_QUEUE_TIMEOUT: duration("0s"),
   DISPATCH_POLL_INTERVAL: duration("1s"),
   KILL_GRACE_PERIOD: duration("10s"),
   SHUTDOWN_TIMEOUT: duration("20s"),

@@ -1,6 +1,6 @@
 import { status, type ServiceError } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { JobState, type Job, type ScheduleJobRequest } from "../src/gen/jobscheduler/v1/jobscheduler.js";
+import { JobState, ListJobsRequest, ScheduleJobRequest, type Job } from "../src/gen/jobscheduler/v1/jobscheduler.js";
 import { startHttpTarget } from "./support/http-target.js";
 import { call, cleanup, collect, startService, waitFor, type TestService } from "./support/service.js";
 
@@ -17,7 +17,7 @@ afterAll(async () => {
 
 function timerRequest(overrides: Partial<ScheduleJobRequest> = {}, timer: { ms?: number; name?: string; callback?: string } = {}): ScheduleJobRequest {
   const ms = timer.ms ?? 200;
-  return {
+  return ScheduleJobRequest.fromPartial({
     name: "test-timer",
     idempotencyKey: "",
     labels: {},
@@ -30,7 +30,7 @@ function timerRequest(overrides: Partial<ScheduleJobRequest> = {}, timer: { ms?:
       },
     },
     ...overrides,
-  };
+  });
 }
 
 const schedule = (request: ScheduleJobRequest) => call(service.client, service.client.scheduleJob, request);
@@ -181,7 +181,7 @@ describe("idempotency", () => {
     expect(after.created).toBe(false);
     expect(after.job!.id).toBe(id);
     expect(JobState[after.job!.state]).toBe("JOB_STATE_SUCCEEDED");
-    const listed = await call(service.client, service.client.listJobs, { type: "", states: [], labelSelector: `key=${key}`, pageSize: 10, pageToken: "" });
+    const listed = await call(service.client, service.client.listJobs, ListJobsRequest.fromPartial({ type: "", states: [], labelSelector: `key=${key}`, pageSize: 10, pageToken: "" }));
     expect(listed.jobs).toHaveLength(1);
     const events = await collect(service.client.watchJob({ jobId: id, afterSequence: 0 }));
     expect(events.filter((e) => e.state === JobState.JOB_STATE_RUNNING)).toHaveLength(1);
@@ -238,7 +238,7 @@ describe("bad input", () => {
   ];
   it.each(listCases)("ListJobs with %s is INVALID_ARGUMENT", async (_name, overrides, message) => {
     await expectError(
-      call(service.client, service.client.listJobs, { type: "", states: [], labelSelector: "", pageSize: 0, pageToken: "", ...overrides }),
+      call(service.client, service.client.listJobs, ListJobsRequest.fromPartial({ type: "", states: [], labelSelector: "", pageSize: 0, pageToken: "", ...overrides })),
       status.INVALID_ARGUMENT,
       message,
     );
@@ -260,7 +260,7 @@ describe("listing", () => {
       let pageToken = "";
       let pages = 0;
       do {
-        const page = await call(service.client, service.client.listJobs, { ...base, pageToken });
+        const page = await call(service.client, service.client.listJobs, ListJobsRequest.fromPartial({ ...base, pageToken }));
         expect(page.jobs.length).toBeLessThanOrEqual(4);
         seen.push(...page.jobs);
         pageToken = page.nextPageToken;
@@ -270,21 +270,21 @@ describe("listing", () => {
       expect(seen.map((j) => j.id)).toEqual(expected);
       expect(pages).toBe(3);
 
-      const thirds = await call(service.client, service.client.listJobs, { type: "", states: [], labelSelector: `run=${run},third,parity!=odd`, pageSize: 100, pageToken: "" });
+      const thirds = await call(service.client, service.client.listJobs, ListJobsRequest.fromPartial({ type: "", states: [], labelSelector: `run=${run},third,parity!=odd`, pageSize: 100, pageToken: "" }));
       expect(thirds.jobs.map((j) => j.id)).toEqual(created.filter((_, i) => i % 3 === 0 && i % 2 === 0).reverse());
 
       const times = await Promise.all(created.map(async (id) => (await getJob(id)).createTime!.getTime()));
       const [after, before] = [times[4], times[10]];
-      const window = await call(service.client, service.client.listJobs, {
+      const window = await call(service.client, service.client.listJobs, ListJobsRequest.fromPartial({
         type: "", states: [], labelSelector: `run=${run}`, pageSize: 100, pageToken: "",
         createdAfter: new Date(after), createdBefore: new Date(before),
-      });
+      }));
       const inWindow = created.filter((_, i) => times[i] > after && times[i] < before).reverse();
       expect(window.jobs.map((j) => j.id)).toEqual(inWindow);
 
-      const first = await call(service.client, service.client.listJobs, { ...base, pageToken: "" });
+      const first = await call(service.client, service.client.listJobs, ListJobsRequest.fromPartial({ ...base, pageToken: "" }));
       await expectError(
-        call(service.client, service.client.listJobs, { ...base, labelSelector: `run=${run}`, pageToken: first.nextPageToken }),
+        call(service.client, service.client.listJobs, ListJobsRequest.fromPartial({ ...base, labelSelector: `run=${run}`, pageToken: first.nextPageToken })),
         status.INVALID_ARGUMENT,
         /^page_token: was issued for different filters/,
       );

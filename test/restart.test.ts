@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { JobState, type Job, type ScheduleJobRequest } from "../src/gen/jobscheduler/v1/jobscheduler.js";
+import { JobState, ListJobsRequest, ScheduleJobRequest, type Job } from "../src/gen/jobscheduler/v1/jobscheduler.js";
 import { findProcessesWithMarker, runMarker } from "../src/runtime/local/orphans.js";
 import { baseEnv, call, cleanup, collect, spawnService, tempDir, waitFor, type ChildService } from "./support/service.js";
 
@@ -22,13 +22,13 @@ async function start(dataDir: string, extra: Record<string, string> = {}): Promi
 }
 
 function timer(ms: number, maxAttempts = 0, name = "restart"): ScheduleJobRequest {
-  return {
+  return ScheduleJobRequest.fromPartial({
     name,
     idempotencyKey: "",
     labels: {},
     retryPolicy: { maxAttempts },
     spec: { $case: "timer", value: { duration: { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 }, timerName: name, completionCallbackUrl: "" } },
-  };
+  });
 }
 
 async function stateOf(service: ChildService, jobId: string): Promise<Job> {
@@ -75,7 +75,7 @@ describe("restart recovery", () => {
     ]);
 
     await waitForState(second, queued.id, JobState.JOB_STATE_SUCCEEDED);
-    const listed = await call(second.client, second.client.listJobs, { type: "", states: [JobState.JOB_STATE_RUNNING, JobState.JOB_STATE_STARTING], labelSelector: "", pageSize: 10, pageToken: "" });
+    const listed = await call(second.client, second.client.listJobs, ListJobsRequest.fromPartial({ type: "", states: [JobState.JOB_STATE_RUNNING, JobState.JOB_STATE_STARTING], labelSelector: "", pageSize: 10, pageToken: "" }));
     expect(listed.jobs).toEqual([]);
   });
 

@@ -1,15 +1,18 @@
 import type { ServerWritableStream } from "@grpc/grpc-js";
 import type {
+  DispatchLimits as DispatchLimitsMessage, RetryJobRequest, UpdateDispatchLimitsRequest,
   CancelJobRequest, DispatchingStatus, GetJobStatusRequest, Job, JobEvent, JobSchedulerServer, ListJobsRequest,
   ListJobsResponse, ListJobTypesResponse, PauseDispatchingRequest, ScheduleJobRequest, ScheduleJobResponse, WatchJobRequest,
 } from "../gen/jobscheduler/v1/jobscheduler.js";
+import type { Clock } from "../dispatch/clock.js";
 import type { Dispatcher, DispatchingState } from "../dispatch/dispatcher.js";
+import type { DispatchLimits } from "../dispatch/limits.js";
 import type { JobLifecycle } from "../dispatch/lifecycle.js";
 import { JOB_ID } from "../jobs/ids.js";
 import { isTerminal, type JobRecord } from "../jobs/job.js";
 import type { JobEvents, PublishedTransition } from "../jobs/job-events.js";
 import type { JobRegistry } from "../jobs/registry.js";
-import { newJobRecord } from "../jobs/submission.js";
+import { newJobRecord, retryJobRecord } from "../jobs/submission.js";
 import { LabelSelectorError, parseLabelSelector } from "../store/label-selector.js";
 import type { JobStore } from "../store/store.js";
 import { ApiError } from "./errors.js";
@@ -29,6 +32,8 @@ export interface JobSchedulerDeps {
   events: JobEvents;
   /** How long CancelJob waits for a running job to stop before answering. */
   cancelWaitMs: number;
+  defaultQueueTimeoutMs: number;
+  clock: Clock;
 }
 
 function requireJobId(id: string, field = "job_id"): string {
@@ -41,6 +46,26 @@ async function getJobOr404(store: JobStore, id: string): Promise<JobRecord> {
   const job = await store.getJob(requireJobId(id));
   if (!job) throw ApiError.notFound(`job ${id} not found`);
   return job;
+}
+
+function limitsToProto(limits: DispatchLimits): DispatchLimitsMessage {
+  return { ...limits };
+}
+
+function limitsFromProto(message: DispatchLimitsMessage | undefined): DispatchLimits {
+  if (!message) throw ApiError.invalid("limits", "is required");
+  const positive = (value: number, field: string) => {
+    if (!Number.isInteger(value) || value < 1) throw ApiError.invalid(field, "must be a whole number of at least 1");
+    return value;
+  };
+  const map = (entries: Record<string, number>, field: string) =>
+    Object.fromEntries(Object.entries(entries).map(([k, v]) => [k, positive(v, `${field}[${JSON.stringify(k)}]`)]));
+  return {
+    maxRunning: positive(message.maxRunning, "limits.max_running"),
+    maxRunningPerType: map(message.maxRunningPerType, "limits.max_running_per_type"),
+    maxRunningPerKey: positive(message.maxRunningPerKey, "limits.max_running_per_key"),
+    maxRunningPerKeyOverrides: map(message.maxRunningPerKeyOverrides, "limits.max_running_per_key_overrides"),
+  };
 }
 
 function dispatchingToProto(state: DispatchingState, queued: number): DispatchingStatus {
@@ -62,12 +87,18 @@ function waitForEnd(events: JobEvents, jobId: string, ms: number): Promise<JobRe
   });
 }
 
-export function jobSchedulerService(deps: JobSchedulerDeps, rpc: RpcInstrumentation): JobSchedulerServer {
+export type ScheduleRpcName =
+  | "createSchedule" | "getSchedule" | "listSchedules" | "updateSchedule" | "pauseSchedule"
+  | "resumeSchedule" | "deleteSchedule" | "triggerSchedule";
+
+export type ScheduleRpcs = Pick<JobSchedulerServer, ScheduleRpcName>;
+
+export function jobSchedulerService(deps: JobSchedulerDeps, rpc: RpcInstrumentation, schedules: ScheduleRpcs): JobSchedulerServer {
   const { store, registry, lifecycle, dispatcher, events } = deps;
 
   async function scheduleJob(request: ScheduleJobRequest, ctx: RpcContext): Promise<ScheduleJobResponse> {
     const submission = validateScheduleJob(request, registry);
-    const { job, created } = await store.createJob(newJobRecord(submission));
+    const { job, created } = await store.createJob(newJobRecord(submission, deps.clock.now(), { defaultQueueTimeoutMs: deps.defaultQueueTimeoutMs }));
     if (!created && job.requestHash !== submission.requestHash) {
       throw ApiError.alreadyExists("idempotency_key", `was already used for job ${job.id} with a different request`);
     }
@@ -82,6 +113,8 @@ export function jobSchedulerService(deps: JobSchedulerDeps, rpc: RpcInstrumentat
     const pageSize = request.pageSize === 0 ? DEFAULT_PAGE_SIZE : request.pageSize;
     if (pageSize < 1 || pageSize > MAX_PAGE_SIZE) throw ApiError.invalid("page_size", `must be between 1 and ${MAX_PAGE_SIZE}`);
     if (request.type && !registry.get(request.type)) throw ApiError.invalid("type", `unknown job type "${request.type}"`);
+    if (request.reason.length > 64) throw ApiError.invalid("reason", "must be at most 64 characters");
+    if (request.scheduleId.length > 64) throw ApiError.invalid("schedule_id", "must be at most 64 characters");
     const states = request.states.map((s, i) => {
       const state = stateFromProto(s);
       if (!state) throw ApiError.invalid(`states[${i}]`, "must be a job state other than UNSPECIFIED");
@@ -99,14 +132,14 @@ export function jobSchedulerService(deps: JobSchedulerDeps, rpc: RpcInstrumentat
     for (const [field, value] of [["created_after", createdAfter], ["created_before", createdBefore]] as const) {
       if (value !== undefined && !Number.isFinite(value)) throw ApiError.invalid(field, "is not a valid timestamp");
     }
-    const filters = { type: request.type, states, labels: request.labelSelector, createdAfter, createdBefore };
+    const filters = { type: request.type, states, labels: request.labelSelector, createdAfter, createdBefore, scheduleId: request.scheduleId, reason: request.reason };
     const after = request.pageToken ? decodePageToken(request.pageToken, filters) : undefined;
     // One extra row tells whether another page exists.
-    const rows = await store.listJobs({ type: request.type || undefined, states, labels, createdAfter, createdBefore, after, limit: pageSize + 1 });
+    const rows = await store.listJobs({ type: request.type || undefined, scheduleId: request.scheduleId || undefined, reason: request.reason || undefined, states, labels, createdAfter, createdBefore, after, limit: pageSize + 1 });
     const page = rows.slice(0, pageSize);
     const last = page.at(-1);
     return {
-      jobs: page.map(jobToProto),
+      jobs: page.map((job) => jobToProto(job)),
       nextPageToken: rows.length > pageSize && last ? encodePageToken({ createdAt: last.createdAt, id: last.id }, filters) : "",
     };
   }
@@ -170,6 +203,30 @@ export function jobSchedulerService(deps: JobSchedulerDeps, rpc: RpcInstrumentat
     }
   }
 
+  async function getJobStatus(request: GetJobStatusRequest): Promise<Job> {
+    const job = await getJobOr404(store, request.jobId);
+    if (job.state !== "QUEUED") return jobToProto(job);
+    const [blocker, position] = await Promise.all([dispatcher.blockerOf(job), store.queuePosition(job, deps.clock.now())]);
+    const due = blocker.reason !== "DELAYED" && blocker.reason !== "RETRY_BACKOFF";
+    return jobToProto(job, { position: due ? position : 0, waitingReason: blocker.reason, waitingMessage: blocker.message });
+  }
+
+  async function retryJob(request: RetryJobRequest, ctx: RpcContext): Promise<Job> {
+    const original = await getJobOr404(store, request.jobId);
+    if (original.state !== "FAILED" && original.state !== "CANCELLED") {
+      throw ApiError.failedPrecondition(`job ${original.id} is ${original.state}; only failed or cancelled jobs can be retried`, "JOB_NOT_RETRYABLE");
+    }
+    if (request.idempotencyKey.length > 255) throw ApiError.invalid("idempotency_key", "must be at most 255 characters");
+    const { job, created } = await store.createJob(retryJobRecord(original, deps.clock.now(), request.idempotencyKey || null));
+    if (created) {
+      ctx.logger.info({ jobId: job.id, retryOf: original.id }, "job retried");
+      dispatcher.wake();
+    } else if (job.retryOf !== original.id) {
+      throw ApiError.alreadyExists("idempotency_key", `was already used for job ${job.id}`);
+    }
+    return jobToProto(job);
+  }
+
   async function dispatchingStatus(state: DispatchingState): Promise<DispatchingStatus> {
     const counts = await store.countByTypeAndState();
     const queued = counts.filter((c) => c.state === "QUEUED").reduce((sum, c) => sum + c.count, 0);
@@ -177,8 +234,14 @@ export function jobSchedulerService(deps: JobSchedulerDeps, rpc: RpcInstrumentat
   }
 
   return {
+    ...schedules,
     scheduleJob: rpc.unary("ScheduleJob", scheduleJob),
-    getJobStatus: rpc.unary("GetJobStatus", async (request: GetJobStatusRequest) => jobToProto(await getJobOr404(store, request.jobId))),
+    getJobStatus: rpc.unary("GetJobStatus", getJobStatus),
+    retryJob: rpc.unary("RetryJob", retryJob),
+    getDispatchLimits: rpc.unary("GetDispatchLimits", async () => limitsToProto(dispatcher.limitsInForce())),
+    updateDispatchLimits: rpc.unary("UpdateDispatchLimits", async (request: UpdateDispatchLimitsRequest) =>
+      limitsToProto(await dispatcher.setLimits(limitsFromProto(request.limits))),
+    ),
     listJobs: rpc.unary("ListJobs", listJobs),
     cancelJob: rpc.unary("CancelJob", cancelJob),
     watchJob: rpc.serverStream("WatchJob", watchJob),

@@ -1,8 +1,8 @@
 import { z } from "zod";
 import type { Duration } from "../gen/google/protobuf/duration.js";
-import { JobState, type Job, type JobEvent, type JobType } from "../gen/jobscheduler/v1/jobscheduler.js";
+import { JobState, type Job, type JobEvent, type JobType, type QueueStatus, type RetryPolicy as RetryPolicyMessage } from "../gen/jobscheduler/v1/jobscheduler.js";
 import type { JobHandler } from "../jobs/handler.js";
-import { JOB_STATES, type JobEventRecord, type JobRecord, type JobStateName } from "../jobs/job.js";
+import { JOB_STATES, type JobEventRecord, type JobRecord, type JobStateName, type RetryPolicy } from "../jobs/job.js";
 
 export function stateToProto(state: JobStateName): JobState {
   return JobState[`JOB_STATE_${state}`];
@@ -19,7 +19,18 @@ export function msToDuration(ms: number): Duration {
 
 const date = (ms: number | null) => (ms === null ? undefined : new Date(ms));
 
-export function jobToProto(job: JobRecord): Job {
+export function retryPolicyToProto(policy: RetryPolicy, maxAttempts: number): RetryPolicyMessage {
+  return {
+    maxAttempts,
+    initialBackoff: msToDuration(policy.initialBackoffMs),
+    backoffMultiplier: policy.multiplier,
+    maxBackoff: msToDuration(policy.maxBackoffMs),
+    jitter: policy.jitter,
+    retryOnTimeout: policy.retryOnTimeout,
+  };
+}
+
+export function jobToProto(job: JobRecord, queue?: QueueStatus): Job {
   return {
     id: job.id,
     name: job.name,
@@ -52,6 +63,22 @@ export function jobToProto(job: JobRecord): Job {
     outputTail: job.outputTail,
     cancelRequested: job.cancelRequested,
     sequence: job.sequence,
+    priority: job.priority,
+    concurrencyKey: job.concurrencyKey ?? "",
+    runAt: date(job.runAt),
+    queueDeadline: date(job.queueDeadline),
+    retryPolicy: retryPolicyToProto(job.retryPolicy, job.maxAttempts),
+    attempts: job.attempts.map((a) => ({
+      attempt: a.attempt,
+      state: stateToProto(a.state),
+      reason: a.reason,
+      message: a.message,
+      startTime: date(a.startedAt),
+      finishTime: date(a.finishedAt),
+    })),
+    scheduleId: job.scheduleId ?? "",
+    retryOf: job.retryOf ?? "",
+    queue,
   };
 }
 

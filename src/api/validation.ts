@@ -1,9 +1,14 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
 import type { Duration } from "../gen/google/protobuf/duration.js";
-import { ScheduleJobRequest as ScheduleJobRequestCodec, type ScheduleJobRequest } from "../gen/jobscheduler/v1/jobscheduler.js";
+import {
+  ScheduleJobRequest as ScheduleJobRequestCodec,
+  type RetryPolicy as RetryPolicyMessage,
+  type ScheduleJobRequest,
+} from "../gen/jobscheduler/v1/jobscheduler.js";
 import type { JobHandler } from "../jobs/handler.js";
-import type { JobResources } from "../jobs/job.js";
+import { DEFAULT_RETRY_POLICY } from "../dispatch/retry.js";
+import type { JobResources, RetryPolicy } from "../jobs/job.js";
 import type { JobRegistry } from "../jobs/registry.js";
 import { parseQuantity } from "../runtime/quantity.js";
 import { labelKeyProblem, labelValueProblem } from "../store/label-selector.js";
@@ -11,9 +16,22 @@ import { ApiError, fromZodError } from "./errors.js";
 
 export const MAX_LABELS = 64;
 const MAX_ATTEMPTS_LIMIT = 20;
+const PRIORITY_LIMIT = 1000;
+const MAX_BACKOFF_MS = 24 * 3_600_000;
+
+const concurrencyKey = z
+  .string()
+  .max(253, "must be at most 253 characters")
+  .regex(/^[\x21-\x7e]*$/, "may hold printable ASCII without spaces only");
 
 export interface ValidatedSubmission {
   handler: JobHandler;
+  priority: number;
+  concurrencyKey: string | null;
+  /** Absent: due when created. */
+  runAt: number | null;
+  queueTimeoutMs: number | null;
+  retryPolicy: RetryPolicy;
   name: string;
   idempotencyKey: string | null;
   labels: Record<string, string>;
@@ -79,6 +97,32 @@ function validateResources(requested: Partial<JobResources> | undefined, default
   return merged;
 }
 
+function validateRetryPolicy(message: RetryPolicyMessage | undefined): RetryPolicy {
+  const policy = { ...DEFAULT_RETRY_POLICY };
+  if (!message) return policy;
+  const initial = durationToMs(message.initialBackoff, "retry_policy.initial_backoff");
+  const max = durationToMs(message.maxBackoff, "retry_policy.max_backoff");
+  if (initial !== undefined) {
+    if (initial > MAX_BACKOFF_MS) throw ApiError.invalid("retry_policy.initial_backoff", "must be at most 24h");
+    policy.initialBackoffMs = initial;
+  }
+  if (max !== undefined) {
+    if (max > MAX_BACKOFF_MS) throw ApiError.invalid("retry_policy.max_backoff", "must be at most 24h");
+    if (max > 0) policy.maxBackoffMs = max;
+  }
+  if (policy.maxBackoffMs < policy.initialBackoffMs) throw ApiError.invalid("retry_policy.max_backoff", "must not be below initial_backoff");
+  if (message.backoffMultiplier !== 0) {
+    if (!(message.backoffMultiplier >= 1 && message.backoffMultiplier <= 10)) throw ApiError.invalid("retry_policy.backoff_multiplier", "must be between 1 and 10");
+    policy.multiplier = message.backoffMultiplier;
+  }
+  if (message.jitter !== undefined) {
+    if (!(message.jitter >= 0 && message.jitter <= 1)) throw ApiError.invalid("retry_policy.jitter", "must be between 0 and 1");
+    policy.jitter = message.jitter;
+  }
+  policy.retryOnTimeout = message.retryOnTimeout;
+  return policy;
+}
+
 function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
   if (value && typeof value === "object") {
@@ -114,6 +158,16 @@ export function validateScheduleJob(request: ScheduleJobRequest, registry: JobRe
   }
   const maxAttempts = requestedAttempts || handler.defaultMaxAttempts;
 
+  if (!Number.isInteger(request.priority) || Math.abs(request.priority) > PRIORITY_LIMIT) {
+    throw ApiError.invalid("priority", `must be between -${PRIORITY_LIMIT} and ${PRIORITY_LIMIT}`);
+  }
+  const keyCheck = concurrencyKey.safeParse(request.concurrencyKey);
+  if (!keyCheck.success) throw fromZodError(keyCheck.error, ["concurrency_key"]);
+  const runAt = request.runAt ? request.runAt.getTime() : null;
+  if (runAt !== null && !Number.isFinite(runAt)) throw ApiError.invalid("run_at", "is not a valid timestamp");
+  const queueTimeoutMs = durationToMs(request.queueTimeout, "queue_timeout") ?? null;
+  const retryPolicy = validateRetryPolicy(request.retryPolicy);
+
   const specJson = (ScheduleJobRequestCodec.toJSON(request) as Record<string, unknown>)[type] ?? {};
   const paramsResult = handler.paramsSchema.safeParse(specJson);
   if (!paramsResult.success) throw fromZodError(paramsResult.error, [type]);
@@ -121,10 +175,18 @@ export function validateScheduleJob(request: ScheduleJobRequest, registry: JobRe
 
   const jobName = nameResult.data || type;
   const requestHash = createHash("sha256")
-    .update(canonicalJson({ type, name: jobName, labels, resources, timeoutMs, maxAttempts, params }))
+    .update(canonicalJson({
+      type, name: jobName, labels, resources, timeoutMs, maxAttempts, params, priority: request.priority,
+      concurrencyKey: request.concurrencyKey, runAt, queueTimeoutMs, retryPolicy,
+    }))
     .digest("base64url");
   return {
     handler,
+    priority: request.priority,
+    concurrencyKey: keyCheck.data || handler.defaultConcurrencyKey?.(params) || null,
+    runAt,
+    queueTimeoutMs: queueTimeoutMs || null,
+    retryPolicy,
     name: jobName,
     idempotencyKey: keyResult.data || null,
     labels,

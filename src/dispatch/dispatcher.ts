@@ -2,15 +2,23 @@ import type { Logger } from "pino";
 import { Reason, type JobRecord } from "../jobs/job.js";
 import type { JobRegistry } from "../jobs/registry.js";
 import type { Runtime } from "../runtime/runtime.js";
+import type { DispatchCursor } from "../store/admission-queries.js";
 import type { JobStore } from "../store/store.js";
+import { systemClock, type Clock } from "./clock.js";
 import type { JobLifecycle } from "./lifecycle.js";
+import { admissionBlocker, countAdmitted, type Blocker, type DispatchLimits } from "./limits.js";
+import type { LimitsStore } from "./limits-store.js";
 
 const PAUSED_SETTING = "dispatch.paused";
+/** Queued jobs read per query while looking for ones the limits let through. */
+const CANDIDATE_PAGE = 256;
+/** Bound on the backlog scanned per pass, so a pass never takes long. */
+const MAX_SCANNED_PER_PASS = 4096;
 
 export interface DispatcherOptions {
-  maxRunning: number;
   /** Safety net: look for queued work this often even without a wake-up. */
   pollIntervalMs: number;
+  clock?: Clock;
 }
 
 export interface DispatchingState {
@@ -20,37 +28,53 @@ export interface DispatchingState {
   maxRunning: number;
 }
 
+export interface AdmissionObserver {
+  admitted(job: JobRecord, waitedMs: number): void;
+}
+
 /**
- * Moves QUEUED jobs to the runtime, highest priority and oldest first, while
- * there is capacity and dispatching is not paused.
+ * Admits QUEUED jobs to the runtime: due ones only (run_at passed), highest
+ * priority then oldest first, within the global, per-type, per-key and
+ * exclusive-group limits; and fails those whose queue deadline passed. Every
+ * decision is made from the store, so a restart loses nothing.
  */
 export class Dispatcher {
   private paused = false;
   private pausedReason = "";
   private stopped = true;
-  private wakeUp?: () => void;
+  private readonly wakeUps = new Set<AbortController>();
   private loopDone?: Promise<void>;
   private readonly launching = new Set<Promise<void>>();
+  private readonly clock: Clock;
+  private observer?: AdmissionObserver;
 
   constructor(
     private readonly store: JobStore,
     private readonly registry: JobRegistry,
     private readonly runtime: Runtime,
     private readonly lifecycle: JobLifecycle,
+    private readonly limits: LimitsStore,
     private readonly options: DispatcherOptions,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.clock = options.clock ?? systemClock;
+  }
+
+  observe(observer: AdmissionObserver): void {
+    this.observer = observer;
+  }
 
   async start(): Promise<void> {
     const saved = await this.store.getSetting(PAUSED_SETTING);
     this.paused = saved !== null;
     this.pausedReason = saved ?? "";
+    await this.limits.load();
     this.stopped = false;
     this.loopDone = this.loop();
   }
 
   wake(): void {
-    this.wakeUp?.();
+    for (const controller of this.wakeUps) controller.abort();
   }
 
   async pause(reason: string): Promise<DispatchingState> {
@@ -70,8 +94,37 @@ export class Dispatcher {
     return this.state();
   }
 
+  async setLimits(limits: DispatchLimits): Promise<DispatchLimits> {
+    const saved = await this.limits.set(limits);
+    this.logger.info({ limits: saved }, "dispatch limits changed");
+    this.wake();
+    return saved;
+  }
+
+  limitsInForce(): DispatchLimits {
+    return this.limits.get();
+  }
+
   state(): DispatchingState {
-    return { paused: this.paused, pausedReason: this.pausedReason, running: this.inUse(), maxRunning: this.options.maxRunning };
+    return {
+      paused: this.paused,
+      pausedReason: this.pausedReason,
+      running: this.runtime.activeRuns() + this.launching.size,
+      maxRunning: this.limits.get().maxRunning,
+    };
+  }
+
+  /** Why a queued job is not running yet. */
+  async blockerOf(job: JobRecord): Promise<Blocker> {
+    const now = this.clock.now();
+    if (job.runAt > now) {
+      return job.attempt > 1
+        ? { reason: "RETRY_BACKOFF", message: `attempt ${job.attempt} starts after ${new Date(job.runAt).toISOString()}` }
+        : { reason: "DELAYED", message: `delayed until ${new Date(job.runAt).toISOString()}` };
+    }
+    if (this.paused) return { reason: "DISPATCH_PAUSED", message: `dispatching is paused: ${this.pausedReason}` };
+    const counts = await this.store.activeCounts();
+    return admissionBlocker(job, counts, this.limits.get()) ?? { reason: "WAITING_TURN", message: "waiting for the jobs ahead of it" };
   }
 
   /** Stops taking new work and waits for launches already under way. */
@@ -82,29 +135,64 @@ export class Dispatcher {
     await Promise.all(this.launching);
   }
 
-  private inUse(): number {
-    return this.runtime.activeRuns() + this.launching.size;
+  /** One admission pass; returns how many jobs were launched. Exposed for tests and benchmarks. */
+  async pass(): Promise<number> {
+    const now = this.clock.now();
+    await this.failExpired(now);
+    if (this.paused) return 0;
+    const limits = this.limits.get();
+    const counts = await this.store.activeCounts();
+    // Launches already under way are STARTING in the store, so the counts include them.
+    let launched = 0;
+    let scanned = 0;
+    let after: DispatchCursor | undefined;
+    while (counts.total < limits.maxRunning && scanned < MAX_SCANNED_PER_PASS && !this.stopped && !this.paused) {
+      const page = await this.store.dueQueuedJobs(now, CANDIDATE_PAGE, after);
+      for (const job of page) {
+        if (counts.total >= limits.maxRunning) break;
+        if (admissionBlocker(job, counts, limits)) continue;
+        countAdmitted(job, counts);
+        this.track(this.launch(job, now));
+        launched++;
+      }
+      scanned += page.length;
+      if (page.length < CANDIDATE_PAGE) break;
+      const last = page[page.length - 1];
+      after = { priority: last.priority, createdAt: last.createdAt, id: last.id };
+    }
+    return launched;
   }
 
   private async loop(): Promise<void> {
     while (!this.stopped) {
-      const capacity = this.options.maxRunning - this.inUse();
-      let launched = 0;
-      if (!this.paused && capacity > 0) {
-        try {
-          const candidates = await this.store.jobsInDispatchOrder(["QUEUED"], capacity);
-          for (const job of candidates) {
-            if (this.stopped || this.paused) break;
-            this.track(this.launch(job));
-            launched++;
-          }
-        } catch (error) {
-          this.logger.error({ err: error }, "dispatching failed; retrying");
-        }
+      const controller = new AbortController();
+      this.wakeUps.add(controller);
+      try {
+        await this.pass();
+        // Launches mark jobs STARTING asynchronously; let them land before counting again.
+        await Promise.all(this.launching);
+        const now = this.clock.now();
+        const next = await this.store.nextQueueChange(now);
+        const wait = next === null ? this.options.pollIntervalMs : Math.min(this.options.pollIntervalMs, Math.max(0, next - now));
+        await this.clock.sleep(wait, controller.signal);
+      } catch (error) {
+        this.logger.error({ err: error }, "dispatching failed; retrying");
+        await this.clock.sleep(this.options.pollIntervalMs, controller.signal);
+      } finally {
+        this.wakeUps.delete(controller);
       }
-      // A full batch means more may be waiting: go round again at once.
-      if (launched > 0 && launched === capacity) continue;
-      await this.sleep();
+    }
+  }
+
+  private async failExpired(now: number): Promise<void> {
+    for (const job of await this.store.expiredQueuedJobs(now, 500)) {
+      await this.lifecycle.exclusive(job.id, () =>
+        this.lifecycle.transition(job.id, {
+          from: ["QUEUED"], to: "FAILED", reason: Reason.QUEUE_TIMEOUT,
+          message: `not started within its queue timeout (deadline ${new Date(job.queueDeadline!).toISOString()})`,
+          patch: { finishedAt: now },
+        }, now),
+      );
     }
   }
 
@@ -116,21 +204,11 @@ export class Dispatcher {
     });
   }
 
-  private sleep(): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, this.options.pollIntervalMs);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wakeUp = done;
-    });
-  }
-
-  private launch(queued: JobRecord): Promise<void> {
+  private launch(queued: JobRecord, now: number): Promise<void> {
     return this.lifecycle.exclusive(queued.id, async () => {
-      const job = await this.lifecycle.transition(queued.id, { from: ["QUEUED"], to: "STARTING" });
+      const job = await this.lifecycle.transition(queued.id, { from: ["QUEUED"], to: "STARTING" }, now);
       if (!job) return; // cancelled or taken meanwhile
+      this.observer?.admitted(job, now - Math.max(job.createdAt, job.runAt));
       try {
         const handler = this.registry.require(job.type);
         const workload = handler.buildWorkload(job as never);
@@ -138,9 +216,7 @@ export class Dispatcher {
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
         this.logger.error({ jobId: job.id, err: error }, "launch failed");
-        await this.lifecycle.transition(job.id, {
-          from: ["STARTING"], to: "FAILED", reason: Reason.LAUNCH_FAILED, message, patch: { finishedAt: Date.now() },
-        });
+        await this.lifecycle.recordLaunchFailure(job, message);
       }
     });
   }

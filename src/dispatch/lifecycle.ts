@@ -6,6 +6,8 @@ import { KeyedSerial } from "../jobs/keyed-serial.js";
 import type { JobRegistry } from "../jobs/registry.js";
 import type { Recovery, RunEnd, Runtime, RuntimeListener } from "../runtime/runtime.js";
 import type { JobStore, JobTransition } from "../store/store.js";
+import { systemClock, type Clock } from "./clock.js";
+import { backoffMs, isRetryable } from "./retry.js";
 
 export type CancelOutcome =
   | { kind: "cancelled"; job: JobRecord }
@@ -27,6 +29,7 @@ export class JobLifecycle implements RuntimeListener {
     private readonly runtime: Runtime,
     private readonly events: JobEvents,
     private readonly logger: Logger,
+    private readonly clock: Clock = systemClock,
   ) {
     runtime.setListener(this);
   }
@@ -36,7 +39,7 @@ export class JobLifecycle implements RuntimeListener {
     return this.serial.run(jobId, task);
   }
 
-  async transition(jobId: string, change: Omit<JobTransition, "at">, at = Date.now()): Promise<JobRecord | null> {
+  async transition(jobId: string, change: Omit<JobTransition, "at">, at = this.clock.now()): Promise<JobRecord | null> {
     const outcome = await this.store.transition(jobId, { ...change, at });
     if (!outcome) return null;
     this.events.publish(outcome);
@@ -62,6 +65,12 @@ export class JobLifecycle implements RuntimeListener {
     });
   }
 
+  /** A launch that threw: an infrastructure failure, retried when the job allows it. */
+  async recordLaunchFailure(job: JobRecord, message: string): Promise<void> {
+    const end: RunEnd = { kind: "failed", reason: Reason.LAUNCH_FAILED, message, output: { rawResult: null, outputTail: "" } };
+    await this.transition(job.id, this.endToTransition(job, end));
+  }
+
   /** Handles a cancel request; the caller may then wait for the end of a stopping job. */
   cancel(jobId: string, requestedReason: string): Promise<CancelOutcome> {
     return this.exclusive(jobId, async () => {
@@ -72,15 +81,15 @@ export class JobLifecycle implements RuntimeListener {
       const message = requestedReason || "cancelled by request";
       if (job.state === "QUEUED") {
         const cancelled = await this.transition(jobId, {
-          from: ["QUEUED"], to: "CANCELLED", reason: Reason.CANCELLED_BY_USER, message, patch: { finishedAt: Date.now() },
+          from: ["QUEUED"], to: "CANCELLED", reason: Reason.CANCELLED_BY_USER, message, patch: { finishedAt: this.clock.now() },
         });
         return { kind: "cancelled", job: cancelled! };
       }
-      const marked = (await this.store.patchJob(jobId, { cancelRequested: true }, Date.now()))!;
+      const marked = (await this.store.patchJob(jobId, { cancelRequested: true }, this.clock.now()))!;
       if (await this.runtime.cancel(marked)) return { kind: "stopping", job: marked };
       // Not running here (launch failed or never happened): nothing left to stop.
       const cancelled = await this.transition(jobId, {
-        from: ACTIVE_STATES, to: "CANCELLED", reason: Reason.CANCELLED_BY_USER, message, patch: { finishedAt: Date.now() },
+        from: ACTIVE_STATES, to: "CANCELLED", reason: Reason.CANCELLED_BY_USER, message, patch: { finishedAt: this.clock.now() },
       });
       return { kind: "cancelled", job: cancelled ?? marked };
     });
@@ -118,12 +127,10 @@ export class JobLifecycle implements RuntimeListener {
 
   private endToTransition(job: JobRecord, end: RunEnd): Omit<JobTransition, "at"> {
     const from = ACTIVE_STATES;
-    const finishedAt = Date.now();
+    const finishedAt = this.clock.now();
     const outputTail = end.output.outputTail;
     const partial = this.partialResult(job, end.output.rawResult);
-    const failed = (reason: string, message: string): Omit<JobTransition, "at"> => ({
-      from, to: "FAILED", reason, message, patch: { finishedAt, outputTail, result: partial },
-    });
+    const failed = (reason: string, message: string) => this.failure(job, end, reason, message, { finishedAt, outputTail, result: partial });
     switch (end.kind) {
       case "exited": {
         if (end.exitCode !== 0) return failed(Reason.EXIT_CODE, exitMessage(end.exitCode, outputTail));
@@ -139,15 +146,38 @@ export class JobLifecycle implements RuntimeListener {
       case "cancelled":
         return { from, to: "CANCELLED", reason: Reason.CANCELLED_BY_USER, message: "cancelled while running", patch: { finishedAt, outputTail, result: partial } };
       case "interrupted":
-        if (job.attempt < job.maxAttempts) {
-          return {
-            from, to: "QUEUED", reason: Reason.INTERRUPTED,
-            message: `${end.message}; re-queued as attempt ${job.attempt + 1} of ${job.maxAttempts}`,
-            patch: { attempt: job.attempt + 1, outputTail, placement: null, startedAt: null },
-          };
-        }
         return failed(Reason.INTERRUPTED, end.message);
     }
+  }
+
+  /**
+   * A failed attempt: back to the queue after a back-off when the failure is
+   * retryable and attempts remain; else the end of the job (a dead letter with
+   * RETRIES_EXHAUSTED when retries were allowed and all were spent).
+   */
+  private failure(
+    job: JobRecord, end: RunEnd, reason: string, message: string,
+    patch: { finishedAt: number; outputTail: string; result: Record<string, unknown> | null },
+  ): Omit<JobTransition, "at"> {
+    const from = ACTIVE_STATES;
+    const retryable = isRetryable(this.registry.get(job.type), end, job.retryPolicy);
+    if (retryable && job.attempt < job.maxAttempts) {
+      const next = job.attempt + 1;
+      const delay = backoffMs(job, next);
+      return {
+        from, to: "QUEUED", reason,
+        message: `${message}; retrying as attempt ${next} of ${job.maxAttempts} in ${(delay / 1000).toFixed(1)}s`,
+        patch: {
+          attempt: next, runAt: patch.finishedAt + delay, outputTail: patch.outputTail, placement: null, startedAt: null,
+          attempts: [...job.attempts, { attempt: job.attempt, state: "FAILED", reason, message, startedAt: job.startedAt, finishedAt: patch.finishedAt }],
+          queueDeadline: job.queueDeadline === null ? null : patch.finishedAt + delay + (job.queueDeadline - job.runAt),
+        },
+      };
+    }
+    if (retryable && job.maxAttempts > 1) {
+      return { from, to: "FAILED", reason: Reason.RETRIES_EXHAUSTED, message: `${reason}: ${message} (attempt ${job.attempt} of ${job.maxAttempts})`, patch };
+    }
+    return { from, to: "FAILED", reason, message, patch };
   }
 
   /** Whatever a stopped or failed run left behind, kept for the user to see. */

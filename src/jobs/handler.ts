@@ -1,5 +1,6 @@
 import type { z } from "zod";
-import type { JobRecord, JobResources } from "./job.js";
+import type { RunEnd } from "../runtime/runtime.js";
+import type { JobRecord, JobResources, RetryPolicy } from "./job.js";
 
 /**
  * What a handler asks a runtime to run. `collector` names one of our own programs
@@ -38,4 +39,11 @@ export interface JobHandler<Schema extends z.ZodType<Record<string, unknown>> = 
   readonly defaultMaxAttempts: number;
   buildWorkload(job: JobRecord & { params: z.infer<Schema> }): Workload;
   parseResult(raw: string): ParsedResult;
+  /** The concurrency key a job gets when the request names none (e.g. the target host). */
+  defaultConcurrencyKey?(params: z.infer<Schema>): string | null;
+  /**
+   * Whether a failed run may be retried. Without it, infrastructure failures are
+   * retryable and application verdicts are not (see isInfrastructureFailure).
+   */
+  isRetryable?(end: RunEnd, policy: RetryPolicy): boolean;
 }

@@ -20,7 +20,10 @@ export const Reason = {
   CANCELLED_BY_USER: "CANCELLED_BY_USER",
   LAUNCH_FAILED: "LAUNCH_FAILED",
   RESULT_INVALID: "RESULT_INVALID",
-  REQUEUED_AFTER_RESTART: "REQUEUED_AFTER_RESTART",
+  QUEUE_TIMEOUT: "QUEUE_TIMEOUT",
+  RETRY_BACKOFF: "RETRY_BACKOFF",
+  RETRIES_EXHAUSTED: "RETRIES_EXHAUSTED",
+  CANCELLED_BY_SCHEDULE: "CANCELLED_BY_SCHEDULE",
 } as const;
 
 export type JobResources = Required<Resources>;
@@ -34,6 +37,26 @@ export interface JobPlacement {
   kubernetesJobName?: string;
 }
 
+/** How a job's failed attempts are retried; maxAttempts lives on the job itself. */
+export interface RetryPolicy {
+  initialBackoffMs: number;
+  multiplier: number;
+  maxBackoffMs: number;
+  /** 0..1: each delay is spread by up to this fraction, so retries of a burst do not align. */
+  jitter: number;
+  retryOnTimeout: boolean;
+}
+
+/** One finished attempt of a job, kept when the job is retried. */
+export interface AttemptRecord {
+  attempt: number;
+  state: JobStateName;
+  reason: string;
+  message: string;
+  startedAt: number | null;
+  finishedAt: number;
+}
+
 /** A job as the store holds it. Times are epoch milliseconds. */
 export interface JobRecord {
   id: string;
@@ -45,6 +68,19 @@ export interface JobRecord {
   attempt: number;
   maxAttempts: number;
   priority: number;
+  /** Jobs sharing a key are limited together (e.g. one load test per target host). */
+  concurrencyKey: string | null;
+  /** Jobs sharing a group never run at the same time (a schedule's BUFFER_ONE overlap policy). */
+  exclusiveGroup: string | null;
+  /** Not admitted before this time (delayed jobs, retry back-off, schedule jitter). */
+  runAt: number;
+  /** A job still queued at this time fails with QUEUE_TIMEOUT. */
+  queueDeadline: number | null;
+  retryPolicy: RetryPolicy;
+  attempts: AttemptRecord[];
+  scheduleId: string | null;
+  /** The job this one re-runs (RetryJob). */
+  retryOf: string | null;
   idempotencyKey: string | null;
   /** Hash of the request that created the job, to tell a true repeat from a key reused for another request. */
   requestHash: string;

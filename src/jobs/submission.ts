@@ -2,7 +2,17 @@ import type { ValidatedSubmission } from "../api/validation.js";
 import { newJobId } from "./ids.js";
 import type { JobRecord } from "./job.js";
 
-export function newJobRecord(submission: ValidatedSubmission, now = Date.now()): JobRecord {
+export interface SubmissionContext {
+  scheduleId?: string | null;
+  exclusiveGroup?: string | null;
+  retryOf?: string | null;
+  /** Applies when the request sets no queue_timeout (0 = none). */
+  defaultQueueTimeoutMs?: number;
+}
+
+export function newJobRecord(submission: ValidatedSubmission, now = Date.now(), context: SubmissionContext = {}): JobRecord {
+  const runAt = Math.max(now, submission.runAt ?? now);
+  const queueTimeoutMs = submission.queueTimeoutMs ?? (context.defaultQueueTimeoutMs || null);
   return {
     id: newJobId(now),
     name: submission.name,
@@ -12,7 +22,15 @@ export function newJobRecord(submission: ValidatedSubmission, now = Date.now()):
     message: "",
     attempt: 1,
     maxAttempts: submission.maxAttempts,
-    priority: 0,
+    priority: submission.priority,
+    concurrencyKey: submission.concurrencyKey,
+    exclusiveGroup: context.exclusiveGroup ?? null,
+    runAt,
+    queueDeadline: queueTimeoutMs ? runAt + queueTimeoutMs : null,
+    retryPolicy: submission.retryPolicy,
+    attempts: [],
+    scheduleId: context.scheduleId ?? null,
+    retryOf: context.retryOf ?? null,
     idempotencyKey: submission.idempotencyKey,
     requestHash: submission.requestHash,
     labels: submission.labels,
@@ -28,5 +46,31 @@ export function newJobRecord(submission: ValidatedSubmission, now = Date.now()):
     updatedAt: now,
     startedAt: null,
     finishedAt: null,
+  };
+}
+
+/** A new job that re-runs `original` from attempt 1, linked to it. */
+export function retryJobRecord(original: JobRecord, now: number, idempotencyKey: string | null): JobRecord {
+  return {
+    ...original,
+    id: newJobId(now),
+    state: "QUEUED",
+    reason: "",
+    message: `re-run of job ${original.id}`,
+    attempt: 1,
+    idempotencyKey,
+    result: null,
+    placement: null,
+    outputTail: "",
+    cancelRequested: false,
+    sequence: 1,
+    createdAt: now,
+    updatedAt: now,
+    startedAt: null,
+    finishedAt: null,
+    runAt: now,
+    queueDeadline: original.queueDeadline === null ? null : now + (original.queueDeadline - original.runAt),
+    attempts: [],
+    retryOf: original.id,
   };
 }

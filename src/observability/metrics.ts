@@ -1,9 +1,12 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { Clock } from "../dispatch/clock.js";
+import type { AdmissionObserver } from "../dispatch/dispatcher.js";
+import type { JobRecord } from "../jobs/job.js";
 import type { JobEvents } from "../jobs/job-events.js";
 import type { JobStore } from "../store/store.js";
 
 /** The service's Prometheus metrics; one instance per process (tests may make several). */
-export class Metrics {
+export class Metrics implements AdmissionObserver {
   readonly registry = new Registry();
   private readonly rpcDuration = new Histogram({
     name: "jobscheduler_grpc_server_handling_seconds",
@@ -33,7 +36,21 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor(store: JobStore, events: JobEvents, dispatching: () => { paused: boolean; running: number }) {
+  private readonly admissionWait = new Histogram({
+    name: "jobscheduler_admission_wait_seconds",
+    help: "Time a job waited in the queue after it became due, until admitted, by job type.",
+    labelNames: ["type"] as const,
+    buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600],
+    registers: [this.registry],
+  });
+  private readonly retries = new Counter({
+    name: "jobscheduler_job_retries_total",
+    help: "Attempts re-queued after a retryable failure, by job type and the failure's reason.",
+    labelNames: ["type", "reason"] as const,
+    registers: [this.registry],
+  });
+
+  constructor(store: JobStore, events: JobEvents, dispatching: () => { paused: boolean; running: number }, clock: Clock) {
     collectDefaultMetrics({ register: this.registry, prefix: "jobscheduler_" });
     new Gauge({
       name: "jobscheduler_jobs",
@@ -43,6 +60,16 @@ export class Metrics {
       async collect() {
         this.reset();
         for (const { type, state, count } of await store.countByTypeAndState()) this.set({ type, state }, count);
+      },
+    });
+    new Gauge({
+      name: "jobscheduler_queue_depth",
+      help: "QUEUED jobs by job type and what they wait for (DUE, DELAYED, RETRY_BACKOFF).",
+      labelNames: ["type", "reason"] as const,
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const { type, wait, count } of await store.queuedCounts(clock.now())) this.set({ type, reason: wait }, count);
       },
     });
     new Gauge({
@@ -63,11 +90,16 @@ export class Metrics {
     });
     events.subscribeAll(({ job, event }) => {
       this.transitions.inc({ type: job.type, state: event.state, reason: event.reason });
+      if (event.state === "QUEUED" && event.attempt > 1) this.retries.inc({ type: job.type, reason: event.reason });
       if (event.state === "RUNNING" && job.startedAt !== null) this.queueWait.observe({ type: job.type }, (job.startedAt - job.createdAt) / 1000);
       if (job.finishedAt !== null && job.startedAt !== null && ["SUCCEEDED", "FAILED", "CANCELLED"].includes(event.state)) {
         this.runDuration.observe({ type: job.type, state: event.state }, (job.finishedAt - job.startedAt) / 1000);
       }
     });
+  }
+
+  admitted(job: JobRecord, waitedMs: number): void {
+    this.admissionWait.observe({ type: job.type }, Math.max(0, waitedMs) / 1000);
   }
 
   /** Starts timing a request; call the result with the status code name when it ends. */

@@ -16,7 +16,8 @@ export const JOB_COLUMNS = [
   "id", "name", "type", "state", "reason", "message", "attempt", "max_attempts", "priority",
   "idempotency_key", "request_hash", "labels", "resources", "timeout_ms", "params", "result",
   "placement", "output_tail", "cancel_requested", "sequence", "created_at", "updated_at",
-  "started_at", "finished_at",
+  "started_at", "finished_at", "concurrency_key", "exclusive_group", "run_at", "queue_deadline",
+  "retry_policy", "attempts", "schedule_id", "retry_of",
 ] as const;
 
 type Json = (value: unknown) => unknown;
@@ -28,7 +29,9 @@ export function jobRowValues(job: JobRecord, json: Json): unknown[] {
     job.priority, job.idempotencyKey, job.requestHash, json(job.labels), json(job.resources),
     job.timeoutMs, json(job.params), job.result === null ? null : json(job.result),
     job.placement === null ? null : json(job.placement), job.outputTail, job.cancelRequested ? 1 : 0,
-    job.sequence, job.createdAt, job.updatedAt, job.startedAt, job.finishedAt,
+    job.sequence, job.createdAt, job.updatedAt, job.startedAt, job.finishedAt, job.concurrencyKey,
+    job.exclusiveGroup, job.runAt, job.queueDeadline, json(job.retryPolicy), json(job.attempts), job.scheduleId,
+    job.retryOf,
   ];
 }
 
@@ -63,6 +66,14 @@ export function rowToJob(row: Row, parse: (value: unknown) => unknown): JobRecor
     updatedAt: num(row.updated_at),
     startedAt: numOrNull(row.started_at),
     finishedAt: numOrNull(row.finished_at),
+    concurrencyKey: (row.concurrency_key as string | null) ?? null,
+    exclusiveGroup: (row.exclusive_group as string | null) ?? null,
+    runAt: num(row.run_at),
+    queueDeadline: numOrNull(row.queue_deadline),
+    retryPolicy: parse(row.retry_policy) as JobRecord["retryPolicy"],
+    attempts: parse(row.attempts) as JobRecord["attempts"],
+    scheduleId: (row.schedule_id as string | null) ?? null,
+    retryOf: (row.retry_of as string | null) ?? null,
   };
 }
 
@@ -95,7 +106,8 @@ export function eventValues(e: JobEventRecord): unknown[] {
 
 const MUTABLE_COLUMNS = [
   "state", "reason", "message", "attempt", "result", "placement", "output_tail",
-  "cancel_requested", "sequence", "updated_at", "started_at", "finished_at",
+  "cancel_requested", "sequence", "updated_at", "started_at", "finished_at", "run_at", "queue_deadline",
+  "attempts",
 ] as const;
 
 /** Writes every column a job's life can change; the last parameter is the id. */
@@ -108,7 +120,7 @@ export function updateJobValues(job: JobRecord, json: Json): unknown[] {
   return [
     job.state, job.reason, job.message, job.attempt, job.result === null ? null : json(job.result),
     job.placement === null ? null : json(job.placement), job.outputTail, job.cancelRequested ? 1 : 0,
-    job.sequence, job.updatedAt, job.startedAt, job.finishedAt, job.id,
+    job.sequence, job.updatedAt, job.startedAt, job.finishedAt, job.runAt, job.queueDeadline, json(job.attempts), job.id,
   ];
 }
 
@@ -120,6 +132,8 @@ export function listJobsSql(query: JobQuery, d: SqlDialect): { sql: string; valu
     return d.param(values.length);
   };
   if (query.type) where.push(`type = ${next(query.type)}`);
+  if (query.scheduleId) where.push(`schedule_id = ${next(query.scheduleId)}`);
+  if (query.reason) where.push(`reason = ${next(query.reason)}`);
   if (query.states?.length) where.push(`state IN (${query.states.map(next).join(", ")})`);
   if (query.createdAfter !== undefined) where.push(`created_at > ${next(query.createdAfter)}`);
   if (query.createdBefore !== undefined) where.push(`created_at < ${next(query.createdBefore)}`);

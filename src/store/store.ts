@@ -1,4 +1,6 @@
 import type { JobEventRecord, JobPlacement, JobRecord, JobStateName } from "../jobs/job.js";
+import type { ActiveCounts } from "../dispatch/limits.js";
+import type { DispatchCursor, QueuedCount } from "./admission-queries.js";
 import type { LabelRequirement } from "./label-selector.js";
 
 export interface JobCursor {
@@ -8,6 +10,8 @@ export interface JobCursor {
 
 export interface JobQuery {
   type?: string;
+  scheduleId?: string;
+  reason?: string;
   states?: JobStateName[];
   labels?: LabelRequirement[];
   createdAfter?: number;
@@ -19,7 +23,10 @@ export interface JobQuery {
 
 /** Fields a transition may change besides state, reason and message. */
 export type JobPatch = Partial<
-  Pick<JobRecord, "attempt" | "result" | "placement" | "outputTail" | "startedAt" | "finishedAt" | "cancelRequested">
+  Pick<
+    JobRecord,
+    "attempt" | "result" | "placement" | "outputTail" | "startedAt" | "finishedAt" | "cancelRequested" | "runAt" | "queueDeadline" | "attempts"
+  >
 >;
 
 export interface JobTransition {
@@ -65,6 +72,16 @@ export interface JobStore {
   /** Jobs in the given states, in dispatch order: priority desc, then oldest first. */
   jobsInDispatchOrder(states: readonly JobStateName[], limit: number): Promise<JobRecord[]>;
   countByTypeAndState(): Promise<StateCount[]>;
+  /** Jobs STARTING or RUNNING, by type, concurrency key and exclusive group. */
+  activeCounts(): Promise<ActiveCounts>;
+  /** QUEUED jobs whose run_at has come, in dispatch order, optionally after a cursor. */
+  dueQueuedJobs(now: number, limit: number, after?: DispatchCursor): Promise<JobRecord[]>;
+  /** QUEUED jobs whose queue deadline has passed. */
+  expiredQueuedJobs(now: number, limit: number): Promise<JobRecord[]>;
+  /** When the next delayed job becomes due or the next queue deadline passes. */
+  nextQueueChange(now: number): Promise<number | null>;
+  queuePosition(job: JobRecord, now: number): Promise<number>;
+  queuedCounts(now: number): Promise<QueuedCount[]>;
   getSetting(key: string): Promise<string | null>;
   setSetting(key: string, value: string | null): Promise<void>;
   ping(): Promise<void>;

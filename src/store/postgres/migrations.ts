@@ -51,4 +51,23 @@ export const postgresMigrations: MigrationSet = [
       );
     `,
   },
+  {
+    version: 2,
+    name: "admission: concurrency keys, delays, queue deadlines, retries, schedules",
+    sql: `
+      ALTER TABLE jobs ADD COLUMN concurrency_key TEXT;
+      ALTER TABLE jobs ADD COLUMN exclusive_group TEXT;
+      ALTER TABLE jobs ADD COLUMN run_at BIGINT NOT NULL DEFAULT 0;
+      ALTER TABLE jobs ADD COLUMN queue_deadline BIGINT;
+      ALTER TABLE jobs ADD COLUMN retry_policy JSONB NOT NULL DEFAULT '{"initialBackoffMs":1000,"multiplier":2,"maxBackoffMs":300000,"jitter":0.2,"retryOnTimeout":false}';
+      ALTER TABLE jobs ADD COLUMN attempts JSONB NOT NULL DEFAULT '[]';
+      ALTER TABLE jobs ADD COLUMN schedule_id TEXT;
+      ALTER TABLE jobs ADD COLUMN retry_of TEXT;
+      UPDATE jobs SET run_at = created_at;
+      CREATE INDEX jobs_active_keys ON jobs (state, type, concurrency_key);
+      CREATE INDEX jobs_queue_deadline ON jobs (state, queue_deadline);
+      CREATE INDEX jobs_schedule ON jobs (schedule_id, created_at DESC, id DESC);
+      CREATE INDEX jobs_reason ON jobs (reason, created_at DESC, id DESC);
+    `,
+  },
 ];

@@ -2,6 +2,8 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import type { JobEventRecord, JobRecord, JobStateName } from "../../jobs/job.js";
+import * as admission from "../admission-queries.js";
+import type { ActiveCounts } from "../../dispatch/limits.js";
 import { pendingMigrations } from "../migrations.js";
 import {
   eventValues, insertEventSql, insertJobSql, jobRowValues, listJobsSql, rowToEvent, rowToJob,
@@ -150,6 +152,32 @@ export class SqliteStore implements JobStore {
   async setSetting(key: string, value: string | null): Promise<void> {
     if (value === null) this.s.deleteSetting.run(key);
     else this.s.setSetting.run(key, value);
+  }
+
+  private readonly all: admission.QueryAll = async (sql, values) => this.db.prepare(sql).all(...values) as admission.Row[];
+
+  activeCounts(): Promise<ActiveCounts> {
+    return admission.activeCounts(this.all);
+  }
+
+  async dueQueuedJobs(now: number, limit: number, after?: admission.DispatchCursor): Promise<JobRecord[]> {
+    return (await admission.dueQueuedJobs(this.all, dialect, now, limit, after)).map((row) => rowToJob(row, parse));
+  }
+
+  async expiredQueuedJobs(now: number, limit: number): Promise<JobRecord[]> {
+    return (await admission.expiredQueuedJobs(this.all, dialect, now, limit)).map((row) => rowToJob(row, parse));
+  }
+
+  nextQueueChange(now: number): Promise<number | null> {
+    return admission.nextQueueChange(this.all, dialect, now);
+  }
+
+  queuePosition(job: JobRecord, now: number): Promise<number> {
+    return admission.queuePosition(this.all, dialect, job, now);
+  }
+
+  queuedCounts(now: number): Promise<admission.QueuedCount[]> {
+    return admission.queuedCounts(this.all, dialect, now);
   }
 
   async ping(): Promise<void> {

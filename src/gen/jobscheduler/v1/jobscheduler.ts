@@ -87,6 +87,94 @@ export function jobStateToJSON(object: JobState): string {
   }
 }
 
+export enum OverlapPolicy {
+  OVERLAP_POLICY_UNSPECIFIED = 0,
+  /** OVERLAP_POLICY_SKIP - A fire while a job of the schedule is still queued or running is skipped (default). */
+  OVERLAP_POLICY_SKIP = 1,
+  /** OVERLAP_POLICY_BUFFER_ONE - At most one fire waits for the running job; further ones are skipped. */
+  OVERLAP_POLICY_BUFFER_ONE = 2,
+  /** OVERLAP_POLICY_ALLOW - Every fire creates a job, whatever is running. */
+  OVERLAP_POLICY_ALLOW = 3,
+  /** OVERLAP_POLICY_CANCEL_PREVIOUS - A fire cancels the schedule's running or queued jobs, then starts. */
+  OVERLAP_POLICY_CANCEL_PREVIOUS = 4,
+}
+
+export function overlapPolicyFromJSON(object: any): OverlapPolicy {
+  switch (object) {
+    case 0:
+    case "OVERLAP_POLICY_UNSPECIFIED":
+      return OverlapPolicy.OVERLAP_POLICY_UNSPECIFIED;
+    case 1:
+    case "OVERLAP_POLICY_SKIP":
+      return OverlapPolicy.OVERLAP_POLICY_SKIP;
+    case 2:
+    case "OVERLAP_POLICY_BUFFER_ONE":
+      return OverlapPolicy.OVERLAP_POLICY_BUFFER_ONE;
+    case 3:
+    case "OVERLAP_POLICY_ALLOW":
+      return OverlapPolicy.OVERLAP_POLICY_ALLOW;
+    case 4:
+    case "OVERLAP_POLICY_CANCEL_PREVIOUS":
+      return OverlapPolicy.OVERLAP_POLICY_CANCEL_PREVIOUS;
+    default:
+      throw new globalThis.Error("Unrecognized enum value " + object + " for enum OverlapPolicy");
+  }
+}
+
+export function overlapPolicyToJSON(object: OverlapPolicy): string {
+  switch (object) {
+    case OverlapPolicy.OVERLAP_POLICY_UNSPECIFIED:
+      return "OVERLAP_POLICY_UNSPECIFIED";
+    case OverlapPolicy.OVERLAP_POLICY_SKIP:
+      return "OVERLAP_POLICY_SKIP";
+    case OverlapPolicy.OVERLAP_POLICY_BUFFER_ONE:
+      return "OVERLAP_POLICY_BUFFER_ONE";
+    case OverlapPolicy.OVERLAP_POLICY_ALLOW:
+      return "OVERLAP_POLICY_ALLOW";
+    case OverlapPolicy.OVERLAP_POLICY_CANCEL_PREVIOUS:
+      return "OVERLAP_POLICY_CANCEL_PREVIOUS";
+    default:
+      throw new globalThis.Error("Unrecognized enum value " + object + " for enum OverlapPolicy");
+  }
+}
+
+export enum CatchupPolicy {
+  CATCHUP_POLICY_UNSPECIFIED = 0,
+  /** CATCHUP_POLICY_ALL - Missed fire times inside the window run once each, oldest first (default). */
+  CATCHUP_POLICY_ALL = 1,
+  /** CATCHUP_POLICY_ONE - Missed fire times inside the window run once in total (the latest). */
+  CATCHUP_POLICY_ONE = 2,
+}
+
+export function catchupPolicyFromJSON(object: any): CatchupPolicy {
+  switch (object) {
+    case 0:
+    case "CATCHUP_POLICY_UNSPECIFIED":
+      return CatchupPolicy.CATCHUP_POLICY_UNSPECIFIED;
+    case 1:
+    case "CATCHUP_POLICY_ALL":
+      return CatchupPolicy.CATCHUP_POLICY_ALL;
+    case 2:
+    case "CATCHUP_POLICY_ONE":
+      return CatchupPolicy.CATCHUP_POLICY_ONE;
+    default:
+      throw new globalThis.Error("Unrecognized enum value " + object + " for enum CatchupPolicy");
+  }
+}
+
+export function catchupPolicyToJSON(object: CatchupPolicy): string {
+  switch (object) {
+    case CatchupPolicy.CATCHUP_POLICY_UNSPECIFIED:
+      return "CATCHUP_POLICY_UNSPECIFIED";
+    case CatchupPolicy.CATCHUP_POLICY_ALL:
+      return "CATCHUP_POLICY_ALL";
+    case CatchupPolicy.CATCHUP_POLICY_ONE:
+      return "CATCHUP_POLICY_ONE";
+    default:
+      throw new globalThis.Error("Unrecognized enum value " + object + " for enum CatchupPolicy");
+  }
+}
+
 /**
  * Kubernetes-style quantities ("250m", "0.5", "128Mi"). Empty means the job
  * type's default.
@@ -98,9 +186,27 @@ export interface Resources {
   memoryLimit: string;
 }
 
+/**
+ * Failures the job type classifies as retryable (infrastructure: interrupted,
+ * evicted, image pull flake, runtime API errors; timeouts when retry_on_timeout)
+ * are retried with exponential back-off; application verdicts never are.
+ */
 export interface RetryPolicy {
   /** Total attempts including the first; 1 means never retried. 0 = the type's default. */
   maxAttempts: number;
+  /** Delay before the second attempt; default 1s. */
+  initialBackoff?:
+    | Duration
+    | undefined;
+  /** Each further delay is the previous one times this; default 2. */
+  backoffMultiplier: number;
+  /** Upper bound of any delay; default 5m. */
+  maxBackoff?:
+    | Duration
+    | undefined;
+  /** 0..1: each delay is spread by up to this fraction; default 0.2. */
+  jitter?: number | undefined;
+  retryOnTimeout: boolean;
 }
 
 /**
@@ -123,7 +229,22 @@ export interface ScheduleJobRequest {
     | undefined;
   /** How long the workload may run once started; default per job type. */
   timeout?: Duration | undefined;
-  retryPolicy?: RetryPolicy | undefined;
+  retryPolicy?:
+    | RetryPolicy
+    | undefined;
+  /** Higher runs first; FIFO within a priority. -1000..1000. */
+  priority: number;
+  /**
+   * Jobs sharing a key are limited together (see DispatchLimits). Some types
+   * derive one by default (e.g. the target host of a load test).
+   */
+  concurrencyKey: string;
+  /** Delayed job: not started before this time. */
+  runAt?:
+    | Date
+    | undefined;
+  /** Fails with QUEUE_TIMEOUT if not started within this time of becoming due. */
+  queueTimeout?: Duration | undefined;
   spec?: { $case: "timer"; value: TimerJob } | undefined;
 }
 
@@ -186,11 +307,45 @@ export interface Job {
   /** Sequence number of the latest transition (see WatchJob). */
   sequence: number;
   updateTime?: Date | undefined;
+  priority: number;
+  concurrencyKey: string;
+  runAt?: Date | undefined;
+  queueDeadline?: Date | undefined;
+  retryPolicy?:
+    | RetryPolicy
+    | undefined;
+  /** Earlier attempts of this job that ended and were retried. */
+  attempts: Attempt[];
+  scheduleId: string;
+  /** The job this one re-runs (RetryJob). */
+  retryOf: string;
+  /** Where a QUEUED job stands and what it waits for (GetJobStatus only). */
+  queue?: QueueStatus | undefined;
 }
 
 export interface Job_LabelsEntry {
   key: string;
   value: string;
+}
+
+export interface Attempt {
+  attempt: number;
+  state: JobState;
+  reason: string;
+  message: string;
+  startTime?: Date | undefined;
+  finishTime?: Date | undefined;
+}
+
+export interface QueueStatus {
+  /** 1 = next to be admitted among the jobs that are due. */
+  position: number;
+  /**
+   * DELAYED, RETRY_BACKOFF, DISPATCH_PAUSED, GLOBAL_LIMIT, TYPE_LIMIT,
+   * CONCURRENCY_KEY_LIMIT, EXCLUSIVE_GROUP or WAITING_TURN.
+   */
+  waitingReason: string;
+  waitingMessage: string;
 }
 
 export interface GetJobStatusRequest {
@@ -210,6 +365,9 @@ export interface ListJobsRequest {
   /** 1..1000; 0 means 50. */
   pageSize: number;
   pageToken: string;
+  scheduleId: string;
+  /** e.g. RETRIES_EXHAUSTED: the dead letters. */
+  reason: string;
 }
 
 export interface ListJobsResponse {
@@ -281,6 +439,125 @@ export interface DispatchingStatus {
   queued: number;
   running: number;
   maxRunning: number;
+}
+
+export interface DispatchLimits {
+  /** Jobs STARTING or RUNNING at once, all types together. */
+  maxRunning: number;
+  /** Per job type, e.g. {"k6": 2}. A type not listed is bounded by max_running only. */
+  maxRunningPerType: { [key: string]: number };
+  /** Per concurrency key, unless overridden below. */
+  maxRunningPerKey: number;
+  maxRunningPerKeyOverrides: { [key: string]: number };
+}
+
+export interface DispatchLimits_MaxRunningPerTypeEntry {
+  key: string;
+  value: number;
+}
+
+export interface DispatchLimits_MaxRunningPerKeyOverridesEntry {
+  key: string;
+  value: number;
+}
+
+export interface GetDispatchLimitsRequest {
+}
+
+export interface UpdateDispatchLimitsRequest {
+  limits?: DispatchLimits | undefined;
+}
+
+export interface RetryJobRequest {
+  jobId: string;
+  /** Optional key so a repeated RetryJob call creates one job. */
+  idempotencyKey: string;
+}
+
+export interface ScheduleSpec {
+  /** Unique; declared schedules are upserted by name. */
+  name: string;
+  /** Five fields (minute hour day month weekday) or six with seconds first. */
+  cron: string;
+  /** IANA time zone, e.g. "Asia/Almaty"; default UTC. */
+  timeZone: string;
+  jobTemplate?: ScheduleJobRequest | undefined;
+  overlapPolicy: OverlapPolicy;
+  /**
+   * After downtime, missed fire times newer than this are caught up; older ones
+   * are skipped and counted. Default 0: nothing is caught up.
+   */
+  catchupWindow?: Duration | undefined;
+  catchupPolicy: CatchupPolicy;
+  /** Each fire's job is delayed by a stable random amount up to this. */
+  jitter?: Duration | undefined;
+  startTime?: Date | undefined;
+  endTime?: Date | undefined;
+}
+
+export interface Schedule {
+  id: string;
+  spec?: ScheduleSpec | undefined;
+  paused: boolean;
+  pausedReason: string;
+  nextFireTime?: Date | undefined;
+  lastFireTime?:
+    | Date
+    | undefined;
+  /** Jobs created by fires. */
+  fires: number;
+  /** Fire times missed while the service was down, outside the catch-up window. */
+  misses: number;
+  /** Fire times skipped by the overlap or catch-up policy. */
+  skips: number;
+  /** "api" or "config". */
+  source: string;
+  createTime?: Date | undefined;
+  updateTime?: Date | undefined;
+}
+
+export interface CreateScheduleRequest {
+  spec?: ScheduleSpec | undefined;
+}
+
+export interface GetScheduleRequest {
+  scheduleId: string;
+}
+
+export interface ListSchedulesRequest {
+  pageSize: number;
+  pageToken: string;
+}
+
+export interface ListSchedulesResponse {
+  schedules: Schedule[];
+  nextPageToken: string;
+}
+
+export interface UpdateScheduleRequest {
+  scheduleId: string;
+  /** Replaces the whole spec; the name may not change. */
+  spec?: ScheduleSpec | undefined;
+}
+
+export interface PauseScheduleRequest {
+  scheduleId: string;
+  reason: string;
+}
+
+export interface ResumeScheduleRequest {
+  scheduleId: string;
+}
+
+export interface DeleteScheduleRequest {
+  scheduleId: string;
+}
+
+export interface DeleteScheduleResponse {
+}
+
+export interface TriggerScheduleRequest {
+  scheduleId: string;
 }
 
 function createBaseResources(): Resources {
@@ -402,16 +679,50 @@ export const Resources: MessageFns<Resources> = {
     }
     return obj;
   },
+
+  create(base?: DeepPartial<Resources>): Resources {
+    return Resources.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Resources>): Resources {
+    const message = createBaseResources();
+    message.cpuRequest = object.cpuRequest ?? "";
+    message.cpuLimit = object.cpuLimit ?? "";
+    message.memoryRequest = object.memoryRequest ?? "";
+    message.memoryLimit = object.memoryLimit ?? "";
+    return message;
+  },
 };
 
 function createBaseRetryPolicy(): RetryPolicy {
-  return { maxAttempts: 0 };
+  return {
+    maxAttempts: 0,
+    initialBackoff: undefined,
+    backoffMultiplier: 0,
+    maxBackoff: undefined,
+    jitter: undefined,
+    retryOnTimeout: false,
+  };
 }
 
 export const RetryPolicy: MessageFns<RetryPolicy> = {
   encode(message: RetryPolicy, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.maxAttempts !== 0) {
       writer.uint32(8).int32(message.maxAttempts);
+    }
+    if (message.initialBackoff !== undefined) {
+      Duration.encode(message.initialBackoff, writer.uint32(18).fork()).join();
+    }
+    if (message.backoffMultiplier !== 0) {
+      writer.uint32(25).double(message.backoffMultiplier);
+    }
+    if (message.maxBackoff !== undefined) {
+      Duration.encode(message.maxBackoff, writer.uint32(34).fork()).join();
+    }
+    if (message.jitter !== undefined) {
+      writer.uint32(41).double(message.jitter);
+    }
+    if (message.retryOnTimeout !== false) {
+      writer.uint32(48).bool(message.retryOnTimeout);
     }
     return writer;
   },
@@ -437,6 +748,46 @@ export const RetryPolicy: MessageFns<RetryPolicy> = {
             message.maxAttempts = reader.int32();
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.initialBackoff = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.backoffMultiplier = reader.double();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.maxBackoff = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.jitter = reader.double();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.retryOnTimeout = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -456,6 +807,27 @@ export const RetryPolicy: MessageFns<RetryPolicy> = {
         : isSet(object.max_attempts)
         ? globalThis.Number(object.max_attempts)
         : 0,
+      initialBackoff: isSet(object.initialBackoff)
+        ? Duration.fromJSON(object.initialBackoff)
+        : isSet(object.initial_backoff)
+        ? Duration.fromJSON(object.initial_backoff)
+        : undefined,
+      backoffMultiplier: isSet(object.backoffMultiplier)
+        ? globalThis.Number(object.backoffMultiplier)
+        : isSet(object.backoff_multiplier)
+        ? globalThis.Number(object.backoff_multiplier)
+        : 0,
+      maxBackoff: isSet(object.maxBackoff)
+        ? Duration.fromJSON(object.maxBackoff)
+        : isSet(object.max_backoff)
+        ? Duration.fromJSON(object.max_backoff)
+        : undefined,
+      jitter: isSet(object.jitter) ? globalThis.Number(object.jitter) : undefined,
+      retryOnTimeout: isSet(object.retryOnTimeout)
+        ? globalThis.Boolean(object.retryOnTimeout)
+        : isSet(object.retry_on_timeout)
+        ? globalThis.Boolean(object.retry_on_timeout)
+        : false,
     };
   },
 
@@ -464,7 +836,40 @@ export const RetryPolicy: MessageFns<RetryPolicy> = {
     if (message.maxAttempts !== 0) {
       obj.maxAttempts = Math.round(message.maxAttempts);
     }
+    if (message.initialBackoff !== undefined) {
+      obj.initialBackoff = Duration.toJSON(message.initialBackoff);
+    }
+    if (message.backoffMultiplier !== 0) {
+      obj.backoffMultiplier = floatToJson(message.backoffMultiplier);
+    }
+    if (message.maxBackoff !== undefined) {
+      obj.maxBackoff = Duration.toJSON(message.maxBackoff);
+    }
+    if (message.jitter !== undefined) {
+      obj.jitter = floatToJson(message.jitter);
+    }
+    if (message.retryOnTimeout !== false) {
+      obj.retryOnTimeout = message.retryOnTimeout;
+    }
     return obj;
+  },
+
+  create(base?: DeepPartial<RetryPolicy>): RetryPolicy {
+    return RetryPolicy.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RetryPolicy>): RetryPolicy {
+    const message = createBaseRetryPolicy();
+    message.maxAttempts = object.maxAttempts ?? 0;
+    message.initialBackoff = (object.initialBackoff !== undefined && object.initialBackoff !== null)
+      ? Duration.fromPartial(object.initialBackoff)
+      : undefined;
+    message.backoffMultiplier = object.backoffMultiplier ?? 0;
+    message.maxBackoff = (object.maxBackoff !== undefined && object.maxBackoff !== null)
+      ? Duration.fromPartial(object.maxBackoff)
+      : undefined;
+    message.jitter = object.jitter ?? undefined;
+    message.retryOnTimeout = object.retryOnTimeout ?? false;
+    return message;
   },
 };
 
@@ -564,6 +969,19 @@ export const TimerJob: MessageFns<TimerJob> = {
     }
     return obj;
   },
+
+  create(base?: DeepPartial<TimerJob>): TimerJob {
+    return TimerJob.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TimerJob>): TimerJob {
+    const message = createBaseTimerJob();
+    message.duration = (object.duration !== undefined && object.duration !== null)
+      ? Duration.fromPartial(object.duration)
+      : undefined;
+    message.timerName = object.timerName ?? "";
+    message.completionCallbackUrl = object.completionCallbackUrl ?? "";
+    return message;
+  },
 };
 
 function createBaseScheduleJobRequest(): ScheduleJobRequest {
@@ -574,6 +992,10 @@ function createBaseScheduleJobRequest(): ScheduleJobRequest {
     resources: undefined,
     timeout: undefined,
     retryPolicy: undefined,
+    priority: 0,
+    concurrencyKey: "",
+    runAt: undefined,
+    queueTimeout: undefined,
     spec: undefined,
   };
 }
@@ -597,6 +1019,18 @@ export const ScheduleJobRequest: MessageFns<ScheduleJobRequest> = {
     }
     if (message.retryPolicy !== undefined) {
       RetryPolicy.encode(message.retryPolicy, writer.uint32(50).fork()).join();
+    }
+    if (message.priority !== 0) {
+      writer.uint32(56).int32(message.priority);
+    }
+    if (message.concurrencyKey !== "") {
+      writer.uint32(66).string(message.concurrencyKey);
+    }
+    if (message.runAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.runAt), writer.uint32(74).fork()).join();
+    }
+    if (message.queueTimeout !== undefined) {
+      Duration.encode(message.queueTimeout, writer.uint32(82).fork()).join();
     }
     switch (message.spec?.$case) {
       case "timer":
@@ -670,6 +1104,38 @@ export const ScheduleJobRequest: MessageFns<ScheduleJobRequest> = {
             message.retryPolicy = RetryPolicy.decode(reader, reader.uint32());
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.priority = reader.int32();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.concurrencyKey = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.runAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.queueTimeout = Duration.decode(reader, reader.uint32());
+            continue;
+          }
           case 20: {
             if (tag !== 162) {
               break;
@@ -719,6 +1185,22 @@ export const ScheduleJobRequest: MessageFns<ScheduleJobRequest> = {
         : isSet(object.retry_policy)
         ? RetryPolicy.fromJSON(object.retry_policy)
         : undefined,
+      priority: isSet(object.priority) ? globalThis.Number(object.priority) : 0,
+      concurrencyKey: isSet(object.concurrencyKey)
+        ? globalThis.String(object.concurrencyKey)
+        : isSet(object.concurrency_key)
+        ? globalThis.String(object.concurrency_key)
+        : "",
+      runAt: isSet(object.runAt)
+        ? fromJsonTimestamp(object.runAt)
+        : isSet(object.run_at)
+        ? fromJsonTimestamp(object.run_at)
+        : undefined,
+      queueTimeout: isSet(object.queueTimeout)
+        ? Duration.fromJSON(object.queueTimeout)
+        : isSet(object.queue_timeout)
+        ? Duration.fromJSON(object.queue_timeout)
+        : undefined,
       spec: isSet(object.timer) ? { $case: "timer", value: TimerJob.fromJSON(object.timer) } : undefined,
     };
   },
@@ -749,10 +1231,64 @@ export const ScheduleJobRequest: MessageFns<ScheduleJobRequest> = {
     if (message.retryPolicy !== undefined) {
       obj.retryPolicy = RetryPolicy.toJSON(message.retryPolicy);
     }
+    if (message.priority !== 0) {
+      obj.priority = Math.round(message.priority);
+    }
+    if (message.concurrencyKey !== "") {
+      obj.concurrencyKey = message.concurrencyKey;
+    }
+    if (message.runAt !== undefined) {
+      obj.runAt = message.runAt.toISOString();
+    }
+    if (message.queueTimeout !== undefined) {
+      obj.queueTimeout = Duration.toJSON(message.queueTimeout);
+    }
     if (message.spec?.$case === "timer") {
       obj.timer = TimerJob.toJSON(message.spec.value);
     }
     return obj;
+  },
+
+  create(base?: DeepPartial<ScheduleJobRequest>): ScheduleJobRequest {
+    return ScheduleJobRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ScheduleJobRequest>): ScheduleJobRequest {
+    const message = createBaseScheduleJobRequest();
+    message.name = object.name ?? "";
+    message.idempotencyKey = object.idempotencyKey ?? "";
+    message.labels = (globalThis.Object.entries(object.labels ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.resources = (object.resources !== undefined && object.resources !== null)
+      ? Resources.fromPartial(object.resources)
+      : undefined;
+    message.timeout = (object.timeout !== undefined && object.timeout !== null)
+      ? Duration.fromPartial(object.timeout)
+      : undefined;
+    message.retryPolicy = (object.retryPolicy !== undefined && object.retryPolicy !== null)
+      ? RetryPolicy.fromPartial(object.retryPolicy)
+      : undefined;
+    message.priority = object.priority ?? 0;
+    message.concurrencyKey = object.concurrencyKey ?? "";
+    message.runAt = object.runAt ?? undefined;
+    message.queueTimeout = (object.queueTimeout !== undefined && object.queueTimeout !== null)
+      ? Duration.fromPartial(object.queueTimeout)
+      : undefined;
+    switch (object.spec?.$case) {
+      case "timer": {
+        if (object.spec?.value !== undefined && object.spec?.value !== null) {
+          message.spec = { $case: "timer", value: TimerJob.fromPartial(object.spec.value) };
+        }
+        break;
+      }
+    }
+    return message;
   },
 };
 
@@ -829,6 +1365,16 @@ export const ScheduleJobRequest_LabelsEntry: MessageFns<ScheduleJobRequest_Label
     }
     return obj;
   },
+
+  create(base?: DeepPartial<ScheduleJobRequest_LabelsEntry>): ScheduleJobRequest_LabelsEntry {
+    return ScheduleJobRequest_LabelsEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ScheduleJobRequest_LabelsEntry>): ScheduleJobRequest_LabelsEntry {
+    const message = createBaseScheduleJobRequest_LabelsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
 };
 
 function createBaseScheduleJobResponse(): ScheduleJobResponse {
@@ -903,6 +1449,16 @@ export const ScheduleJobResponse: MessageFns<ScheduleJobResponse> = {
       obj.created = message.created;
     }
     return obj;
+  },
+
+  create(base?: DeepPartial<ScheduleJobResponse>): ScheduleJobResponse {
+    return ScheduleJobResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ScheduleJobResponse>): ScheduleJobResponse {
+    const message = createBaseScheduleJobResponse();
+    message.job = (object.job !== undefined && object.job !== null) ? Job.fromPartial(object.job) : undefined;
+    message.created = object.created ?? false;
+    return message;
   },
 };
 
@@ -1043,6 +1599,20 @@ export const Placement: MessageFns<Placement> = {
     }
     return obj;
   },
+
+  create(base?: DeepPartial<Placement>): Placement {
+    return Placement.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Placement>): Placement {
+    const message = createBasePlacement();
+    message.runtime = object.runtime ?? "";
+    message.location = object.location ?? "";
+    message.host = object.host ?? "";
+    message.pid = object.pid ?? 0;
+    message.namespace = object.namespace ?? "";
+    message.kubernetesJobName = object.kubernetesJobName ?? "";
+    return message;
+  },
 };
 
 function createBaseJob(): Job {
@@ -1069,6 +1639,15 @@ function createBaseJob(): Job {
     cancelRequested: false,
     sequence: 0,
     updateTime: undefined,
+    priority: 0,
+    concurrencyKey: "",
+    runAt: undefined,
+    queueDeadline: undefined,
+    retryPolicy: undefined,
+    attempts: [],
+    scheduleId: "",
+    retryOf: "",
+    queue: undefined,
   };
 }
 
@@ -1139,6 +1718,33 @@ export const Job: MessageFns<Job> = {
     }
     if (message.updateTime !== undefined) {
       Timestamp.encode(toTimestamp(message.updateTime), writer.uint32(178).fork()).join();
+    }
+    if (message.priority !== 0) {
+      writer.uint32(184).int32(message.priority);
+    }
+    if (message.concurrencyKey !== "") {
+      writer.uint32(194).string(message.concurrencyKey);
+    }
+    if (message.runAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.runAt), writer.uint32(202).fork()).join();
+    }
+    if (message.queueDeadline !== undefined) {
+      Timestamp.encode(toTimestamp(message.queueDeadline), writer.uint32(210).fork()).join();
+    }
+    if (message.retryPolicy !== undefined) {
+      RetryPolicy.encode(message.retryPolicy, writer.uint32(218).fork()).join();
+    }
+    for (const v of message.attempts) {
+      Attempt.encode(v!, writer.uint32(226).fork()).join();
+    }
+    if (message.scheduleId !== "") {
+      writer.uint32(234).string(message.scheduleId);
+    }
+    if (message.retryOf !== "") {
+      writer.uint32(242).string(message.retryOf);
+    }
+    if (message.queue !== undefined) {
+      QueueStatus.encode(message.queue, writer.uint32(250).fork()).join();
     }
     return writer;
   },
@@ -1335,6 +1941,78 @@ export const Job: MessageFns<Job> = {
             message.updateTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 23: {
+            if (tag !== 184) {
+              break;
+            }
+
+            message.priority = reader.int32();
+            continue;
+          }
+          case 24: {
+            if (tag !== 194) {
+              break;
+            }
+
+            message.concurrencyKey = reader.string();
+            continue;
+          }
+          case 25: {
+            if (tag !== 202) {
+              break;
+            }
+
+            message.runAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 26: {
+            if (tag !== 210) {
+              break;
+            }
+
+            message.queueDeadline = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 27: {
+            if (tag !== 218) {
+              break;
+            }
+
+            message.retryPolicy = RetryPolicy.decode(reader, reader.uint32());
+            continue;
+          }
+          case 28: {
+            if (tag !== 226) {
+              break;
+            }
+
+            message.attempts.push(Attempt.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 29: {
+            if (tag !== 234) {
+              break;
+            }
+
+            message.scheduleId = reader.string();
+            continue;
+          }
+          case 30: {
+            if (tag !== 242) {
+              break;
+            }
+
+            message.retryOf = reader.string();
+            continue;
+          }
+          case 31: {
+            if (tag !== 250) {
+              break;
+            }
+
+            message.queue = QueueStatus.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1416,6 +2094,41 @@ export const Job: MessageFns<Job> = {
         : isSet(object.update_time)
         ? fromJsonTimestamp(object.update_time)
         : undefined,
+      priority: isSet(object.priority) ? globalThis.Number(object.priority) : 0,
+      concurrencyKey: isSet(object.concurrencyKey)
+        ? globalThis.String(object.concurrencyKey)
+        : isSet(object.concurrency_key)
+        ? globalThis.String(object.concurrency_key)
+        : "",
+      runAt: isSet(object.runAt)
+        ? fromJsonTimestamp(object.runAt)
+        : isSet(object.run_at)
+        ? fromJsonTimestamp(object.run_at)
+        : undefined,
+      queueDeadline: isSet(object.queueDeadline)
+        ? fromJsonTimestamp(object.queueDeadline)
+        : isSet(object.queue_deadline)
+        ? fromJsonTimestamp(object.queue_deadline)
+        : undefined,
+      retryPolicy: isSet(object.retryPolicy)
+        ? RetryPolicy.fromJSON(object.retryPolicy)
+        : isSet(object.retry_policy)
+        ? RetryPolicy.fromJSON(object.retry_policy)
+        : undefined,
+      attempts: globalThis.Array.isArray(object?.attempts)
+        ? object.attempts.map((e: any) => Attempt.fromJSON(e))
+        : [],
+      scheduleId: isSet(object.scheduleId)
+        ? globalThis.String(object.scheduleId)
+        : isSet(object.schedule_id)
+        ? globalThis.String(object.schedule_id)
+        : "",
+      retryOf: isSet(object.retryOf)
+        ? globalThis.String(object.retryOf)
+        : isSet(object.retry_of)
+        ? globalThis.String(object.retry_of)
+        : "",
+      queue: isSet(object.queue) ? QueueStatus.fromJSON(object.queue) : undefined,
     };
   },
 
@@ -1493,7 +2206,91 @@ export const Job: MessageFns<Job> = {
     if (message.updateTime !== undefined) {
       obj.updateTime = message.updateTime.toISOString();
     }
+    if (message.priority !== 0) {
+      obj.priority = Math.round(message.priority);
+    }
+    if (message.concurrencyKey !== "") {
+      obj.concurrencyKey = message.concurrencyKey;
+    }
+    if (message.runAt !== undefined) {
+      obj.runAt = message.runAt.toISOString();
+    }
+    if (message.queueDeadline !== undefined) {
+      obj.queueDeadline = message.queueDeadline.toISOString();
+    }
+    if (message.retryPolicy !== undefined) {
+      obj.retryPolicy = RetryPolicy.toJSON(message.retryPolicy);
+    }
+    if (message.attempts?.length) {
+      obj.attempts = message.attempts.map((e) => Attempt.toJSON(e));
+    }
+    if (message.scheduleId !== "") {
+      obj.scheduleId = message.scheduleId;
+    }
+    if (message.retryOf !== "") {
+      obj.retryOf = message.retryOf;
+    }
+    if (message.queue !== undefined) {
+      obj.queue = QueueStatus.toJSON(message.queue);
+    }
     return obj;
+  },
+
+  create(base?: DeepPartial<Job>): Job {
+    return Job.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Job>): Job {
+    const message = createBaseJob();
+    message.id = object.id ?? "";
+    message.name = object.name ?? "";
+    message.type = object.type ?? "";
+    message.state = object.state ?? 0;
+    message.reason = object.reason ?? "";
+    message.message = object.message ?? "";
+    message.attempt = object.attempt ?? 0;
+    message.maxAttempts = object.maxAttempts ?? 0;
+    message.createTime = object.createTime ?? undefined;
+    message.startTime = object.startTime ?? undefined;
+    message.finishTime = object.finishTime ?? undefined;
+    message.labels = (globalThis.Object.entries(object.labels ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.resources = (object.resources !== undefined && object.resources !== null)
+      ? Resources.fromPartial(object.resources)
+      : undefined;
+    message.timeout = (object.timeout !== undefined && object.timeout !== null)
+      ? Duration.fromPartial(object.timeout)
+      : undefined;
+    message.params = object.params ?? undefined;
+    message.result = object.result ?? undefined;
+    message.placement = (object.placement !== undefined && object.placement !== null)
+      ? Placement.fromPartial(object.placement)
+      : undefined;
+    message.idempotencyKey = object.idempotencyKey ?? "";
+    message.outputTail = object.outputTail ?? "";
+    message.cancelRequested = object.cancelRequested ?? false;
+    message.sequence = object.sequence ?? 0;
+    message.updateTime = object.updateTime ?? undefined;
+    message.priority = object.priority ?? 0;
+    message.concurrencyKey = object.concurrencyKey ?? "";
+    message.runAt = object.runAt ?? undefined;
+    message.queueDeadline = object.queueDeadline ?? undefined;
+    message.retryPolicy = (object.retryPolicy !== undefined && object.retryPolicy !== null)
+      ? RetryPolicy.fromPartial(object.retryPolicy)
+      : undefined;
+    message.attempts = object.attempts?.map((e) => Attempt.fromPartial(e)) || [];
+    message.scheduleId = object.scheduleId ?? "";
+    message.retryOf = object.retryOf ?? "";
+    message.queue = (object.queue !== undefined && object.queue !== null)
+      ? QueueStatus.fromPartial(object.queue)
+      : undefined;
+    return message;
   },
 };
 
@@ -1570,6 +2367,282 @@ export const Job_LabelsEntry: MessageFns<Job_LabelsEntry> = {
     }
     return obj;
   },
+
+  create(base?: DeepPartial<Job_LabelsEntry>): Job_LabelsEntry {
+    return Job_LabelsEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Job_LabelsEntry>): Job_LabelsEntry {
+    const message = createBaseJob_LabelsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseAttempt(): Attempt {
+  return { attempt: 0, state: 0, reason: "", message: "", startTime: undefined, finishTime: undefined };
+}
+
+export const Attempt: MessageFns<Attempt> = {
+  encode(message: Attempt, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.attempt !== 0) {
+      writer.uint32(8).int32(message.attempt);
+    }
+    if (message.state !== 0) {
+      writer.uint32(16).int32(message.state);
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
+    }
+    if (message.message !== "") {
+      writer.uint32(34).string(message.message);
+    }
+    if (message.startTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.startTime), writer.uint32(42).fork()).join();
+    }
+    if (message.finishTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.finishTime), writer.uint32(50).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Attempt {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAttempt();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.attempt = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.startTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.finishTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Attempt {
+    return {
+      attempt: isSet(object.attempt) ? globalThis.Number(object.attempt) : 0,
+      state: isSet(object.state) ? jobStateFromJSON(object.state) : 0,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+      startTime: isSet(object.startTime)
+        ? fromJsonTimestamp(object.startTime)
+        : isSet(object.start_time)
+        ? fromJsonTimestamp(object.start_time)
+        : undefined,
+      finishTime: isSet(object.finishTime)
+        ? fromJsonTimestamp(object.finishTime)
+        : isSet(object.finish_time)
+        ? fromJsonTimestamp(object.finish_time)
+        : undefined,
+    };
+  },
+
+  toJSON(message: Attempt): unknown {
+    const obj: any = {};
+    if (message.attempt !== 0) {
+      obj.attempt = Math.round(message.attempt);
+    }
+    if (message.state !== 0) {
+      obj.state = jobStateToJSON(message.state);
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    if (message.startTime !== undefined) {
+      obj.startTime = message.startTime.toISOString();
+    }
+    if (message.finishTime !== undefined) {
+      obj.finishTime = message.finishTime.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Attempt>): Attempt {
+    return Attempt.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Attempt>): Attempt {
+    const message = createBaseAttempt();
+    message.attempt = object.attempt ?? 0;
+    message.state = object.state ?? 0;
+    message.reason = object.reason ?? "";
+    message.message = object.message ?? "";
+    message.startTime = object.startTime ?? undefined;
+    message.finishTime = object.finishTime ?? undefined;
+    return message;
+  },
+};
+
+function createBaseQueueStatus(): QueueStatus {
+  return { position: 0, waitingReason: "", waitingMessage: "" };
+}
+
+export const QueueStatus: MessageFns<QueueStatus> = {
+  encode(message: QueueStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.position !== 0) {
+      writer.uint32(8).int32(message.position);
+    }
+    if (message.waitingReason !== "") {
+      writer.uint32(18).string(message.waitingReason);
+    }
+    if (message.waitingMessage !== "") {
+      writer.uint32(26).string(message.waitingMessage);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): QueueStatus {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseQueueStatus();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.position = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.waitingReason = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.waitingMessage = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): QueueStatus {
+    return {
+      position: isSet(object.position) ? globalThis.Number(object.position) : 0,
+      waitingReason: isSet(object.waitingReason)
+        ? globalThis.String(object.waitingReason)
+        : isSet(object.waiting_reason)
+        ? globalThis.String(object.waiting_reason)
+        : "",
+      waitingMessage: isSet(object.waitingMessage)
+        ? globalThis.String(object.waitingMessage)
+        : isSet(object.waiting_message)
+        ? globalThis.String(object.waiting_message)
+        : "",
+    };
+  },
+
+  toJSON(message: QueueStatus): unknown {
+    const obj: any = {};
+    if (message.position !== 0) {
+      obj.position = Math.round(message.position);
+    }
+    if (message.waitingReason !== "") {
+      obj.waitingReason = message.waitingReason;
+    }
+    if (message.waitingMessage !== "") {
+      obj.waitingMessage = message.waitingMessage;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<QueueStatus>): QueueStatus {
+    return QueueStatus.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<QueueStatus>): QueueStatus {
+    const message = createBaseQueueStatus();
+    message.position = object.position ?? 0;
+    message.waitingReason = object.waitingReason ?? "";
+    message.waitingMessage = object.waitingMessage ?? "";
+    return message;
+  },
 };
 
 function createBaseGetJobStatusRequest(): GetJobStatusRequest {
@@ -1634,6 +2707,15 @@ export const GetJobStatusRequest: MessageFns<GetJobStatusRequest> = {
     }
     return obj;
   },
+
+  create(base?: DeepPartial<GetJobStatusRequest>): GetJobStatusRequest {
+    return GetJobStatusRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetJobStatusRequest>): GetJobStatusRequest {
+    const message = createBaseGetJobStatusRequest();
+    message.jobId = object.jobId ?? "";
+    return message;
+  },
 };
 
 function createBaseListJobsRequest(): ListJobsRequest {
@@ -1645,6 +2727,8 @@ function createBaseListJobsRequest(): ListJobsRequest {
     createdBefore: undefined,
     pageSize: 0,
     pageToken: "",
+    scheduleId: "",
+    reason: "",
   };
 }
 
@@ -1674,6 +2758,12 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
     }
     if (message.pageToken !== "") {
       writer.uint32(58).string(message.pageToken);
+    }
+    if (message.scheduleId !== "") {
+      writer.uint32(66).string(message.scheduleId);
+    }
+    if (message.reason !== "") {
+      writer.uint32(74).string(message.reason);
     }
     return writer;
   },
@@ -1757,6 +2847,22 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
             message.pageToken = reader.string();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.scheduleId = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1798,6 +2904,12 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
         : isSet(object.page_token)
         ? globalThis.String(object.page_token)
         : "",
+      scheduleId: isSet(object.scheduleId)
+        ? globalThis.String(object.scheduleId)
+        : isSet(object.schedule_id)
+        ? globalThis.String(object.schedule_id)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
     };
   },
 
@@ -1824,7 +2936,30 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
     if (message.pageToken !== "") {
       obj.pageToken = message.pageToken;
     }
+    if (message.scheduleId !== "") {
+      obj.scheduleId = message.scheduleId;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
     return obj;
+  },
+
+  create(base?: DeepPartial<ListJobsRequest>): ListJobsRequest {
+    return ListJobsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListJobsRequest>): ListJobsRequest {
+    const message = createBaseListJobsRequest();
+    message.type = object.type ?? "";
+    message.states = object.states?.map((e) => e) || [];
+    message.labelSelector = object.labelSelector ?? "";
+    message.createdAfter = object.createdAfter ?? undefined;
+    message.createdBefore = object.createdBefore ?? undefined;
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
+    message.scheduleId = object.scheduleId ?? "";
+    message.reason = object.reason ?? "";
+    return message;
   },
 };
 
@@ -1905,6 +3040,16 @@ export const ListJobsResponse: MessageFns<ListJobsResponse> = {
     }
     return obj;
   },
+
+  create(base?: DeepPartial<ListJobsResponse>): ListJobsResponse {
+    return ListJobsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListJobsResponse>): ListJobsResponse {
+    const message = createBaseListJobsResponse();
+    message.jobs = object.jobs?.map((e) => Job.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
+    return message;
+  },
 };
 
 function createBaseCancelJobRequest(): CancelJobRequest {
@@ -1983,6 +3128,16 @@ export const CancelJobRequest: MessageFns<CancelJobRequest> = {
       obj.reason = message.reason;
     }
     return obj;
+  },
+
+  create(base?: DeepPartial<CancelJobRequest>): CancelJobRequest {
+    return CancelJobRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CancelJobRequest>): CancelJobRequest {
+    const message = createBaseCancelJobRequest();
+    message.jobId = object.jobId ?? "";
+    message.reason = object.reason ?? "";
+    return message;
   },
 };
 
@@ -2066,6 +3221,16 @@ export const WatchJobRequest: MessageFns<WatchJobRequest> = {
       obj.afterSequence = Math.round(message.afterSequence);
     }
     return obj;
+  },
+
+  create(base?: DeepPartial<WatchJobRequest>): WatchJobRequest {
+    return WatchJobRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WatchJobRequest>): WatchJobRequest {
+    const message = createBaseWatchJobRequest();
+    message.jobId = object.jobId ?? "";
+    message.afterSequence = object.afterSequence ?? undefined;
+    return message;
   },
 };
 
@@ -2217,6 +3382,21 @@ export const JobEvent: MessageFns<JobEvent> = {
     }
     return obj;
   },
+
+  create(base?: DeepPartial<JobEvent>): JobEvent {
+    return JobEvent.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<JobEvent>): JobEvent {
+    const message = createBaseJobEvent();
+    message.sequence = object.sequence ?? 0;
+    message.time = object.time ?? undefined;
+    message.state = object.state ?? 0;
+    message.reason = object.reason ?? "";
+    message.message = object.message ?? "";
+    message.attempt = object.attempt ?? 0;
+    message.job = (object.job !== undefined && object.job !== null) ? Job.fromPartial(object.job) : undefined;
+    return message;
+  },
 };
 
 function createBaseListJobTypesRequest(): ListJobTypesRequest {
@@ -2260,6 +3440,14 @@ export const ListJobTypesRequest: MessageFns<ListJobTypesRequest> = {
   toJSON(_: ListJobTypesRequest): unknown {
     const obj: any = {};
     return obj;
+  },
+
+  create(base?: DeepPartial<ListJobTypesRequest>): ListJobTypesRequest {
+    return ListJobTypesRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<ListJobTypesRequest>): ListJobTypesRequest {
+    const message = createBaseListJobTypesRequest();
+    return message;
   },
 };
 
@@ -2439,6 +3627,27 @@ export const JobType: MessageFns<JobType> = {
     }
     return obj;
   },
+
+  create(base?: DeepPartial<JobType>): JobType {
+    return JobType.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<JobType>): JobType {
+    const message = createBaseJobType();
+    message.name = object.name ?? "";
+    message.description = object.description ?? "";
+    message.defaultResources = (object.defaultResources !== undefined && object.defaultResources !== null)
+      ? Resources.fromPartial(object.defaultResources)
+      : undefined;
+    message.defaultTimeout = (object.defaultTimeout !== undefined && object.defaultTimeout !== null)
+      ? Duration.fromPartial(object.defaultTimeout)
+      : undefined;
+    message.maxTimeout = (object.maxTimeout !== undefined && object.maxTimeout !== null)
+      ? Duration.fromPartial(object.maxTimeout)
+      : undefined;
+    message.defaultMaxAttempts = object.defaultMaxAttempts ?? 0;
+    message.paramsSchema = object.paramsSchema ?? undefined;
+    return message;
+  },
 };
 
 function createBaseListJobTypesResponse(): ListJobTypesResponse {
@@ -2503,6 +3712,15 @@ export const ListJobTypesResponse: MessageFns<ListJobTypesResponse> = {
     }
     return obj;
   },
+
+  create(base?: DeepPartial<ListJobTypesResponse>): ListJobTypesResponse {
+    return ListJobTypesResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListJobTypesResponse>): ListJobTypesResponse {
+    const message = createBaseListJobTypesResponse();
+    message.jobTypes = object.jobTypes?.map((e) => JobType.fromPartial(e)) || [];
+    return message;
+  },
 };
 
 function createBasePauseDispatchingRequest(): PauseDispatchingRequest {
@@ -2561,6 +3779,15 @@ export const PauseDispatchingRequest: MessageFns<PauseDispatchingRequest> = {
     }
     return obj;
   },
+
+  create(base?: DeepPartial<PauseDispatchingRequest>): PauseDispatchingRequest {
+    return PauseDispatchingRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PauseDispatchingRequest>): PauseDispatchingRequest {
+    const message = createBasePauseDispatchingRequest();
+    message.reason = object.reason ?? "";
+    return message;
+  },
 };
 
 function createBaseResumeDispatchingRequest(): ResumeDispatchingRequest {
@@ -2605,6 +3832,14 @@ export const ResumeDispatchingRequest: MessageFns<ResumeDispatchingRequest> = {
     const obj: any = {};
     return obj;
   },
+
+  create(base?: DeepPartial<ResumeDispatchingRequest>): ResumeDispatchingRequest {
+    return ResumeDispatchingRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<ResumeDispatchingRequest>): ResumeDispatchingRequest {
+    const message = createBaseResumeDispatchingRequest();
+    return message;
+  },
 };
 
 function createBaseGetDispatchingStatusRequest(): GetDispatchingStatusRequest {
@@ -2648,6 +3883,14 @@ export const GetDispatchingStatusRequest: MessageFns<GetDispatchingStatusRequest
   toJSON(_: GetDispatchingStatusRequest): unknown {
     const obj: any = {};
     return obj;
+  },
+
+  create(base?: DeepPartial<GetDispatchingStatusRequest>): GetDispatchingStatusRequest {
+    return GetDispatchingStatusRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<GetDispatchingStatusRequest>): GetDispatchingStatusRequest {
+    const message = createBaseGetDispatchingStatusRequest();
+    return message;
   },
 };
 
@@ -2777,6 +4020,1936 @@ export const DispatchingStatus: MessageFns<DispatchingStatus> = {
     }
     return obj;
   },
+
+  create(base?: DeepPartial<DispatchingStatus>): DispatchingStatus {
+    return DispatchingStatus.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DispatchingStatus>): DispatchingStatus {
+    const message = createBaseDispatchingStatus();
+    message.paused = object.paused ?? false;
+    message.pausedReason = object.pausedReason ?? "";
+    message.queued = object.queued ?? 0;
+    message.running = object.running ?? 0;
+    message.maxRunning = object.maxRunning ?? 0;
+    return message;
+  },
+};
+
+function createBaseDispatchLimits(): DispatchLimits {
+  return { maxRunning: 0, maxRunningPerType: {}, maxRunningPerKey: 0, maxRunningPerKeyOverrides: {} };
+}
+
+export const DispatchLimits: MessageFns<DispatchLimits> = {
+  encode(message: DispatchLimits, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.maxRunning !== 0) {
+      writer.uint32(8).int32(message.maxRunning);
+    }
+    globalThis.Object.entries(message.maxRunningPerType).forEach(([key, value]: [string, number]) => {
+      DispatchLimits_MaxRunningPerTypeEntry.encode({ key: key as any, value }, writer.uint32(18).fork()).join();
+    });
+    if (message.maxRunningPerKey !== 0) {
+      writer.uint32(24).int32(message.maxRunningPerKey);
+    }
+    globalThis.Object.entries(message.maxRunningPerKeyOverrides).forEach(([key, value]: [string, number]) => {
+      DispatchLimits_MaxRunningPerKeyOverridesEntry.encode({ key: key as any, value }, writer.uint32(34).fork()).join();
+    });
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DispatchLimits {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDispatchLimits();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.maxRunning = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            const entry2 = DispatchLimits_MaxRunningPerTypeEntry.decode(reader, reader.uint32());
+            if (entry2.value !== undefined) {
+              message.maxRunningPerType[entry2.key] = entry2.value;
+            }
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.maxRunningPerKey = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            const entry4 = DispatchLimits_MaxRunningPerKeyOverridesEntry.decode(reader, reader.uint32());
+            if (entry4.value !== undefined) {
+              message.maxRunningPerKeyOverrides[entry4.key] = entry4.value;
+            }
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DispatchLimits {
+    return {
+      maxRunning: isSet(object.maxRunning)
+        ? globalThis.Number(object.maxRunning)
+        : isSet(object.max_running)
+        ? globalThis.Number(object.max_running)
+        : 0,
+      maxRunningPerType: isObject(object.maxRunningPerType)
+        ? (globalThis.Object.entries(object.maxRunningPerType) as [string, any][]).reduce(
+          (acc: { [key: string]: number }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.Number(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.max_running_per_type)
+        ? (globalThis.Object.entries(object.max_running_per_type) as [string, any][]).reduce(
+          (acc: { [key: string]: number }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.Number(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      maxRunningPerKey: isSet(object.maxRunningPerKey)
+        ? globalThis.Number(object.maxRunningPerKey)
+        : isSet(object.max_running_per_key)
+        ? globalThis.Number(object.max_running_per_key)
+        : 0,
+      maxRunningPerKeyOverrides: isObject(object.maxRunningPerKeyOverrides)
+        ? (globalThis.Object.entries(object.maxRunningPerKeyOverrides) as [string, any][]).reduce(
+          (acc: { [key: string]: number }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.Number(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.max_running_per_key_overrides)
+        ? (globalThis.Object.entries(object.max_running_per_key_overrides) as [string, any][]).reduce(
+          (acc: { [key: string]: number }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.Number(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+    };
+  },
+
+  toJSON(message: DispatchLimits): unknown {
+    const obj: any = {};
+    if (message.maxRunning !== 0) {
+      obj.maxRunning = Math.round(message.maxRunning);
+    }
+    if (message.maxRunningPerType) {
+      const entries = globalThis.Object.entries(message.maxRunningPerType) as [string, number][];
+      if (entries.length > 0) {
+        obj.maxRunningPerType = {};
+        entries.forEach(([k, v]) => {
+          obj.maxRunningPerType[k] = Math.round(v);
+        });
+      }
+    }
+    if (message.maxRunningPerKey !== 0) {
+      obj.maxRunningPerKey = Math.round(message.maxRunningPerKey);
+    }
+    if (message.maxRunningPerKeyOverrides) {
+      const entries = globalThis.Object.entries(message.maxRunningPerKeyOverrides) as [string, number][];
+      if (entries.length > 0) {
+        obj.maxRunningPerKeyOverrides = {};
+        entries.forEach(([k, v]) => {
+          obj.maxRunningPerKeyOverrides[k] = Math.round(v);
+        });
+      }
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DispatchLimits>): DispatchLimits {
+    return DispatchLimits.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DispatchLimits>): DispatchLimits {
+    const message = createBaseDispatchLimits();
+    message.maxRunning = object.maxRunning ?? 0;
+    message.maxRunningPerType = (globalThis.Object.entries(object.maxRunningPerType ?? {}) as [string, number][])
+      .reduce((acc: { [key: string]: number }, [key, value]: [string, number]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.Number(value);
+        }
+        return acc;
+      }, {});
+    message.maxRunningPerKey = object.maxRunningPerKey ?? 0;
+    message.maxRunningPerKeyOverrides =
+      (globalThis.Object.entries(object.maxRunningPerKeyOverrides ?? {}) as [string, number][]).reduce(
+        (acc: { [key: string]: number }, [key, value]: [string, number]) => {
+          if (value !== undefined) {
+            acc[key] = globalThis.Number(value);
+          }
+          return acc;
+        },
+        {},
+      );
+    return message;
+  },
+};
+
+function createBaseDispatchLimits_MaxRunningPerTypeEntry(): DispatchLimits_MaxRunningPerTypeEntry {
+  return { key: "", value: 0 };
+}
+
+export const DispatchLimits_MaxRunningPerTypeEntry: MessageFns<DispatchLimits_MaxRunningPerTypeEntry> = {
+  encode(message: DispatchLimits_MaxRunningPerTypeEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== 0) {
+      writer.uint32(16).int32(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DispatchLimits_MaxRunningPerTypeEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDispatchLimits_MaxRunningPerTypeEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.value = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DispatchLimits_MaxRunningPerTypeEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.Number(object.value) : 0,
+    };
+  },
+
+  toJSON(message: DispatchLimits_MaxRunningPerTypeEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== 0) {
+      obj.value = Math.round(message.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DispatchLimits_MaxRunningPerTypeEntry>): DispatchLimits_MaxRunningPerTypeEntry {
+    return DispatchLimits_MaxRunningPerTypeEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DispatchLimits_MaxRunningPerTypeEntry>): DispatchLimits_MaxRunningPerTypeEntry {
+    const message = createBaseDispatchLimits_MaxRunningPerTypeEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? 0;
+    return message;
+  },
+};
+
+function createBaseDispatchLimits_MaxRunningPerKeyOverridesEntry(): DispatchLimits_MaxRunningPerKeyOverridesEntry {
+  return { key: "", value: 0 };
+}
+
+export const DispatchLimits_MaxRunningPerKeyOverridesEntry: MessageFns<DispatchLimits_MaxRunningPerKeyOverridesEntry> =
+  {
+    encode(
+      message: DispatchLimits_MaxRunningPerKeyOverridesEntry,
+      writer: BinaryWriter = new BinaryWriter(),
+    ): BinaryWriter {
+      if (message.key !== "") {
+        writer.uint32(10).string(message.key);
+      }
+      if (message.value !== 0) {
+        writer.uint32(16).int32(message.value);
+      }
+      return writer;
+    },
+
+    decode(input: BinaryReader | Uint8Array, length?: number): DispatchLimits_MaxRunningPerKeyOverridesEntry {
+      const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+      const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+      if (previousRecursionDepth >= 100) {
+        throw new globalThis.Error("protobuf decode recursion limit exceeded");
+      }
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+      try {
+        const end = length === undefined ? reader.len : reader.pos + length;
+        const message = createBaseDispatchLimits_MaxRunningPerKeyOverridesEntry();
+        while (reader.pos < end) {
+          const tag = reader.uint32();
+          switch (tag >>> 3) {
+            case 1: {
+              if (tag !== 10) {
+                break;
+              }
+
+              message.key = reader.string();
+              continue;
+            }
+            case 2: {
+              if (tag !== 16) {
+                break;
+              }
+
+              message.value = reader.int32();
+              continue;
+            }
+          }
+          if ((tag & 7) === 4 || tag === 0) {
+            break;
+          }
+          reader.skip(tag & 7);
+        }
+        return message;
+      } finally {
+        (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+      }
+    },
+
+    fromJSON(object: any): DispatchLimits_MaxRunningPerKeyOverridesEntry {
+      return {
+        key: isSet(object.key) ? globalThis.String(object.key) : "",
+        value: isSet(object.value) ? globalThis.Number(object.value) : 0,
+      };
+    },
+
+    toJSON(message: DispatchLimits_MaxRunningPerKeyOverridesEntry): unknown {
+      const obj: any = {};
+      if (message.key !== "") {
+        obj.key = message.key;
+      }
+      if (message.value !== 0) {
+        obj.value = Math.round(message.value);
+      }
+      return obj;
+    },
+
+    create(
+      base?: DeepPartial<DispatchLimits_MaxRunningPerKeyOverridesEntry>,
+    ): DispatchLimits_MaxRunningPerKeyOverridesEntry {
+      return DispatchLimits_MaxRunningPerKeyOverridesEntry.fromPartial(base ?? {});
+    },
+    fromPartial(
+      object: DeepPartial<DispatchLimits_MaxRunningPerKeyOverridesEntry>,
+    ): DispatchLimits_MaxRunningPerKeyOverridesEntry {
+      const message = createBaseDispatchLimits_MaxRunningPerKeyOverridesEntry();
+      message.key = object.key ?? "";
+      message.value = object.value ?? 0;
+      return message;
+    },
+  };
+
+function createBaseGetDispatchLimitsRequest(): GetDispatchLimitsRequest {
+  return {};
+}
+
+export const GetDispatchLimitsRequest: MessageFns<GetDispatchLimitsRequest> = {
+  encode(_: GetDispatchLimitsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetDispatchLimitsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetDispatchLimitsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): GetDispatchLimitsRequest {
+    return {};
+  },
+
+  toJSON(_: GetDispatchLimitsRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetDispatchLimitsRequest>): GetDispatchLimitsRequest {
+    return GetDispatchLimitsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<GetDispatchLimitsRequest>): GetDispatchLimitsRequest {
+    const message = createBaseGetDispatchLimitsRequest();
+    return message;
+  },
+};
+
+function createBaseUpdateDispatchLimitsRequest(): UpdateDispatchLimitsRequest {
+  return { limits: undefined };
+}
+
+export const UpdateDispatchLimitsRequest: MessageFns<UpdateDispatchLimitsRequest> = {
+  encode(message: UpdateDispatchLimitsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.limits !== undefined) {
+      DispatchLimits.encode(message.limits, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateDispatchLimitsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateDispatchLimitsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.limits = DispatchLimits.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateDispatchLimitsRequest {
+    return { limits: isSet(object.limits) ? DispatchLimits.fromJSON(object.limits) : undefined };
+  },
+
+  toJSON(message: UpdateDispatchLimitsRequest): unknown {
+    const obj: any = {};
+    if (message.limits !== undefined) {
+      obj.limits = DispatchLimits.toJSON(message.limits);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UpdateDispatchLimitsRequest>): UpdateDispatchLimitsRequest {
+    return UpdateDispatchLimitsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UpdateDispatchLimitsRequest>): UpdateDispatchLimitsRequest {
+    const message = createBaseUpdateDispatchLimitsRequest();
+    message.limits = (object.limits !== undefined && object.limits !== null)
+      ? DispatchLimits.fromPartial(object.limits)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseRetryJobRequest(): RetryJobRequest {
+  return { jobId: "", idempotencyKey: "" };
+}
+
+export const RetryJobRequest: MessageFns<RetryJobRequest> = {
+  encode(message: RetryJobRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jobId !== "") {
+      writer.uint32(10).string(message.jobId);
+    }
+    if (message.idempotencyKey !== "") {
+      writer.uint32(18).string(message.idempotencyKey);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RetryJobRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRetryJobRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.jobId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.idempotencyKey = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RetryJobRequest {
+    return {
+      jobId: isSet(object.jobId)
+        ? globalThis.String(object.jobId)
+        : isSet(object.job_id)
+        ? globalThis.String(object.job_id)
+        : "",
+      idempotencyKey: isSet(object.idempotencyKey)
+        ? globalThis.String(object.idempotencyKey)
+        : isSet(object.idempotency_key)
+        ? globalThis.String(object.idempotency_key)
+        : "",
+    };
+  },
+
+  toJSON(message: RetryJobRequest): unknown {
+    const obj: any = {};
+    if (message.jobId !== "") {
+      obj.jobId = message.jobId;
+    }
+    if (message.idempotencyKey !== "") {
+      obj.idempotencyKey = message.idempotencyKey;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RetryJobRequest>): RetryJobRequest {
+    return RetryJobRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RetryJobRequest>): RetryJobRequest {
+    const message = createBaseRetryJobRequest();
+    message.jobId = object.jobId ?? "";
+    message.idempotencyKey = object.idempotencyKey ?? "";
+    return message;
+  },
+};
+
+function createBaseScheduleSpec(): ScheduleSpec {
+  return {
+    name: "",
+    cron: "",
+    timeZone: "",
+    jobTemplate: undefined,
+    overlapPolicy: 0,
+    catchupWindow: undefined,
+    catchupPolicy: 0,
+    jitter: undefined,
+    startTime: undefined,
+    endTime: undefined,
+  };
+}
+
+export const ScheduleSpec: MessageFns<ScheduleSpec> = {
+  encode(message: ScheduleSpec, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.cron !== "") {
+      writer.uint32(18).string(message.cron);
+    }
+    if (message.timeZone !== "") {
+      writer.uint32(26).string(message.timeZone);
+    }
+    if (message.jobTemplate !== undefined) {
+      ScheduleJobRequest.encode(message.jobTemplate, writer.uint32(34).fork()).join();
+    }
+    if (message.overlapPolicy !== 0) {
+      writer.uint32(40).int32(message.overlapPolicy);
+    }
+    if (message.catchupWindow !== undefined) {
+      Duration.encode(message.catchupWindow, writer.uint32(50).fork()).join();
+    }
+    if (message.catchupPolicy !== 0) {
+      writer.uint32(56).int32(message.catchupPolicy);
+    }
+    if (message.jitter !== undefined) {
+      Duration.encode(message.jitter, writer.uint32(66).fork()).join();
+    }
+    if (message.startTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.startTime), writer.uint32(74).fork()).join();
+    }
+    if (message.endTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.endTime), writer.uint32(82).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ScheduleSpec {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseScheduleSpec();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.cron = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.timeZone = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.jobTemplate = ScheduleJobRequest.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.overlapPolicy = reader.int32() as any;
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.catchupWindow = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.catchupPolicy = reader.int32() as any;
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.jitter = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.startTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.endTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ScheduleSpec {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      cron: isSet(object.cron) ? globalThis.String(object.cron) : "",
+      timeZone: isSet(object.timeZone)
+        ? globalThis.String(object.timeZone)
+        : isSet(object.time_zone)
+        ? globalThis.String(object.time_zone)
+        : "",
+      jobTemplate: isSet(object.jobTemplate)
+        ? ScheduleJobRequest.fromJSON(object.jobTemplate)
+        : isSet(object.job_template)
+        ? ScheduleJobRequest.fromJSON(object.job_template)
+        : undefined,
+      overlapPolicy: isSet(object.overlapPolicy)
+        ? overlapPolicyFromJSON(object.overlapPolicy)
+        : isSet(object.overlap_policy)
+        ? overlapPolicyFromJSON(object.overlap_policy)
+        : 0,
+      catchupWindow: isSet(object.catchupWindow)
+        ? Duration.fromJSON(object.catchupWindow)
+        : isSet(object.catchup_window)
+        ? Duration.fromJSON(object.catchup_window)
+        : undefined,
+      catchupPolicy: isSet(object.catchupPolicy)
+        ? catchupPolicyFromJSON(object.catchupPolicy)
+        : isSet(object.catchup_policy)
+        ? catchupPolicyFromJSON(object.catchup_policy)
+        : 0,
+      jitter: isSet(object.jitter) ? Duration.fromJSON(object.jitter) : undefined,
+      startTime: isSet(object.startTime)
+        ? fromJsonTimestamp(object.startTime)
+        : isSet(object.start_time)
+        ? fromJsonTimestamp(object.start_time)
+        : undefined,
+      endTime: isSet(object.endTime)
+        ? fromJsonTimestamp(object.endTime)
+        : isSet(object.end_time)
+        ? fromJsonTimestamp(object.end_time)
+        : undefined,
+    };
+  },
+
+  toJSON(message: ScheduleSpec): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.cron !== "") {
+      obj.cron = message.cron;
+    }
+    if (message.timeZone !== "") {
+      obj.timeZone = message.timeZone;
+    }
+    if (message.jobTemplate !== undefined) {
+      obj.jobTemplate = ScheduleJobRequest.toJSON(message.jobTemplate);
+    }
+    if (message.overlapPolicy !== 0) {
+      obj.overlapPolicy = overlapPolicyToJSON(message.overlapPolicy);
+    }
+    if (message.catchupWindow !== undefined) {
+      obj.catchupWindow = Duration.toJSON(message.catchupWindow);
+    }
+    if (message.catchupPolicy !== 0) {
+      obj.catchupPolicy = catchupPolicyToJSON(message.catchupPolicy);
+    }
+    if (message.jitter !== undefined) {
+      obj.jitter = Duration.toJSON(message.jitter);
+    }
+    if (message.startTime !== undefined) {
+      obj.startTime = message.startTime.toISOString();
+    }
+    if (message.endTime !== undefined) {
+      obj.endTime = message.endTime.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ScheduleSpec>): ScheduleSpec {
+    return ScheduleSpec.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ScheduleSpec>): ScheduleSpec {
+    const message = createBaseScheduleSpec();
+    message.name = object.name ?? "";
+    message.cron = object.cron ?? "";
+    message.timeZone = object.timeZone ?? "";
+    message.jobTemplate = (object.jobTemplate !== undefined && object.jobTemplate !== null)
+      ? ScheduleJobRequest.fromPartial(object.jobTemplate)
+      : undefined;
+    message.overlapPolicy = object.overlapPolicy ?? 0;
+    message.catchupWindow = (object.catchupWindow !== undefined && object.catchupWindow !== null)
+      ? Duration.fromPartial(object.catchupWindow)
+      : undefined;
+    message.catchupPolicy = object.catchupPolicy ?? 0;
+    message.jitter = (object.jitter !== undefined && object.jitter !== null)
+      ? Duration.fromPartial(object.jitter)
+      : undefined;
+    message.startTime = object.startTime ?? undefined;
+    message.endTime = object.endTime ?? undefined;
+    return message;
+  },
+};
+
+function createBaseSchedule(): Schedule {
+  return {
+    id: "",
+    spec: undefined,
+    paused: false,
+    pausedReason: "",
+    nextFireTime: undefined,
+    lastFireTime: undefined,
+    fires: 0,
+    misses: 0,
+    skips: 0,
+    source: "",
+    createTime: undefined,
+    updateTime: undefined,
+  };
+}
+
+export const Schedule: MessageFns<Schedule> = {
+  encode(message: Schedule, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.spec !== undefined) {
+      ScheduleSpec.encode(message.spec, writer.uint32(18).fork()).join();
+    }
+    if (message.paused !== false) {
+      writer.uint32(24).bool(message.paused);
+    }
+    if (message.pausedReason !== "") {
+      writer.uint32(34).string(message.pausedReason);
+    }
+    if (message.nextFireTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.nextFireTime), writer.uint32(42).fork()).join();
+    }
+    if (message.lastFireTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.lastFireTime), writer.uint32(50).fork()).join();
+    }
+    if (message.fires !== 0) {
+      writer.uint32(56).int64(message.fires);
+    }
+    if (message.misses !== 0) {
+      writer.uint32(64).int64(message.misses);
+    }
+    if (message.skips !== 0) {
+      writer.uint32(72).int64(message.skips);
+    }
+    if (message.source !== "") {
+      writer.uint32(82).string(message.source);
+    }
+    if (message.createTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.createTime), writer.uint32(90).fork()).join();
+    }
+    if (message.updateTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.updateTime), writer.uint32(98).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Schedule {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSchedule();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.spec = ScheduleSpec.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.paused = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.pausedReason = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.nextFireTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.lastFireTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.fires = longToNumber(reader.int64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.misses = longToNumber(reader.int64());
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.skips = longToNumber(reader.int64());
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.createTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.updateTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Schedule {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      spec: isSet(object.spec) ? ScheduleSpec.fromJSON(object.spec) : undefined,
+      paused: isSet(object.paused) ? globalThis.Boolean(object.paused) : false,
+      pausedReason: isSet(object.pausedReason)
+        ? globalThis.String(object.pausedReason)
+        : isSet(object.paused_reason)
+        ? globalThis.String(object.paused_reason)
+        : "",
+      nextFireTime: isSet(object.nextFireTime)
+        ? fromJsonTimestamp(object.nextFireTime)
+        : isSet(object.next_fire_time)
+        ? fromJsonTimestamp(object.next_fire_time)
+        : undefined,
+      lastFireTime: isSet(object.lastFireTime)
+        ? fromJsonTimestamp(object.lastFireTime)
+        : isSet(object.last_fire_time)
+        ? fromJsonTimestamp(object.last_fire_time)
+        : undefined,
+      fires: isSet(object.fires) ? globalThis.Number(object.fires) : 0,
+      misses: isSet(object.misses) ? globalThis.Number(object.misses) : 0,
+      skips: isSet(object.skips) ? globalThis.Number(object.skips) : 0,
+      source: isSet(object.source) ? globalThis.String(object.source) : "",
+      createTime: isSet(object.createTime)
+        ? fromJsonTimestamp(object.createTime)
+        : isSet(object.create_time)
+        ? fromJsonTimestamp(object.create_time)
+        : undefined,
+      updateTime: isSet(object.updateTime)
+        ? fromJsonTimestamp(object.updateTime)
+        : isSet(object.update_time)
+        ? fromJsonTimestamp(object.update_time)
+        : undefined,
+    };
+  },
+
+  toJSON(message: Schedule): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.spec !== undefined) {
+      obj.spec = ScheduleSpec.toJSON(message.spec);
+    }
+    if (message.paused !== false) {
+      obj.paused = message.paused;
+    }
+    if (message.pausedReason !== "") {
+      obj.pausedReason = message.pausedReason;
+    }
+    if (message.nextFireTime !== undefined) {
+      obj.nextFireTime = message.nextFireTime.toISOString();
+    }
+    if (message.lastFireTime !== undefined) {
+      obj.lastFireTime = message.lastFireTime.toISOString();
+    }
+    if (message.fires !== 0) {
+      obj.fires = Math.round(message.fires);
+    }
+    if (message.misses !== 0) {
+      obj.misses = Math.round(message.misses);
+    }
+    if (message.skips !== 0) {
+      obj.skips = Math.round(message.skips);
+    }
+    if (message.source !== "") {
+      obj.source = message.source;
+    }
+    if (message.createTime !== undefined) {
+      obj.createTime = message.createTime.toISOString();
+    }
+    if (message.updateTime !== undefined) {
+      obj.updateTime = message.updateTime.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Schedule>): Schedule {
+    return Schedule.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Schedule>): Schedule {
+    const message = createBaseSchedule();
+    message.id = object.id ?? "";
+    message.spec = (object.spec !== undefined && object.spec !== null)
+      ? ScheduleSpec.fromPartial(object.spec)
+      : undefined;
+    message.paused = object.paused ?? false;
+    message.pausedReason = object.pausedReason ?? "";
+    message.nextFireTime = object.nextFireTime ?? undefined;
+    message.lastFireTime = object.lastFireTime ?? undefined;
+    message.fires = object.fires ?? 0;
+    message.misses = object.misses ?? 0;
+    message.skips = object.skips ?? 0;
+    message.source = object.source ?? "";
+    message.createTime = object.createTime ?? undefined;
+    message.updateTime = object.updateTime ?? undefined;
+    return message;
+  },
+};
+
+function createBaseCreateScheduleRequest(): CreateScheduleRequest {
+  return { spec: undefined };
+}
+
+export const CreateScheduleRequest: MessageFns<CreateScheduleRequest> = {
+  encode(message: CreateScheduleRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.spec !== undefined) {
+      ScheduleSpec.encode(message.spec, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateScheduleRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateScheduleRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.spec = ScheduleSpec.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateScheduleRequest {
+    return { spec: isSet(object.spec) ? ScheduleSpec.fromJSON(object.spec) : undefined };
+  },
+
+  toJSON(message: CreateScheduleRequest): unknown {
+    const obj: any = {};
+    if (message.spec !== undefined) {
+      obj.spec = ScheduleSpec.toJSON(message.spec);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CreateScheduleRequest>): CreateScheduleRequest {
+    return CreateScheduleRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CreateScheduleRequest>): CreateScheduleRequest {
+    const message = createBaseCreateScheduleRequest();
+    message.spec = (object.spec !== undefined && object.spec !== null)
+      ? ScheduleSpec.fromPartial(object.spec)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseGetScheduleRequest(): GetScheduleRequest {
+  return { scheduleId: "" };
+}
+
+export const GetScheduleRequest: MessageFns<GetScheduleRequest> = {
+  encode(message: GetScheduleRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.scheduleId !== "") {
+      writer.uint32(10).string(message.scheduleId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetScheduleRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetScheduleRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.scheduleId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetScheduleRequest {
+    return {
+      scheduleId: isSet(object.scheduleId)
+        ? globalThis.String(object.scheduleId)
+        : isSet(object.schedule_id)
+        ? globalThis.String(object.schedule_id)
+        : "",
+    };
+  },
+
+  toJSON(message: GetScheduleRequest): unknown {
+    const obj: any = {};
+    if (message.scheduleId !== "") {
+      obj.scheduleId = message.scheduleId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetScheduleRequest>): GetScheduleRequest {
+    return GetScheduleRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetScheduleRequest>): GetScheduleRequest {
+    const message = createBaseGetScheduleRequest();
+    message.scheduleId = object.scheduleId ?? "";
+    return message;
+  },
+};
+
+function createBaseListSchedulesRequest(): ListSchedulesRequest {
+  return { pageSize: 0, pageToken: "" };
+}
+
+export const ListSchedulesRequest: MessageFns<ListSchedulesRequest> = {
+  encode(message: ListSchedulesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.pageSize !== 0) {
+      writer.uint32(8).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(18).string(message.pageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSchedulesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListSchedulesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListSchedulesRequest {
+    return {
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListSchedulesRequest): unknown {
+    const obj: any = {};
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListSchedulesRequest>): ListSchedulesRequest {
+    return ListSchedulesRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListSchedulesRequest>): ListSchedulesRequest {
+    const message = createBaseListSchedulesRequest();
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseListSchedulesResponse(): ListSchedulesResponse {
+  return { schedules: [], nextPageToken: "" };
+}
+
+export const ListSchedulesResponse: MessageFns<ListSchedulesResponse> = {
+  encode(message: ListSchedulesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.schedules) {
+      Schedule.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSchedulesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListSchedulesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.schedules.push(Schedule.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListSchedulesResponse {
+    return {
+      schedules: globalThis.Array.isArray(object?.schedules)
+        ? object.schedules.map((e: any) => Schedule.fromJSON(e))
+        : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListSchedulesResponse): unknown {
+    const obj: any = {};
+    if (message.schedules?.length) {
+      obj.schedules = message.schedules.map((e) => Schedule.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListSchedulesResponse>): ListSchedulesResponse {
+    return ListSchedulesResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListSchedulesResponse>): ListSchedulesResponse {
+    const message = createBaseListSchedulesResponse();
+    message.schedules = object.schedules?.map((e) => Schedule.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseUpdateScheduleRequest(): UpdateScheduleRequest {
+  return { scheduleId: "", spec: undefined };
+}
+
+export const UpdateScheduleRequest: MessageFns<UpdateScheduleRequest> = {
+  encode(message: UpdateScheduleRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.scheduleId !== "") {
+      writer.uint32(10).string(message.scheduleId);
+    }
+    if (message.spec !== undefined) {
+      ScheduleSpec.encode(message.spec, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateScheduleRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateScheduleRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.scheduleId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.spec = ScheduleSpec.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateScheduleRequest {
+    return {
+      scheduleId: isSet(object.scheduleId)
+        ? globalThis.String(object.scheduleId)
+        : isSet(object.schedule_id)
+        ? globalThis.String(object.schedule_id)
+        : "",
+      spec: isSet(object.spec) ? ScheduleSpec.fromJSON(object.spec) : undefined,
+    };
+  },
+
+  toJSON(message: UpdateScheduleRequest): unknown {
+    const obj: any = {};
+    if (message.scheduleId !== "") {
+      obj.scheduleId = message.scheduleId;
+    }
+    if (message.spec !== undefined) {
+      obj.spec = ScheduleSpec.toJSON(message.spec);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UpdateScheduleRequest>): UpdateScheduleRequest {
+    return UpdateScheduleRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UpdateScheduleRequest>): UpdateScheduleRequest {
+    const message = createBaseUpdateScheduleRequest();
+    message.scheduleId = object.scheduleId ?? "";
+    message.spec = (object.spec !== undefined && object.spec !== null)
+      ? ScheduleSpec.fromPartial(object.spec)
+      : undefined;
+    return message;
+  },
+};
+
+function createBasePauseScheduleRequest(): PauseScheduleRequest {
+  return { scheduleId: "", reason: "" };
+}
+
+export const PauseScheduleRequest: MessageFns<PauseScheduleRequest> = {
+  encode(message: PauseScheduleRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.scheduleId !== "") {
+      writer.uint32(10).string(message.scheduleId);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PauseScheduleRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePauseScheduleRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.scheduleId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PauseScheduleRequest {
+    return {
+      scheduleId: isSet(object.scheduleId)
+        ? globalThis.String(object.scheduleId)
+        : isSet(object.schedule_id)
+        ? globalThis.String(object.schedule_id)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: PauseScheduleRequest): unknown {
+    const obj: any = {};
+    if (message.scheduleId !== "") {
+      obj.scheduleId = message.scheduleId;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PauseScheduleRequest>): PauseScheduleRequest {
+    return PauseScheduleRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PauseScheduleRequest>): PauseScheduleRequest {
+    const message = createBasePauseScheduleRequest();
+    message.scheduleId = object.scheduleId ?? "";
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseResumeScheduleRequest(): ResumeScheduleRequest {
+  return { scheduleId: "" };
+}
+
+export const ResumeScheduleRequest: MessageFns<ResumeScheduleRequest> = {
+  encode(message: ResumeScheduleRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.scheduleId !== "") {
+      writer.uint32(10).string(message.scheduleId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResumeScheduleRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResumeScheduleRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.scheduleId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResumeScheduleRequest {
+    return {
+      scheduleId: isSet(object.scheduleId)
+        ? globalThis.String(object.scheduleId)
+        : isSet(object.schedule_id)
+        ? globalThis.String(object.schedule_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ResumeScheduleRequest): unknown {
+    const obj: any = {};
+    if (message.scheduleId !== "") {
+      obj.scheduleId = message.scheduleId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ResumeScheduleRequest>): ResumeScheduleRequest {
+    return ResumeScheduleRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ResumeScheduleRequest>): ResumeScheduleRequest {
+    const message = createBaseResumeScheduleRequest();
+    message.scheduleId = object.scheduleId ?? "";
+    return message;
+  },
+};
+
+function createBaseDeleteScheduleRequest(): DeleteScheduleRequest {
+  return { scheduleId: "" };
+}
+
+export const DeleteScheduleRequest: MessageFns<DeleteScheduleRequest> = {
+  encode(message: DeleteScheduleRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.scheduleId !== "") {
+      writer.uint32(10).string(message.scheduleId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteScheduleRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteScheduleRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.scheduleId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteScheduleRequest {
+    return {
+      scheduleId: isSet(object.scheduleId)
+        ? globalThis.String(object.scheduleId)
+        : isSet(object.schedule_id)
+        ? globalThis.String(object.schedule_id)
+        : "",
+    };
+  },
+
+  toJSON(message: DeleteScheduleRequest): unknown {
+    const obj: any = {};
+    if (message.scheduleId !== "") {
+      obj.scheduleId = message.scheduleId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DeleteScheduleRequest>): DeleteScheduleRequest {
+    return DeleteScheduleRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DeleteScheduleRequest>): DeleteScheduleRequest {
+    const message = createBaseDeleteScheduleRequest();
+    message.scheduleId = object.scheduleId ?? "";
+    return message;
+  },
+};
+
+function createBaseDeleteScheduleResponse(): DeleteScheduleResponse {
+  return {};
+}
+
+export const DeleteScheduleResponse: MessageFns<DeleteScheduleResponse> = {
+  encode(_: DeleteScheduleResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteScheduleResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteScheduleResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): DeleteScheduleResponse {
+    return {};
+  },
+
+  toJSON(_: DeleteScheduleResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<DeleteScheduleResponse>): DeleteScheduleResponse {
+    return DeleteScheduleResponse.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<DeleteScheduleResponse>): DeleteScheduleResponse {
+    const message = createBaseDeleteScheduleResponse();
+    return message;
+  },
+};
+
+function createBaseTriggerScheduleRequest(): TriggerScheduleRequest {
+  return { scheduleId: "" };
+}
+
+export const TriggerScheduleRequest: MessageFns<TriggerScheduleRequest> = {
+  encode(message: TriggerScheduleRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.scheduleId !== "") {
+      writer.uint32(10).string(message.scheduleId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TriggerScheduleRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTriggerScheduleRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.scheduleId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TriggerScheduleRequest {
+    return {
+      scheduleId: isSet(object.scheduleId)
+        ? globalThis.String(object.scheduleId)
+        : isSet(object.schedule_id)
+        ? globalThis.String(object.schedule_id)
+        : "",
+    };
+  },
+
+  toJSON(message: TriggerScheduleRequest): unknown {
+    const obj: any = {};
+    if (message.scheduleId !== "") {
+      obj.scheduleId = message.scheduleId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TriggerScheduleRequest>): TriggerScheduleRequest {
+    return TriggerScheduleRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TriggerScheduleRequest>): TriggerScheduleRequest {
+    const message = createBaseTriggerScheduleRequest();
+    message.scheduleId = object.scheduleId ?? "";
+    return message;
+  },
 };
 
 /**
@@ -2887,6 +6060,127 @@ export const JobSchedulerService = {
     responseSerialize: (value: DispatchingStatus): Buffer => Buffer.from(DispatchingStatus.encode(value).finish()),
     responseDeserialize: (value: Buffer): DispatchingStatus => DispatchingStatus.decode(value),
   },
+  /**
+   * Admission limits apply at once and are persisted (they override the
+   * environment's defaults until changed again).
+   */
+  getDispatchLimits: {
+    path: "/jobscheduler.v1.JobScheduler/GetDispatchLimits" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetDispatchLimitsRequest): Buffer =>
+      Buffer.from(GetDispatchLimitsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetDispatchLimitsRequest => GetDispatchLimitsRequest.decode(value),
+    responseSerialize: (value: DispatchLimits): Buffer => Buffer.from(DispatchLimits.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DispatchLimits => DispatchLimits.decode(value),
+  },
+  updateDispatchLimits: {
+    path: "/jobscheduler.v1.JobScheduler/UpdateDispatchLimits" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UpdateDispatchLimitsRequest): Buffer =>
+      Buffer.from(UpdateDispatchLimitsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UpdateDispatchLimitsRequest => UpdateDispatchLimitsRequest.decode(value),
+    responseSerialize: (value: DispatchLimits): Buffer => Buffer.from(DispatchLimits.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DispatchLimits => DispatchLimits.decode(value),
+  },
+  /**
+   * Re-runs a failed or cancelled job as a new job (a new attempt chain) linked
+   * to the original through retry_of.
+   */
+  retryJob: {
+    path: "/jobscheduler.v1.JobScheduler/RetryJob" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RetryJobRequest): Buffer => Buffer.from(RetryJobRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RetryJobRequest => RetryJobRequest.decode(value),
+    responseSerialize: (value: Job): Buffer => Buffer.from(Job.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Job => Job.decode(value),
+  },
+  /**
+   * Recurring schedules: each fire creates a job from the template, with an
+   * idempotency key made of the schedule id and the fire time.
+   */
+  createSchedule: {
+    path: "/jobscheduler.v1.JobScheduler/CreateSchedule" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CreateScheduleRequest): Buffer =>
+      Buffer.from(CreateScheduleRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CreateScheduleRequest => CreateScheduleRequest.decode(value),
+    responseSerialize: (value: Schedule): Buffer => Buffer.from(Schedule.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Schedule => Schedule.decode(value),
+  },
+  getSchedule: {
+    path: "/jobscheduler.v1.JobScheduler/GetSchedule" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetScheduleRequest): Buffer => Buffer.from(GetScheduleRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetScheduleRequest => GetScheduleRequest.decode(value),
+    responseSerialize: (value: Schedule): Buffer => Buffer.from(Schedule.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Schedule => Schedule.decode(value),
+  },
+  listSchedules: {
+    path: "/jobscheduler.v1.JobScheduler/ListSchedules" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListSchedulesRequest): Buffer => Buffer.from(ListSchedulesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListSchedulesRequest => ListSchedulesRequest.decode(value),
+    responseSerialize: (value: ListSchedulesResponse): Buffer =>
+      Buffer.from(ListSchedulesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListSchedulesResponse => ListSchedulesResponse.decode(value),
+  },
+  updateSchedule: {
+    path: "/jobscheduler.v1.JobScheduler/UpdateSchedule" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UpdateScheduleRequest): Buffer =>
+      Buffer.from(UpdateScheduleRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UpdateScheduleRequest => UpdateScheduleRequest.decode(value),
+    responseSerialize: (value: Schedule): Buffer => Buffer.from(Schedule.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Schedule => Schedule.decode(value),
+  },
+  pauseSchedule: {
+    path: "/jobscheduler.v1.JobScheduler/PauseSchedule" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PauseScheduleRequest): Buffer => Buffer.from(PauseScheduleRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PauseScheduleRequest => PauseScheduleRequest.decode(value),
+    responseSerialize: (value: Schedule): Buffer => Buffer.from(Schedule.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Schedule => Schedule.decode(value),
+  },
+  resumeSchedule: {
+    path: "/jobscheduler.v1.JobScheduler/ResumeSchedule" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ResumeScheduleRequest): Buffer =>
+      Buffer.from(ResumeScheduleRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ResumeScheduleRequest => ResumeScheduleRequest.decode(value),
+    responseSerialize: (value: Schedule): Buffer => Buffer.from(Schedule.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Schedule => Schedule.decode(value),
+  },
+  deleteSchedule: {
+    path: "/jobscheduler.v1.JobScheduler/DeleteSchedule" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeleteScheduleRequest): Buffer =>
+      Buffer.from(DeleteScheduleRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeleteScheduleRequest => DeleteScheduleRequest.decode(value),
+    responseSerialize: (value: DeleteScheduleResponse): Buffer =>
+      Buffer.from(DeleteScheduleResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DeleteScheduleResponse => DeleteScheduleResponse.decode(value),
+  },
+  /** Fires the schedule now, outside its cron times (overlap policy applies). */
+  triggerSchedule: {
+    path: "/jobscheduler.v1.JobScheduler/TriggerSchedule" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: TriggerScheduleRequest): Buffer =>
+      Buffer.from(TriggerScheduleRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): TriggerScheduleRequest => TriggerScheduleRequest.decode(value),
+    responseSerialize: (value: Job): Buffer => Buffer.from(Job.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Job => Job.decode(value),
+  },
 } as const;
 
 export interface JobSchedulerServer extends UntypedServiceImplementation {
@@ -2916,6 +6210,30 @@ export interface JobSchedulerServer extends UntypedServiceImplementation {
   pauseDispatching: handleUnaryCall<PauseDispatchingRequest, DispatchingStatus>;
   resumeDispatching: handleUnaryCall<ResumeDispatchingRequest, DispatchingStatus>;
   getDispatchingStatus: handleUnaryCall<GetDispatchingStatusRequest, DispatchingStatus>;
+  /**
+   * Admission limits apply at once and are persisted (they override the
+   * environment's defaults until changed again).
+   */
+  getDispatchLimits: handleUnaryCall<GetDispatchLimitsRequest, DispatchLimits>;
+  updateDispatchLimits: handleUnaryCall<UpdateDispatchLimitsRequest, DispatchLimits>;
+  /**
+   * Re-runs a failed or cancelled job as a new job (a new attempt chain) linked
+   * to the original through retry_of.
+   */
+  retryJob: handleUnaryCall<RetryJobRequest, Job>;
+  /**
+   * Recurring schedules: each fire creates a job from the template, with an
+   * idempotency key made of the schedule id and the fire time.
+   */
+  createSchedule: handleUnaryCall<CreateScheduleRequest, Schedule>;
+  getSchedule: handleUnaryCall<GetScheduleRequest, Schedule>;
+  listSchedules: handleUnaryCall<ListSchedulesRequest, ListSchedulesResponse>;
+  updateSchedule: handleUnaryCall<UpdateScheduleRequest, Schedule>;
+  pauseSchedule: handleUnaryCall<PauseScheduleRequest, Schedule>;
+  resumeSchedule: handleUnaryCall<ResumeScheduleRequest, Schedule>;
+  deleteSchedule: handleUnaryCall<DeleteScheduleRequest, DeleteScheduleResponse>;
+  /** Fires the schedule now, outside its cron times (overlap policy applies). */
+  triggerSchedule: handleUnaryCall<TriggerScheduleRequest, Job>;
 }
 
 export interface JobSchedulerClient extends Client {
@@ -3059,6 +6377,181 @@ export interface JobSchedulerClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DispatchingStatus) => void,
   ): ClientUnaryCall;
+  /**
+   * Admission limits apply at once and are persisted (they override the
+   * environment's defaults until changed again).
+   */
+  getDispatchLimits(
+    request: GetDispatchLimitsRequest,
+    callback: (error: ServiceError | null, response: DispatchLimits) => void,
+  ): ClientUnaryCall;
+  getDispatchLimits(
+    request: GetDispatchLimitsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DispatchLimits) => void,
+  ): ClientUnaryCall;
+  getDispatchLimits(
+    request: GetDispatchLimitsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DispatchLimits) => void,
+  ): ClientUnaryCall;
+  updateDispatchLimits(
+    request: UpdateDispatchLimitsRequest,
+    callback: (error: ServiceError | null, response: DispatchLimits) => void,
+  ): ClientUnaryCall;
+  updateDispatchLimits(
+    request: UpdateDispatchLimitsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DispatchLimits) => void,
+  ): ClientUnaryCall;
+  updateDispatchLimits(
+    request: UpdateDispatchLimitsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DispatchLimits) => void,
+  ): ClientUnaryCall;
+  /**
+   * Re-runs a failed or cancelled job as a new job (a new attempt chain) linked
+   * to the original through retry_of.
+   */
+  retryJob(request: RetryJobRequest, callback: (error: ServiceError | null, response: Job) => void): ClientUnaryCall;
+  retryJob(
+    request: RetryJobRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Job) => void,
+  ): ClientUnaryCall;
+  retryJob(
+    request: RetryJobRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Job) => void,
+  ): ClientUnaryCall;
+  /**
+   * Recurring schedules: each fire creates a job from the template, with an
+   * idempotency key made of the schedule id and the fire time.
+   */
+  createSchedule(
+    request: CreateScheduleRequest,
+    callback: (error: ServiceError | null, response: Schedule) => void,
+  ): ClientUnaryCall;
+  createSchedule(
+    request: CreateScheduleRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Schedule) => void,
+  ): ClientUnaryCall;
+  createSchedule(
+    request: CreateScheduleRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Schedule) => void,
+  ): ClientUnaryCall;
+  getSchedule(
+    request: GetScheduleRequest,
+    callback: (error: ServiceError | null, response: Schedule) => void,
+  ): ClientUnaryCall;
+  getSchedule(
+    request: GetScheduleRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Schedule) => void,
+  ): ClientUnaryCall;
+  getSchedule(
+    request: GetScheduleRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Schedule) => void,
+  ): ClientUnaryCall;
+  listSchedules(
+    request: ListSchedulesRequest,
+    callback: (error: ServiceError | null, response: ListSchedulesResponse) => void,
+  ): ClientUnaryCall;
+  listSchedules(
+    request: ListSchedulesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListSchedulesResponse) => void,
+  ): ClientUnaryCall;
+  listSchedules(
+    request: ListSchedulesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListSchedulesResponse) => void,
+  ): ClientUnaryCall;
+  updateSchedule(
+    request: UpdateScheduleRequest,
+    callback: (error: ServiceError | null, response: Schedule) => void,
+  ): ClientUnaryCall;
+  updateSchedule(
+    request: UpdateScheduleRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Schedule) => void,
+  ): ClientUnaryCall;
+  updateSchedule(
+    request: UpdateScheduleRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Schedule) => void,
+  ): ClientUnaryCall;
+  pauseSchedule(
+    request: PauseScheduleRequest,
+    callback: (error: ServiceError | null, response: Schedule) => void,
+  ): ClientUnaryCall;
+  pauseSchedule(
+    request: PauseScheduleRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Schedule) => void,
+  ): ClientUnaryCall;
+  pauseSchedule(
+    request: PauseScheduleRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Schedule) => void,
+  ): ClientUnaryCall;
+  resumeSchedule(
+    request: ResumeScheduleRequest,
+    callback: (error: ServiceError | null, response: Schedule) => void,
+  ): ClientUnaryCall;
+  resumeSchedule(
+    request: ResumeScheduleRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Schedule) => void,
+  ): ClientUnaryCall;
+  resumeSchedule(
+    request: ResumeScheduleRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Schedule) => void,
+  ): ClientUnaryCall;
+  deleteSchedule(
+    request: DeleteScheduleRequest,
+    callback: (error: ServiceError | null, response: DeleteScheduleResponse) => void,
+  ): ClientUnaryCall;
+  deleteSchedule(
+    request: DeleteScheduleRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DeleteScheduleResponse) => void,
+  ): ClientUnaryCall;
+  deleteSchedule(
+    request: DeleteScheduleRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DeleteScheduleResponse) => void,
+  ): ClientUnaryCall;
+  /** Fires the schedule now, outside its cron times (overlap policy applies). */
+  triggerSchedule(
+    request: TriggerScheduleRequest,
+    callback: (error: ServiceError | null, response: Job) => void,
+  ): ClientUnaryCall;
+  triggerSchedule(
+    request: TriggerScheduleRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Job) => void,
+  ): ClientUnaryCall;
+  triggerSchedule(
+    request: TriggerScheduleRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Job) => void,
+  ): ClientUnaryCall;
 }
 
 export const JobSchedulerClient = makeGenericClientConstructor(
@@ -3069,6 +6562,19 @@ export const JobSchedulerClient = makeGenericClientConstructor(
   service: typeof JobSchedulerService;
   serviceName: string;
 };
+
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
+}
+
+type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
+
+export type DeepPartial<T> = T extends Builtin ? T
+  : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends { $case: string; value: unknown } ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
 
 function toTimestamp(date: Date): Timestamp {
   const seconds = Math.trunc(date.getTime() / 1_000);
@@ -3116,4 +6622,6 @@ export interface MessageFns<T> {
   decode(input: BinaryReader | Uint8Array, length?: number): T;
   fromJSON(object: any): T;
   toJSON(message: T): unknown;
+  create(base?: DeepPartial<T>): T;
+  fromPartial(object: DeepPartial<T>): T;
 }

@@ -1,0 +1,52 @@
+import { createHash } from "node:crypto";
+import type { JobHandler } from "../jobs/handler.js";
+import { Reason, type JobRecord, type RetryPolicy } from "../jobs/job.js";
+import type { RunEnd } from "../runtime/runtime.js";
+
+export const DEFAULT_RETRY_POLICY: RetryPolicy = {
+  initialBackoffMs: 1000,
+  multiplier: 2,
+  maxBackoffMs: 300_000,
+  jitter: 0.2,
+  retryOnTimeout: false,
+};
+
+/** Failures of the machinery rather than verdicts of the job itself. */
+const INFRASTRUCTURE_REASONS = new Set<string>([
+  Reason.INTERRUPTED, Reason.LAUNCH_FAILED, "POD_EVICTED", "NODE_LOST", "IMAGE_PULL_FAILED", "RUNTIME_API_ERROR",
+]);
+
+export function isInfrastructureFailure(end: RunEnd, policy: RetryPolicy): boolean {
+  switch (end.kind) {
+    case "interrupted":
+      return true;
+    case "timed-out":
+      return policy.retryOnTimeout;
+    case "failed":
+      return INFRASTRUCTURE_REASONS.has(end.reason);
+    case "exited":
+    case "cancelled":
+      return false;
+  }
+}
+
+export function isRetryable(handler: JobHandler | undefined, end: RunEnd, policy: RetryPolicy): boolean {
+  return handler?.isRetryable ? handler.isRetryable(end, policy) : isInfrastructureFailure(end, policy);
+}
+
+/**
+ * Delay before attempt `nextAttempt` (2, 3, ...): exponential, capped, spread by
+ * jitter. The spread is derived from the job id and attempt, so it is stable
+ * across restarts and differs between jobs of a burst.
+ */
+export function backoffMs(job: Pick<JobRecord, "id" | "retryPolicy">, nextAttempt: number): number {
+  const { initialBackoffMs, multiplier, maxBackoffMs, jitter } = job.retryPolicy;
+  const base = Math.min(maxBackoffMs, initialBackoffMs * multiplier ** Math.max(0, nextAttempt - 2));
+  const spread = stableFraction(`${job.id}/${nextAttempt}`) * 2 - 1;
+  return Math.max(0, Math.round(Math.min(maxBackoffMs, base * (1 + jitter * spread))));
+}
+
+/** A number in [0, 1) that depends only on `seed`. */
+export function stableFraction(seed: string): number {
+  return createHash("sha256").update(seed).digest().readUInt32BE(0) / 2 ** 32;
+}

@@ -1,0 +1,95 @@
+// Queries the dispatcher runs to admit jobs. Shared by both stores: each passes
+// its own way of running a query and its placeholder dialect.
+import type { ActiveCounts } from "../dispatch/limits.js";
+import { emptyCounts } from "../dispatch/limits.js";
+import type { JobRecord } from "../jobs/job.js";
+import type { SqlDialect } from "./sql.js";
+
+export type Row = Record<string, unknown>;
+export type QueryAll = (sql: string, values: unknown[]) => Promise<Row[]>;
+
+/** The position of a queued job in dispatch order (priority desc, then oldest first). */
+export interface DispatchCursor {
+  priority: number;
+  createdAt: number;
+  id: string;
+}
+
+export interface QueuedCount {
+  type: string;
+  /** DUE, DELAYED or RETRY_BACKOFF. */
+  wait: string;
+  count: number;
+}
+
+export async function activeCounts(all: QueryAll): Promise<ActiveCounts> {
+  const rows = await all(
+    "SELECT type, concurrency_key, exclusive_group, COUNT(*) AS n FROM jobs WHERE state IN ('STARTING', 'RUNNING') GROUP BY type, concurrency_key, exclusive_group",
+    [],
+  );
+  const counts = emptyCounts();
+  for (const row of rows) {
+    const n = Number(row.n);
+    counts.total += n;
+    counts.byType.set(row.type as string, (counts.byType.get(row.type as string) ?? 0) + n);
+    if (row.concurrency_key !== null) counts.byKey.set(row.concurrency_key as string, (counts.byKey.get(row.concurrency_key as string) ?? 0) + n);
+    if (row.exclusive_group !== null) counts.byGroup.set(row.exclusive_group as string, (counts.byGroup.get(row.exclusive_group as string) ?? 0) + n);
+  }
+  return counts;
+}
+
+function afterCursorSql(d: SqlDialect, first: number): string {
+  const [p1, p2, c1, c2, i] = [0, 1, 2, 3, 4].map((k) => d.param(first + k));
+  return `(priority < ${p1} OR (priority = ${p2} AND (created_at > ${c1} OR (created_at = ${c2} AND id > ${i}))))`;
+}
+
+/** Due queued jobs in dispatch order, after `after` when paging through the backlog. */
+export async function dueQueuedJobs(all: QueryAll, d: SqlDialect, now: number, limit: number, after?: DispatchCursor): Promise<Row[]> {
+  const values: unknown[] = [now];
+  let cursor = "";
+  if (after) {
+    cursor = ` AND ${afterCursorSql(d, 2)}`;
+    values.push(after.priority, after.priority, after.createdAt, after.createdAt, after.id);
+  }
+  values.push(limit);
+  return all(
+    `SELECT * FROM jobs WHERE state = 'QUEUED' AND run_at <= ${d.param(1)}${cursor} ORDER BY priority DESC, created_at, id LIMIT ${d.param(values.length)}`,
+    values,
+  );
+}
+
+export async function expiredQueuedJobs(all: QueryAll, d: SqlDialect, now: number, limit: number): Promise<Row[]> {
+  return all(
+    `SELECT * FROM jobs WHERE state = 'QUEUED' AND queue_deadline IS NOT NULL AND queue_deadline <= ${d.param(1)} ORDER BY queue_deadline LIMIT ${d.param(2)}`,
+    [now, limit],
+  );
+}
+
+/** The next moment something changes in the queue by itself: a delay ending or a deadline passing. */
+export async function nextQueueChange(all: QueryAll, d: SqlDialect, now: number): Promise<number | null> {
+  const [row] = await all(
+    `SELECT MIN(run_at) AS next_due, (SELECT MIN(queue_deadline) FROM jobs WHERE state = 'QUEUED' AND queue_deadline > ${d.param(1)}) AS next_deadline
+       FROM jobs WHERE state = 'QUEUED' AND run_at > ${d.param(2)}`,
+    [now, now],
+  );
+  const times = [row?.next_due, row?.next_deadline].filter((t) => t !== null && t !== undefined).map(Number);
+  return times.length ? Math.min(...times) : null;
+}
+
+/** 1-based position among due queued jobs. */
+export async function queuePosition(all: QueryAll, d: SqlDialect, job: JobRecord, now: number): Promise<number> {
+  const [row] = await all(
+    `SELECT COUNT(*) AS n FROM jobs WHERE state = 'QUEUED' AND run_at <= ${d.param(1)} AND (priority > ${d.param(2)} OR (priority = ${d.param(3)} AND (created_at < ${d.param(4)} OR (created_at = ${d.param(5)} AND id < ${d.param(6)}))))`,
+    [now, job.priority, job.priority, job.createdAt, job.createdAt, job.id],
+  );
+  return Number(row.n) + 1;
+}
+
+export async function queuedCounts(all: QueryAll, d: SqlDialect, now: number): Promise<QueuedCount[]> {
+  const rows = await all(
+    `SELECT type, CASE WHEN run_at <= ${d.param(1)} THEN 'DUE' WHEN attempt > 1 THEN 'RETRY_BACKOFF' ELSE 'DELAYED' END AS wait, COUNT(*) AS n
+       FROM jobs WHERE state = 'QUEUED' GROUP BY type, wait`,
+    [now],
+  );
+  return rows.map((r) => ({ type: r.type as string, wait: r.wait as string, count: Number(r.n) }));
+}
