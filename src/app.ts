@@ -2,6 +2,7 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import { jobSchedulerService } from "./api/job-scheduler-service.js";
 import { RpcInstrumentation } from "./api/rpc.js";
+import { outboxService } from "./api/outbox-service.js";
 import { scheduleService } from "./api/schedule-service.js";
 import { setServing, startGrpcServer, stopGrpcServer } from "./api/server.js";
 import type { Config } from "./config.js";
@@ -66,6 +67,7 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
     { store, registry, lifecycle, dispatcher, events, cancelWaitMs: config.CANCEL_WAIT, defaultQueueTimeoutMs: config.DEFAULT_QUEUE_TIMEOUT, clock },
     rpc,
     scheduleService(rpc),
+    outboxService(rpc),
   );
   const grpc = await startGrpcServer(service, config.GRPC_HOST, config.GRPC_PORT);
   let stopping = false;

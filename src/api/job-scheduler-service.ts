@@ -92,8 +92,9 @@ export type ScheduleRpcName =
   | "resumeSchedule" | "deleteSchedule" | "triggerSchedule";
 
 export type ScheduleRpcs = Pick<JobSchedulerServer, ScheduleRpcName>;
+export type OutboxRpcs = Pick<JobSchedulerServer, "listOutbox" | "resendOutbox">;
 
-export function jobSchedulerService(deps: JobSchedulerDeps, rpc: RpcInstrumentation, schedules: ScheduleRpcs): JobSchedulerServer {
+export function jobSchedulerService(deps: JobSchedulerDeps, rpc: RpcInstrumentation, schedules: ScheduleRpcs, outbox: OutboxRpcs): JobSchedulerServer {
   const { store, registry, lifecycle, dispatcher, events } = deps;
 
   async function scheduleJob(request: ScheduleJobRequest, ctx: RpcContext): Promise<ScheduleJobResponse> {
@@ -235,6 +236,7 @@ export function jobSchedulerService(deps: JobSchedulerDeps, rpc: RpcInstrumentat
 
   return {
     ...schedules,
+    ...outbox,
     scheduleJob: rpc.unary("ScheduleJob", scheduleJob),
     getJobStatus: rpc.unary("GetJobStatus", getJobStatus),
     retryJob: rpc.unary("RetryJob", retryJob),

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { Duration } from "../gen/google/protobuf/duration.js";
-import { JobState, type Job, type JobEvent, type JobType, type QueueStatus, type RetryPolicy as RetryPolicyMessage } from "../gen/jobscheduler/v1/jobscheduler.js";
+import { CriteriaType, JobState, type Job, type JobEvent, type JobType, type QueueStatus, type RetryPolicy as RetryPolicyMessage } from "../gen/jobscheduler/v1/jobscheduler.js";
 import type { JobHandler } from "../jobs/handler.js";
 import { JOB_STATES, type JobEventRecord, type JobRecord, type JobStateName, type RetryPolicy } from "../jobs/job.js";
 
@@ -79,6 +79,8 @@ export function jobToProto(job: JobRecord, queue?: QueueStatus): Job {
     scheduleId: job.scheduleId ?? "",
     retryOf: job.retryOf ?? "",
     queue,
+    team: job.team ?? undefined,
+    criteriaType: job.criteriaType ? (CriteriaType[`CRITERIA_TYPE_${job.criteriaType}` as keyof typeof CriteriaType] ?? CriteriaType.CRITERIA_TYPE_UNSPECIFIED) : CriteriaType.CRITERIA_TYPE_UNSPECIFIED,
   };
 }
 

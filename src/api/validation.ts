@@ -2,13 +2,14 @@ import { createHash } from "node:crypto";
 import { z } from "zod";
 import type { Duration } from "../gen/google/protobuf/duration.js";
 import {
+  CriteriaType,
   ScheduleJobRequest as ScheduleJobRequestCodec,
   type RetryPolicy as RetryPolicyMessage,
   type ScheduleJobRequest,
 } from "../gen/jobscheduler/v1/jobscheduler.js";
 import type { JobHandler } from "../jobs/handler.js";
 import { DEFAULT_RETRY_POLICY } from "../dispatch/retry.js";
-import type { JobResources, RetryPolicy } from "../jobs/job.js";
+import type { JobResources, RetryPolicy, TeamBinding } from "../jobs/job.js";
 import type { JobRegistry } from "../jobs/registry.js";
 import { parseQuantity } from "../runtime/quantity.js";
 import { labelKeyProblem, labelValueProblem } from "../store/label-selector.js";
@@ -26,6 +27,8 @@ const concurrencyKey = z
 
 export interface ValidatedSubmission {
   handler: JobHandler;
+  team: TeamBinding | null;
+  criteriaType: string | null;
   priority: number;
   concurrencyKey: string | null;
   /** Absent: due when created. */
@@ -123,6 +126,17 @@ function validateRetryPolicy(message: RetryPolicyMessage | undefined): RetryPoli
   return policy;
 }
 
+const teamSlug = z.string().min(1, "is required").max(100, "must be at most 100 characters").regex(/^[\x21-\x7e]+$/, "may hold printable ASCII without spaces only");
+
+function validateTeam(request: ScheduleJobRequest): TeamBinding | null {
+  if (!request.team || (!request.team.slug && !request.team.hackathonId)) return null;
+  const slug = teamSlug.safeParse(request.team.slug);
+  if (!slug.success) throw fromZodError(slug.error, ["team", "slug"]);
+  const hackathon = teamSlug.safeParse(request.team.hackathonId);
+  if (!hackathon.success) throw fromZodError(hackathon.error, ["team", "hackathon_id"]);
+  return { slug: slug.data, hackathonId: hackathon.data };
+}
+
 function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
   if (value && typeof value === "object") {
@@ -168,6 +182,10 @@ export function validateScheduleJob(request: ScheduleJobRequest, registry: JobRe
   const queueTimeoutMs = durationToMs(request.queueTimeout, "queue_timeout") ?? null;
   const retryPolicy = validateRetryPolicy(request.retryPolicy);
 
+  const team = validateTeam(request);
+  const criteriaType = request.criteriaType ? CriteriaType[request.criteriaType].replace(/^CRITERIA_TYPE_/, "") : null;
+  if (criteriaType && !team) throw ApiError.invalid("team", "is required when criteria_type is set");
+
   const specJson = (ScheduleJobRequestCodec.toJSON(request) as Record<string, unknown>)[type] ?? {};
   const paramsResult = handler.paramsSchema.safeParse(specJson);
   if (!paramsResult.success) throw fromZodError(paramsResult.error, [type]);
@@ -177,11 +195,13 @@ export function validateScheduleJob(request: ScheduleJobRequest, registry: JobRe
   const requestHash = createHash("sha256")
     .update(canonicalJson({
       type, name: jobName, labels, resources, timeoutMs, maxAttempts, params, priority: request.priority,
-      concurrencyKey: request.concurrencyKey, runAt, queueTimeoutMs, retryPolicy,
+      concurrencyKey: request.concurrencyKey, runAt, queueTimeoutMs, retryPolicy, team, criteriaType,
     }))
     .digest("base64url");
   return {
     handler,
+    team,
+    criteriaType,
     priority: request.priority,
     concurrencyKey: keyCheck.data || handler.defaultConcurrencyKey?.(params) || null,
     runAt,

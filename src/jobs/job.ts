@@ -57,6 +57,12 @@ export interface AttemptRecord {
   finishedAt: number;
 }
 
+/** The hackathon team a job measures. */
+export interface TeamBinding {
+  slug: string;
+  hackathonId: string;
+}
+
 /** A job as the store holds it. Times are epoch milliseconds. */
 export interface JobRecord {
   id: string;
@@ -81,6 +87,9 @@ export interface JobRecord {
   scheduleId: string | null;
   /** The job this one re-runs (RetryJob). */
   retryOf: string | null;
+  team: TeamBinding | null;
+  /** The Hub criterion this job's result is reported as (e.g. CODE_REPO), if any. */
+  criteriaType: string | null;
   idempotencyKey: string | null;
   /** Hash of the request that created the job, to tell a true repeat from a key reused for another request. */
   requestHash: string;

@@ -17,7 +17,7 @@ export const JOB_COLUMNS = [
   "idempotency_key", "request_hash", "labels", "resources", "timeout_ms", "params", "result",
   "placement", "output_tail", "cancel_requested", "sequence", "created_at", "updated_at",
   "started_at", "finished_at", "concurrency_key", "exclusive_group", "run_at", "queue_deadline",
-  "retry_policy", "attempts", "schedule_id", "retry_of",
+  "retry_policy", "attempts", "schedule_id", "retry_of", "team", "criteria_type",
 ] as const;
 
 type Json = (value: unknown) => unknown;
@@ -31,7 +31,7 @@ export function jobRowValues(job: JobRecord, json: Json): unknown[] {
     job.placement === null ? null : json(job.placement), job.outputTail, job.cancelRequested ? 1 : 0,
     job.sequence, job.createdAt, job.updatedAt, job.startedAt, job.finishedAt, job.concurrencyKey,
     job.exclusiveGroup, job.runAt, job.queueDeadline, json(job.retryPolicy), json(job.attempts), job.scheduleId,
-    job.retryOf,
+    job.retryOf, job.team === null ? null : json(job.team), job.criteriaType,
   ];
 }
 
@@ -74,6 +74,8 @@ export function rowToJob(row: Row, parse: (value: unknown) => unknown): JobRecor
     attempts: parse(row.attempts) as JobRecord["attempts"],
     scheduleId: (row.schedule_id as string | null) ?? null,
     retryOf: (row.retry_of as string | null) ?? null,
+    team: row.team === null || row.team === undefined ? null : (parse(row.team) as JobRecord["team"]),
+    criteriaType: (row.criteria_type as string | null) ?? null,
   };
 }
 

@@ -22,6 +22,8 @@ export function makeJob(overrides: Partial<JobRecord> = {}): JobRecord {
     attempts: [],
     scheduleId: null,
     retryOf: null,
+    team: null,
+    criteriaType: null,
     idempotencyKey: null,
     requestHash: "request-hash",
     labels: {},

@@ -70,4 +70,12 @@ export const postgresMigrations: MigrationSet = [
       CREATE INDEX jobs_reason ON jobs (reason, created_at DESC, id DESC);
     `,
   },
+  {
+    version: 3,
+    name: "team binding and criteria type",
+    sql: `
+      ALTER TABLE jobs ADD COLUMN team JSONB;
+      ALTER TABLE jobs ADD COLUMN criteria_type TEXT;
+    `,
+  },
 ];

@@ -87,6 +87,84 @@ export function jobStateToJSON(object: JobState): string {
   }
 }
 
+/** The Hub's criteria types (the Hub's names without the prefix). */
+export enum CriteriaType {
+  CRITERIA_TYPE_UNSPECIFIED = 0,
+  CRITERIA_TYPE_CODE_REPO = 1,
+  CRITERIA_TYPE_DEPLOYED_SOLUTION = 2,
+  CRITERIA_TYPE_EVENT_SEARCH = 3,
+  CRITERIA_TYPE_ARCHIVE_SEARCH = 4,
+  CRITERIA_TYPE_AUTH_PERFORMANCE = 5,
+  CRITERIA_TYPE_TICKET_BOOKING = 6,
+  CRITERIA_TYPE_TICKET_CANCELLATION = 7,
+  CRITERIA_TYPE_BUDGET_TRACKING = 8,
+  CRITERIA_TYPE_JUDGE_SCORE = 9,
+}
+
+export function criteriaTypeFromJSON(object: any): CriteriaType {
+  switch (object) {
+    case 0:
+    case "CRITERIA_TYPE_UNSPECIFIED":
+      return CriteriaType.CRITERIA_TYPE_UNSPECIFIED;
+    case 1:
+    case "CRITERIA_TYPE_CODE_REPO":
+      return CriteriaType.CRITERIA_TYPE_CODE_REPO;
+    case 2:
+    case "CRITERIA_TYPE_DEPLOYED_SOLUTION":
+      return CriteriaType.CRITERIA_TYPE_DEPLOYED_SOLUTION;
+    case 3:
+    case "CRITERIA_TYPE_EVENT_SEARCH":
+      return CriteriaType.CRITERIA_TYPE_EVENT_SEARCH;
+    case 4:
+    case "CRITERIA_TYPE_ARCHIVE_SEARCH":
+      return CriteriaType.CRITERIA_TYPE_ARCHIVE_SEARCH;
+    case 5:
+    case "CRITERIA_TYPE_AUTH_PERFORMANCE":
+      return CriteriaType.CRITERIA_TYPE_AUTH_PERFORMANCE;
+    case 6:
+    case "CRITERIA_TYPE_TICKET_BOOKING":
+      return CriteriaType.CRITERIA_TYPE_TICKET_BOOKING;
+    case 7:
+    case "CRITERIA_TYPE_TICKET_CANCELLATION":
+      return CriteriaType.CRITERIA_TYPE_TICKET_CANCELLATION;
+    case 8:
+    case "CRITERIA_TYPE_BUDGET_TRACKING":
+      return CriteriaType.CRITERIA_TYPE_BUDGET_TRACKING;
+    case 9:
+    case "CRITERIA_TYPE_JUDGE_SCORE":
+      return CriteriaType.CRITERIA_TYPE_JUDGE_SCORE;
+    default:
+      throw new globalThis.Error("Unrecognized enum value " + object + " for enum CriteriaType");
+  }
+}
+
+export function criteriaTypeToJSON(object: CriteriaType): string {
+  switch (object) {
+    case CriteriaType.CRITERIA_TYPE_UNSPECIFIED:
+      return "CRITERIA_TYPE_UNSPECIFIED";
+    case CriteriaType.CRITERIA_TYPE_CODE_REPO:
+      return "CRITERIA_TYPE_CODE_REPO";
+    case CriteriaType.CRITERIA_TYPE_DEPLOYED_SOLUTION:
+      return "CRITERIA_TYPE_DEPLOYED_SOLUTION";
+    case CriteriaType.CRITERIA_TYPE_EVENT_SEARCH:
+      return "CRITERIA_TYPE_EVENT_SEARCH";
+    case CriteriaType.CRITERIA_TYPE_ARCHIVE_SEARCH:
+      return "CRITERIA_TYPE_ARCHIVE_SEARCH";
+    case CriteriaType.CRITERIA_TYPE_AUTH_PERFORMANCE:
+      return "CRITERIA_TYPE_AUTH_PERFORMANCE";
+    case CriteriaType.CRITERIA_TYPE_TICKET_BOOKING:
+      return "CRITERIA_TYPE_TICKET_BOOKING";
+    case CriteriaType.CRITERIA_TYPE_TICKET_CANCELLATION:
+      return "CRITERIA_TYPE_TICKET_CANCELLATION";
+    case CriteriaType.CRITERIA_TYPE_BUDGET_TRACKING:
+      return "CRITERIA_TYPE_BUDGET_TRACKING";
+    case CriteriaType.CRITERIA_TYPE_JUDGE_SCORE:
+      return "CRITERIA_TYPE_JUDGE_SCORE";
+    default:
+      throw new globalThis.Error("Unrecognized enum value " + object + " for enum CriteriaType");
+  }
+}
+
 export enum OverlapPolicy {
   OVERLAP_POLICY_UNSPECIFIED = 0,
   /** OVERLAP_POLICY_SKIP - A fire while a job of the schedule is still queued or running is skipped (default). */
@@ -175,6 +253,55 @@ export function catchupPolicyToJSON(object: CatchupPolicy): string {
   }
 }
 
+export enum OutboxItemState {
+  OUTBOX_ITEM_STATE_UNSPECIFIED = 0,
+  OUTBOX_ITEM_STATE_PENDING = 1,
+  OUTBOX_ITEM_STATE_DELIVERED = 2,
+  /** OUTBOX_ITEM_STATE_PARKED - Refused by the Hub (per-item error) or rejected too many times. */
+  OUTBOX_ITEM_STATE_PARKED = 3,
+  /** OUTBOX_ITEM_STATE_SUPERSEDED - A newer value for the same team, hackathon and criterion replaced it before delivery. */
+  OUTBOX_ITEM_STATE_SUPERSEDED = 4,
+}
+
+export function outboxItemStateFromJSON(object: any): OutboxItemState {
+  switch (object) {
+    case 0:
+    case "OUTBOX_ITEM_STATE_UNSPECIFIED":
+      return OutboxItemState.OUTBOX_ITEM_STATE_UNSPECIFIED;
+    case 1:
+    case "OUTBOX_ITEM_STATE_PENDING":
+      return OutboxItemState.OUTBOX_ITEM_STATE_PENDING;
+    case 2:
+    case "OUTBOX_ITEM_STATE_DELIVERED":
+      return OutboxItemState.OUTBOX_ITEM_STATE_DELIVERED;
+    case 3:
+    case "OUTBOX_ITEM_STATE_PARKED":
+      return OutboxItemState.OUTBOX_ITEM_STATE_PARKED;
+    case 4:
+    case "OUTBOX_ITEM_STATE_SUPERSEDED":
+      return OutboxItemState.OUTBOX_ITEM_STATE_SUPERSEDED;
+    default:
+      throw new globalThis.Error("Unrecognized enum value " + object + " for enum OutboxItemState");
+  }
+}
+
+export function outboxItemStateToJSON(object: OutboxItemState): string {
+  switch (object) {
+    case OutboxItemState.OUTBOX_ITEM_STATE_UNSPECIFIED:
+      return "OUTBOX_ITEM_STATE_UNSPECIFIED";
+    case OutboxItemState.OUTBOX_ITEM_STATE_PENDING:
+      return "OUTBOX_ITEM_STATE_PENDING";
+    case OutboxItemState.OUTBOX_ITEM_STATE_DELIVERED:
+      return "OUTBOX_ITEM_STATE_DELIVERED";
+    case OutboxItemState.OUTBOX_ITEM_STATE_PARKED:
+      return "OUTBOX_ITEM_STATE_PARKED";
+    case OutboxItemState.OUTBOX_ITEM_STATE_SUPERSEDED:
+      return "OUTBOX_ITEM_STATE_SUPERSEDED";
+    default:
+      throw new globalThis.Error("Unrecognized enum value " + object + " for enum OutboxItemState");
+  }
+}
+
 /**
  * Kubernetes-style quantities ("250m", "0.5", "128Mi"). Empty means the job
  * type's default.
@@ -244,13 +371,127 @@ export interface ScheduleJobRequest {
     | Date
     | undefined;
   /** Fails with QUEUE_TIMEOUT if not started within this time of becoming due. */
-  queueTimeout?: Duration | undefined;
-  spec?: { $case: "timer"; value: TimerJob } | undefined;
+  queueTimeout?:
+    | Duration
+    | undefined;
+  /**
+   * The hackathon team this job measures; with criteria_type set, its result is
+   * evaluated and reported to the Hub when it ends.
+   */
+  team?: TeamBinding | undefined;
+  criteriaType: CriteriaType;
+  spec?:
+    | { $case: "timer"; value: TimerJob }
+    | { $case: "httpCheck"; value: HttpCheckJob }
+    | { $case: "gitActivity"; value: GitActivityJob }
+    | { $case: "budget"; value: BudgetJob }
+    | { $case: "judgeScore"; value: JudgeScoreJob }
+    | { $case: "k6"; value: K6Job }
+    | undefined;
 }
 
 export interface ScheduleJobRequest_LabelsEntry {
   key: string;
   value: string;
+}
+
+export interface TeamBinding {
+  /** The team's nickname on the Hub (may hold upper case and "_"). */
+  slug: string;
+  hackathonId: string;
+}
+
+export interface HttpCheckEndpoint {
+  /** GET, HEAD or OPTIONS (a monitoring check never changes the target's data). */
+  method: string;
+  /** Path relative to base_url, e.g. "/api/events". */
+  path: string;
+  /** 0 = any 2xx. */
+  expectedStatus: number;
+  critical: boolean;
+}
+
+/** Probes a deployed app: each endpoint's status, latency, and TLS validity. */
+export interface HttpCheckJob {
+  baseUrl: string;
+  /** Default: the read-only endpoints of the Biletter ticketing API. */
+  endpoints: HttpCheckEndpoint[];
+  /** Per request; default 10s. */
+  requestTimeout?: Duration | undefined;
+}
+
+/** Measures a GitHub repository's activity. */
+export interface GitActivityJob {
+  /** https://github.com/<owner>/<repo> */
+  repoUrl: string;
+  /** Count commits since this time; default: the start of the activity window. */
+  since?:
+    | Date
+    | undefined;
+  /** "Recent activity" means a commit within this window; default 24h. */
+  activityWindow?: Duration | undefined;
+}
+
+/** Reports a team's declared spend (the MONEY_SPEND environment value). */
+export interface BudgetJob {
+  moneySpend: string;
+}
+
+/** Reports a team's jury score (the JUDJE_SCORE environment value, 0-10). */
+export interface JudgeScoreJob {
+  judgeScore: string;
+}
+
+export interface K6Stage {
+  duration?: Duration | undefined;
+  target: number;
+}
+
+export interface K6Thresholds {
+  /** k6 syntax, e.g. "p(95)<2000", "rate<0.05". */
+  expressions: string[];
+}
+
+/** A k6 load test, optionally split over several runner pods that start together. */
+export interface K6Job {
+  scriptSource?:
+    | //
+    /** Inline k6 script source. */
+    { $case: "script"; value: string }
+    | //
+    /** A built-in scenario: http-get-smoke, event-search, archive-search, auth-login, ticket-booking. */
+    { $case: "scenario"; value: string }
+    | undefined;
+  /** The target's base URL (scripts read it as API_URL). */
+  targetUrl: string;
+  env: { [key: string]: string };
+  vus: number;
+  duration?: Duration | undefined;
+  stages: K6Stage[];
+  /** Per metric; replaces the scenario's default thresholds for that metric. */
+  thresholds: { [key: string]: K6Thresholds };
+  /** Runner pods; default 1. */
+  parallelism: number;
+  runnerResources?:
+    | Resources
+    | undefined;
+  /** Default: a pinned grafana/k6 image. */
+  image: string;
+  /** From an allow-list of k6 flags. */
+  extraArgs: string[];
+  /** One request to the target before the test; unreachable fails fast (TARGET_UNREACHABLE). */
+  preflight: boolean;
+  thinkTime?: Duration | undefined;
+}
+
+export interface K6Job_EnvEntry {
+  key: string;
+  value: string;
+}
+
+export interface K6Job_ThresholdsEntry {
+  key: string;
+  value?: K6Thresholds | undefined;
 }
 
 export interface ScheduleJobResponse {
@@ -321,11 +562,21 @@ export interface Job {
   retryOf: string;
   /** Where a QUEUED job stands and what it waits for (GetJobStatus only). */
   queue?: QueueStatus | undefined;
+  team?: TeamBinding | undefined;
+  criteriaType: CriteriaType;
+  /** While RUNNING, for job types that know their length (k6): e.g. elapsed/total. */
+  progress?: Progress | undefined;
 }
 
 export interface Job_LabelsEntry {
   key: string;
   value: string;
+}
+
+export interface Progress {
+  elapsed?: Duration | undefined;
+  total?: Duration | undefined;
+  message: string;
 }
 
 export interface Attempt {
@@ -492,7 +743,20 @@ export interface ScheduleSpec {
   /** Each fire's job is delayed by a stable random amount up to this. */
   jitter?: Duration | undefined;
   startTime?: Date | undefined;
-  endTime?: Date | undefined;
+  endTime?:
+    | Date
+    | undefined;
+  /**
+   * When set, each fire lists the hackathon's approved teams and creates one job
+   * per team from the template, with that team's inputs.
+   */
+  forEachTeam?: TeamFanout | undefined;
+}
+
+export interface TeamFanout {
+  hackathonId: string;
+  /** The Hub's team status to include; default APPROVED. */
+  teamStatus: string;
 }
 
 export interface Schedule {
@@ -558,6 +822,52 @@ export interface DeleteScheduleResponse {
 
 export interface TriggerScheduleRequest {
   scheduleId: string;
+}
+
+export interface TriggerScheduleResponse {
+  /** The jobs the fire created (one per team for a fan-out schedule). */
+  jobs: Job[];
+  /** Why nothing was created, when the overlap policy skipped the fire. */
+  skippedReason: string;
+}
+
+export interface OutboxItem {
+  id: string;
+  teamSlug: string;
+  hackathonId: string;
+  criteriaType: CriteriaType;
+  /** PASSED, FAILED or NO_DATA. */
+  status: string;
+  score: number;
+  metrics?: { [key: string]: any } | undefined;
+  jobId: string;
+  state: OutboxItemState;
+  attempts: number;
+  lastError: string;
+  createTime?: Date | undefined;
+  nextAttemptTime?: Date | undefined;
+  deliveredTime?: Date | undefined;
+}
+
+export interface ListOutboxRequest {
+  states: OutboxItemState[];
+  teamSlug: string;
+  pageSize: number;
+  pageToken: string;
+}
+
+export interface ListOutboxResponse {
+  items: OutboxItem[];
+  nextPageToken: string;
+}
+
+export interface ResendOutboxRequest {
+  /** Parked items to resend; empty = every parked item. */
+  itemIds: string[];
+}
+
+export interface ResendOutboxResponse {
+  requeued: number;
 }
 
 function createBaseResources(): Resources {
@@ -996,6 +1306,8 @@ function createBaseScheduleJobRequest(): ScheduleJobRequest {
     concurrencyKey: "",
     runAt: undefined,
     queueTimeout: undefined,
+    team: undefined,
+    criteriaType: 0,
     spec: undefined,
   };
 }
@@ -1032,9 +1344,30 @@ export const ScheduleJobRequest: MessageFns<ScheduleJobRequest> = {
     if (message.queueTimeout !== undefined) {
       Duration.encode(message.queueTimeout, writer.uint32(82).fork()).join();
     }
+    if (message.team !== undefined) {
+      TeamBinding.encode(message.team, writer.uint32(90).fork()).join();
+    }
+    if (message.criteriaType !== 0) {
+      writer.uint32(96).int32(message.criteriaType);
+    }
     switch (message.spec?.$case) {
       case "timer":
         TimerJob.encode(message.spec.value, writer.uint32(162).fork()).join();
+        break;
+      case "httpCheck":
+        HttpCheckJob.encode(message.spec.value, writer.uint32(170).fork()).join();
+        break;
+      case "gitActivity":
+        GitActivityJob.encode(message.spec.value, writer.uint32(178).fork()).join();
+        break;
+      case "budget":
+        BudgetJob.encode(message.spec.value, writer.uint32(186).fork()).join();
+        break;
+      case "judgeScore":
+        JudgeScoreJob.encode(message.spec.value, writer.uint32(194).fork()).join();
+        break;
+      case "k6":
+        K6Job.encode(message.spec.value, writer.uint32(202).fork()).join();
         break;
     }
     return writer;
@@ -1136,12 +1469,68 @@ export const ScheduleJobRequest: MessageFns<ScheduleJobRequest> = {
             message.queueTimeout = Duration.decode(reader, reader.uint32());
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.team = TeamBinding.decode(reader, reader.uint32());
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.criteriaType = reader.int32() as any;
+            continue;
+          }
           case 20: {
             if (tag !== 162) {
               break;
             }
 
             message.spec = { $case: "timer", value: TimerJob.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 21: {
+            if (tag !== 170) {
+              break;
+            }
+
+            message.spec = { $case: "httpCheck", value: HttpCheckJob.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 22: {
+            if (tag !== 178) {
+              break;
+            }
+
+            message.spec = { $case: "gitActivity", value: GitActivityJob.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 23: {
+            if (tag !== 186) {
+              break;
+            }
+
+            message.spec = { $case: "budget", value: BudgetJob.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 24: {
+            if (tag !== 194) {
+              break;
+            }
+
+            message.spec = { $case: "judgeScore", value: JudgeScoreJob.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 25: {
+            if (tag !== 202) {
+              break;
+            }
+
+            message.spec = { $case: "k6", value: K6Job.decode(reader, reader.uint32()) };
             continue;
           }
         }
@@ -1201,7 +1590,31 @@ export const ScheduleJobRequest: MessageFns<ScheduleJobRequest> = {
         : isSet(object.queue_timeout)
         ? Duration.fromJSON(object.queue_timeout)
         : undefined,
-      spec: isSet(object.timer) ? { $case: "timer", value: TimerJob.fromJSON(object.timer) } : undefined,
+      team: isSet(object.team) ? TeamBinding.fromJSON(object.team) : undefined,
+      criteriaType: isSet(object.criteriaType)
+        ? criteriaTypeFromJSON(object.criteriaType)
+        : isSet(object.criteria_type)
+        ? criteriaTypeFromJSON(object.criteria_type)
+        : 0,
+      spec: isSet(object.timer)
+        ? { $case: "timer", value: TimerJob.fromJSON(object.timer) }
+        : isSet(object.httpCheck)
+        ? { $case: "httpCheck", value: HttpCheckJob.fromJSON(object.httpCheck) }
+        : isSet(object.http_check)
+        ? { $case: "httpCheck", value: HttpCheckJob.fromJSON(object.http_check) }
+        : isSet(object.gitActivity)
+        ? { $case: "gitActivity", value: GitActivityJob.fromJSON(object.gitActivity) }
+        : isSet(object.git_activity)
+        ? { $case: "gitActivity", value: GitActivityJob.fromJSON(object.git_activity) }
+        : isSet(object.budget)
+        ? { $case: "budget", value: BudgetJob.fromJSON(object.budget) }
+        : isSet(object.judgeScore)
+        ? { $case: "judgeScore", value: JudgeScoreJob.fromJSON(object.judgeScore) }
+        : isSet(object.judge_score)
+        ? { $case: "judgeScore", value: JudgeScoreJob.fromJSON(object.judge_score) }
+        : isSet(object.k6)
+        ? { $case: "k6", value: K6Job.fromJSON(object.k6) }
+        : undefined,
     };
   },
 
@@ -1243,8 +1656,24 @@ export const ScheduleJobRequest: MessageFns<ScheduleJobRequest> = {
     if (message.queueTimeout !== undefined) {
       obj.queueTimeout = Duration.toJSON(message.queueTimeout);
     }
+    if (message.team !== undefined) {
+      obj.team = TeamBinding.toJSON(message.team);
+    }
+    if (message.criteriaType !== 0) {
+      obj.criteriaType = criteriaTypeToJSON(message.criteriaType);
+    }
     if (message.spec?.$case === "timer") {
       obj.timer = TimerJob.toJSON(message.spec.value);
+    } else if (message.spec?.$case === "httpCheck") {
+      obj.httpCheck = HttpCheckJob.toJSON(message.spec.value);
+    } else if (message.spec?.$case === "gitActivity") {
+      obj.gitActivity = GitActivityJob.toJSON(message.spec.value);
+    } else if (message.spec?.$case === "budget") {
+      obj.budget = BudgetJob.toJSON(message.spec.value);
+    } else if (message.spec?.$case === "judgeScore") {
+      obj.judgeScore = JudgeScoreJob.toJSON(message.spec.value);
+    } else if (message.spec?.$case === "k6") {
+      obj.k6 = K6Job.toJSON(message.spec.value);
     }
     return obj;
   },
@@ -1280,10 +1709,44 @@ export const ScheduleJobRequest: MessageFns<ScheduleJobRequest> = {
     message.queueTimeout = (object.queueTimeout !== undefined && object.queueTimeout !== null)
       ? Duration.fromPartial(object.queueTimeout)
       : undefined;
+    message.team = (object.team !== undefined && object.team !== null)
+      ? TeamBinding.fromPartial(object.team)
+      : undefined;
+    message.criteriaType = object.criteriaType ?? 0;
     switch (object.spec?.$case) {
       case "timer": {
         if (object.spec?.value !== undefined && object.spec?.value !== null) {
           message.spec = { $case: "timer", value: TimerJob.fromPartial(object.spec.value) };
+        }
+        break;
+      }
+      case "httpCheck": {
+        if (object.spec?.value !== undefined && object.spec?.value !== null) {
+          message.spec = { $case: "httpCheck", value: HttpCheckJob.fromPartial(object.spec.value) };
+        }
+        break;
+      }
+      case "gitActivity": {
+        if (object.spec?.value !== undefined && object.spec?.value !== null) {
+          message.spec = { $case: "gitActivity", value: GitActivityJob.fromPartial(object.spec.value) };
+        }
+        break;
+      }
+      case "budget": {
+        if (object.spec?.value !== undefined && object.spec?.value !== null) {
+          message.spec = { $case: "budget", value: BudgetJob.fromPartial(object.spec.value) };
+        }
+        break;
+      }
+      case "judgeScore": {
+        if (object.spec?.value !== undefined && object.spec?.value !== null) {
+          message.spec = { $case: "judgeScore", value: JudgeScoreJob.fromPartial(object.spec.value) };
+        }
+        break;
+      }
+      case "k6": {
+        if (object.spec?.value !== undefined && object.spec?.value !== null) {
+          message.spec = { $case: "k6", value: K6Job.fromPartial(object.spec.value) };
         }
         break;
       }
@@ -1373,6 +1836,1305 @@ export const ScheduleJobRequest_LabelsEntry: MessageFns<ScheduleJobRequest_Label
     const message = createBaseScheduleJobRequest_LabelsEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseTeamBinding(): TeamBinding {
+  return { slug: "", hackathonId: "" };
+}
+
+export const TeamBinding: MessageFns<TeamBinding> = {
+  encode(message: TeamBinding, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.slug !== "") {
+      writer.uint32(10).string(message.slug);
+    }
+    if (message.hackathonId !== "") {
+      writer.uint32(18).string(message.hackathonId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TeamBinding {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTeamBinding();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.slug = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.hackathonId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TeamBinding {
+    return {
+      slug: isSet(object.slug) ? globalThis.String(object.slug) : "",
+      hackathonId: isSet(object.hackathonId)
+        ? globalThis.String(object.hackathonId)
+        : isSet(object.hackathon_id)
+        ? globalThis.String(object.hackathon_id)
+        : "",
+    };
+  },
+
+  toJSON(message: TeamBinding): unknown {
+    const obj: any = {};
+    if (message.slug !== "") {
+      obj.slug = message.slug;
+    }
+    if (message.hackathonId !== "") {
+      obj.hackathonId = message.hackathonId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TeamBinding>): TeamBinding {
+    return TeamBinding.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TeamBinding>): TeamBinding {
+    const message = createBaseTeamBinding();
+    message.slug = object.slug ?? "";
+    message.hackathonId = object.hackathonId ?? "";
+    return message;
+  },
+};
+
+function createBaseHttpCheckEndpoint(): HttpCheckEndpoint {
+  return { method: "", path: "", expectedStatus: 0, critical: false };
+}
+
+export const HttpCheckEndpoint: MessageFns<HttpCheckEndpoint> = {
+  encode(message: HttpCheckEndpoint, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.method !== "") {
+      writer.uint32(10).string(message.method);
+    }
+    if (message.path !== "") {
+      writer.uint32(18).string(message.path);
+    }
+    if (message.expectedStatus !== 0) {
+      writer.uint32(24).int32(message.expectedStatus);
+    }
+    if (message.critical !== false) {
+      writer.uint32(32).bool(message.critical);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HttpCheckEndpoint {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHttpCheckEndpoint();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.method = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.expectedStatus = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.critical = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HttpCheckEndpoint {
+    return {
+      method: isSet(object.method) ? globalThis.String(object.method) : "",
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+      expectedStatus: isSet(object.expectedStatus)
+        ? globalThis.Number(object.expectedStatus)
+        : isSet(object.expected_status)
+        ? globalThis.Number(object.expected_status)
+        : 0,
+      critical: isSet(object.critical) ? globalThis.Boolean(object.critical) : false,
+    };
+  },
+
+  toJSON(message: HttpCheckEndpoint): unknown {
+    const obj: any = {};
+    if (message.method !== "") {
+      obj.method = message.method;
+    }
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
+    if (message.expectedStatus !== 0) {
+      obj.expectedStatus = Math.round(message.expectedStatus);
+    }
+    if (message.critical !== false) {
+      obj.critical = message.critical;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<HttpCheckEndpoint>): HttpCheckEndpoint {
+    return HttpCheckEndpoint.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<HttpCheckEndpoint>): HttpCheckEndpoint {
+    const message = createBaseHttpCheckEndpoint();
+    message.method = object.method ?? "";
+    message.path = object.path ?? "";
+    message.expectedStatus = object.expectedStatus ?? 0;
+    message.critical = object.critical ?? false;
+    return message;
+  },
+};
+
+function createBaseHttpCheckJob(): HttpCheckJob {
+  return { baseUrl: "", endpoints: [], requestTimeout: undefined };
+}
+
+export const HttpCheckJob: MessageFns<HttpCheckJob> = {
+  encode(message: HttpCheckJob, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.baseUrl !== "") {
+      writer.uint32(10).string(message.baseUrl);
+    }
+    for (const v of message.endpoints) {
+      HttpCheckEndpoint.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.requestTimeout !== undefined) {
+      Duration.encode(message.requestTimeout, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HttpCheckJob {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHttpCheckJob();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.baseUrl = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.endpoints.push(HttpCheckEndpoint.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.requestTimeout = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HttpCheckJob {
+    return {
+      baseUrl: isSet(object.baseUrl)
+        ? globalThis.String(object.baseUrl)
+        : isSet(object.base_url)
+        ? globalThis.String(object.base_url)
+        : "",
+      endpoints: globalThis.Array.isArray(object?.endpoints)
+        ? object.endpoints.map((e: any) => HttpCheckEndpoint.fromJSON(e))
+        : [],
+      requestTimeout: isSet(object.requestTimeout)
+        ? Duration.fromJSON(object.requestTimeout)
+        : isSet(object.request_timeout)
+        ? Duration.fromJSON(object.request_timeout)
+        : undefined,
+    };
+  },
+
+  toJSON(message: HttpCheckJob): unknown {
+    const obj: any = {};
+    if (message.baseUrl !== "") {
+      obj.baseUrl = message.baseUrl;
+    }
+    if (message.endpoints?.length) {
+      obj.endpoints = message.endpoints.map((e) => HttpCheckEndpoint.toJSON(e));
+    }
+    if (message.requestTimeout !== undefined) {
+      obj.requestTimeout = Duration.toJSON(message.requestTimeout);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<HttpCheckJob>): HttpCheckJob {
+    return HttpCheckJob.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<HttpCheckJob>): HttpCheckJob {
+    const message = createBaseHttpCheckJob();
+    message.baseUrl = object.baseUrl ?? "";
+    message.endpoints = object.endpoints?.map((e) => HttpCheckEndpoint.fromPartial(e)) || [];
+    message.requestTimeout = (object.requestTimeout !== undefined && object.requestTimeout !== null)
+      ? Duration.fromPartial(object.requestTimeout)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseGitActivityJob(): GitActivityJob {
+  return { repoUrl: "", since: undefined, activityWindow: undefined };
+}
+
+export const GitActivityJob: MessageFns<GitActivityJob> = {
+  encode(message: GitActivityJob, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.repoUrl !== "") {
+      writer.uint32(10).string(message.repoUrl);
+    }
+    if (message.since !== undefined) {
+      Timestamp.encode(toTimestamp(message.since), writer.uint32(18).fork()).join();
+    }
+    if (message.activityWindow !== undefined) {
+      Duration.encode(message.activityWindow, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GitActivityJob {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGitActivityJob();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.repoUrl = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.since = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.activityWindow = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GitActivityJob {
+    return {
+      repoUrl: isSet(object.repoUrl)
+        ? globalThis.String(object.repoUrl)
+        : isSet(object.repo_url)
+        ? globalThis.String(object.repo_url)
+        : "",
+      since: isSet(object.since) ? fromJsonTimestamp(object.since) : undefined,
+      activityWindow: isSet(object.activityWindow)
+        ? Duration.fromJSON(object.activityWindow)
+        : isSet(object.activity_window)
+        ? Duration.fromJSON(object.activity_window)
+        : undefined,
+    };
+  },
+
+  toJSON(message: GitActivityJob): unknown {
+    const obj: any = {};
+    if (message.repoUrl !== "") {
+      obj.repoUrl = message.repoUrl;
+    }
+    if (message.since !== undefined) {
+      obj.since = message.since.toISOString();
+    }
+    if (message.activityWindow !== undefined) {
+      obj.activityWindow = Duration.toJSON(message.activityWindow);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GitActivityJob>): GitActivityJob {
+    return GitActivityJob.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GitActivityJob>): GitActivityJob {
+    const message = createBaseGitActivityJob();
+    message.repoUrl = object.repoUrl ?? "";
+    message.since = object.since ?? undefined;
+    message.activityWindow = (object.activityWindow !== undefined && object.activityWindow !== null)
+      ? Duration.fromPartial(object.activityWindow)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseBudgetJob(): BudgetJob {
+  return { moneySpend: "" };
+}
+
+export const BudgetJob: MessageFns<BudgetJob> = {
+  encode(message: BudgetJob, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.moneySpend !== "") {
+      writer.uint32(10).string(message.moneySpend);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BudgetJob {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBudgetJob();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.moneySpend = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BudgetJob {
+    return {
+      moneySpend: isSet(object.moneySpend)
+        ? globalThis.String(object.moneySpend)
+        : isSet(object.money_spend)
+        ? globalThis.String(object.money_spend)
+        : "",
+    };
+  },
+
+  toJSON(message: BudgetJob): unknown {
+    const obj: any = {};
+    if (message.moneySpend !== "") {
+      obj.moneySpend = message.moneySpend;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BudgetJob>): BudgetJob {
+    return BudgetJob.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BudgetJob>): BudgetJob {
+    const message = createBaseBudgetJob();
+    message.moneySpend = object.moneySpend ?? "";
+    return message;
+  },
+};
+
+function createBaseJudgeScoreJob(): JudgeScoreJob {
+  return { judgeScore: "" };
+}
+
+export const JudgeScoreJob: MessageFns<JudgeScoreJob> = {
+  encode(message: JudgeScoreJob, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.judgeScore !== "") {
+      writer.uint32(10).string(message.judgeScore);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): JudgeScoreJob {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseJudgeScoreJob();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.judgeScore = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): JudgeScoreJob {
+    return {
+      judgeScore: isSet(object.judgeScore)
+        ? globalThis.String(object.judgeScore)
+        : isSet(object.judge_score)
+        ? globalThis.String(object.judge_score)
+        : "",
+    };
+  },
+
+  toJSON(message: JudgeScoreJob): unknown {
+    const obj: any = {};
+    if (message.judgeScore !== "") {
+      obj.judgeScore = message.judgeScore;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<JudgeScoreJob>): JudgeScoreJob {
+    return JudgeScoreJob.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<JudgeScoreJob>): JudgeScoreJob {
+    const message = createBaseJudgeScoreJob();
+    message.judgeScore = object.judgeScore ?? "";
+    return message;
+  },
+};
+
+function createBaseK6Stage(): K6Stage {
+  return { duration: undefined, target: 0 };
+}
+
+export const K6Stage: MessageFns<K6Stage> = {
+  encode(message: K6Stage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.duration !== undefined) {
+      Duration.encode(message.duration, writer.uint32(10).fork()).join();
+    }
+    if (message.target !== 0) {
+      writer.uint32(16).int32(message.target);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): K6Stage {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseK6Stage();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.duration = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.target = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): K6Stage {
+    return {
+      duration: isSet(object.duration) ? Duration.fromJSON(object.duration) : undefined,
+      target: isSet(object.target) ? globalThis.Number(object.target) : 0,
+    };
+  },
+
+  toJSON(message: K6Stage): unknown {
+    const obj: any = {};
+    if (message.duration !== undefined) {
+      obj.duration = Duration.toJSON(message.duration);
+    }
+    if (message.target !== 0) {
+      obj.target = Math.round(message.target);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<K6Stage>): K6Stage {
+    return K6Stage.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<K6Stage>): K6Stage {
+    const message = createBaseK6Stage();
+    message.duration = (object.duration !== undefined && object.duration !== null)
+      ? Duration.fromPartial(object.duration)
+      : undefined;
+    message.target = object.target ?? 0;
+    return message;
+  },
+};
+
+function createBaseK6Thresholds(): K6Thresholds {
+  return { expressions: [] };
+}
+
+export const K6Thresholds: MessageFns<K6Thresholds> = {
+  encode(message: K6Thresholds, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.expressions) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): K6Thresholds {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseK6Thresholds();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.expressions.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): K6Thresholds {
+    return {
+      expressions: globalThis.Array.isArray(object?.expressions)
+        ? object.expressions.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: K6Thresholds): unknown {
+    const obj: any = {};
+    if (message.expressions?.length) {
+      obj.expressions = message.expressions;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<K6Thresholds>): K6Thresholds {
+    return K6Thresholds.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<K6Thresholds>): K6Thresholds {
+    const message = createBaseK6Thresholds();
+    message.expressions = object.expressions?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseK6Job(): K6Job {
+  return {
+    scriptSource: undefined,
+    targetUrl: "",
+    env: {},
+    vus: 0,
+    duration: undefined,
+    stages: [],
+    thresholds: {},
+    parallelism: 0,
+    runnerResources: undefined,
+    image: "",
+    extraArgs: [],
+    preflight: false,
+    thinkTime: undefined,
+  };
+}
+
+export const K6Job: MessageFns<K6Job> = {
+  encode(message: K6Job, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.scriptSource?.$case) {
+      case "script":
+        writer.uint32(10).string(message.scriptSource.value);
+        break;
+      case "scenario":
+        writer.uint32(18).string(message.scriptSource.value);
+        break;
+    }
+    if (message.targetUrl !== "") {
+      writer.uint32(26).string(message.targetUrl);
+    }
+    globalThis.Object.entries(message.env).forEach(([key, value]: [string, string]) => {
+      K6Job_EnvEntry.encode({ key: key as any, value }, writer.uint32(34).fork()).join();
+    });
+    if (message.vus !== 0) {
+      writer.uint32(40).int32(message.vus);
+    }
+    if (message.duration !== undefined) {
+      Duration.encode(message.duration, writer.uint32(50).fork()).join();
+    }
+    for (const v of message.stages) {
+      K6Stage.encode(v!, writer.uint32(58).fork()).join();
+    }
+    globalThis.Object.entries(message.thresholds).forEach(([key, value]: [string, K6Thresholds]) => {
+      K6Job_ThresholdsEntry.encode({ key: key as any, value }, writer.uint32(66).fork()).join();
+    });
+    if (message.parallelism !== 0) {
+      writer.uint32(72).int32(message.parallelism);
+    }
+    if (message.runnerResources !== undefined) {
+      Resources.encode(message.runnerResources, writer.uint32(82).fork()).join();
+    }
+    if (message.image !== "") {
+      writer.uint32(90).string(message.image);
+    }
+    for (const v of message.extraArgs) {
+      writer.uint32(98).string(v!);
+    }
+    if (message.preflight !== false) {
+      writer.uint32(104).bool(message.preflight);
+    }
+    if (message.thinkTime !== undefined) {
+      Duration.encode(message.thinkTime, writer.uint32(114).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): K6Job {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseK6Job();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.scriptSource = { $case: "script", value: reader.string() };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.scriptSource = { $case: "scenario", value: reader.string() };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.targetUrl = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            const entry4 = K6Job_EnvEntry.decode(reader, reader.uint32());
+            if (entry4.value !== undefined) {
+              message.env[entry4.key] = entry4.value;
+            }
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.vus = reader.int32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.duration = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.stages.push(K6Stage.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            const entry8 = K6Job_ThresholdsEntry.decode(reader, reader.uint32());
+            if (entry8.value !== undefined) {
+              message.thresholds[entry8.key] = entry8.value;
+            }
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.parallelism = reader.int32();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.runnerResources = Resources.decode(reader, reader.uint32());
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.image = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.extraArgs.push(reader.string());
+            continue;
+          }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.preflight = reader.bool();
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.thinkTime = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): K6Job {
+    return {
+      scriptSource: isSet(object.script)
+        ? { $case: "script", value: globalThis.String(object.script) }
+        : isSet(object.scenario)
+        ? { $case: "scenario", value: globalThis.String(object.scenario) }
+        : undefined,
+      targetUrl: isSet(object.targetUrl)
+        ? globalThis.String(object.targetUrl)
+        : isSet(object.target_url)
+        ? globalThis.String(object.target_url)
+        : "",
+      env: isObject(object.env)
+        ? (globalThis.Object.entries(object.env) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      vus: isSet(object.vus) ? globalThis.Number(object.vus) : 0,
+      duration: isSet(object.duration) ? Duration.fromJSON(object.duration) : undefined,
+      stages: globalThis.Array.isArray(object?.stages) ? object.stages.map((e: any) => K6Stage.fromJSON(e)) : [],
+      thresholds: isObject(object.thresholds)
+        ? (globalThis.Object.entries(object.thresholds) as [string, any][]).reduce(
+          (acc: { [key: string]: K6Thresholds }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: K6Thresholds.fromJSON(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      parallelism: isSet(object.parallelism) ? globalThis.Number(object.parallelism) : 0,
+      runnerResources: isSet(object.runnerResources)
+        ? Resources.fromJSON(object.runnerResources)
+        : isSet(object.runner_resources)
+        ? Resources.fromJSON(object.runner_resources)
+        : undefined,
+      image: isSet(object.image) ? globalThis.String(object.image) : "",
+      extraArgs: globalThis.Array.isArray(object?.extraArgs)
+        ? object.extraArgs.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.extra_args)
+        ? object.extra_args.map((e: any) => globalThis.String(e))
+        : [],
+      preflight: isSet(object.preflight) ? globalThis.Boolean(object.preflight) : false,
+      thinkTime: isSet(object.thinkTime)
+        ? Duration.fromJSON(object.thinkTime)
+        : isSet(object.think_time)
+        ? Duration.fromJSON(object.think_time)
+        : undefined,
+    };
+  },
+
+  toJSON(message: K6Job): unknown {
+    const obj: any = {};
+    if (message.scriptSource?.$case === "script") {
+      obj.script = message.scriptSource.value;
+    } else if (message.scriptSource?.$case === "scenario") {
+      obj.scenario = message.scriptSource.value;
+    }
+    if (message.targetUrl !== "") {
+      obj.targetUrl = message.targetUrl;
+    }
+    if (message.env) {
+      const entries = globalThis.Object.entries(message.env) as [string, string][];
+      if (entries.length > 0) {
+        obj.env = {};
+        entries.forEach(([k, v]) => {
+          obj.env[k] = v;
+        });
+      }
+    }
+    if (message.vus !== 0) {
+      obj.vus = Math.round(message.vus);
+    }
+    if (message.duration !== undefined) {
+      obj.duration = Duration.toJSON(message.duration);
+    }
+    if (message.stages?.length) {
+      obj.stages = message.stages.map((e) => K6Stage.toJSON(e));
+    }
+    if (message.thresholds) {
+      const entries = globalThis.Object.entries(message.thresholds) as [string, K6Thresholds][];
+      if (entries.length > 0) {
+        obj.thresholds = {};
+        entries.forEach(([k, v]) => {
+          obj.thresholds[k] = K6Thresholds.toJSON(v);
+        });
+      }
+    }
+    if (message.parallelism !== 0) {
+      obj.parallelism = Math.round(message.parallelism);
+    }
+    if (message.runnerResources !== undefined) {
+      obj.runnerResources = Resources.toJSON(message.runnerResources);
+    }
+    if (message.image !== "") {
+      obj.image = message.image;
+    }
+    if (message.extraArgs?.length) {
+      obj.extraArgs = message.extraArgs;
+    }
+    if (message.preflight !== false) {
+      obj.preflight = message.preflight;
+    }
+    if (message.thinkTime !== undefined) {
+      obj.thinkTime = Duration.toJSON(message.thinkTime);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<K6Job>): K6Job {
+    return K6Job.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<K6Job>): K6Job {
+    const message = createBaseK6Job();
+    switch (object.scriptSource?.$case) {
+      case "script": {
+        if (object.scriptSource?.value !== undefined && object.scriptSource?.value !== null) {
+          message.scriptSource = { $case: "script", value: object.scriptSource.value };
+        }
+        break;
+      }
+      case "scenario": {
+        if (object.scriptSource?.value !== undefined && object.scriptSource?.value !== null) {
+          message.scriptSource = { $case: "scenario", value: object.scriptSource.value };
+        }
+        break;
+      }
+    }
+    message.targetUrl = object.targetUrl ?? "";
+    message.env = (globalThis.Object.entries(object.env ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.vus = object.vus ?? 0;
+    message.duration = (object.duration !== undefined && object.duration !== null)
+      ? Duration.fromPartial(object.duration)
+      : undefined;
+    message.stages = object.stages?.map((e) => K6Stage.fromPartial(e)) || [];
+    message.thresholds = (globalThis.Object.entries(object.thresholds ?? {}) as [string, K6Thresholds][]).reduce(
+      (acc: { [key: string]: K6Thresholds }, [key, value]: [string, K6Thresholds]) => {
+        if (value !== undefined) {
+          acc[key] = K6Thresholds.fromPartial(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.parallelism = object.parallelism ?? 0;
+    message.runnerResources = (object.runnerResources !== undefined && object.runnerResources !== null)
+      ? Resources.fromPartial(object.runnerResources)
+      : undefined;
+    message.image = object.image ?? "";
+    message.extraArgs = object.extraArgs?.map((e) => e) || [];
+    message.preflight = object.preflight ?? false;
+    message.thinkTime = (object.thinkTime !== undefined && object.thinkTime !== null)
+      ? Duration.fromPartial(object.thinkTime)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseK6Job_EnvEntry(): K6Job_EnvEntry {
+  return { key: "", value: "" };
+}
+
+export const K6Job_EnvEntry: MessageFns<K6Job_EnvEntry> = {
+  encode(message: K6Job_EnvEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): K6Job_EnvEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseK6Job_EnvEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): K6Job_EnvEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: K6Job_EnvEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<K6Job_EnvEntry>): K6Job_EnvEntry {
+    return K6Job_EnvEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<K6Job_EnvEntry>): K6Job_EnvEntry {
+    const message = createBaseK6Job_EnvEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseK6Job_ThresholdsEntry(): K6Job_ThresholdsEntry {
+  return { key: "", value: undefined };
+}
+
+export const K6Job_ThresholdsEntry: MessageFns<K6Job_ThresholdsEntry> = {
+  encode(message: K6Job_ThresholdsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== undefined) {
+      K6Thresholds.encode(message.value, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): K6Job_ThresholdsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseK6Job_ThresholdsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = K6Thresholds.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): K6Job_ThresholdsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? K6Thresholds.fromJSON(object.value) : undefined,
+    };
+  },
+
+  toJSON(message: K6Job_ThresholdsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== undefined) {
+      obj.value = K6Thresholds.toJSON(message.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<K6Job_ThresholdsEntry>): K6Job_ThresholdsEntry {
+    return K6Job_ThresholdsEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<K6Job_ThresholdsEntry>): K6Job_ThresholdsEntry {
+    const message = createBaseK6Job_ThresholdsEntry();
+    message.key = object.key ?? "";
+    message.value = (object.value !== undefined && object.value !== null)
+      ? K6Thresholds.fromPartial(object.value)
+      : undefined;
     return message;
   },
 };
@@ -1648,6 +3410,9 @@ function createBaseJob(): Job {
     scheduleId: "",
     retryOf: "",
     queue: undefined,
+    team: undefined,
+    criteriaType: 0,
+    progress: undefined,
   };
 }
 
@@ -1745,6 +3510,15 @@ export const Job: MessageFns<Job> = {
     }
     if (message.queue !== undefined) {
       QueueStatus.encode(message.queue, writer.uint32(250).fork()).join();
+    }
+    if (message.team !== undefined) {
+      TeamBinding.encode(message.team, writer.uint32(258).fork()).join();
+    }
+    if (message.criteriaType !== 0) {
+      writer.uint32(264).int32(message.criteriaType);
+    }
+    if (message.progress !== undefined) {
+      Progress.encode(message.progress, writer.uint32(274).fork()).join();
     }
     return writer;
   },
@@ -2013,6 +3787,30 @@ export const Job: MessageFns<Job> = {
             message.queue = QueueStatus.decode(reader, reader.uint32());
             continue;
           }
+          case 32: {
+            if (tag !== 258) {
+              break;
+            }
+
+            message.team = TeamBinding.decode(reader, reader.uint32());
+            continue;
+          }
+          case 33: {
+            if (tag !== 264) {
+              break;
+            }
+
+            message.criteriaType = reader.int32() as any;
+            continue;
+          }
+          case 34: {
+            if (tag !== 274) {
+              break;
+            }
+
+            message.progress = Progress.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2129,6 +3927,13 @@ export const Job: MessageFns<Job> = {
         ? globalThis.String(object.retry_of)
         : "",
       queue: isSet(object.queue) ? QueueStatus.fromJSON(object.queue) : undefined,
+      team: isSet(object.team) ? TeamBinding.fromJSON(object.team) : undefined,
+      criteriaType: isSet(object.criteriaType)
+        ? criteriaTypeFromJSON(object.criteriaType)
+        : isSet(object.criteria_type)
+        ? criteriaTypeFromJSON(object.criteria_type)
+        : 0,
+      progress: isSet(object.progress) ? Progress.fromJSON(object.progress) : undefined,
     };
   },
 
@@ -2233,6 +4038,15 @@ export const Job: MessageFns<Job> = {
     if (message.queue !== undefined) {
       obj.queue = QueueStatus.toJSON(message.queue);
     }
+    if (message.team !== undefined) {
+      obj.team = TeamBinding.toJSON(message.team);
+    }
+    if (message.criteriaType !== 0) {
+      obj.criteriaType = criteriaTypeToJSON(message.criteriaType);
+    }
+    if (message.progress !== undefined) {
+      obj.progress = Progress.toJSON(message.progress);
+    }
     return obj;
   },
 
@@ -2289,6 +4103,13 @@ export const Job: MessageFns<Job> = {
     message.retryOf = object.retryOf ?? "";
     message.queue = (object.queue !== undefined && object.queue !== null)
       ? QueueStatus.fromPartial(object.queue)
+      : undefined;
+    message.team = (object.team !== undefined && object.team !== null)
+      ? TeamBinding.fromPartial(object.team)
+      : undefined;
+    message.criteriaType = object.criteriaType ?? 0;
+    message.progress = (object.progress !== undefined && object.progress !== null)
+      ? Progress.fromPartial(object.progress)
       : undefined;
     return message;
   },
@@ -2375,6 +4196,111 @@ export const Job_LabelsEntry: MessageFns<Job_LabelsEntry> = {
     const message = createBaseJob_LabelsEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseProgress(): Progress {
+  return { elapsed: undefined, total: undefined, message: "" };
+}
+
+export const Progress: MessageFns<Progress> = {
+  encode(message: Progress, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.elapsed !== undefined) {
+      Duration.encode(message.elapsed, writer.uint32(10).fork()).join();
+    }
+    if (message.total !== undefined) {
+      Duration.encode(message.total, writer.uint32(18).fork()).join();
+    }
+    if (message.message !== "") {
+      writer.uint32(26).string(message.message);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Progress {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseProgress();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.elapsed = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.total = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Progress {
+    return {
+      elapsed: isSet(object.elapsed) ? Duration.fromJSON(object.elapsed) : undefined,
+      total: isSet(object.total) ? Duration.fromJSON(object.total) : undefined,
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+    };
+  },
+
+  toJSON(message: Progress): unknown {
+    const obj: any = {};
+    if (message.elapsed !== undefined) {
+      obj.elapsed = Duration.toJSON(message.elapsed);
+    }
+    if (message.total !== undefined) {
+      obj.total = Duration.toJSON(message.total);
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Progress>): Progress {
+    return Progress.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Progress>): Progress {
+    const message = createBaseProgress();
+    message.elapsed = (object.elapsed !== undefined && object.elapsed !== null)
+      ? Duration.fromPartial(object.elapsed)
+      : undefined;
+    message.total = (object.total !== undefined && object.total !== null)
+      ? Duration.fromPartial(object.total)
+      : undefined;
+    message.message = object.message ?? "";
     return message;
   },
 };
@@ -4649,6 +6575,7 @@ function createBaseScheduleSpec(): ScheduleSpec {
     jitter: undefined,
     startTime: undefined,
     endTime: undefined,
+    forEachTeam: undefined,
   };
 }
 
@@ -4683,6 +6610,9 @@ export const ScheduleSpec: MessageFns<ScheduleSpec> = {
     }
     if (message.endTime !== undefined) {
       Timestamp.encode(toTimestamp(message.endTime), writer.uint32(82).fork()).join();
+    }
+    if (message.forEachTeam !== undefined) {
+      TeamFanout.encode(message.forEachTeam, writer.uint32(90).fork()).join();
     }
     return writer;
   },
@@ -4780,6 +6710,14 @@ export const ScheduleSpec: MessageFns<ScheduleSpec> = {
             message.endTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.forEachTeam = TeamFanout.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4832,6 +6770,11 @@ export const ScheduleSpec: MessageFns<ScheduleSpec> = {
         : isSet(object.end_time)
         ? fromJsonTimestamp(object.end_time)
         : undefined,
+      forEachTeam: isSet(object.forEachTeam)
+        ? TeamFanout.fromJSON(object.forEachTeam)
+        : isSet(object.for_each_team)
+        ? TeamFanout.fromJSON(object.for_each_team)
+        : undefined,
     };
   },
 
@@ -4867,6 +6810,9 @@ export const ScheduleSpec: MessageFns<ScheduleSpec> = {
     if (message.endTime !== undefined) {
       obj.endTime = message.endTime.toISOString();
     }
+    if (message.forEachTeam !== undefined) {
+      obj.forEachTeam = TeamFanout.toJSON(message.forEachTeam);
+    }
     return obj;
   },
 
@@ -4891,6 +6837,102 @@ export const ScheduleSpec: MessageFns<ScheduleSpec> = {
       : undefined;
     message.startTime = object.startTime ?? undefined;
     message.endTime = object.endTime ?? undefined;
+    message.forEachTeam = (object.forEachTeam !== undefined && object.forEachTeam !== null)
+      ? TeamFanout.fromPartial(object.forEachTeam)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseTeamFanout(): TeamFanout {
+  return { hackathonId: "", teamStatus: "" };
+}
+
+export const TeamFanout: MessageFns<TeamFanout> = {
+  encode(message: TeamFanout, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hackathonId !== "") {
+      writer.uint32(10).string(message.hackathonId);
+    }
+    if (message.teamStatus !== "") {
+      writer.uint32(18).string(message.teamStatus);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TeamFanout {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTeamFanout();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.hackathonId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.teamStatus = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TeamFanout {
+    return {
+      hackathonId: isSet(object.hackathonId)
+        ? globalThis.String(object.hackathonId)
+        : isSet(object.hackathon_id)
+        ? globalThis.String(object.hackathon_id)
+        : "",
+      teamStatus: isSet(object.teamStatus)
+        ? globalThis.String(object.teamStatus)
+        : isSet(object.team_status)
+        ? globalThis.String(object.team_status)
+        : "",
+    };
+  },
+
+  toJSON(message: TeamFanout): unknown {
+    const obj: any = {};
+    if (message.hackathonId !== "") {
+      obj.hackathonId = message.hackathonId;
+    }
+    if (message.teamStatus !== "") {
+      obj.teamStatus = message.teamStatus;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TeamFanout>): TeamFanout {
+    return TeamFanout.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TeamFanout>): TeamFanout {
+    const message = createBaseTeamFanout();
+    message.hackathonId = object.hackathonId ?? "";
+    message.teamStatus = object.teamStatus ?? "";
     return message;
   },
 };
@@ -5952,6 +7994,791 @@ export const TriggerScheduleRequest: MessageFns<TriggerScheduleRequest> = {
   },
 };
 
+function createBaseTriggerScheduleResponse(): TriggerScheduleResponse {
+  return { jobs: [], skippedReason: "" };
+}
+
+export const TriggerScheduleResponse: MessageFns<TriggerScheduleResponse> = {
+  encode(message: TriggerScheduleResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.jobs) {
+      Job.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.skippedReason !== "") {
+      writer.uint32(18).string(message.skippedReason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TriggerScheduleResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTriggerScheduleResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.jobs.push(Job.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.skippedReason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TriggerScheduleResponse {
+    return {
+      jobs: globalThis.Array.isArray(object?.jobs) ? object.jobs.map((e: any) => Job.fromJSON(e)) : [],
+      skippedReason: isSet(object.skippedReason)
+        ? globalThis.String(object.skippedReason)
+        : isSet(object.skipped_reason)
+        ? globalThis.String(object.skipped_reason)
+        : "",
+    };
+  },
+
+  toJSON(message: TriggerScheduleResponse): unknown {
+    const obj: any = {};
+    if (message.jobs?.length) {
+      obj.jobs = message.jobs.map((e) => Job.toJSON(e));
+    }
+    if (message.skippedReason !== "") {
+      obj.skippedReason = message.skippedReason;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TriggerScheduleResponse>): TriggerScheduleResponse {
+    return TriggerScheduleResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TriggerScheduleResponse>): TriggerScheduleResponse {
+    const message = createBaseTriggerScheduleResponse();
+    message.jobs = object.jobs?.map((e) => Job.fromPartial(e)) || [];
+    message.skippedReason = object.skippedReason ?? "";
+    return message;
+  },
+};
+
+function createBaseOutboxItem(): OutboxItem {
+  return {
+    id: "",
+    teamSlug: "",
+    hackathonId: "",
+    criteriaType: 0,
+    status: "",
+    score: 0,
+    metrics: undefined,
+    jobId: "",
+    state: 0,
+    attempts: 0,
+    lastError: "",
+    createTime: undefined,
+    nextAttemptTime: undefined,
+    deliveredTime: undefined,
+  };
+}
+
+export const OutboxItem: MessageFns<OutboxItem> = {
+  encode(message: OutboxItem, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.teamSlug !== "") {
+      writer.uint32(18).string(message.teamSlug);
+    }
+    if (message.hackathonId !== "") {
+      writer.uint32(26).string(message.hackathonId);
+    }
+    if (message.criteriaType !== 0) {
+      writer.uint32(32).int32(message.criteriaType);
+    }
+    if (message.status !== "") {
+      writer.uint32(42).string(message.status);
+    }
+    if (message.score !== 0) {
+      writer.uint32(48).int32(message.score);
+    }
+    if (message.metrics !== undefined) {
+      Struct.encode(Struct.wrap(message.metrics), writer.uint32(58).fork()).join();
+    }
+    if (message.jobId !== "") {
+      writer.uint32(66).string(message.jobId);
+    }
+    if (message.state !== 0) {
+      writer.uint32(72).int32(message.state);
+    }
+    if (message.attempts !== 0) {
+      writer.uint32(80).int32(message.attempts);
+    }
+    if (message.lastError !== "") {
+      writer.uint32(90).string(message.lastError);
+    }
+    if (message.createTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.createTime), writer.uint32(98).fork()).join();
+    }
+    if (message.nextAttemptTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.nextAttemptTime), writer.uint32(106).fork()).join();
+    }
+    if (message.deliveredTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.deliveredTime), writer.uint32(114).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OutboxItem {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOutboxItem();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.teamSlug = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.hackathonId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.criteriaType = reader.int32() as any;
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.status = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.score = reader.int32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.metrics = Struct.unwrap(Struct.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.jobId = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.attempts = reader.int32();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.lastError = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.createTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.nextAttemptTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.deliveredTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): OutboxItem {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      teamSlug: isSet(object.teamSlug)
+        ? globalThis.String(object.teamSlug)
+        : isSet(object.team_slug)
+        ? globalThis.String(object.team_slug)
+        : "",
+      hackathonId: isSet(object.hackathonId)
+        ? globalThis.String(object.hackathonId)
+        : isSet(object.hackathon_id)
+        ? globalThis.String(object.hackathon_id)
+        : "",
+      criteriaType: isSet(object.criteriaType)
+        ? criteriaTypeFromJSON(object.criteriaType)
+        : isSet(object.criteria_type)
+        ? criteriaTypeFromJSON(object.criteria_type)
+        : 0,
+      status: isSet(object.status) ? globalThis.String(object.status) : "",
+      score: isSet(object.score) ? globalThis.Number(object.score) : 0,
+      metrics: isObject(object.metrics) ? object.metrics : undefined,
+      jobId: isSet(object.jobId)
+        ? globalThis.String(object.jobId)
+        : isSet(object.job_id)
+        ? globalThis.String(object.job_id)
+        : "",
+      state: isSet(object.state) ? outboxItemStateFromJSON(object.state) : 0,
+      attempts: isSet(object.attempts) ? globalThis.Number(object.attempts) : 0,
+      lastError: isSet(object.lastError)
+        ? globalThis.String(object.lastError)
+        : isSet(object.last_error)
+        ? globalThis.String(object.last_error)
+        : "",
+      createTime: isSet(object.createTime)
+        ? fromJsonTimestamp(object.createTime)
+        : isSet(object.create_time)
+        ? fromJsonTimestamp(object.create_time)
+        : undefined,
+      nextAttemptTime: isSet(object.nextAttemptTime)
+        ? fromJsonTimestamp(object.nextAttemptTime)
+        : isSet(object.next_attempt_time)
+        ? fromJsonTimestamp(object.next_attempt_time)
+        : undefined,
+      deliveredTime: isSet(object.deliveredTime)
+        ? fromJsonTimestamp(object.deliveredTime)
+        : isSet(object.delivered_time)
+        ? fromJsonTimestamp(object.delivered_time)
+        : undefined,
+    };
+  },
+
+  toJSON(message: OutboxItem): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.teamSlug !== "") {
+      obj.teamSlug = message.teamSlug;
+    }
+    if (message.hackathonId !== "") {
+      obj.hackathonId = message.hackathonId;
+    }
+    if (message.criteriaType !== 0) {
+      obj.criteriaType = criteriaTypeToJSON(message.criteriaType);
+    }
+    if (message.status !== "") {
+      obj.status = message.status;
+    }
+    if (message.score !== 0) {
+      obj.score = Math.round(message.score);
+    }
+    if (message.metrics !== undefined) {
+      obj.metrics = message.metrics;
+    }
+    if (message.jobId !== "") {
+      obj.jobId = message.jobId;
+    }
+    if (message.state !== 0) {
+      obj.state = outboxItemStateToJSON(message.state);
+    }
+    if (message.attempts !== 0) {
+      obj.attempts = Math.round(message.attempts);
+    }
+    if (message.lastError !== "") {
+      obj.lastError = message.lastError;
+    }
+    if (message.createTime !== undefined) {
+      obj.createTime = message.createTime.toISOString();
+    }
+    if (message.nextAttemptTime !== undefined) {
+      obj.nextAttemptTime = message.nextAttemptTime.toISOString();
+    }
+    if (message.deliveredTime !== undefined) {
+      obj.deliveredTime = message.deliveredTime.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<OutboxItem>): OutboxItem {
+    return OutboxItem.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<OutboxItem>): OutboxItem {
+    const message = createBaseOutboxItem();
+    message.id = object.id ?? "";
+    message.teamSlug = object.teamSlug ?? "";
+    message.hackathonId = object.hackathonId ?? "";
+    message.criteriaType = object.criteriaType ?? 0;
+    message.status = object.status ?? "";
+    message.score = object.score ?? 0;
+    message.metrics = object.metrics ?? undefined;
+    message.jobId = object.jobId ?? "";
+    message.state = object.state ?? 0;
+    message.attempts = object.attempts ?? 0;
+    message.lastError = object.lastError ?? "";
+    message.createTime = object.createTime ?? undefined;
+    message.nextAttemptTime = object.nextAttemptTime ?? undefined;
+    message.deliveredTime = object.deliveredTime ?? undefined;
+    return message;
+  },
+};
+
+function createBaseListOutboxRequest(): ListOutboxRequest {
+  return { states: [], teamSlug: "", pageSize: 0, pageToken: "" };
+}
+
+export const ListOutboxRequest: MessageFns<ListOutboxRequest> = {
+  encode(message: ListOutboxRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.states.length !== 0) {
+      writer.uint32(10).fork();
+      for (const v of message.states) {
+        writer.int32(v);
+      }
+      writer.join();
+    }
+    if (message.teamSlug !== "") {
+      writer.uint32(18).string(message.teamSlug);
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(24).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(34).string(message.pageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListOutboxRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListOutboxRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag === 8) {
+              message.states.push(reader.int32() as any);
+
+              continue;
+            }
+
+            if (tag === 10) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.states.push(reader.int32() as any);
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.teamSlug = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListOutboxRequest {
+    return {
+      states: globalThis.Array.isArray(object?.states) ? object.states.map((e: any) => outboxItemStateFromJSON(e)) : [],
+      teamSlug: isSet(object.teamSlug)
+        ? globalThis.String(object.teamSlug)
+        : isSet(object.team_slug)
+        ? globalThis.String(object.team_slug)
+        : "",
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListOutboxRequest): unknown {
+    const obj: any = {};
+    if (message.states?.length) {
+      obj.states = message.states.map((e) => outboxItemStateToJSON(e));
+    }
+    if (message.teamSlug !== "") {
+      obj.teamSlug = message.teamSlug;
+    }
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListOutboxRequest>): ListOutboxRequest {
+    return ListOutboxRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListOutboxRequest>): ListOutboxRequest {
+    const message = createBaseListOutboxRequest();
+    message.states = object.states?.map((e) => e) || [];
+    message.teamSlug = object.teamSlug ?? "";
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseListOutboxResponse(): ListOutboxResponse {
+  return { items: [], nextPageToken: "" };
+}
+
+export const ListOutboxResponse: MessageFns<ListOutboxResponse> = {
+  encode(message: ListOutboxResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.items) {
+      OutboxItem.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListOutboxResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListOutboxResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.items.push(OutboxItem.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListOutboxResponse {
+    return {
+      items: globalThis.Array.isArray(object?.items) ? object.items.map((e: any) => OutboxItem.fromJSON(e)) : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListOutboxResponse): unknown {
+    const obj: any = {};
+    if (message.items?.length) {
+      obj.items = message.items.map((e) => OutboxItem.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListOutboxResponse>): ListOutboxResponse {
+    return ListOutboxResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListOutboxResponse>): ListOutboxResponse {
+    const message = createBaseListOutboxResponse();
+    message.items = object.items?.map((e) => OutboxItem.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseResendOutboxRequest(): ResendOutboxRequest {
+  return { itemIds: [] };
+}
+
+export const ResendOutboxRequest: MessageFns<ResendOutboxRequest> = {
+  encode(message: ResendOutboxRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.itemIds) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResendOutboxRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResendOutboxRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.itemIds.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResendOutboxRequest {
+    return {
+      itemIds: globalThis.Array.isArray(object?.itemIds)
+        ? object.itemIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.item_ids)
+        ? object.item_ids.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ResendOutboxRequest): unknown {
+    const obj: any = {};
+    if (message.itemIds?.length) {
+      obj.itemIds = message.itemIds;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ResendOutboxRequest>): ResendOutboxRequest {
+    return ResendOutboxRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ResendOutboxRequest>): ResendOutboxRequest {
+    const message = createBaseResendOutboxRequest();
+    message.itemIds = object.itemIds?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseResendOutboxResponse(): ResendOutboxResponse {
+  return { requeued: 0 };
+}
+
+export const ResendOutboxResponse: MessageFns<ResendOutboxResponse> = {
+  encode(message: ResendOutboxResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requeued !== 0) {
+      writer.uint32(8).int32(message.requeued);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResendOutboxResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResendOutboxResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.requeued = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResendOutboxResponse {
+    return { requeued: isSet(object.requeued) ? globalThis.Number(object.requeued) : 0 };
+  },
+
+  toJSON(message: ResendOutboxResponse): unknown {
+    const obj: any = {};
+    if (message.requeued !== 0) {
+      obj.requeued = Math.round(message.requeued);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ResendOutboxResponse>): ResendOutboxResponse {
+    return ResendOutboxResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ResendOutboxResponse>): ResendOutboxResponse {
+    const message = createBaseResendOutboxResponse();
+    message.requeued = object.requeued ?? 0;
+    return message;
+  },
+};
+
 /**
  * JobScheduler accepts typed jobs, persists them, runs each one as an isolated
  * workload (a Kubernetes Job, or a local child process) and reports its outcome.
@@ -6178,8 +9005,30 @@ export const JobSchedulerService = {
     requestSerialize: (value: TriggerScheduleRequest): Buffer =>
       Buffer.from(TriggerScheduleRequest.encode(value).finish()),
     requestDeserialize: (value: Buffer): TriggerScheduleRequest => TriggerScheduleRequest.decode(value),
-    responseSerialize: (value: Job): Buffer => Buffer.from(Job.encode(value).finish()),
-    responseDeserialize: (value: Buffer): Job => Job.decode(value),
+    responseSerialize: (value: TriggerScheduleResponse): Buffer =>
+      Buffer.from(TriggerScheduleResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): TriggerScheduleResponse => TriggerScheduleResponse.decode(value),
+  },
+  /** Criteria reports waiting for, or refused by, the Hub. */
+  listOutbox: {
+    path: "/jobscheduler.v1.JobScheduler/ListOutbox" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListOutboxRequest): Buffer => Buffer.from(ListOutboxRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListOutboxRequest => ListOutboxRequest.decode(value),
+    responseSerialize: (value: ListOutboxResponse): Buffer => Buffer.from(ListOutboxResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListOutboxResponse => ListOutboxResponse.decode(value),
+  },
+  /** Puts parked items back in line for delivery. */
+  resendOutbox: {
+    path: "/jobscheduler.v1.JobScheduler/ResendOutbox" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ResendOutboxRequest): Buffer => Buffer.from(ResendOutboxRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ResendOutboxRequest => ResendOutboxRequest.decode(value),
+    responseSerialize: (value: ResendOutboxResponse): Buffer =>
+      Buffer.from(ResendOutboxResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ResendOutboxResponse => ResendOutboxResponse.decode(value),
   },
 } as const;
 
@@ -6233,7 +9082,11 @@ export interface JobSchedulerServer extends UntypedServiceImplementation {
   resumeSchedule: handleUnaryCall<ResumeScheduleRequest, Schedule>;
   deleteSchedule: handleUnaryCall<DeleteScheduleRequest, DeleteScheduleResponse>;
   /** Fires the schedule now, outside its cron times (overlap policy applies). */
-  triggerSchedule: handleUnaryCall<TriggerScheduleRequest, Job>;
+  triggerSchedule: handleUnaryCall<TriggerScheduleRequest, TriggerScheduleResponse>;
+  /** Criteria reports waiting for, or refused by, the Hub. */
+  listOutbox: handleUnaryCall<ListOutboxRequest, ListOutboxResponse>;
+  /** Puts parked items back in line for delivery. */
+  resendOutbox: handleUnaryCall<ResendOutboxRequest, ResendOutboxResponse>;
 }
 
 export interface JobSchedulerClient extends Client {
@@ -6539,18 +9392,50 @@ export interface JobSchedulerClient extends Client {
   /** Fires the schedule now, outside its cron times (overlap policy applies). */
   triggerSchedule(
     request: TriggerScheduleRequest,
-    callback: (error: ServiceError | null, response: Job) => void,
+    callback: (error: ServiceError | null, response: TriggerScheduleResponse) => void,
   ): ClientUnaryCall;
   triggerSchedule(
     request: TriggerScheduleRequest,
     metadata: Metadata,
-    callback: (error: ServiceError | null, response: Job) => void,
+    callback: (error: ServiceError | null, response: TriggerScheduleResponse) => void,
   ): ClientUnaryCall;
   triggerSchedule(
     request: TriggerScheduleRequest,
     metadata: Metadata,
     options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: Job) => void,
+    callback: (error: ServiceError | null, response: TriggerScheduleResponse) => void,
+  ): ClientUnaryCall;
+  /** Criteria reports waiting for, or refused by, the Hub. */
+  listOutbox(
+    request: ListOutboxRequest,
+    callback: (error: ServiceError | null, response: ListOutboxResponse) => void,
+  ): ClientUnaryCall;
+  listOutbox(
+    request: ListOutboxRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListOutboxResponse) => void,
+  ): ClientUnaryCall;
+  listOutbox(
+    request: ListOutboxRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListOutboxResponse) => void,
+  ): ClientUnaryCall;
+  /** Puts parked items back in line for delivery. */
+  resendOutbox(
+    request: ResendOutboxRequest,
+    callback: (error: ServiceError | null, response: ResendOutboxResponse) => void,
+  ): ClientUnaryCall;
+  resendOutbox(
+    request: ResendOutboxRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ResendOutboxResponse) => void,
+  ): ClientUnaryCall;
+  resendOutbox(
+    request: ResendOutboxRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ResendOutboxResponse) => void,
   ): ClientUnaryCall;
 }
 
