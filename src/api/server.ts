@@ -7,6 +7,7 @@ import { JobSchedulerService, type JobSchedulerServer } from "../gen/jobschedule
 
 export const SERVICE_NAME = "jobscheduler.v1.JobScheduler";
 const PROTO_ROOT = fileURLToPath(new URL("../../proto", import.meta.url));
+const HEALTH_PROTO_ROOT = fileURLToPath(new URL("../../node_modules/grpc-health-check/proto", import.meta.url));
 
 export interface GrpcServer {
   server: Server;
@@ -25,7 +26,10 @@ export async function startGrpcServer(implementation: JobSchedulerServer, host: 
   const health = new HealthImplementation({ "": "NOT_SERVING", [SERVICE_NAME]: "NOT_SERVING" });
   health.addToServer(server);
 
-  const definition = loadSync("jobscheduler/v1/jobscheduler.proto", { includeDirs: [PROTO_ROOT] });
+  // Reflection describes the health service too, so grpcurl can call it without a .proto.
+  const definition = loadSync(["jobscheduler/v1/jobscheduler.proto", "health/v1/health.proto"], {
+    includeDirs: [PROTO_ROOT, HEALTH_PROTO_ROOT],
+  });
   new ReflectionService(definition).addToServer(server);
 
   const boundPort = await new Promise<number>((resolve, reject) => {
