@@ -14,7 +14,9 @@ import { builtinRegistry } from "./jobs/builtin.js";
 import { JobEvents } from "./jobs/job-events.js";
 import { closeServer, startHealthServer, startMetricsServer } from "./observability/http-servers.js";
 import { Metrics } from "./observability/metrics.js";
+import { createKubernetesRuntime } from "./runtime/kubernetes/index.js";
 import { LocalRuntime } from "./runtime/local/local-runtime.js";
+import type { Runtime } from "./runtime/runtime.js";
 import { openStore } from "./store/open-store.js";
 
 export interface RunningApp {
@@ -36,14 +38,16 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
   const store = await openStore(config);
   const registry = builtinRegistry();
   const events = new JobEvents();
-  const runtime = new LocalRuntime({
-    collectorsDir: config.COLLECTORS_DIR,
-    runsDir: join(config.DATA_DIR, "runs"),
-    killGraceMs: config.KILL_GRACE_PERIOD,
-    outputTailBytes: config.OUTPUT_TAIL_BYTES,
-    passEnv: config.LOCAL_PASS_ENV,
-    logger: logger.child({ component: "local-runtime" }),
-  });
+  const runtime: Runtime = config.RUNTIME === "kubernetes"
+    ? createKubernetesRuntime(config, registry, logger.child({ component: "kubernetes-runtime" }))
+    : new LocalRuntime({
+      collectorsDir: config.COLLECTORS_DIR,
+      runsDir: join(config.DATA_DIR, "runs"),
+      killGraceMs: config.KILL_GRACE_PERIOD,
+      outputTailBytes: config.OUTPUT_TAIL_BYTES,
+      passEnv: config.LOCAL_PASS_ENV,
+      logger: logger.child({ component: "local-runtime" }),
+    });
   const lifecycle = new JobLifecycle(store, registry, runtime, events, logger.child({ component: "lifecycle" }), clock);
   const limits = new LimitsStore(store, {
     maxRunning: config.MAX_RUNNING_JOBS,
@@ -58,6 +62,10 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
   );
   const metrics = new Metrics(store, events, () => dispatcher.state(), clock);
   dispatcher.observe(metrics);
+  // A run that ends frees a slot; a job back in the queue may be admissible.
+  events.subscribeAll(({ job }) => {
+    if (job.state !== "STARTING" && job.state !== "RUNNING") dispatcher.wake();
+  });
 
   await lifecycle.recover();
   await dispatcher.start();

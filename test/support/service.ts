@@ -68,7 +68,7 @@ export interface ChildService {
   exited: Promise<number | string>;
 }
 
-/** Runs `node dist/main.js` and waits for its "ready" log line. */
+/** Runs `node dist/main.js` and waits for its "ready" log line (so LOG_LEVEL must be info or finer). */
 export async function spawnService(env: Record<string, string>): Promise<ChildService> {
   const child = spawn(process.execPath, [join(ROOT, "dist/main.js")], {
     env: { PATH: process.env.PATH ?? "", ...env, LOG_LEVEL: env.LOG_LEVEL === "silent" ? "info" : (env.LOG_LEVEL ?? "info") },
