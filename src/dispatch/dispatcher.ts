@@ -11,7 +11,7 @@ import type { LimitsStore } from "./limits-store.js";
 
 const PAUSED_SETTING = "dispatch.paused";
 /** Queued jobs read per query while looking for ones the limits let through. */
-const CANDIDATE_PAGE = 256;
+const MAX_CANDIDATE_PAGE = 256;
 /** Bound on the backlog scanned per pass, so a pass never takes long. */
 const MAX_SCANNED_PER_PASS = 4096;
 
@@ -147,7 +147,9 @@ export class Dispatcher {
     let scanned = 0;
     let after: DispatchCursor | undefined;
     while (counts.total < limits.maxRunning && scanned < MAX_SCANNED_PER_PASS && !this.stopped && !this.paused) {
-      const page = await this.store.dueQueuedJobs(now, CANDIDATE_PAGE, after);
+      // Read about what the free slots can take (a few more, for jobs a limit skips), not the whole backlog.
+      const pageSize = Math.min(MAX_CANDIDATE_PAGE, Math.max(16, (limits.maxRunning - counts.total) * 2));
+      const page = await this.store.dueQueuedJobs(now, pageSize, after);
       for (const job of page) {
         if (counts.total >= limits.maxRunning) break;
         if (admissionBlocker(job, counts, limits)) continue;
@@ -156,7 +158,7 @@ export class Dispatcher {
         launched++;
       }
       scanned += page.length;
-      if (page.length < CANDIDATE_PAGE) break;
+      if (page.length < pageSize) break;
       const last = page[page.length - 1];
       after = { priority: last.priority, createdAt: last.createdAt, id: last.id };
     }

@@ -52,8 +52,10 @@ export async function dueQueuedJobs(all: QueryAll, d: SqlDialect, now: number, l
     values.push(after.priority, after.priority, after.createdAt, after.createdAt, after.id);
   }
   values.push(limit);
+  // "+run_at" keeps SQLite's planner on the dispatch-order index (a range on run_at would
+  // make it sort the whole queue); the unary plus is a no-op for PostgreSQL.
   return all(
-    `SELECT * FROM jobs WHERE state = 'QUEUED' AND run_at <= ${d.param(1)}${cursor} ORDER BY priority DESC, created_at, id LIMIT ${d.param(values.length)}`,
+    `SELECT * FROM jobs WHERE state = 'QUEUED' AND +run_at <= ${d.param(1)}${cursor} ORDER BY priority DESC, created_at, id LIMIT ${d.param(values.length)}`,
     values,
   );
 }

@@ -137,7 +137,7 @@ export class SqliteStore implements JobStore {
 
   async jobsInDispatchOrder(states: readonly JobStateName[], limit: number): Promise<JobRecord[]> {
     const sql = `SELECT * FROM jobs WHERE state IN (${states.map(() => "?").join(", ")}) ORDER BY priority DESC, created_at, id LIMIT ?`;
-    return (this.db.prepare(sql).all(...states, limit) as Row[]).map((row) => rowToJob(row, parse));
+    return (this.statement(sql).all(...states, limit) as Row[]).map((row) => rowToJob(row, parse));
   }
 
   async countByTypeAndState(): Promise<StateCount[]> {
@@ -154,7 +154,19 @@ export class SqliteStore implements JobStore {
     else this.s.setSetting.run(key, value);
   }
 
-  private readonly all: admission.QueryAll = async (sql, values) => this.db.prepare(sql).all(...values) as admission.Row[];
+  private readonly prepared = new Map<string, Database.Statement>();
+
+  /** Statements are compiled once per SQL text: the dispatcher runs the same few queries constantly. */
+  private statement(sql: string): Database.Statement {
+    let statement = this.prepared.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.prepared.set(sql, statement);
+    }
+    return statement;
+  }
+
+  private readonly all: admission.QueryAll = async (sql, values) => this.statement(sql).all(...values) as admission.Row[];
 
   activeCounts(): Promise<ActiveCounts> {
     return admission.activeCounts(this.all);
