@@ -14,9 +14,7 @@ import { builtinRegistry } from "./jobs/builtin.js";
 import { JobEvents } from "./jobs/job-events.js";
 import { closeServer, startHealthServer, startMetricsServer } from "./observability/http-servers.js";
 import { Metrics } from "./observability/metrics.js";
-import { createKubernetesRuntime } from "./runtime/kubernetes/index.js";
 import { LocalRuntime } from "./runtime/local/local-runtime.js";
-import type { Runtime } from "./runtime/runtime.js";
 import { openStore } from "./store/open-store.js";
 
 export interface RunningApp {
@@ -38,9 +36,7 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
   const store = await openStore(config);
   const registry = builtinRegistry();
   const events = new JobEvents();
-  const runtime: Runtime = config.RUNTIME === "kubernetes"
-    ? createKubernetesRuntime(config, registry, logger.child({ component: "kubernetes-runtime" }))
-    : new LocalRuntime({
+  const runtime = new LocalRuntime({
       collectorsDir: config.COLLECTORS_DIR,
       runsDir: join(config.DATA_DIR, "runs"),
       killGraceMs: config.KILL_GRACE_PERIOD,
