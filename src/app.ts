@@ -10,11 +10,17 @@ import { systemClock, type Clock } from "./dispatch/clock.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
 import { LimitsStore } from "./dispatch/limits-store.js";
 import { JobLifecycle } from "./dispatch/lifecycle.js";
+import { loadDeclaredSchedules } from "./dispatch/schedules/declared.js";
+import { ScheduleMetrics } from "./dispatch/schedules/metrics.js";
+import { Scheduler } from "./dispatch/schedules/scheduler.js";
 import { builtinRegistry } from "./jobs/builtin.js";
+import { createHubReporting, hubJobOptions, roundTypeLimits } from "./hub/reporting.js";
 import { JobEvents } from "./jobs/job-events.js";
 import { closeServer, startHealthServer, startMetricsServer } from "./observability/http-servers.js";
 import { Metrics } from "./observability/metrics.js";
+import { createKubernetesRuntime } from "./runtime/kubernetes/index.js";
 import { LocalRuntime } from "./runtime/local/local-runtime.js";
+import type { Runtime } from "./runtime/runtime.js";
 import { openStore } from "./store/open-store.js";
 
 export interface RunningApp {
@@ -33,10 +39,13 @@ export interface AppOptions {
 /** Wires the service together and starts it; main.ts and the tests both use this. */
 export async function startApp(config: Config, logger: Logger, options: AppOptions = {}): Promise<RunningApp> {
   const clock = options.clock ?? systemClock;
+  const declaredSchedules = config.SCHEDULES_FILE ? loadDeclaredSchedules(config.SCHEDULES_FILE) : [];
   const store = await openStore(config);
-  const registry = builtinRegistry();
+  const registry = builtinRegistry(hubJobOptions(config));
   const events = new JobEvents();
-  const runtime = new LocalRuntime({
+  const runtime: Runtime = config.RUNTIME === "kubernetes"
+    ? createKubernetesRuntime(config, registry, logger.child({ component: "kubernetes-runtime" }))
+    : new LocalRuntime({
       collectorsDir: config.COLLECTORS_DIR,
       runsDir: join(config.DATA_DIR, "runs"),
       killGraceMs: config.KILL_GRACE_PERIOD,
@@ -47,7 +56,7 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
   const lifecycle = new JobLifecycle(store, registry, runtime, events, logger.child({ component: "lifecycle" }), clock);
   const limits = new LimitsStore(store, {
     maxRunning: config.MAX_RUNNING_JOBS,
-    maxRunningPerType: config.MAX_RUNNING_PER_TYPE,
+    maxRunningPerType: { ...roundTypeLimits(config), ...config.MAX_RUNNING_PER_TYPE },
     maxRunningPerKey: config.MAX_RUNNING_PER_KEY,
     maxRunningPerKeyOverrides: {},
   });
@@ -63,15 +72,30 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
     if (job.state !== "STARTING" && job.state !== "RUNNING") dispatcher.wake();
   });
 
+  const hub = createHubReporting({ config, store, registry, lifecycle, events, metricsRegistry: metrics.registry, clock, logger });
+
+  const scheduler = new Scheduler({
+    store, registry, lifecycle, dispatcher, clock, logger: logger.child({ component: "scheduler" }),
+    defaultQueueTimeoutMs: config.DEFAULT_QUEUE_TIMEOUT, observer: new ScheduleMetrics(metrics.registry),
+    fanOut: hub.fanOut,
+  });
+
   await lifecycle.recover();
+  // Declared schedules are checked here; a bad SCHEDULES_FILE stops the start-up.
+  const teamSchedules = hub.defaultSchedules.filter((d) => !declaredSchedules.some((s) => s.name === d.name));
+  await scheduler.start([...declaredSchedules, ...teamSchedules]).catch(async (error: unknown) => {
+    await store.close();
+    throw error;
+  });
   await dispatcher.start();
+  hub.start();
 
   const rpc = new RpcInstrumentation(logger, metrics);
   const service = jobSchedulerService(
     { store, registry, lifecycle, dispatcher, events, cancelWaitMs: config.CANCEL_WAIT, defaultQueueTimeoutMs: config.DEFAULT_QUEUE_TIMEOUT, clock },
     rpc,
-    scheduleService(rpc),
-    outboxService(rpc),
+    scheduleService(scheduler, rpc),
+    outboxService(rpc, { outbox: store.outbox, delivery: hub.delivery, clock }),
   );
   const grpc = await startGrpcServer(service, config.GRPC_HOST, config.GRPC_PORT);
   let stopping = false;
@@ -81,6 +105,7 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
       await store.ping();
       return null;
     },
+    notes: () => [hub.readinessNote()].filter((note): note is string => note !== null),
   });
   const metricsServer = await startMetricsServer(config.METRICS_PORT, config.HTTP_HOST, metrics.registry);
   setServing(grpc.health, true);
@@ -99,8 +124,10 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
       logger.info("shutting down");
       setServing(grpc.health, false);
       await stopGrpcServer(grpc.server, 2000);
+      await scheduler.stop();
       await dispatcher.stop();
       await runtime.shutdown(config.SHUTDOWN_TIMEOUT);
+      await hub.stop();
       await Promise.all([closeServer(health.server), closeServer(metricsServer.server)]);
       await store.close();
       logger.info("stopped");

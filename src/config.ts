@@ -1,6 +1,9 @@
+import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
+import { parseQuantity } from "./runtime/quantity.js";
 import { parseLimitList } from "./dispatch/limits.js";
+import { hubSettings, SECRET_SETTINGS } from "./hub/settings.js";
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
 const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
@@ -27,6 +30,52 @@ const list = (fallback: string) =>
 
 const defaultCollectorsDir = fileURLToPath(new URL("./collectors", import.meta.url));
 
+const quantity = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .refine((text) => (parseQuantity(text) ?? 0) > 0, "must be a positive resource quantity like 500m, 2, 512Mi or 4Gi");
+
+/** A JSON document checked by `schema`; issues name the JSON path. */
+const json = <T extends z.ZodType>(schema: T, fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((text, ctx): z.infer<T> => {
+      let value: unknown;
+      try {
+        value = JSON.parse(text);
+      } catch (error) {
+        ctx.addIssue({ code: "custom", message: `must be JSON: ${(error as Error).message}` });
+        return z.NEVER;
+      }
+      const parsed = schema.safeParse(value);
+      if (parsed.success) return parsed.data;
+      for (const issue of parsed.error.issues) ctx.addIssue({ code: "custom", message: `${issue.path.join(".") || "(top)"}: ${issue.message}` });
+      return z.NEVER;
+    });
+
+const toleration = z.strictObject({
+  key: z.string().optional(),
+  operator: z.enum(["Exists", "Equal"]).optional(),
+  value: z.string().optional(),
+  effect: z.enum(["NoSchedule", "PreferNoSchedule", "NoExecute"]).optional(),
+  tolerationSeconds: z.number().int().optional(),
+});
+/** Per job type ("*" for every type without its own entry): where its pods may run. */
+const jobScheduling = z.record(
+  z.string(),
+  z.strictObject({
+    nodeSelector: z.record(z.string(), z.string()).optional(),
+    tolerations: z.array(toleration).optional(),
+    priorityClassName: z.string().min(1).optional(),
+  }),
+);
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost", "[::1]"]);
+const IN_CLUSTER_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+
 /** Every setting of the service, read from the environment once at start-up. */
 export const configSchema = z.object({
   GRPC_HOST: z.string().default("0.0.0.0"),
@@ -42,7 +91,8 @@ export const configSchema = z.object({
     .optional(),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
   SQLITE_PATH: z.string().min(1).optional(),
-  RUNTIME: z.enum(["local"]).default("local"),
+  /** Unset: kubernetes when in a cluster or given KUBECONFIG / K8S_API_SERVER, else local (see loadConfig). */
+  RUNTIME: z.enum(["local", "kubernetes"]).optional(),
   MAX_RUNNING_JOBS: z.coerce.number().int().min(1).max(10_000).default(8),
   /** "k6=2,http_check=20": at most that many jobs of a type at once. */
   MAX_RUNNING_PER_TYPE: z
@@ -61,15 +111,56 @@ export const configSchema = z.object({
   /** Queue timeout for jobs whose request sets none; 0 = wait forever. */
   DEFAULT_QUEUE_TIMEOUT: duration("0s"),
   DISPATCH_POLL_INTERVAL: duration("1s"),
+  /** A JSON array of ScheduleSpec (proto JSON) upserted by name at start-up (docs/architecture.md, Schedules). */
+  SCHEDULES_FILE: z.string().min(1).optional(),
   KILL_GRACE_PERIOD: duration("10s"),
   SHUTDOWN_TIMEOUT: duration("20s"),
   CANCEL_WAIT: duration("15s"),
   OUTPUT_TAIL_BYTES: z.coerce.number().int().min(256).max(1_048_576).default(8192),
   COLLECTORS_DIR: z.string().min(1).default(defaultCollectorsDir),
   LOCAL_PASS_ENV: list("PATH,TZ,LANG,LC_ALL,NODE_EXTRA_CA_CERTS,HTTP_PROXY,HTTPS_PROXY,NO_PROXY"),
+  // The Kubernetes runtime (docs/kubernetes-runtime.md). Credentials: K8S_API_SERVER + K8S_TOKEN_FILE,
+  // else KUBECONFIG, else the in-cluster service account.
+  KUBECONFIG: z.string().min(1).optional(),
+  K8S_API_SERVER: z
+    .string()
+    .refine((text) => {
+      try {
+        const url = new URL(text);
+        return url.protocol === "https:" || (url.protocol === "http:" && LOOPBACK_HOSTS.has(url.hostname));
+      } catch {
+        return false;
+      }
+    }, "must be an https:// URL (plain http:// only for a loopback address, e.g. kubectl proxy)")
+    .optional(),
+  K8S_TOKEN_FILE: z.string().min(1).optional(),
+  K8S_CA_FILE: z.string().min(1).optional(),
+  JOBS_NAMESPACE: z.string().regex(DNS_LABEL, "must be a namespace name (a lower-case DNS label)").default("jobscheduler-jobs"),
+  RUNNER_SERVICE_ACCOUNT: z.string().regex(DNS_LABEL, "must be a service account name (a lower-case DNS label)").default("jobscheduler-runner"),
+  /** The service's own image (it holds dist/collectors): required with RUNTIME=kubernetes. */
+  JOB_IMAGE: z.string().regex(/^\S+$/, "must be an image reference without spaces").optional(),
+  K8S_QPS: z.coerce.number().positive().max(10_000).default(50),
+  K8S_BURST: z.coerce.number().int().min(1).max(10_000).default(100),
+  K8S_MAX_RETRIES: z.coerce.number().int().min(0).max(20).default(5),
+  K8S_REQUEST_TIMEOUT: duration("30s"),
+  /** Kubernetes deletes a finished Job (and its pods and logs) this long after it ended: far longer than tracking takes. */
+  JOB_TTL_SECONDS_AFTER_FINISHED: z.coerce.number().int().min(60).max(31_536_000).default(86_400),
+  MAX_CPU_LIMIT: quantity("4"),
+  MAX_MEMORY_LIMIT: quantity("8Gi"),
+  IMAGE_PULL_FAILURE_TIMEOUT: duration("2m"),
+  /** {"<type>" or "*": {"nodeSelector": {...}, "tolerations": [...], "priorityClassName": "..."}} */
+  K8S_JOB_SCHEDULING: json(jobScheduling, "{}"),
+  // Hub reporting, team rounds and collectors (src/hub/settings.ts, docs/hub-reporting.md).
+  ...hubSettings,
 });
 
-export type Config = z.infer<typeof configSchema>;
+export type Config = Omit<z.infer<typeof configSchema>, "RUNTIME"> & { RUNTIME: "local" | "kubernetes" };
+
+/** kubernetes when the service runs in a cluster or is given cluster credentials, else local. */
+function defaultRuntime(env: Record<string, string | undefined>): "local" | "kubernetes" {
+  if (env.K8S_API_SERVER || env.KUBECONFIG) return "kubernetes";
+  return env.KUBERNETES_SERVICE_HOST && existsSync(IN_CLUSTER_TOKEN) ? "kubernetes" : "local";
+}
 
 export class ConfigError extends Error {}
 
@@ -77,12 +168,19 @@ export class ConfigError extends Error {}
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
   const result = configSchema.safeParse(present);
-  if (result.success) return result.data;
+  if (result.success) {
+    const config: Config = { ...result.data, RUNTIME: result.data.RUNTIME ?? defaultRuntime(present) };
+    const missing: string[] = [];
+    if (config.RUNTIME === "kubernetes" && !config.JOB_IMAGE) missing.push("JOB_IMAGE: is required when RUNTIME is kubernetes (the service's own image, which holds dist/collectors)");
+    if (config.K8S_API_SERVER && !config.K8S_TOKEN_FILE) missing.push("K8S_TOKEN_FILE: is required with K8S_API_SERVER (a file holding the bearer token)");
+    if (missing.length) throw new ConfigError(`invalid configuration:\n  ${missing.join("\n  ")}`);
+    return config;
+  }
   const problems = result.error.issues.map((issue) => {
     const variable = String(issue.path[0]);
     const value = present[variable];
     // Never echo a secret's value.
-    const shown = value === undefined || variable === "DATABASE_URL" ? "" : ` (got "${value}")`;
+    const shown = value === undefined || variable === "DATABASE_URL" || SECRET_SETTINGS.includes(variable) ? "" : ` (got "${value}")`;
     return `${variable}: ${issue.message}${issue.message.includes("(got") ? "" : shown}`;
   });
   throw new ConfigError(`invalid configuration:\n  ${problems.join("\n  ")}`);

@@ -76,7 +76,7 @@ describe("admission", () => {
     await waitFor(async () => {
       const page = await call(c(), c().listJobs, ListJobsRequest.fromPartial({ labelSelector: "burst=priority", states: [JobState.JOB_STATE_SUCCEEDED], pageSize: 1000 }));
       return page.jobs.length === 200;
-    }, 60_000, 200);
+    }, 110_000, 200);
     const runs = await runIntervals(jobs.map((j) => j.id));
     expect(peakOverlap([...runs.values()])).toBeLessThanOrEqual(4);
     // Any job that started strictly before another must not rank below it.
@@ -90,7 +90,7 @@ describe("admission", () => {
         expect(ra[0] < rb[0] || (ra[0] === rb[0] && ra[1] < rb[1]), `job #${a.order} (p${a.priority}) started before #${b.order} (p${b.priority})`).toBe(true);
       }
     }
-  });
+  }, 120_000);
 
   it("holds the per-type and per-key limits, and says which limit a job waits for", async () => {
     await call(c(), c().updateDispatchLimits, {

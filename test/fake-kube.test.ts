@@ -27,6 +27,27 @@ import {
 const NS = "jobscheduler-jobs";
 const MANAGED = "app.kubernetes.io/managed-by=jobscheduler";
 
+// These tests exercise the fake's RBAC machinery with a fixed Role of their own (a broad one:
+// jobs, pods, pods/log, configmaps, leases), so they do not depend on k8s/rbac.yaml; the shipped
+// Role is tested against the runtime in test/kubernetes-runtime.test.ts.
+const TEST_RBAC = `
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: { name: jobscheduler, namespace: ${NS} }
+rules:
+  - { apiGroups: ["batch"], resources: ["jobs"], verbs: ["create", "get", "list", "watch", "delete"] }
+  - { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch"] }
+  - { apiGroups: [""], resources: ["pods/log"], verbs: ["get"] }
+  - { apiGroups: [""], resources: ["configmaps"], verbs: ["create", "get", "delete"] }
+  - { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update"] }
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: { name: jobscheduler, namespace: ${NS} }
+subjects: [{ kind: ServiceAccount, name: jobscheduler, namespace: jobscheduler }]
+roleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: jobscheduler }
+`;
+
 // 1 API second = 20 ms, pods start in 20 ms and run for 20 ms.
 const FAST = {
   msPerSecond: 20,
@@ -94,7 +115,7 @@ let batch: BatchV1Api;
 let core: CoreV1Api;
 
 beforeEach(async () => {
-  fake = await startFakeKube({ timing: FAST, seed: 7 });
+  fake = await startFakeKube({ timing: FAST, seed: 7, rbac: { yaml: TEST_RBAC } });
   kc = fake.kubeConfig();
   batch = kc.makeApiClient(BatchV1Api);
   core = kc.makeApiClient(CoreV1Api);
@@ -273,7 +294,7 @@ describe("leases", () => {
   });
 });
 
-describe("RBAC from k8s/rbac.yaml", () => {
+describe("RBAC from a Role manifest", () => {
   it("answers 403 with the kube-apiserver message when the Role lacks the verb", async () => {
     const rules = fake.rbac.rules();
     fake.setRole(rules.map((r): PolicyRule => (r.resources?.includes("jobs") ? { ...r, verbs: r.verbs.filter((v) => v !== "create") } : r)));
@@ -314,7 +335,7 @@ describe("RBAC from k8s/rbac.yaml", () => {
     expect(fake.rbac.grants()).toHaveLength(unused.length + 3);
   });
 
-  it("denies exactly the request a removed grant covered, for each grant of the shipped Role in turn", async () => {
+  it("denies exactly the request a removed grant covered, for each grant of the Role in turn", async () => {
     const code = async (call: Promise<unknown>): Promise<number> => {
       try {
         await call;
@@ -391,9 +412,9 @@ describe("watch", () => {
     expect(events.at(-1)).toMatchObject({ type: "BOOKMARK", rv: fake.resourceVersion });
   });
 
-  // The shipped Role cannot list or watch ConfigMaps, so these use an admin config.
+  // The test Role cannot list or watch ConfigMaps, so these use an admin config.
   it("sends BOOKMARKs periodically to watches that allow them", async () => {
-    const ticking = await startFakeKube({ timing: { ...FAST, bookmarkIntervalMs: 20 } });
+    const ticking = await startFakeKube({ timing: { ...FAST, bookmarkIntervalMs: 20 }, rbac: { yaml: TEST_RBAC } });
     try {
       const seen: string[] = [];
       const request = await new Watch(ticking.kubeConfig()).watch(`/apis/batch/v1/namespaces/${NS}/jobs`, { allowWatchBookmarks: true }, (type) => seen.push(type), () => {});
@@ -621,7 +642,7 @@ describe("job controller and kubelet", () => {
     fake.scriptPods({ job: "victim" }, [outcome.hang(), outcome.succeed()]);
     await batch.createNamespacedJob({ namespace: NS, body: jobManifest("victim", (j) => (j.spec!.backoffLimit = 1)) });
     const running = await fake.waitFor(() => fake.podsOf(NS, "victim").find((p) => p.status?.phase === "Running"));
-    // The shipped Role cannot delete pods; an admin can.
+    // The test Role cannot delete pods; an admin can.
     const admin = fake.kubeConfig({ admin: true }).makeApiClient(CoreV1Api);
     const deleted = await admin.deleteNamespacedPod({ name: running.metadata.name, namespace: NS });
     expect(deleted.metadata?.deletionTimestamp).toBeInstanceOf(Date);

@@ -1,13 +1,97 @@
-import { status } from "@grpc/grpc-js";
+// ListOutbox and ResendOutbox: the criteria reports waiting for, delivered to, or refused by
+// the Hub (src/hub/outbox.ts), and putting parked ones back in line.
+import {
+  CriteriaType, OutboxItemState, type ListOutboxRequest, type ListOutboxResponse, type OutboxItem,
+  type ResendOutboxRequest, type ResendOutboxResponse,
+} from "../gen/jobscheduler/v1/jobscheduler.js";
+import type { Clock } from "../dispatch/clock.js";
+import { OUTBOX_STATES, type OutboxItemRecord, type OutboxState, type OutboxStore } from "../store/outbox-queries.js";
 import { ApiError } from "./errors.js";
 import type { OutboxRpcs } from "./job-scheduler-service.js";
+import { decodePageToken, encodePageToken } from "./page-token.js";
 import type { RpcInstrumentation } from "./rpc.js";
 
-// Replaced by the Hub outbox implementation; until then these RPCs answer UNIMPLEMENTED.
-export function outboxService(rpc: RpcInstrumentation): OutboxRpcs {
-  const unimplemented = (name: string) =>
-    rpc.unary(name, async () => {
-      throw new ApiError(status.UNIMPLEMENTED, `${name} is not available in this build`);
-    });
-  return { listOutbox: unimplemented("ListOutbox"), resendOutbox: unimplemented("ResendOutbox") };
+const DEFAULT_PAGE_SIZE = 50;
+const MAX_PAGE_SIZE = 1000;
+const MAX_RESEND_IDS = 1000;
+const ITEM_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export interface OutboxServiceDeps {
+  outbox: OutboxStore;
+  /** The delivery worker, told when parked items are back in line (absent when HUB_API_URL is unset). */
+  delivery?: { wake(): void } | null;
+  clock: Clock;
+}
+
+function stateToProto(state: OutboxState): OutboxItemState {
+  return OutboxItemState[`OUTBOX_ITEM_STATE_${state}`];
+}
+
+function stateFromProto(state: OutboxItemState, field: string): OutboxState {
+  const name = OutboxItemState[state]?.replace(/^OUTBOX_ITEM_STATE_/, "");
+  if (!name || !(OUTBOX_STATES as readonly string[]).includes(name)) throw ApiError.invalid(field, "must be an outbox item state other than UNSPECIFIED");
+  return name as OutboxState;
+}
+
+function criteriaToProto(name: string): CriteriaType {
+  return CriteriaType[`CRITERIA_TYPE_${name}` as keyof typeof CriteriaType] ?? CriteriaType.CRITERIA_TYPE_UNSPECIFIED;
+}
+
+export function outboxItemToProto(item: OutboxItemRecord): OutboxItem {
+  return {
+    id: item.id,
+    teamSlug: item.teamSlug,
+    hackathonId: item.hackathonId,
+    criteriaType: criteriaToProto(item.criteriaType),
+    status: item.status,
+    score: item.score,
+    metrics: item.metrics,
+    jobId: item.jobId ?? "",
+    state: stateToProto(item.state),
+    attempts: item.attempts,
+    lastError: item.lastError,
+    createTime: new Date(item.createdAt),
+    nextAttemptTime: item.state === "PENDING" ? new Date(item.nextAttemptAt) : undefined,
+    deliveredTime: item.deliveredAt === null ? undefined : new Date(item.deliveredAt),
+  };
+}
+
+export function outboxService(rpc: RpcInstrumentation, deps: OutboxServiceDeps): OutboxRpcs {
+  async function listOutbox(request: ListOutboxRequest): Promise<ListOutboxResponse> {
+    const pageSize = request.pageSize === 0 ? DEFAULT_PAGE_SIZE : request.pageSize;
+    if (pageSize < 1 || pageSize > MAX_PAGE_SIZE) throw ApiError.invalid("page_size", `must be between 1 and ${MAX_PAGE_SIZE}`);
+    if (request.teamSlug.length > 100) throw ApiError.invalid("team_slug", "must be at most 100 characters");
+    const states = request.states.map((s, i) => stateFromProto(s, `states[${i}]`));
+    const filters = { outbox: true, states, teamSlug: request.teamSlug };
+    // The cursor is the last item's insertion sequence (carried in the job cursor's createdAt slot).
+    const beforeSeq = request.pageToken ? decodePageToken(request.pageToken, filters).createdAt : undefined;
+    const rows = await deps.outbox.list({ states, teamSlug: request.teamSlug || undefined, beforeSeq, limit: pageSize + 1 });
+    const page = rows.slice(0, pageSize);
+    const last = page.at(-1);
+    return {
+      items: page.map(outboxItemToProto),
+      nextPageToken: rows.length > pageSize && last ? encodePageToken({ createdAt: last.seq, id: "outbox" }, filters) : "",
+    };
+  }
+
+  async function resendOutbox(request: ResendOutboxRequest): Promise<ResendOutboxResponse> {
+    if (request.itemIds.length > MAX_RESEND_IDS) throw ApiError.invalid("item_ids", `at most ${MAX_RESEND_IDS} ids per request`);
+    const ids = [...new Set(request.itemIds)];
+    for (const [i, id] of ids.entries()) {
+      if (!ITEM_ID.test(id)) throw ApiError.invalid(`item_ids[${i}]`, `"${id.slice(0, 64)}" is not an outbox item id`);
+      const item = await deps.outbox.get(id);
+      if (!item) throw ApiError.notFound(`outbox item ${id} not found`);
+      if (item.state !== "PARKED") {
+        throw ApiError.failedPrecondition(`outbox item ${id} is ${item.state}; only parked items can be resent`, "OUTBOX_ITEM_NOT_PARKED");
+      }
+    }
+    const requeued = await deps.outbox.resend(ids.length ? ids : null, deps.clock.now());
+    if (requeued) deps.delivery?.wake();
+    return { requeued };
+  }
+
+  return {
+    listOutbox: rpc.unary("ListOutbox", listOutbox),
+    resendOutbox: rpc.unary("ResendOutbox", resendOutbox),
+  };
 }

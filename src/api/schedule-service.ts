@@ -1,22 +1,98 @@
-import { status } from "@grpc/grpc-js";
-import type { ScheduleRpcs } from "./job-scheduler-service.js";
+import type {
+  CreateScheduleRequest, DeleteScheduleRequest, DeleteScheduleResponse, GetScheduleRequest, ListSchedulesRequest,
+  ListSchedulesResponse, PauseScheduleRequest, ResumeScheduleRequest, Schedule, TriggerScheduleRequest,
+  TriggerScheduleResponse, UpdateScheduleRequest,
+} from "../gen/jobscheduler/v1/jobscheduler.js";
+import type { Scheduler } from "../dispatch/schedules/scheduler.js";
+import { JOB_ID } from "../jobs/ids.js";
+import type { ScheduleRecord } from "../store/schedule-store.js";
 import { ApiError } from "./errors.js";
-import type { RpcInstrumentation } from "./rpc.js";
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, type ScheduleRpcs } from "./job-scheduler-service.js";
+import { jobToProto } from "./mapping.js";
+import type { RpcContext, RpcInstrumentation } from "./rpc.js";
 
-// Replaced by the schedule implementation; until then these RPCs answer UNIMPLEMENTED.
-export function scheduleService(rpc: RpcInstrumentation): ScheduleRpcs {
-  const unimplemented = (name: string) =>
-    rpc.unary(name, async () => {
-      throw new ApiError(status.UNIMPLEMENTED, `${name} is not available in this build`);
-    });
+const date = (ms: number | null) => (ms === null ? undefined : new Date(ms));
+
+export function scheduleToProto(schedule: ScheduleRecord): Schedule {
   return {
-    createSchedule: unimplemented("CreateSchedule"),
-    getSchedule: unimplemented("GetSchedule"),
-    listSchedules: unimplemented("ListSchedules"),
-    updateSchedule: unimplemented("UpdateSchedule"),
-    pauseSchedule: unimplemented("PauseSchedule"),
-    resumeSchedule: unimplemented("ResumeSchedule"),
-    deleteSchedule: unimplemented("DeleteSchedule"),
-    triggerSchedule: unimplemented("TriggerSchedule"),
+    id: schedule.id,
+    spec: schedule.spec,
+    paused: schedule.paused,
+    pausedReason: schedule.pausedReason,
+    // A paused schedule has no coming fire; the stored position is kept for catch-up on resume.
+    nextFireTime: schedule.paused ? undefined : date(schedule.nextFireAt),
+    lastFireTime: date(schedule.lastFireAt),
+    fires: schedule.fires,
+    misses: schedule.misses,
+    skips: schedule.skips,
+    source: schedule.source,
+    createTime: new Date(schedule.createdAt),
+    updateTime: new Date(schedule.updatedAt),
+  };
+}
+
+function requireScheduleId(id: string): string {
+  if (!id) throw ApiError.invalid("schedule_id", "is required");
+  if (!JOB_ID.test(id)) throw ApiError.invalid("schedule_id", `"${id.slice(0, 64)}" is not a schedule id`);
+  return id;
+}
+
+// Schedules are listed by name; the token is the last name returned.
+function encodeToken(name: string): string {
+  return Buffer.from(JSON.stringify({ n: name })).toString("base64url");
+}
+
+function decodeToken(token: string): string {
+  try {
+    const value = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as { n?: unknown };
+    if (typeof value?.n === "string") return value.n;
+  } catch {
+    // reported below
+  }
+  throw ApiError.invalid("page_token", "is malformed (pass back the next_page_token of a previous response)");
+}
+
+/** The schedule RPCs: thin mapping onto the Scheduler, which validates and serialises changes. */
+export function scheduleService(scheduler: Scheduler, rpc: RpcInstrumentation): ScheduleRpcs {
+  async function listSchedules(request: ListSchedulesRequest): Promise<ListSchedulesResponse> {
+    const pageSize = request.pageSize === 0 ? DEFAULT_PAGE_SIZE : request.pageSize;
+    if (pageSize < 1 || pageSize > MAX_PAGE_SIZE) throw ApiError.invalid("page_size", `must be between 1 and ${MAX_PAGE_SIZE}`);
+    const afterName = request.pageToken ? decodeToken(request.pageToken) : undefined;
+    const rows = await scheduler.list({ afterName, limit: pageSize + 1 });
+    const page = rows.slice(0, pageSize);
+    const last = page.at(-1);
+    return { schedules: page.map(scheduleToProto), nextPageToken: rows.length > pageSize && last ? encodeToken(last.name) : "" };
+  }
+
+  async function pauseSchedule(request: PauseScheduleRequest): Promise<Schedule> {
+    requireScheduleId(request.scheduleId);
+    if (request.reason.length > 1024) throw ApiError.invalid("reason", "must be at most 1024 characters");
+    return scheduleToProto(await scheduler.pause(request.scheduleId, request.reason));
+  }
+
+  async function triggerSchedule(request: TriggerScheduleRequest, ctx: RpcContext): Promise<TriggerScheduleResponse> {
+    const outcome = await scheduler.trigger(requireScheduleId(request.scheduleId));
+    ctx.logger.info({ scheduleId: request.scheduleId, jobs: outcome.jobs.map((j) => j.id), skipped: outcome.skippedReason }, "schedule triggered");
+    return { jobs: outcome.jobs.map((job) => jobToProto(job)), skippedReason: outcome.skippedReason };
+  }
+
+  return {
+    createSchedule: rpc.unary("CreateSchedule", async (request: CreateScheduleRequest) => scheduleToProto(await scheduler.create(request.spec))),
+    getSchedule: rpc.unary("GetSchedule", async (request: GetScheduleRequest) =>
+      scheduleToProto(await scheduler.get(requireScheduleId(request.scheduleId))),
+    ),
+    listSchedules: rpc.unary("ListSchedules", listSchedules),
+    updateSchedule: rpc.unary("UpdateSchedule", async (request: UpdateScheduleRequest) =>
+      scheduleToProto(await scheduler.update(requireScheduleId(request.scheduleId), request.spec)),
+    ),
+    pauseSchedule: rpc.unary("PauseSchedule", pauseSchedule),
+    resumeSchedule: rpc.unary("ResumeSchedule", async (request: ResumeScheduleRequest) =>
+      scheduleToProto(await scheduler.resume(requireScheduleId(request.scheduleId))),
+    ),
+    deleteSchedule: rpc.unary("DeleteSchedule", async (request: DeleteScheduleRequest): Promise<DeleteScheduleResponse> => {
+      await scheduler.delete(requireScheduleId(request.scheduleId));
+      return {};
+    }),
+    triggerSchedule: rpc.unary("TriggerSchedule", triggerSchedule),
   };
 }

@@ -151,7 +151,9 @@ export function validateScheduleJob(request: ScheduleJobRequest, registry: JobRe
     const types = registry.all().map((h) => h.type).join(", ");
     throw ApiError.invalid("spec", `one job spec is required (one of: ${types})`);
   }
-  const type = request.spec.$case;
+  // The oneof member as ts-proto names it (httpCheck) and as the registry and clients do (http_check).
+  const member = request.spec.$case;
+  const type = member.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
   const handler = registry.get(type);
   if (!handler) throw ApiError.invalid("spec", `job type "${type}" is not enabled on this server`);
 
@@ -186,7 +188,7 @@ export function validateScheduleJob(request: ScheduleJobRequest, registry: JobRe
   const criteriaType = request.criteriaType ? CriteriaType[request.criteriaType].replace(/^CRITERIA_TYPE_/, "") : null;
   if (criteriaType && !team) throw ApiError.invalid("team", "is required when criteria_type is set");
 
-  const specJson = (ScheduleJobRequestCodec.toJSON(request) as Record<string, unknown>)[type] ?? {};
+  const specJson = (ScheduleJobRequestCodec.toJSON(request) as Record<string, unknown>)[member] ?? {};
   const paramsResult = handler.paramsSchema.safeParse(specJson);
   if (!paramsResult.success) throw fromZodError(paramsResult.error, [type]);
   const params = paramsResult.data;

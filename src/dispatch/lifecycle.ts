@@ -6,8 +6,12 @@ import { KeyedSerial } from "../jobs/keyed-serial.js";
 import type { JobRegistry } from "../jobs/registry.js";
 import type { Recovery, RunEnd, Runtime, RuntimeListener } from "../runtime/runtime.js";
 import type { JobStore, JobTransition } from "../store/store.js";
+import type { OutboxInsert } from "../store/outbox-queries.js";
 import { systemClock, type Clock } from "./clock.js";
 import { backoffMs, isRetryable } from "./retry.js";
+
+/** Turns a job's end into a Hub criterion report (src/hub/outbox.ts), or null when there is none. */
+export type CriteriaReporter = (job: JobRecord, end: { state: "SUCCEEDED" | "FAILED"; reason: string; result: Record<string, unknown> | null; at: number }) => OutboxInsert | null;
 
 export type CancelOutcome =
   | { kind: "cancelled"; job: JobRecord }
@@ -22,6 +26,7 @@ export type CancelOutcome =
  */
 export class JobLifecycle implements RuntimeListener {
   private readonly serial = new KeyedSerial();
+  private reportCriteria?: CriteriaReporter;
 
   constructor(
     private readonly store: JobStore,
@@ -32,6 +37,11 @@ export class JobLifecycle implements RuntimeListener {
     private readonly clock: Clock = systemClock,
   ) {
     runtime.setListener(this);
+  }
+
+  /** Jobs bound to a team and criterion get their report written with the transition that ends them. */
+  setCriteriaReporter(reporter: CriteriaReporter): void {
+    this.reportCriteria = reporter;
   }
 
   /** Serialises `task` with every other change to the job. */
@@ -52,6 +62,16 @@ export class JobLifecycle implements RuntimeListener {
     });
   }
 
+  /** A launched run that is not running yet says why (e.g. UNSCHEDULABLE): recorded as a STARTING event with that reason. */
+  progress(job: JobRecord, update: { reason: string; message: string }, at: number): Promise<void> {
+    return this.exclusive(job.id, async () => {
+      const current = await this.store.getJob(job.id);
+      if (!current || current.attempt !== job.attempt || current.state !== "STARTING") return;
+      if (current.reason === update.reason && current.message === update.message) return;
+      await this.transition(job.id, { from: ["STARTING"], to: "STARTING", reason: update.reason, message: update.message }, at);
+    });
+  }
+
   finished(job: JobRecord, end: RunEnd, at: number): Promise<void> {
     return this.exclusive(job.id, async () => {
       const current = await this.store.getJob(job.id);
@@ -59,7 +79,7 @@ export class JobLifecycle implements RuntimeListener {
         this.logger.warn({ jobId: job.id, attempt: job.attempt, state: current?.state }, "ignoring the end of a run the store no longer expects");
         return;
       }
-      const change = this.endToTransition(current, end);
+      const change = this.withCriteriaReport(current, this.endToTransition(current, end), at);
       const recorded = await this.transition(job.id, change, at);
       if (recorded) this.logger.info({ jobId: job.id, state: recorded.state, reason: recorded.reason }, "job ended");
     });
@@ -178,6 +198,13 @@ export class JobLifecycle implements RuntimeListener {
       return { from, to: "FAILED", reason: Reason.RETRIES_EXHAUSTED, message: `${reason}: ${message} (attempt ${job.attempt} of ${job.maxAttempts})`, patch };
     }
     return { from, to: "FAILED", reason, message, patch };
+  }
+
+  /** Adds the Hub criterion report to a transition that ends a team-bound job (same store transaction). */
+  private withCriteriaReport(job: JobRecord, change: Omit<JobTransition, "at">, at: number): Omit<JobTransition, "at"> {
+    if (!this.reportCriteria || !job.team || !job.criteriaType || (change.to !== "SUCCEEDED" && change.to !== "FAILED")) return change;
+    const outbox = this.reportCriteria(job, { state: change.to, reason: change.reason ?? "", result: change.patch?.result ?? null, at });
+    return outbox ? { ...change, outbox } : change;
   }
 
   /** Whatever a stopped or failed run left behind, kept for the user to see. */

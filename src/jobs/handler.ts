@@ -10,6 +10,19 @@ import type { JobRecord, JobResources, RetryPolicy } from "./job.js";
 export interface Workload {
   collector: string;
   env: Record<string, string>;
+  /**
+   * Inputs too big or too structured for env (scripts): file name -> content. On Kubernetes they
+   * are a ConfigMap owned by the Job, mounted read-only; the program finds them in $JOB_FILES_DIR.
+   */
+  files?: Record<string, string>;
+}
+
+/** How the Kubernetes runtime runs a job type; every field is optional. */
+export interface KubernetesHints {
+  /** Failed pods Kubernetes replaces within one attempt (disruptions never count). Default 0. */
+  backoffLimit?: number;
+  /** Exit codes that count against backoffLimit; any other non-zero exit fails the Job at once. */
+  retryableExitCodes?: number[];
 }
 
 /** What a finished run left behind, as the runtime observed it. */
@@ -39,6 +52,8 @@ export interface JobHandler<Schema extends z.ZodType<Record<string, unknown>> = 
   readonly defaultMaxAttempts: number;
   buildWorkload(job: JobRecord & { params: z.infer<Schema> }): Workload;
   parseResult(raw: string): ParsedResult;
+  /** Kubernetes runtime hints (backoffLimit, retryable exit codes). */
+  readonly kubernetes?: KubernetesHints;
   /** The concurrency key a job gets when the request names none (e.g. the target host). */
   defaultConcurrencyKey?(params: z.infer<Schema>): string | null;
   /**

@@ -24,6 +24,14 @@ export const Reason = {
   RETRY_BACKOFF: "RETRY_BACKOFF",
   RETRIES_EXHAUSTED: "RETRIES_EXHAUSTED",
   CANCELLED_BY_SCHEDULE: "CANCELLED_BY_SCHEDULE",
+  /** Kubernetes, while STARTING: the pod's image cannot be pulled yet (it fails after IMAGE_PULL_FAILURE_TIMEOUT). */
+  IMAGE_PULL_BACKOFF: "IMAGE_PULL_BACKOFF",
+  /** Kubernetes: the pod's image could not be pulled for IMAGE_PULL_FAILURE_TIMEOUT. */
+  IMAGE_PULL_FAILED: "IMAGE_PULL_FAILED",
+  /** Kubernetes, while STARTING: no node can take the pod yet (the message says why). */
+  UNSCHEDULABLE: "UNSCHEDULABLE",
+  /** Kubernetes: the Job failed without a container exit code to report (e.g. its pods were lost). */
+  KUBERNETES_JOB_FAILED: "KUBERNETES_JOB_FAILED",
 } as const;
 
 export type JobResources = Required<Resources>;

@@ -5,6 +5,8 @@ import type { Registry } from "prom-client";
 export interface Readiness {
   /** Null when ready, else why not. */
   check(): Promise<string | null>;
+  /** Conditions worth a look that do not make the service unready (e.g. Hub reporting stopped by a 401). */
+  notes?(): string[];
 }
 
 function listen(server: Server, port: number, host: string): Promise<number> {
@@ -24,7 +26,8 @@ export async function startHealthServer(port: number, host: string, readiness: R
     }
     if (path === "/readyz") {
       const problem = await readiness.check().catch((error: unknown) => String(error));
-      res.writeHead(problem ? 503 : 200, { "content-type": "text/plain" }).end(problem ? `not ready: ${problem}\n` : "ready\n");
+      const notes = (readiness.notes?.() ?? []).map((note) => `note: ${note}\n`).join("");
+      res.writeHead(problem ? 503 : 200, { "content-type": "text/plain" }).end(`${problem ? `not ready: ${problem}` : "ready"}\n${notes}`);
       return;
     }
     res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");

@@ -13,6 +13,8 @@ export type RunEnd =
 export interface RuntimeListener {
   running(job: JobRecord, placement: JobPlacement, at: number): Promise<void>;
   finished(job: JobRecord, end: RunEnd, at: number): Promise<void>;
+  /** Why a launched run has not started yet (e.g. UNSCHEDULABLE), shown as the job's reason and message while STARTING. */
+  progress?(job: JobRecord, update: { reason: string; message: string }, at: number): Promise<void>;
 }
 
 /** What to do with a job the store says was in flight when the service last stopped. */

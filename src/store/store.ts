@@ -2,6 +2,7 @@ import type { JobEventRecord, JobPlacement, JobRecord, JobStateName } from "../j
 import type { ActiveCounts } from "../dispatch/limits.js";
 import type { DispatchCursor, QueuedCount } from "./admission-queries.js";
 import type { LabelRequirement } from "./label-selector.js";
+import type { OutboxInsert, OutboxStore } from "./outbox-queries.js";
 
 export interface JobCursor {
   createdAt: number;
@@ -36,6 +37,8 @@ export interface JobTransition {
   reason?: string;
   message?: string;
   patch?: JobPatch;
+  /** A criterion report for the Hub, written in the same transaction (only when the transition happens). */
+  outbox?: OutboxInsert;
   at: number;
 }
 
@@ -57,6 +60,8 @@ export interface StateCount {
  */
 export interface JobStore {
   readonly kind: "sqlite" | "postgres";
+  /** Criteria reports for the Hub (src/hub/outbox.ts). */
+  readonly outbox: OutboxStore;
   migrate(): Promise<number>;
   /**
    * Inserts the job with its first event, or, when a job with the same

@@ -5,9 +5,9 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { credentials, Metadata, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
+import { credentials, Metadata, type CallOptions, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
 import pino from "pino";
-import { startApp, type RunningApp } from "../../src/app.js";
+import { startApp, type AppOptions, type RunningApp } from "../../src/app.js";
 import { loadConfig } from "../../src/config.js";
 import { JobSchedulerClient, type JobEvent } from "../../src/gen/jobscheduler/v1/jobscheduler.js";
 
@@ -42,9 +42,10 @@ export interface TestService {
   stop(): Promise<void>;
 }
 
-export async function startService(extra: Record<string, string> = {}, dataDir = tempDir()): Promise<TestService> {
+/** `options` reaches startApp as is (e.g. a ManualClock from ./manual-clock.js). */
+export async function startService(extra: Record<string, string> = {}, dataDir = tempDir(), options: AppOptions = {}): Promise<TestService> {
   const config = loadConfig(baseEnv(dataDir, extra));
-  const app = await startApp(config, pino({ level: "silent" }));
+  const app = await startApp(config, pino({ level: "silent" }), options);
   const client = new JobSchedulerClient(`127.0.0.1:${app.grpcPort}`, credentials.createInsecure());
   return {
     app,
@@ -106,12 +107,18 @@ export async function spawnService(env: Record<string, string>): Promise<ChildSe
   };
 }
 
-type Unary<Req, Res> = (request: Req, metadata: Metadata, callback: (error: ServiceError | null, response: Res) => void) => unknown;
+// The generated methods are overloaded; inference takes the last overload, this one.
+type Unary<Req, Res> = (
+  request: Req,
+  metadata: Metadata,
+  options: Partial<CallOptions>,
+  callback: (error: ServiceError | null, response: Res) => void,
+) => unknown;
 
 /** Promise form of a generated unary method: `await call(client.getJobStatus, { jobId })`. */
 export function call<Req, Res>(client: JobSchedulerClient, method: Unary<Req, Res>, request: Req, metadata = new Metadata()): Promise<Res> {
   return new Promise((resolve, reject) => {
-    method.call(client, request, metadata, (error, response) => (error ? reject(error) : resolve(response)));
+    method.call(client, request, metadata, {}, (error, response) => (error ? reject(error) : resolve(response)));
   });
 }
 

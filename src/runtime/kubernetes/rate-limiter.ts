@@ -1,16 +1,16 @@
-// The client-side rate limit in front of every Kubernetes API call: a token bucket (QPS with a
-// burst), written as GCRA so a caller learns at once how long it must wait and callers are served
-// in the order they asked, like client-go's token bucket limiter.
+// The client-side rate limit in front of every Kubernetes API call: a token bucket holding at most
+// `burst` tokens, refilled at `qps` per second. Callers wait in arrival order; a token is handed
+// out only when it exists at the moment the caller is released, so a stalled event loop never
+// turns into a burst larger than `burst` at the API server.
 
 export type Clock = () => number;
 
 export class TokenBucket {
-  /** Milliseconds between two tokens. */
-  private readonly interval: number;
-  /** How far ahead of the steady rate a burst may run. */
-  private readonly tolerance: number;
-  /** The theoretical time the next call would be due at the steady rate. */
-  private due: number;
+  private tokens: number;
+  /** Tokens are counted up to this time; a pause moves it into the future. */
+  private updatedAt: number;
+  private readonly waiters: Array<() => void> = [];
+  private timer?: NodeJS.Timeout;
 
   constructor(
     readonly qps: number,
@@ -19,27 +19,65 @@ export class TokenBucket {
   ) {
     if (!(qps > 0)) throw new Error(`rate limit QPS must be positive (got ${qps})`);
     if (!(burst >= 1)) throw new Error(`rate limit burst must be at least 1 (got ${burst})`);
-    this.interval = 1000 / qps;
-    this.tolerance = (Math.floor(burst) - 1) * this.interval;
-    this.due = this.now();
+    this.burst = Math.floor(burst);
+    this.tokens = this.burst;
+    this.updatedAt = this.now();
   }
 
-  /** Reserves the next slot and returns how many milliseconds the caller must wait for it. */
-  reserve(): number {
-    const now = this.now();
-    const due = Math.max(this.due, now);
-    this.due = due + this.interval;
-    return Math.max(0, due - this.tolerance - now);
+  /** Callers waiting for a token. */
+  get waiting(): number {
+    return this.waiters.length;
   }
 
   /** Resolves when the caller may make its call. */
-  async take(): Promise<void> {
-    const wait = this.reserve();
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+  take(): Promise<void> {
+    this.refill();
+    if (this.waiters.length === 0 && this.tokens >= 1) {
+      this.tokens -= 1;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      this.waiters.push(resolve);
+      this.arm();
+    });
   }
 
-  /** Holds every later call for `ms` (the server said Retry-After), then resumes at the steady rate, without a burst. */
+  /** No token for `ms` (the server said Retry-After); then the steady rate, with no burst saved up. */
   pause(ms: number): void {
-    this.due = Math.max(this.due, this.now() + ms + this.tolerance);
+    const until = this.now() + ms;
+    if (until <= this.updatedAt) return;
+    this.refill();
+    this.tokens = 0;
+    this.updatedAt = until;
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      this.arm();
+    }
+  }
+
+  private refill(): void {
+    const now = this.now();
+    if (now <= this.updatedAt) return;
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.updatedAt) * this.qps) / 1000);
+    this.updatedAt = now;
+  }
+
+  private arm(): void {
+    if (this.timer || this.waiters.length === 0) return;
+    this.refill();
+    const now = this.now();
+    const wait = Math.max(0, this.updatedAt - now) + (this.tokens >= 1 ? 0 : ((1 - this.tokens) * 1000) / this.qps);
+    this.timer = setTimeout(() => this.release(), Math.max(0, wait));
+  }
+
+  private release(): void {
+    this.timer = undefined;
+    this.refill();
+    while (this.waiters.length > 0 && this.tokens >= 1) {
+      this.tokens -= 1;
+      this.waiters.shift()!();
+    }
+    this.arm();
   }
 }

@@ -1,6 +1,8 @@
 import pg from "pg";
 import type { JobEventRecord, JobRecord, JobStateName } from "../../jobs/job.js";
 import * as admission from "../admission-queries.js";
+import * as schedules from "../schedule-queries.js";
+import type { ScheduleChange, ScheduleProgress, ScheduleQuery, ScheduleRecord, ScheduleStore } from "../schedule-store.js";
 import type { ActiveCounts } from "../../dispatch/limits.js";
 import { pendingMigrations } from "../migrations.js";
 import {
@@ -10,6 +12,7 @@ import {
 import type { JobPatch, JobQuery, JobStore, JobTransition, StateCount, TransitionResult } from "../store.js";
 import { applyPatch, applyTransition, firstEvent } from "../transition.js";
 import { postgresMigrations } from "./migrations.js";
+import { PostgresOutbox } from "./postgres-outbox.js";
 
 const dialect: SqlDialect = {
   param: (n) => `$${n}`,
@@ -37,10 +40,11 @@ export interface PostgresStoreOptions {
   schema?: string;
 }
 
-export class PostgresStore implements JobStore {
+export class PostgresStore implements JobStore, ScheduleStore {
   readonly kind = "postgres" as const;
   private readonly pool: pg.Pool;
   private readonly schema?: string;
+  readonly outbox: PostgresOutbox;
   private closing?: Promise<void>;
 
   constructor(connectionString: string, options: PostgresStoreOptions = {}) {
@@ -61,6 +65,7 @@ export class PostgresStore implements JobStore {
     // An idle client that loses its connection emits here; the pool has already dropped it
     // and the next query reports the outage, so there is nothing to do but not crash.
     this.pool.on("error", () => {});
+    this.outbox = new PostgresOutbox(this.pool, dialect, (work) => this.inTransaction(work));
   }
 
   async migrate(): Promise<number> {
@@ -125,6 +130,7 @@ export class PostgresStore implements JobStore {
       if (!outcome) return null;
       await client.query(updateJobSql(dialect), updateJobValues(outcome.job, json));
       await client.query(insertEventSql(dialect), eventValues(outcome.event));
+      if (change.outbox) await this.outbox.insertWith(client, change.outbox);
       return outcome;
     });
   }
@@ -199,6 +205,51 @@ export class PostgresStore implements JobStore {
 
   queuedCounts(now: number): Promise<admission.QueuedCount[]> {
     return admission.queuedCounts(this.all, dialect, now);
+  }
+
+  // Schedules (shared SQL in schedule-queries.ts).
+  private get scheduleDb(): schedules.ScheduleDb {
+    return { all: this.all, dialect, parse };
+  }
+
+  insertSchedule(schedule: ScheduleRecord): Promise<boolean> {
+    return schedules.insertSchedule(this.scheduleDb, schedule);
+  }
+
+  getSchedule(id: string): Promise<ScheduleRecord | null> {
+    return schedules.getSchedule(this.scheduleDb, id);
+  }
+
+  getScheduleByName(name: string): Promise<ScheduleRecord | null> {
+    return schedules.getScheduleByName(this.scheduleDb, name);
+  }
+
+  listSchedules(query: ScheduleQuery): Promise<ScheduleRecord[]> {
+    return schedules.listSchedules(this.scheduleDb, query);
+  }
+
+  updateSchedule(id: string, change: ScheduleChange, at: number): Promise<ScheduleRecord | null> {
+    return schedules.updateSchedule(this.scheduleDb, id, change, at);
+  }
+
+  recordScheduleProgress(id: string, progress: ScheduleProgress, at: number): Promise<ScheduleRecord | null> {
+    return schedules.recordScheduleProgress(this.scheduleDb, id, progress, at);
+  }
+
+  deleteSchedule(id: string): Promise<boolean> {
+    return schedules.deleteSchedule(this.scheduleDb, id);
+  }
+
+  dueSchedules(now: number, limit: number): Promise<ScheduleRecord[]> {
+    return schedules.dueSchedules(this.scheduleDb, now, limit);
+  }
+
+  nextScheduleFireAt(): Promise<number | null> {
+    return schedules.nextScheduleFireAt(this.scheduleDb);
+  }
+
+  activeScheduleJobs(scheduleId: string): Promise<JobRecord[]> {
+    return schedules.activeScheduleJobs(this.scheduleDb, scheduleId);
   }
 
   async ping(): Promise<void> {

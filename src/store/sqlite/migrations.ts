@@ -65,6 +65,7 @@ export const sqliteMigrations: MigrationSet = [
       UPDATE jobs SET run_at = created_at;
       CREATE INDEX jobs_active_keys ON jobs (state, type, concurrency_key);
       CREATE INDEX jobs_queue_deadline ON jobs (state, queue_deadline);
+      CREATE INDEX jobs_state_run_at ON jobs (state, run_at);
       CREATE INDEX jobs_schedule ON jobs (schedule_id, created_at DESC, id DESC);
       CREATE INDEX jobs_reason ON jobs (reason, created_at DESC, id DESC);
     `,
@@ -75,6 +76,58 @@ export const sqliteMigrations: MigrationSet = [
     sql: `
       ALTER TABLE jobs ADD COLUMN team TEXT;
       ALTER TABLE jobs ADD COLUMN criteria_type TEXT;
+    `,
+  },
+  {
+    version: 4,
+    name: "recurring schedules",
+    sql: `
+      CREATE TABLE schedules (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        spec TEXT NOT NULL,
+        paused INTEGER NOT NULL DEFAULT 0,
+        paused_reason TEXT NOT NULL DEFAULT '',
+        next_fire_at INTEGER,
+        last_fire_at INTEGER,
+        fires INTEGER NOT NULL DEFAULT 0,
+        misses INTEGER NOT NULL DEFAULT 0,
+        skips INTEGER NOT NULL DEFAULT 0,
+        source TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX schedules_due ON schedules (paused, next_fire_at);
+      CREATE INDEX jobs_schedule_state ON jobs (schedule_id, state);
+    `,
+  },
+  {
+    version: 5,
+    name: "criteria outbox",
+    sql: `
+      CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        source_key TEXT NOT NULL UNIQUE,
+        team_slug TEXT NOT NULL,
+        hackathon_id TEXT NOT NULL,
+        criteria_type TEXT NOT NULL,
+        status TEXT NOT NULL,
+        score INTEGER NOT NULL,
+        metrics TEXT NOT NULL,
+        job_id TEXT,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        rejections INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT NOT NULL DEFAULT '',
+        created_at INTEGER NOT NULL,
+        next_attempt_at INTEGER NOT NULL,
+        delivered_at INTEGER,
+        updated_at INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
+      CREATE INDEX outbox_latest ON outbox (team_slug, hackathon_id, criteria_type, seq);
+      CREATE INDEX outbox_state_seq ON outbox (state, seq);
     `,
   },
 ];

@@ -3,6 +3,8 @@ import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import type { JobEventRecord, JobRecord, JobStateName } from "../../jobs/job.js";
 import * as admission from "../admission-queries.js";
+import * as schedules from "../schedule-queries.js";
+import type { ScheduleChange, ScheduleProgress, ScheduleQuery, ScheduleRecord, ScheduleStore } from "../schedule-store.js";
 import type { ActiveCounts } from "../../dispatch/limits.js";
 import { pendingMigrations } from "../migrations.js";
 import {
@@ -12,6 +14,7 @@ import {
 import type { JobPatch, JobQuery, JobStore, JobTransition, StateCount, TransitionResult } from "../store.js";
 import { applyPatch, applyTransition, firstEvent } from "../transition.js";
 import { sqliteMigrations } from "./migrations.js";
+import { SqliteOutbox } from "./sqlite-outbox.js";
 
 const dialect: SqlDialect = {
   param: () => "?",
@@ -24,10 +27,11 @@ type Row = Record<string, unknown>;
 const parse = (value: unknown) => JSON.parse(value as string);
 const json = (value: unknown) => JSON.stringify(value);
 
-export class SqliteStore implements JobStore {
+export class SqliteStore implements JobStore, ScheduleStore {
   readonly kind = "sqlite" as const;
   private readonly db: Database.Database;
   private readonly statements;
+  readonly outbox: SqliteOutbox;
 
   constructor(readonly path: string) {
     if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
@@ -42,6 +46,7 @@ export class SqliteStore implements JobStore {
     this.statements = {
       applied: this.db.prepare("SELECT version FROM schema_migrations"),
     };
+    this.outbox = new SqliteOutbox(this.db, dialect);
   }
 
   async migrate(): Promise<number> {
@@ -117,6 +122,7 @@ export class SqliteStore implements JobStore {
       if (!outcome) return null;
       this.s.updateJob.run(...updateJobValues(outcome.job, json));
       this.s.insertEvent.run(...eventValues(outcome.event));
+      if (change.outbox) this.outbox.insertSync(change.outbox);
       return outcome;
     }).immediate();
   }
@@ -190,6 +196,51 @@ export class SqliteStore implements JobStore {
 
   queuedCounts(now: number): Promise<admission.QueuedCount[]> {
     return admission.queuedCounts(this.all, dialect, now);
+  }
+
+  // Schedules (shared SQL in schedule-queries.ts).
+  private get scheduleDb(): schedules.ScheduleDb {
+    return { all: this.all, dialect, parse };
+  }
+
+  insertSchedule(schedule: ScheduleRecord): Promise<boolean> {
+    return schedules.insertSchedule(this.scheduleDb, schedule);
+  }
+
+  getSchedule(id: string): Promise<ScheduleRecord | null> {
+    return schedules.getSchedule(this.scheduleDb, id);
+  }
+
+  getScheduleByName(name: string): Promise<ScheduleRecord | null> {
+    return schedules.getScheduleByName(this.scheduleDb, name);
+  }
+
+  listSchedules(query: ScheduleQuery): Promise<ScheduleRecord[]> {
+    return schedules.listSchedules(this.scheduleDb, query);
+  }
+
+  updateSchedule(id: string, change: ScheduleChange, at: number): Promise<ScheduleRecord | null> {
+    return schedules.updateSchedule(this.scheduleDb, id, change, at);
+  }
+
+  recordScheduleProgress(id: string, progress: ScheduleProgress, at: number): Promise<ScheduleRecord | null> {
+    return schedules.recordScheduleProgress(this.scheduleDb, id, progress, at);
+  }
+
+  deleteSchedule(id: string): Promise<boolean> {
+    return schedules.deleteSchedule(this.scheduleDb, id);
+  }
+
+  dueSchedules(now: number, limit: number): Promise<ScheduleRecord[]> {
+    return schedules.dueSchedules(this.scheduleDb, now, limit);
+  }
+
+  nextScheduleFireAt(): Promise<number | null> {
+    return schedules.nextScheduleFireAt(this.scheduleDb);
+  }
+
+  activeScheduleJobs(scheduleId: string): Promise<JobRecord[]> {
+    return schedules.activeScheduleJobs(this.scheduleDb, scheduleId);
   }
 
   async ping(): Promise<void> {

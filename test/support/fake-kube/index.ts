@@ -258,6 +258,13 @@ export class FakeKube {
     this.kubelet.finish(pod.metadata.uid, o);
   }
 
+  /** Lets a pod kept Pending as unschedulable be scheduled now (capacity appeared); it then runs with the outcome. */
+  schedulePod(namespace: string, name: string, o: PodOutcome): void {
+    const pod = this.store.get("Pod", namespace, name);
+    if (!pod) throw new Error(`fake-kube: no pod ${namespace}/${name}`);
+    this.kubelet.bind(pod.metadata.uid, o);
+  }
+
   /** Adds text to what pods/log returns for the pod. */
   appendPodLog(namespace: string, name: string, text: string): void {
     const pod = this.store.get("Pod", namespace, name);

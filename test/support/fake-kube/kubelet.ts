@@ -28,6 +28,8 @@ interface PodRun {
   log: string;
   terminating: boolean;
   timers: Cancel[];
+  /** Containers cannot start until these ConfigMaps (non-optional volumes) exist. */
+  missingConfigMaps?: string[];
 }
 
 interface ExitResult {
@@ -120,7 +122,25 @@ export class Kubelet {
     this.exit(run, result);
   }
 
+  /** Schedules a pod kept Pending as unschedulable (capacity appeared), then runs it with the given outcome. */
+  bind(uid: string, o: PodOutcome): void {
+    const run = this.runs.get(uid);
+    if (!run || run.state !== "scheduling" || o.type === "unschedulable") {
+      throw new Error(`fake-kube: bind() needs an unscheduled pod and a schedulable outcome (pod state: ${run?.state ?? "unknown"})`);
+    }
+    run.outcome = o;
+    this.schedule(run);
+  }
+
   private onEvent(event: StoreEvent): void {
+    if (event.kind === "ConfigMap" && event.type === "ADDED") {
+      for (const run of this.runs.values()) {
+        if (run.state === "pending" && run.missingConfigMaps?.includes(event.object.metadata.name) && run.namespace === event.object.metadata.namespace) {
+          this.later(run, 0, () => this.startContainers(run));
+        }
+      }
+      return;
+    }
     if (event.kind !== "Pod") return;
     const pod = asPod(event.object);
     if (event.type === "ADDED") this.admit(pod);
@@ -200,6 +220,17 @@ export class Kubelet {
   }
 
   private startContainers(run: PodRun): void {
+    // Like the kubelet: a pod whose configMap volume has no ConfigMap stays ContainerCreating
+    // (FailedMount) until the ConfigMap appears.
+    const pod = this.currentPod(run);
+    const missing = (pod?.spec?.volumes ?? [])
+      .filter((v) => v.configMap && !v.configMap.optional && !this.store.get("ConfigMap", run.namespace, v.configMap.name ?? ""))
+      .map((v) => v.configMap!.name ?? "");
+    if (missing.length > 0) {
+      run.missingConfigMaps = missing;
+      return;
+    }
+    run.missingConfigMaps = undefined;
     run.state = "running";
     run.startedAt = kubeTime();
     const o = run.outcome;
@@ -314,7 +345,10 @@ export class Kubelet {
     }
     const ignoresSigterm = run.outcome.type === "hang" && run.outcome.ignoreSigterm === true;
     if (ignoresSigterm) this.later(run, graceMs, () => this.exit(run, { exitCode: 137, reason: "Error" }));
-    else this.later(run, Math.min(this.timing.sigtermExitMs, graceMs), () => this.exit(run, { exitCode: 143, reason: "Error" }));
+    else {
+      const terminationMessage = run.outcome.type === "hang" ? run.outcome.sigtermMessage : undefined;
+      this.later(run, Math.min(this.timing.sigtermExitMs, graceMs), () => this.exit(run, { exitCode: 143, reason: "Error", terminationMessage }));
+    }
   }
 
   private remove(run: PodRun): void {

@@ -15,8 +15,12 @@ export type PodOutcome =
   | (RunTiming & { type: "succeed"; terminationMessage?: string })
   | (RunTiming & { type: "fail"; exitCode: number; reason?: string; terminationMessage?: string })
   | (RunTiming & { type: "oomKilled"; terminationMessage?: string })
-  /** Runs until deleted or the Job's deadline; with ignoreSigterm it survives SIGTERM until the grace period ends (then exit 137). */
-  | (Omit<RunTiming, "runMs"> & { type: "hang"; ignoreSigterm?: boolean })
+  /**
+   * Runs until deleted or the Job's deadline; with ignoreSigterm it survives SIGTERM until the grace
+   * period ends (then exit 137). sigtermMessage: the termination message it writes when it stops on
+   * SIGTERM (a partial result), as our collectors do.
+   */
+  | (Omit<RunTiming, "runMs"> & { type: "hang"; ignoreSigterm?: boolean; sigtermMessage?: string })
   /** Stays Pending: ErrImagePull, then ImagePullBackOff. */
   | { type: "imagePullFailure"; message?: string }
   /** Stays Pending: PodScheduled=False, reason Unschedulable. */
@@ -31,7 +35,7 @@ export const outcome = {
     ...extra,
   }),
   oomKilled: (extra: RunTiming & { terminationMessage?: string } = {}): PodOutcome => ({ type: "oomKilled", ...extra }),
-  hang: (extra: Omit<RunTiming, "runMs"> & { ignoreSigterm?: boolean } = {}): PodOutcome => ({ type: "hang", ...extra }),
+  hang: (extra: Omit<RunTiming, "runMs"> & { ignoreSigterm?: boolean; sigtermMessage?: string } = {}): PodOutcome => ({ type: "hang", ...extra }),
   imagePullFailure: (message?: string): PodOutcome => ({ type: "imagePullFailure", message }),
   unschedulable: (message = "0/3 nodes are available: 3 Insufficient cpu."): PodOutcome => ({ type: "unschedulable", message }),
 };

@@ -1,0 +1,238 @@
+// The http_check program: probes one deployed app and writes one result (<= 4 KiB).
+//   1. DNS: the host is resolved first; a name that does not resolve is reported as such
+//      (the Hub counts it as no data), and nothing is requested.
+//   2. TLS (https): one handshake reads the certificate: trusted or not, and days to expiry.
+//   3. Each endpoint: status, latency (to the response headers), and on failure what failed:
+//      DNS, REFUSED, TIMEOUT (the per-request timeout), RESET, TLS, UNREACHABLE, STATUS, ERROR.
+// Env: HTTP_CHECK_BASE_URL, HTTP_CHECK_ENDPOINTS (JSON), HTTP_CHECK_TIMEOUT_MS,
+// HTTP_CHECK_DEADLINE_MS (all requests end by then), HTTP_CHECK_USER_AGENT, HTTP_CHECK_PARALLEL.
+// Exit 0 whenever a result was written: a dead app is a measurement, not a failure of the job.
+import { lookup } from "node:dns/promises";
+import http from "node:http";
+import https from "node:https";
+import { isIP } from "node:net";
+import tls from "node:tls";
+import { RESULT_LIMIT_BYTES, requireEnv, writeResult } from "./io.js";
+
+interface Endpoint {
+  method: string;
+  path: string;
+  expectedStatus: number;
+  critical: boolean;
+}
+
+type ErrorKind = "DNS" | "REFUSED" | "TIMEOUT" | "RESET" | "TLS" | "UNREACHABLE" | "STATUS" | "ERROR";
+
+interface EndpointResult {
+  method: string;
+  path: string;
+  critical: boolean;
+  status: number | null;
+  ok: boolean;
+  latencyMs: number | null;
+  error: ErrorKind | null;
+  message?: string;
+}
+
+interface TlsResult {
+  valid: boolean;
+  error?: string;
+  daysToExpiry?: number | null;
+  validTo?: string;
+  issuer?: string;
+}
+
+const startedAt = Date.now();
+const baseUrl = new URL(requireEnv("HTTP_CHECK_BASE_URL"));
+const endpoints = JSON.parse(requireEnv("HTTP_CHECK_ENDPOINTS")) as Endpoint[];
+const timeoutMs = Number(process.env.HTTP_CHECK_TIMEOUT_MS || 10_000);
+const deadlineAt = startedAt + Number(process.env.HTTP_CHECK_DEADLINE_MS || 25_000);
+const userAgent = process.env.HTTP_CHECK_USER_AGENT || "HackLoad-Monitor/1.0";
+const parallel = Math.max(1, Number(process.env.HTTP_CHECK_PARALLEL || 8));
+const isHttps = baseUrl.protocol === "https:";
+const hostname = baseUrl.hostname.replace(/^\[(.*)\]$/, "$1");
+const port = Number(baseUrl.port || (isHttps ? 443 : 80));
+const BODY_LIMIT = 64 * 1024;
+
+const TLS_CODES = /^(CERT_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_(GET|VERIFY)_|ERR_TLS_|ERR_SSL_|HOSTNAME_MISMATCH|ERR_TLS_CERT_ALTNAME_INVALID)/;
+
+function classify(error: NodeJS.ErrnoException): ErrorKind {
+  const code = error.code ?? "";
+  if (code === "ENOTFOUND" || code === "EAI_AGAIN" || code === "ENODATA" || code === "EAI_FAIL") return "DNS";
+  if (code === "ECONNREFUSED") return "REFUSED";
+  if (code === "ETIMEDOUT" || code === "TIMEOUT") return "TIMEOUT";
+  if (code === "ECONNRESET" || code === "EPIPE" || error.message === "socket hang up") return "RESET";
+  if (code === "EHOSTUNREACH" || code === "ENETUNREACH" || code === "EHOSTDOWN" || code === "ENETDOWN") return "UNREACHABLE";
+  if (TLS_CODES.test(code) || /SSL|TLS|certificate/i.test(error.message)) return "TLS";
+  return "ERROR";
+}
+
+function timeoutError(message: string): NodeJS.ErrnoException {
+  const error: NodeJS.ErrnoException = new Error(message);
+  error.code = "TIMEOUT";
+  return error;
+}
+
+/** The time left for one request: its timeout, or less when the run's deadline is nearer. */
+function budget(): number {
+  return Math.max(1, Math.min(timeoutMs, deadlineAt - Date.now()));
+}
+
+async function resolveHost(): Promise<{ ok: boolean; address?: string; error?: string }> {
+  if (isIP(hostname)) return { ok: true, address: hostname };
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const answer = await Promise.race([
+      lookup(hostname),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(timeoutError("DNS lookup timed out")), budget());
+      }),
+    ]);
+    return { ok: true, address: answer.address };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return { ok: false, error: code === "TIMEOUT" ? "DNS_TIMEOUT" : (code ?? (error as Error).message) };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function checkTls(): Promise<TlsResult> {
+  return new Promise((resolve) => {
+    const socket = tls.connect({
+      host: hostname,
+      port,
+      servername: isIP(hostname) ? undefined : hostname,
+      rejectUnauthorized: false,
+      ALPNProtocols: ["http/1.1"],
+    });
+    const timer = setTimeout(() => finish({ valid: false, error: "TIMEOUT" }), budget());
+    socket.once("secureConnect", () => {
+      const cert = socket.getPeerCertificate();
+      const validTo = cert?.valid_to ? new Date(cert.valid_to) : null;
+      const daysToExpiry = validTo && Number.isFinite(validTo.getTime()) ? Math.floor((validTo.getTime() - Date.now()) / 86_400_000) : null;
+      const issuer = cert?.issuer ? (cert.issuer.O || cert.issuer.CN) : undefined;
+      finish({
+        valid: socket.authorized,
+        ...(socket.authorized ? {} : { error: String(socket.authorizationError ?? "UNTRUSTED") }),
+        daysToExpiry,
+        ...(validTo && Number.isFinite(validTo.getTime()) ? { validTo: validTo.toISOString() } : {}),
+        ...(issuer ? { issuer: String(issuer).slice(0, 60) } : {}),
+      });
+    });
+    socket.once("error", (error: NodeJS.ErrnoException) => finish({ valid: false, error: error.code ?? error.message.slice(0, 80) }));
+    function finish(result: TlsResult) {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(result);
+    }
+  });
+}
+
+function statusOk(status: number, expected: number): boolean {
+  return expected === 0 ? status >= 200 && status < 300 : status === expected;
+}
+
+function requestUrl(path: string): URL {
+  const url = new URL(baseUrl.toString());
+  const [pathname, query] = path.split("?", 2);
+  url.pathname = `${baseUrl.pathname.replace(/\/+$/, "")}${pathname}`;
+  url.search = query ? `?${query}` : "";
+  return url;
+}
+
+function probe(endpoint: Endpoint, tlsValid: boolean): Promise<EndpointResult> {
+  const base = { method: endpoint.method, path: endpoint.path, critical: endpoint.critical };
+  return new Promise((resolve) => {
+    const began = performance.now();
+    let settled = false;
+    let status: number | null = null;
+    let latencyMs: number | null = null;
+    const options = {
+      method: endpoint.method,
+      headers: { "user-agent": userAgent, accept: "application/json", "cache-control": "no-cache" },
+      // TLS validity is judged by the handshake check; the endpoints are measured either way.
+      rejectUnauthorized: false,
+      agent: false as const,
+    };
+    const req = (isHttps ? https : http).request(requestUrl(endpoint.path), options, (res) => {
+      status = res.statusCode ?? 0;
+      latencyMs = Math.round(performance.now() - began);
+      let read = 0;
+      res.on("data", (chunk: Buffer) => {
+        read += chunk.length;
+        if (read > BODY_LIMIT) done(null);
+      });
+      res.on("end", () => done(null));
+      res.on("error", (error: NodeJS.ErrnoException) => done(error));
+    });
+    const timer = setTimeout(() => req.destroy(timeoutError(`no complete answer within ${budget()} ms`)), budget());
+    req.on("error", (error: NodeJS.ErrnoException) => done(error));
+    req.end();
+
+    function done(error: NodeJS.ErrnoException | null) {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      req.destroy();
+      if (status !== null) {
+        // The headers arrived: the status decides, whatever happened to the body.
+        const good = statusOk(status, endpoint.expectedStatus);
+        const ok = good && (!isHttps || tlsValid);
+        resolve({
+          ...base, status, ok, latencyMs,
+          error: ok ? null : good ? "TLS" : "STATUS",
+          ...(ok ? {} : { message: good ? "the certificate is not trusted" : `expected ${endpoint.expectedStatus || "2xx"}, got ${status}` }),
+        });
+        return;
+      }
+      const kind = error ? classify(error) : "ERROR";
+      resolve({ ...base, status: null, ok: false, latencyMs: kind === "TIMEOUT" ? Math.round(performance.now() - began) : null, error: kind, message: (error?.code ?? error?.message ?? "no answer").slice(0, 80) });
+    }
+  });
+}
+
+async function probeAll(tlsValid: boolean): Promise<EndpointResult[]> {
+  const results: EndpointResult[] = new Array(endpoints.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < endpoints.length) {
+      const i = next++;
+      results[i] = await probe(endpoints[i], tlsValid);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(parallel, endpoints.length) }, worker));
+  return results;
+}
+
+/** The result document, trimmed to the termination-message limit if it must be. */
+function fit(result: Record<string, unknown> & { endpoints: EndpointResult[] }): Record<string, unknown> {
+  const size = () => Buffer.byteLength(JSON.stringify(result));
+  if (size() <= RESULT_LIMIT_BYTES) return result;
+  for (const e of result.endpoints) delete e.message;
+  if (size() <= RESULT_LIMIT_BYTES) return result;
+  for (const e of result.endpoints) e.path = e.path.split("?")[0].slice(0, 100);
+  return result;
+}
+
+const dns = await resolveHost();
+let tlsResult: TlsResult | null = null;
+let results: EndpointResult[];
+if (!dns.ok) {
+  results = endpoints.map((e) => ({ method: e.method, path: e.path, critical: e.critical, status: null, ok: false, latencyMs: null, error: "DNS" as const, message: dns.error }));
+} else {
+  if (isHttps) tlsResult = await checkTls();
+  results = await probeAll(tlsResult?.valid ?? true);
+}
+const working = results.filter((r) => r.ok).length;
+writeResult(fit({
+  baseUrl: baseUrl.toString(),
+  dns,
+  tls: tlsResult,
+  endpoints: results,
+  workingEndpoints: working,
+  totalEndpoints: results.length,
+  durationMs: Date.now() - startedAt,
+}));
+console.log(`http_check ${baseUrl.host}: ${working}/${results.length} endpoints working in ${Date.now() - startedAt} ms`);
+process.exit(0);

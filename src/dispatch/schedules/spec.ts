@@ -1,0 +1,124 @@
+// Checks a ScheduleSpec (from the API or SCHEDULES_FILE) and resolves the settings
+// the scheduler works with. Errors are INVALID_ARGUMENT naming the field.
+import { status } from "@grpc/grpc-js";
+import { ApiError } from "../../api/errors.js";
+import { durationToMs, validateScheduleJob } from "../../api/validation.js";
+import { CatchupPolicy, OverlapPolicy, type ScheduleJobRequest, type ScheduleSpec } from "../../gen/jobscheduler/v1/jobscheduler.js";
+import type { JobRegistry } from "../../jobs/registry.js";
+import { compileCron, type CronSchedule } from "./cron.js";
+import type { CatchupPolicyName } from "./fire-planner.js";
+import type { OverlapPolicyName } from "./overlap.js";
+
+const MAX_CATCHUP_WINDOW_MS = 31 * 24 * 3_600_000;
+const MAX_JITTER_MS = 24 * 3_600_000;
+const MAX_NAME_LENGTH = 200;
+
+/** A checked spec and what the scheduler needs from it. */
+export interface ResolvedSpec {
+  /** The spec to store: defaults written out (time zone, policies). */
+  spec: ScheduleSpec;
+  cron: CronSchedule;
+  overlap: OverlapPolicyName;
+  catchupPolicy: CatchupPolicyName;
+  catchupWindowMs: number;
+  jitterMs: number;
+  startTime: number | null;
+  endTime: number | null;
+}
+
+const OVERLAP: Record<number, OverlapPolicyName> = {
+  [OverlapPolicy.OVERLAP_POLICY_UNSPECIFIED]: "SKIP",
+  [OverlapPolicy.OVERLAP_POLICY_SKIP]: "SKIP",
+  [OverlapPolicy.OVERLAP_POLICY_BUFFER_ONE]: "BUFFER_ONE",
+  [OverlapPolicy.OVERLAP_POLICY_ALLOW]: "ALLOW",
+  [OverlapPolicy.OVERLAP_POLICY_CANCEL_PREVIOUS]: "CANCEL_PREVIOUS",
+};
+
+const CATCHUP: Record<number, CatchupPolicyName> = {
+  [CatchupPolicy.CATCHUP_POLICY_UNSPECIFIED]: "ALL",
+  [CatchupPolicy.CATCHUP_POLICY_ALL]: "ALL",
+  [CatchupPolicy.CATCHUP_POLICY_ONE]: "ONE",
+};
+
+function timestamp(value: Date | undefined, field: string): number | null {
+  if (!value) return null;
+  const ms = value.getTime();
+  if (!Number.isFinite(ms)) throw ApiError.invalid(field, "is not a valid timestamp");
+  return ms;
+}
+
+/** Re-raises an error about a template field under the spec's path (timer.duration → spec.job_template.timer.duration). */
+function underTemplate(error: unknown, prefix: string): never {
+  if (error instanceof ApiError && error.code === status.INVALID_ARGUMENT) {
+    const field = error.field ?? "";
+    const message = field && error.message.startsWith(`${field}: `) ? error.message.slice(field.length + 2) : error.message;
+    throw ApiError.invalid(field ? `${prefix}.${field}` : prefix, message);
+  }
+  throw error;
+}
+
+/** The template checked the way ScheduleJob checks a request, errors named under `prefix`. */
+export function validateTemplate(template: ScheduleJobRequest | undefined, registry: JobRegistry, prefix = "spec.job_template"): void {
+  if (!template) throw ApiError.invalid(prefix, "is required (the job each fire creates)");
+  if (template.idempotencyKey) {
+    throw ApiError.invalid(`${prefix}.idempotency_key`, "must be empty: each fire's job gets the key schedule:<id>:<fire time>");
+  }
+  if (template.runAt) throw ApiError.invalid(`${prefix}.run_at`, "must be empty: each fire sets it (use spec.jitter to spread fires)");
+  try {
+    validateScheduleJob(template, registry);
+  } catch (error) {
+    underTemplate(error, prefix);
+  }
+}
+
+/** Resolves a stored (already checked) spec. */
+export function resolveSpec(spec: ScheduleSpec, prefix = "spec"): ResolvedSpec {
+  const overlap = OVERLAP[spec.overlapPolicy];
+  if (!overlap) throw ApiError.invalid(`${prefix}.overlap_policy`, `${spec.overlapPolicy} is not an overlap policy`);
+  const catchupPolicy = CATCHUP[spec.catchupPolicy];
+  if (!catchupPolicy) throw ApiError.invalid(`${prefix}.catchup_policy`, `${spec.catchupPolicy} is not a catch-up policy`);
+  const cron = compileCron(spec.cron, spec.timeZone, { cron: `${prefix}.cron`, timeZone: `${prefix}.time_zone` });
+  const catchupWindowMs = durationToMs(spec.catchupWindow, `${prefix}.catchup_window`) ?? 0;
+  if (catchupWindowMs > MAX_CATCHUP_WINDOW_MS) throw ApiError.invalid(`${prefix}.catchup_window`, "must be at most 31 days");
+  const jitterMs = durationToMs(spec.jitter, `${prefix}.jitter`) ?? 0;
+  if (jitterMs > MAX_JITTER_MS) throw ApiError.invalid(`${prefix}.jitter`, "must be at most 24h");
+  const startTime = timestamp(spec.startTime, `${prefix}.start_time`);
+  const endTime = timestamp(spec.endTime, `${prefix}.end_time`);
+  if (startTime !== null && endTime !== null && endTime <= startTime) throw ApiError.invalid(`${prefix}.end_time`, "must be after start_time");
+  return {
+    spec: {
+      ...spec,
+      timeZone: cron.timeZone,
+      overlapPolicy: OverlapPolicy[`OVERLAP_POLICY_${overlap}`],
+      catchupPolicy: CatchupPolicy[`CATCHUP_POLICY_${catchupPolicy}`],
+    },
+    cron,
+    overlap,
+    catchupPolicy,
+    catchupWindowMs,
+    jitterMs,
+    startTime,
+    endTime,
+  };
+}
+
+/** Checks a spec given by a client or SCHEDULES_FILE, including its job template. */
+export function validateScheduleSpec(spec: ScheduleSpec | undefined, registry: JobRegistry, prefix = "spec"): ResolvedSpec {
+  if (!spec) throw ApiError.invalid(prefix, "is required");
+  const name = spec.name.trim();
+  if (!name) throw ApiError.invalid(`${prefix}.name`, "is required");
+  if (name !== spec.name) throw ApiError.invalid(`${prefix}.name`, "must not begin or end with spaces");
+  if (name.length > MAX_NAME_LENGTH) throw ApiError.invalid(`${prefix}.name`, `must be at most ${MAX_NAME_LENGTH} characters`);
+  if (/\p{C}/u.test(name)) throw ApiError.invalid(`${prefix}.name`, "must not contain control characters");
+  const resolved = resolveSpec(spec, prefix);
+  validateTemplate(spec.jobTemplate, registry, `${prefix}.job_template`);
+  if (spec.forEachTeam) {
+    const { hackathonId, teamStatus } = spec.forEachTeam;
+    if (!hackathonId) throw ApiError.invalid(`${prefix}.for_each_team.hackathon_id`, "is required when for_each_team is set");
+    if (hackathonId.length > 100 || !/^[\x21-\x7e]+$/.test(hackathonId)) {
+      throw ApiError.invalid(`${prefix}.for_each_team.hackathon_id`, "must be at most 100 printable characters without spaces");
+    }
+    if (teamStatus.length > 64) throw ApiError.invalid(`${prefix}.for_each_team.team_status`, "must be at most 64 characters");
+  }
+  return resolved;
+}

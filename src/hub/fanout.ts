@@ -1,0 +1,274 @@
+// Team rounds: one fire of a for_each_team schedule becomes one job per team of the hackathon,
+// each with that team's inputs (repo URL, app URL, spend, jury mark), team binding and criteria
+// type, and an idempotency key of schedule + fire time + team. A team that lacks the input (or
+// whose input is unusable) gets a NO_DATA report straight into the outbox instead of a job.
+//   planTeamRound  pure: template + teams -> submissions + no-data teams
+//   TeamFanOut     the scheduler's FireTargets for for_each_team schedules
+//   submitTeamRound submits a planned round directly (benchmarks, tools)
+import { createHash } from "node:crypto";
+import type { Logger } from "pino";
+import { ApiError } from "../api/errors.js";
+import { validateScheduleJob } from "../api/validation.js";
+import type { Clock } from "../dispatch/clock.js";
+import type { FireTarget, FireTargets } from "../dispatch/schedules/fire-targets.js";
+import { CriteriaType, ScheduleJobRequest } from "../gen/jobscheduler/v1/jobscheduler.js";
+import { parseGitHubRepo } from "../jobs/git-activity.js";
+import type { JobRecord } from "../jobs/job.js";
+import type { JobRegistry } from "../jobs/registry.js";
+import { newJobRecord } from "../jobs/submission.js";
+import type { OutboxStore } from "../store/outbox-queries.js";
+import type { ScheduleRecord } from "../store/schedule-store.js";
+import type { JobStore } from "../store/store.js";
+import { isCriteriaType, type CriteriaTypeName } from "./criteria.js";
+import { noDataReport, type CriteriaSettings } from "./evaluator.js";
+import type { HubClient } from "./hub-client.js";
+import type { HubMetrics } from "./hub-metrics.js";
+import { outboxInsert } from "./outbox.js";
+import { discoverTeams, type TeamEnvKeys, type TeamInputs } from "./teams.js";
+
+/** The criterion each job type reports when the template names none (k6 templates must name theirs). */
+const DEFAULT_CRITERIA: Record<string, CriteriaTypeName> = {
+  httpCheck: "DEPLOYED_SOLUTION",
+  gitActivity: "CODE_REPO",
+  budget: "BUDGET_TRACKING",
+  judgeScore: "JUDGE_SCORE",
+};
+
+export interface PlannedSubmission {
+  team: TeamInputs;
+  /** Stable, printable ASCII without spaces: the fire's idempotency key suffix. */
+  key: string;
+  request: ScheduleJobRequest;
+}
+
+export interface NoDataTeam {
+  team: TeamInputs;
+  key: string;
+  criteriaType: CriteriaTypeName;
+  reason: string;
+}
+
+export interface TeamRoundPlan {
+  criteriaType: CriteriaTypeName;
+  submissions: PlannedSubmission[];
+  noData: NoDataTeam[];
+}
+
+/** The team's slug when it can be part of an idempotency key, else a stable digest of it. */
+export function teamKey(slug: string): string {
+  return /^[\x21-\x7e]{1,100}$/.test(slug) ? slug : `team-${createHash("sha256").update(slug).digest("hex").slice(0, 16)}`;
+}
+
+export function criteriaOf(template: ScheduleJobRequest): CriteriaTypeName | null {
+  if (template.criteriaType) {
+    const name = CriteriaType[template.criteriaType]?.replace(/^CRITERIA_TYPE_/, "");
+    return name && isCriteriaType(name) ? name : null;
+  }
+  return template.spec ? (DEFAULT_CRITERIA[template.spec.$case] ?? null) : null;
+}
+
+/** An app URL as teams type it: a missing scheme means https. */
+export function normaliseAppUrl(text: string): string | null {
+  const candidate = /^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `https://${text}`;
+  try {
+    const url = new URL(candidate);
+    if ((url.protocol !== "http:" && url.protocol !== "https:") || !url.hostname) return null;
+    return url.toString();
+  } catch {
+    return null;
+  }
+}
+
+type Spec = NonNullable<ScheduleJobRequest["spec"]>;
+
+/** The template's spec with the team's input, or why the team has no data. */
+function withTeamInput(spec: Spec, team: TeamInputs): { spec: Spec } | { reason: string } {
+  switch (spec.$case) {
+    case "httpCheck": {
+      if (!team.endpointUrl) return { reason: "the team has no ENDPOINT_URL" };
+      const baseUrl = normaliseAppUrl(team.endpointUrl);
+      if (!baseUrl) return { reason: `ENDPOINT_URL "${team.endpointUrl.slice(0, 100)}" is not an http(s) URL` };
+      return { spec: { $case: "httpCheck", value: { ...spec.value, baseUrl } } };
+    }
+    case "gitActivity": {
+      if (!team.repoUrl) return { reason: "the team has no repository URL (Repo)" };
+      const repo = parseGitHubRepo(team.repoUrl);
+      if (!repo) return { reason: `Repo "${team.repoUrl.slice(0, 100)}" is not a GitHub repository URL` };
+      return { spec: { $case: "gitActivity", value: { ...spec.value, repoUrl: `https://github.com/${repo.owner}/${repo.repo}` } } };
+    }
+    case "budget":
+      if (!team.moneySpend) return { reason: "the team has no MONEY_SPEND value" };
+      return { spec: { $case: "budget", value: { ...spec.value, moneySpend: team.moneySpend } } };
+    case "judgeScore":
+      if (!team.judgeScore) return { reason: "the team has no JUDJE_SCORE value" };
+      return { spec: { $case: "judgeScore", value: { ...spec.value, judgeScore: team.judgeScore } } };
+    case "k6": {
+      // The Hub's client passes a k6 target in the request; a team round falls back to the team's app.
+      const target = team.endpointUrl ? normaliseAppUrl(team.endpointUrl) : null;
+      if (!target) return { reason: team.endpointUrl ? `ENDPOINT_URL "${team.endpointUrl.slice(0, 100)}" is not an http(s) URL` : "the team has no ENDPOINT_URL" };
+      return { spec: { $case: "k6", value: { ...spec.value, targetUrl: target } } };
+    }
+    case "timer":
+      return { spec };
+  }
+}
+
+/**
+ * One job request per team that has the input, a NO_DATA entry per team that does not. Pure.
+ * The requests carry the team binding and criteria type; the caller sets the idempotency key
+ * (the scheduler: schedule + fire time + `key`).
+ */
+export function planTeamRound(template: ScheduleJobRequest, teams: readonly TeamInputs[], _fireTime: number, roundName?: string): TeamRoundPlan {
+  if (!template.spec) throw new Error("a team round needs a job template with a spec");
+  const criteriaType = criteriaOf(template);
+  if (!criteriaType) throw new Error(`the ${template.spec.$case} template of a team round must set criteria_type`);
+  const plan: TeamRoundPlan = { criteriaType, submissions: [], noData: [] };
+  const seen = new Set<string>();
+  for (const team of teams) {
+    const key = teamKey(team.slug);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const filled = withTeamInput(template.spec, team);
+    if ("reason" in filled) {
+      plan.noData.push({ team, key, criteriaType, reason: filled.reason });
+      continue;
+    }
+    plan.submissions.push({
+      team,
+      key,
+      request: {
+        ...template,
+        name: `${template.name || roundName || "team round"} ${team.slug}`.slice(0, 253),
+        labels: { ...template.labels, "hackload.kz/criteria": criteriaType.toLowerCase().replace(/_/g, "-") },
+        team: { slug: team.slug, hackathonId: team.hackathonId },
+        criteriaType: CriteriaType[`CRITERIA_TYPE_${criteriaType}`],
+        spec: filled.spec,
+      },
+    });
+  }
+  return plan;
+}
+
+/**
+ * A for_each_team template with placeholder inputs, for checking the rest of it the way
+ * ScheduleJob would (a fan-out template has no inputs of its own; each fire fills them).
+ */
+export function exampleTeamRequest(template: ScheduleJobRequest, hackathonId = "example-hackathon"): ScheduleJobRequest {
+  const example: TeamInputs = {
+    slug: "example-team", hackathonId, name: "example",
+    repoUrl: "https://github.com/example/example", endpointUrl: "https://example.invalid", moneySpend: "0", judgeScore: "0",
+  };
+  return planTeamRound(template, [example], 0).submissions[0]?.request ?? template;
+}
+
+/** The source key of a direct NO_DATA report: one per round, team and criterion. */
+function noDataSourceKey(roundKey: string, fireTime: number, entry: NoDataTeam): string {
+  return `nodata:${roundKey}:${new Date(fireTime).toISOString()}:${entry.key}:${entry.criteriaType}`;
+}
+
+export async function enqueueNoData(
+  outbox: OutboxStore, plan: TeamRoundPlan, roundKey: string, fireTime: number, settings: CriteriaSettings, now: number,
+): Promise<number> {
+  if (plan.noData.length === 0) return 0;
+  return outbox.enqueue(
+    plan.noData.map((entry) =>
+      outboxInsert(noDataSourceKey(roundKey, fireTime, entry), { slug: entry.team.slug, hackathonId: entry.team.hackathonId }, entry.criteriaType, noDataReport(entry.criteriaType, entry.reason, settings), now),
+    ),
+  );
+}
+
+export interface TeamFanOutDeps {
+  client: HubClient | null;
+  registry: JobRegistry;
+  outbox: OutboxStore;
+  envKeys: TeamEnvKeys;
+  settings: CriteriaSettings;
+  clock: Clock;
+  logger: Logger;
+  metrics?: HubMetrics;
+  /** Told when NO_DATA reports were queued. */
+  delivery?: { wake(): void } | null;
+}
+
+/** The scheduler's fan-out: lists the teams at each fire and returns one target per team. */
+export class TeamFanOut implements FireTargets {
+  constructor(private readonly deps: TeamFanOutDeps) {}
+
+  async targets(schedule: ScheduleRecord, fireTime: number): Promise<FireTarget[]> {
+    const { spec } = schedule;
+    const template = spec.jobTemplate;
+    const fanout = spec.forEachTeam;
+    if (!template || !fanout) throw new Error(`schedule ${schedule.id} is not a team round`);
+    const criteria = criteriaOf(template) ?? "UNKNOWN";
+    if (!this.deps.client) {
+      this.deps.metrics?.rounds.inc({ criteria_type: criteria, outcome: "failed" });
+      throw new Error("for_each_team schedules need the Hub (HUB_API_URL and HUB_API_KEY) to list teams");
+    }
+    let teams: TeamInputs[];
+    try {
+      teams = await discoverTeams(this.deps.client, fanout.hackathonId, fanout.teamStatus || "APPROVED", this.deps.envKeys);
+    } catch (error) {
+      this.deps.metrics?.rounds.inc({ criteria_type: criteria, outcome: "failed" });
+      throw error;
+    }
+    const plan = planTeamRound(template, teams, fireTime, schedule.name);
+    // A request the job type refuses (an unusable input) is that team's NO_DATA, not the round's failure.
+    const targets: FireTarget[] = [];
+    for (const submission of plan.submissions) {
+      try {
+        validateScheduleJob(submission.request, this.deps.registry);
+        targets.push({ request: submission.request, key: submission.key });
+      } catch (error) {
+        if (!(error instanceof ApiError)) throw error;
+        plan.noData.push({ team: submission.team, key: submission.key, criteriaType: plan.criteriaType, reason: `the team's input was refused: ${error.message}` });
+      }
+    }
+    const queued = await enqueueNoData(this.deps.outbox, plan, `schedule:${schedule.id}`, fireTime, this.deps.settings, this.deps.clock.now());
+    if (queued) this.deps.delivery?.wake();
+    this.deps.metrics?.rounds.inc({ criteria_type: plan.criteriaType, outcome: "ok" });
+    this.deps.metrics?.teamsProcessed.inc({ criteria_type: plan.criteriaType, outcome: "job" }, targets.length);
+    this.deps.metrics?.teamsProcessed.inc({ criteria_type: plan.criteriaType, outcome: "no_data" }, plan.noData.length);
+    this.deps.logger.info(
+      { scheduleId: schedule.id, fireTime: new Date(fireTime).toISOString(), criteriaType: plan.criteriaType, teams: teams.length, jobs: targets.length, noData: plan.noData.length },
+      "team round planned",
+    );
+    return targets;
+  }
+}
+
+export interface RoundDeps {
+  store: JobStore;
+  registry: JobRegistry;
+  dispatcher: { wake(): void };
+  clock: Clock;
+  settings: CriteriaSettings;
+  defaultQueueTimeoutMs?: number;
+  delivery?: { wake(): void } | null;
+}
+
+/** Submits a planned round directly (outside a schedule): jobs keyed round + fire time + team, NO_DATA to the outbox. */
+export async function submitTeamRound(deps: RoundDeps, plan: TeamRoundPlan, roundKey: string, fireTime: number): Promise<{ jobs: JobRecord[]; noData: number }> {
+  const jobs: JobRecord[] = [];
+  for (const submission of plan.submissions) {
+    const request = { ...submission.request, idempotencyKey: `round:${roundKey}:${new Date(fireTime).toISOString()}:${submission.key}`.slice(0, 255) };
+    let validated;
+    try {
+      validated = validateScheduleJob(request, deps.registry);
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      plan.noData.push({ team: submission.team, key: submission.key, criteriaType: plan.criteriaType, reason: `the team's input was refused: ${error.message}` });
+      continue;
+    }
+    const { job } = await deps.store.createJob(newJobRecord(validated, deps.clock.now(), { defaultQueueTimeoutMs: deps.defaultQueueTimeoutMs }));
+    jobs.push(job);
+  }
+  const noData = await enqueueNoData(deps.store.outbox, plan, `round:${roundKey}`, fireTime, deps.settings, deps.clock.now());
+  deps.dispatcher.wake();
+  if (noData) deps.delivery?.wake();
+  return { jobs, noData };
+}
+
+/** ScheduleJobRequest defaults, so templates built in code carry every field. */
+export function emptyRequest(): ScheduleJobRequest {
+  return ScheduleJobRequest.fromPartial({});
+}

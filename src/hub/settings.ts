@@ -1,0 +1,140 @@
+// The Hub reporting settings: one zod shape spread into src/config.ts's schema, so every
+// variable is validated at start-up with the rest. Names follow seed 001's tables where it
+// has one (GIT_MONITOR_*, DEPLOYMENT_MONITOR_*, K6_SERVICES_*, COST_TRACKING_*, HTTP_TIMEOUT,
+// USER_AGENT, GITHUB_*). HUB_API_KEY and GITHUB_TOKEN are secrets: never logged or echoed.
+import { Cron } from "croner";
+import { z } from "zod";
+import { criteriaSettingsSchema } from "./evaluator.js";
+
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
+
+const duration = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((text, ctx) => {
+      const match = DURATION.exec(text.trim());
+      if (!match) {
+        ctx.addIssue({ code: "custom", message: `must be a duration like 500ms, 10s, 5m or 1h (got "${text}")` });
+        return z.NEVER;
+      }
+      return Math.round(Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS]);
+    });
+
+const flag = (fallback: boolean) =>
+  z
+    .enum(["true", "false", "1", "0", "yes", "no"], { error: "must be true or false" })
+    .default(fallback ? "true" : "false")
+    .transform((text) => text === "true" || text === "1" || text === "yes");
+
+const cron = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .refine((text) => {
+      try {
+        new Cron(text, { paused: true });
+        return true;
+      } catch {
+        return false;
+      }
+    }, "must be a cron expression such as */15 * * * *");
+
+const httpUrl = z.string().refine((text) => {
+  try {
+    const url = new URL(text);
+    return url.protocol === "http:" || url.protocol === "https:";
+  } catch {
+    return false;
+  }
+}, "must be an http(s) URL");
+
+const envKey = (fallback: string) => z.string().min(1).max(200).default(fallback);
+
+const criteria = z
+  .string()
+  .default("{}")
+  .transform((text, ctx) => {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (error) {
+      ctx.addIssue({ code: "custom", message: `must be JSON: ${(error as Error).message}` });
+      return z.NEVER;
+    }
+    const parsed = criteriaSettingsSchema.safeParse(value);
+    if (parsed.success) return parsed.data;
+    for (const issue of parsed.error.issues) ctx.addIssue({ code: "custom", message: `${issue.path.join(".") || "(top)"}: ${issue.message}` });
+    return z.NEVER;
+  });
+
+export const hubSettings = {
+  /** The Hub's base URL, e.g. https://hub.hackload.kz. Unset: criteria are kept in the outbox, not sent. */
+  HUB_API_URL: httpUrl.optional(),
+  /** Secret (from a Kubernetes Secret): the Hub service key, sent as X-API-Key. */
+  HUB_API_KEY: z.string().min(1).optional(),
+  /** Per Hub request. */
+  HUB_TIMEOUT: duration("30s"),
+  /** Attempts for reads (team discovery) before a fire gives up; criteria writes retry through the outbox. */
+  HUB_RETRIES: z.coerce.number().int().min(0).max(10).default(3),
+  /** Criteria updates per POST (many teams per request). */
+  HUB_BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(100),
+  /** After a new criterion arrives, wait this long for others to share its POST. */
+  HUB_BATCH_DELAY: duration("250ms"),
+  /** Safety net: look at the outbox this often even without a wake-up. */
+  HUB_POLL_INTERVAL: duration("5s"),
+  /** Back-off while the Hub is down: exponential from INITIAL to MAX, spread by JITTER (0..1). */
+  HUB_RETRY_INITIAL: duration("1s"),
+  HUB_RETRY_MAX: duration("5m"),
+  HUB_RETRY_JITTER: z.coerce.number().min(0).max(1).default(0.2),
+  /** An item the Hub answers 500 (its answer to an invalid body, and to its own outages) this many times is parked. */
+  HUB_MAX_REJECTIONS: z.coerce.number().int().min(1).max(100).default(5),
+  /** After 401/403 (a configuration error) reporting stops; it looks again this often, not sooner. */
+  HUB_AUTH_RETRY_INTERVAL: duration("5m"),
+  /** The Hub's `updatedBy` on every update. */
+  HUB_UPDATED_BY: z.string().min(1).max(100).default("jobscheduler"),
+  /** Environment keys the live Hub uses for each team's inputs. */
+  HUB_ENV_KEY_REPO: envKey("Repo"),
+  HUB_ENV_KEY_ENDPOINT: envKey("ENDPOINT_URL"),
+  HUB_ENV_KEY_MONEY: envKey("MONEY_SPEND"),
+  HUB_ENV_KEY_JUDGE: envKey("JUDJE_SCORE"),
+  /** Thresholds and score scales per criterion, JSON, merged over the defaults (docs/hub-reporting.md). */
+  HUB_CRITERIA: criteria,
+  /** The hackathon the default team schedules measure; unset: no default schedules. */
+  HUB_HACKATHON_ID: z.string().min(1).max(100).optional(),
+  HUB_TEAM_STATUS: z.string().min(1).max(40).default("APPROVED"),
+  /** Per-type running limit for each collector type in a team round (unless MAX_RUNNING_PER_TYPE names it). */
+  HUB_ROUND_CONCURRENCY: z.coerce.number().int().min(1).max(10_000).default(16),
+
+  GITHUB_API_URL: httpUrl.default("https://api.github.com"),
+  /** Secret: given to git_activity runs only. */
+  GITHUB_TOKEN: z.string().min(1).optional(),
+  /** Commits are counted since this time (ISO 8601); unset: since the start of the activity window. */
+  GIT_ACTIVITY_SINCE: z.iso.datetime({ offset: true }).optional(),
+  GIT_ACTIVITY_WINDOW: duration("24h"),
+
+  GIT_MONITOR_ENABLED: flag(true),
+  GIT_MONITOR_INTERVAL: cron("*/30 * * * *"),
+  GIT_MONITOR_TIMEOUT: duration("5m"),
+  DEPLOYMENT_MONITOR_ENABLED: flag(true),
+  DEPLOYMENT_MONITOR_INTERVAL: cron("*/15 * * * *"),
+  DEPLOYMENT_MONITOR_TIMEOUT: duration("30s"),
+  /** Per HTTP request of a deployment check. */
+  HTTP_TIMEOUT: duration("10s"),
+  USER_AGENT: z.string().min(1).max(200).default("HackLoad-Monitor/1.0"),
+  K6_SERVICES_ENABLED: flag(true),
+  K6_SERVICES_INTERVAL: cron("0 */6 * * *"),
+  K6_SERVICES_TIMEOUT: duration("20m"),
+  COST_TRACKING_ENABLED: flag(true),
+  COST_TRACKING_INTERVAL: cron("0 */6 * * *"),
+  COST_TRACKING_TIMEOUT: duration("10m"),
+  JUDGE_SCORE_ENABLED: flag(true),
+  JUDGE_SCORE_INTERVAL: cron("0 */6 * * *"),
+};
+
+/** Variables whose values are never echoed in configuration errors or logs. */
+export const SECRET_SETTINGS: readonly string[] = ["HUB_API_KEY", "GITHUB_TOKEN"];
+
+type HubSettingsShape = typeof hubSettings;
+export type HubSettings = { [K in keyof HubSettingsShape]: z.infer<HubSettingsShape[K]> };

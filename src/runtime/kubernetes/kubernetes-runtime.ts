@@ -1,0 +1,495 @@
+// The Kubernetes runtime: every attempt of a job is one batch/v1 Job (job-builder.ts), watched
+// through the JobTracker's caches. What to do next is decided by `reconcile`, level-triggered:
+// given the job record and the Kubernetes objects as they are now, report running / progress /
+// the end, create the files ConfigMap, or give up on an image that cannot be pulled. Nothing it
+// relies on lives only in memory: after a restart, recover() rebuilds the same view from the store
+// rows and a fresh list, and the deterministic Job names make a repeated create harmless.
+import type { V1Job, V1Pod } from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import type { RunOutput, Workload } from "../../jobs/handler.js";
+import { Reason, type JobPlacement, type JobRecord } from "../../jobs/job.js";
+import { KeyedSerial } from "../../jobs/keyed-serial.js";
+import type { JobRegistry } from "../../jobs/registry.js";
+import type { Recovery, RunEnd, Runtime, RuntimeListener } from "../runtime.js";
+import { COLLECTOR_CONTAINER, buildFilesConfigMap, buildJob, type JobBuildInput, type JobBuilderSettings } from "./job-builder.js";
+import { isFinished, observe, type RunVerdict } from "./job-status.js";
+import { JobTracker, type ChangeType } from "./job-tracker.js";
+import { KubeApiError, backoffDelay, sleep, statusOf, type KubeClient } from "./kube-client.js";
+import { JOB_NAME_LABEL, MANAGED_SELECTOR, kubernetesJobName } from "./names.js";
+import { pickResult, tailBytes, terminatedState } from "./results.js";
+
+export interface KubernetesRuntimeOptions {
+  client: KubeClient;
+  builder: JobBuilderSettings;
+  /** Handlers: their Kubernetes hints and default resources, and workloads rebuilt after a restart. */
+  registry: JobRegistry;
+  /** How long a pod may fail to pull its image before the job fails. */
+  imagePullFailureTimeoutMs: number;
+  outputTailBytes: number;
+  logger: Logger;
+}
+
+/** Log lines and bytes read at the end of a run: the output tail and the result fallback. */
+const LOG_TAIL_LINES = 500;
+const LOG_LIMIT_BYTES = 512 * 1024;
+
+/** One attempt the runtime is responsible for reporting. */
+interface Run {
+  job: JobRecord;
+  /** The Kubernetes Job's name (deterministic). */
+  name: string;
+  workload?: Workload;
+  /** The Job was in the cache at least once: its absence now means it is gone. */
+  seen: boolean;
+  /** A delete answered 404: the Job is gone even if the cache never showed it. */
+  gone: boolean;
+  /** Its pods as last seen, kept after they are deleted (their termination message is the result). */
+  pods: Map<string, V1Pod>;
+  /** Uids of its pods known to be deleted (no log left to read). */
+  deletedPods: Set<string>;
+  runningReported: boolean;
+  progress?: string;
+  pullFailingSince?: number;
+  filesReady: boolean;
+  cancelling: boolean;
+  ended: boolean;
+  timer?: NodeJS.Timeout;
+  failures: number;
+}
+
+export class KubernetesRuntime implements Runtime {
+  readonly name = "kubernetes" as const;
+  private listener?: RuntimeListener;
+  private readonly runs = new Map<string, Run>();
+  private readonly byName = new Map<string, Run>();
+  private readonly serial = new KeyedSerial();
+  private readonly queued = new Set<string>();
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly tracker: JobTracker;
+  private readonly namespace: string;
+  private readonly logger: Logger;
+  private started?: Promise<void>;
+  private stopped = false;
+
+  constructor(private readonly options: KubernetesRuntimeOptions) {
+    this.namespace = options.builder.namespace;
+    this.logger = options.logger;
+    this.tracker = new JobTracker(
+      options.client,
+      { namespace: this.namespace, labelSelector: MANAGED_SELECTOR, logger: options.logger },
+      (type, job) => this.onJob(type, job),
+      (type, pod) => this.onPod(type, pod),
+    );
+  }
+
+  setListener(listener: RuntimeListener): void {
+    this.listener = listener;
+  }
+
+  activeRuns(): number {
+    return this.runs.size;
+  }
+
+  /** The first list of Jobs and Pods; later calls share it. */
+  start(): Promise<void> {
+    if (this.stopped) return Promise.reject(new Error("the Kubernetes runtime has shut down"));
+    this.started ??= this.tracker.start().catch((error: unknown) => {
+      this.started = undefined;
+      throw error;
+    });
+    return this.started;
+  }
+
+  async launch(job: JobRecord, workload: Workload): Promise<JobPlacement> {
+    await this.start();
+    const body = buildJob(this.buildInput(job, workload), this.options.builder);
+    const run = this.register(job, workload, { seen: false, runningReported: false });
+    try {
+      await this.createJob(run, body);
+    } catch (error) {
+      this.unregister(run);
+      throw error;
+    }
+    this.logger.info({ jobId: job.id, attempt: job.attempt, kubernetesJob: run.name }, "Kubernetes Job created");
+    this.schedule(run);
+    return this.placement(run);
+  }
+
+  async cancel(job: JobRecord): Promise<boolean> {
+    const run = this.runs.get(job.id);
+    if (!run || run.ended || run.job.attempt !== job.attempt) return false;
+    run.job = job;
+    run.cancelling = true;
+    // Foreground: the Job stays until its pods are gone, each stopped with SIGTERM and its grace period.
+    await this.deleteJob(run, "Foreground");
+    this.logger.info({ jobId: job.id, kubernetesJob: run.name }, "cancelling: Kubernetes Job deleted");
+    this.schedule(run);
+    return true;
+  }
+
+  async recover(jobs: JobRecord[]): Promise<Map<string, Recovery>> {
+    await this.start();
+    const decisions = new Map<string, Recovery>();
+    const expected = new Set<string>();
+    for (const job of jobs) {
+      const name = this.jobName(job);
+      expected.add(name);
+      const where = `${this.namespace}/${name}`;
+      if (this.tracker.jobs.items.has(name)) {
+        this.register(job, this.tryWorkload(job), { seen: true, runningReported: job.state === "RUNNING" });
+        decisions.set(job.id, { action: "adopted" });
+        continue;
+      }
+      if (job.state === "STARTING" && !job.cancelRequested) {
+        // The service stopped between recording STARTING and creating the Job (or before the
+        // create's answer): create it now. Its deterministic name makes this safe.
+        try {
+          const workload = this.options.registry.require(job.type).buildWorkload(job as never);
+          const body = buildJob(this.buildInput(job, workload), this.options.builder);
+          const run = this.register(job, workload, { seen: false, runningReported: false });
+          try {
+            await this.createJob(run, body);
+          } catch (error) {
+            this.unregister(run);
+            throw error;
+          }
+          decisions.set(job.id, { action: "adopted" });
+        } catch (error) {
+          decisions.set(job.id, { action: "lost", message: `could not create its Kubernetes Job ${where} after a restart: ${(error as Error).message}` });
+        }
+        continue;
+      }
+      decisions.set(job.id, {
+        action: "lost",
+        message: `its Kubernetes Job ${where} no longer exists (deleted while the service was down, or removed by its TTL before its end was recorded)`,
+      });
+    }
+    await this.deleteOrphans(expected);
+    const adopted = [...this.runs.values()];
+    if (jobs.length) this.logger.info({ inFlight: jobs.length, adopted: adopted.length }, "reconciled the store's in-flight jobs with Kubernetes");
+    // Reported after the lifecycle has handled the decisions (its calls queue behind them).
+    setImmediate(() => adopted.forEach((run) => this.schedule(run)));
+    return decisions;
+  }
+
+  async shutdown(graceMs: number): Promise<void> {
+    this.stopped = true;
+    for (const run of this.runs.values()) clearTimeout(run.timer);
+    await this.tracker.stop();
+    const pending = Promise.all([...this.inFlight]);
+    await Promise.race([pending, sleep(graceMs)]);
+    this.logger.info({ runs: this.runs.size }, "stopped watching Kubernetes; its Jobs keep running and are adopted at the next start");
+  }
+
+  // ---- the reconcile ----------------------------------------------------------------------
+
+  private schedule(run: Run): void {
+    if (this.stopped || run.ended || this.queued.has(run.job.id)) return;
+    this.queued.add(run.job.id);
+    const task = this.serial.run(run.job.id, async () => {
+      this.queued.delete(run.job.id);
+      await this.reconcileSafely(run);
+    });
+    this.inFlight.add(task);
+    void task.finally(() => this.inFlight.delete(task));
+  }
+
+  private later(run: Run, ms: number): void {
+    clearTimeout(run.timer);
+    run.timer = setTimeout(() => this.schedule(run), Math.max(0, ms));
+    run.timer.unref();
+  }
+
+  private async reconcileSafely(run: Run): Promise<void> {
+    if (this.stopped || run.ended) return;
+    try {
+      await this.reconcile(run);
+      run.failures = 0;
+    } catch (error) {
+      run.failures++;
+      const retryInMs = backoffDelay(run.failures, 500, 30_000);
+      this.logger.error({ err: error, jobId: run.job.id, kubernetesJob: run.name, retryInMs: Math.round(retryInMs) }, "reconciling a Kubernetes Job failed; retrying");
+      this.later(run, retryInMs);
+    }
+  }
+
+  /** Decides the next step for one run from its record and the Job and pods as they are now. */
+  private async reconcile(run: Run): Promise<void> {
+    const kjob = this.tracker.jobs.items.get(run.name);
+    if (!kjob) {
+      if (!run.seen && !run.gone) return; // created, not yet seen on the watch
+      const lastPod = this.latestPod(run);
+      if (run.cancelling || run.job.cancelRequested) {
+        return this.end(run, { kind: "cancelled" }, lastPod);
+      }
+      return this.end(run, { kind: "interrupted", message: `its Kubernetes Job ${this.namespace}/${run.name} was deleted before it finished` }, lastPod);
+    }
+    run.seen = true;
+    const finished = isFinished(kjob);
+    // Being deleted (a cancel): wait until it is gone, by then its pods have had their SIGTERM.
+    if (kjob.metadata?.deletionTimestamp && !finished) return;
+    if (!finished && !run.filesReady && run.workload?.files && Object.keys(run.workload.files).length) await this.ensureFiles(run, kjob);
+
+    let observation = observe(kjob, this.podsOf(run, kjob), run.job);
+    if (observation.kind === "finished" && !terminatedState(observation.pod)) {
+      // The Job's end arrived before its pod's last state (the pod watch lags, or was down and is
+      // relisting): read the pods now rather than report an end without its result.
+      await this.refreshPods(run);
+      observation = observe(kjob, this.podsOf(run, kjob), run.job);
+    }
+    switch (observation.kind) {
+      case "finished": {
+        const pod = observation.pod;
+        if (!run.runningReported) await this.reportRunning(run, pod);
+        return this.end(run, observation.verdict, pod);
+      }
+      case "running":
+        run.pullFailingSince = undefined;
+        if (!run.runningReported) await this.reportRunning(run, observation.pod);
+        return;
+      case "waiting": {
+        if (observation.unschedulable !== undefined && !run.runningReported) {
+          await this.reportProgress(run, Reason.UNSCHEDULABLE, `waiting for a node: ${observation.unschedulable}`);
+        }
+        const pull = observation.imagePull;
+        if (!pull) {
+          run.pullFailingSince = undefined;
+          return;
+        }
+        run.pullFailingSince ??= Date.now();
+        const left = run.pullFailingSince + this.options.imagePullFailureTimeoutMs - Date.now();
+        if (left > 0) {
+          await this.reportProgress(run, Reason.IMAGE_PULL_BACKOFF, `cannot pull image "${pull.image}" yet (${pull.reason}): ${pull.message}`);
+          return this.later(run, left + 5);
+        }
+        const seconds = Math.round(this.options.imagePullFailureTimeoutMs / 100) / 10;
+        await this.end(run, {
+          kind: "failed",
+          reason: Reason.IMAGE_PULL_FAILED,
+          message: `could not pull image "${pull.image}" for ${seconds}s (${pull.reason}): ${pull.message}`,
+        });
+        // Recorded first; then the Job goes (its pod would wait for the image until the deadline).
+        await this.deleteJob(run, "Background").catch((error: unknown) =>
+          this.logger.warn({ err: error, kubernetesJob: run.name }, "deleting a Job whose image cannot be pulled failed"),
+        );
+        return;
+      }
+    }
+  }
+
+  private async reportRunning(run: Run, pod: V1Pod | undefined): Promise<void> {
+    const placement = this.placement(run, pod);
+    await this.listener?.running(run.job, placement, Date.now());
+    run.runningReported = true;
+  }
+
+  private async reportProgress(run: Run, reason: string, message: string): Promise<void> {
+    const key = `${reason}:${message}`;
+    if (run.progress === key) return;
+    await this.listener?.progress?.(run.job, { reason, message }, Date.now());
+    run.progress = key;
+  }
+
+  private async end(run: Run, verdict: RunVerdict, pod?: V1Pod): Promise<void> {
+    const output = await this.collectOutput(run, pod, verdict);
+    const end = { ...verdict, output } as RunEnd;
+    await this.listener?.finished(run.job, end, Date.now());
+    this.logger.info({ jobId: run.job.id, attempt: run.job.attempt, kubernetesJob: run.name, end: end.kind }, "Kubernetes Job ended");
+    this.unregister(run);
+  }
+
+  /** The result and output tail: termination message, else the log's last JSON line; the log tail while the pod exists. */
+  private async collectOutput(run: Run, pod: V1Pod | undefined, verdict: RunVerdict): Promise<RunOutput> {
+    const terminated = terminatedState(pod);
+    if (!pod || !terminated) return { rawResult: null, outputTail: "" };
+    const name = pod.metadata?.name ?? "";
+    const log = pod.metadata?.uid && run.deletedPods.has(pod.metadata.uid) ? null : await this.readLog(name);
+    const exitCode = verdict.kind === "exited" ? verdict.exitCode : terminated.exitCode;
+    const rawResult = pickResult(terminated.message, log, exitCode);
+    const outputTail = log !== null ? tailBytes(log, this.options.outputTailBytes) : rawResult === null ? (terminated.message ?? "") : "";
+    return { rawResult, outputTail };
+  }
+
+  /** Lists the run's pods directly (the same list permission the tracker uses). */
+  private async refreshPods(run: Run): Promise<void> {
+    const list = await this.options.client.call(`listing the pods of Job ${this.namespace}/${run.name}`, () =>
+      this.options.client.core.listNamespacedPod({ namespace: this.namespace, labelSelector: `${MANAGED_SELECTOR},${JOB_NAME_LABEL}=${run.name}` }),
+    );
+    const live = new Set<string>();
+    for (const pod of list.items) {
+      if (!pod.metadata?.uid) continue;
+      live.add(pod.metadata.uid);
+      run.pods.set(pod.metadata.uid, pod);
+    }
+    for (const uid of run.pods.keys()) if (!live.has(uid)) run.deletedPods.add(uid);
+  }
+
+  private async readLog(podName: string): Promise<string | null> {
+    try {
+      return await this.options.client.call(`reading the log of pod ${this.namespace}/${podName}`, () =>
+        this.options.client.core.readNamespacedPodLog({
+          name: podName,
+          namespace: this.namespace,
+          container: COLLECTOR_CONTAINER,
+          tailLines: LOG_TAIL_LINES,
+          limitBytes: LOG_LIMIT_BYTES,
+        }),
+      );
+    } catch (error) {
+      this.logger.warn({ err: (error as Error).message, pod: podName }, "could not read the pod's log");
+      return null;
+    }
+  }
+
+  // ---- API calls --------------------------------------------------------------------------
+
+  private async createJob(run: Run, body: V1Job): Promise<void> {
+    try {
+      await this.options.client.call(`creating Job ${this.namespace}/${run.name}`, () =>
+        this.options.client.batch.createNamespacedJob({ namespace: this.namespace, body }),
+      );
+    } catch (error) {
+      if (statusOf(error) !== 409) throw error;
+      // Already there: created before a restart, or by a try whose answer was lost. Never a second run.
+      this.logger.info({ jobId: run.job.id, kubernetesJob: run.name }, "Kubernetes Job already exists: adopting it");
+    }
+  }
+
+  private async deleteJob(run: Run, propagationPolicy: "Foreground" | "Background"): Promise<void> {
+    try {
+      await this.options.client.call(`deleting Job ${this.namespace}/${run.name}`, () =>
+        this.options.client.batch.deleteNamespacedJob({ name: run.name, namespace: this.namespace, propagationPolicy }),
+      );
+    } catch (error) {
+      if (statusOf(error) !== 404) throw error;
+      run.gone = true;
+    }
+  }
+
+  private async ensureFiles(run: Run, kjob: V1Job): Promise<void> {
+    const uid = kjob.metadata?.uid;
+    if (!uid || !run.workload) return;
+    const body = buildFilesConfigMap(this.buildInput(run.job, run.workload), this.options.builder, { name: run.name, uid });
+    if (body) {
+      try {
+        await this.options.client.call(`creating ConfigMap ${this.namespace}/${body.metadata?.name}`, () =>
+          this.options.client.core.createNamespacedConfigMap({ namespace: this.namespace, body }),
+        );
+      } catch (error) {
+        if (statusOf(error) !== 409) throw error;
+      }
+    }
+    run.filesReady = true;
+  }
+
+  /** Unfinished Jobs of ours that no in-flight job accounts for (their job ended or moved on while we were down). */
+  private async deleteOrphans(expected: Set<string>): Promise<void> {
+    for (const [name, kjob] of this.tracker.jobs.items) {
+      if (expected.has(name) || isFinished(kjob) || kjob.metadata?.deletionTimestamp) continue;
+      this.logger.warn({ kubernetesJob: name }, "deleting a running Kubernetes Job that no in-flight job accounts for");
+      try {
+        await this.options.client.call(`deleting Job ${this.namespace}/${name}`, () =>
+          this.options.client.batch.deleteNamespacedJob({ name, namespace: this.namespace, propagationPolicy: "Background" }),
+        );
+      } catch (error) {
+        if (statusOf(error) !== 404) this.logger.warn({ err: (error as Error).message, kubernetesJob: name }, "could not delete an orphaned Job");
+      }
+    }
+  }
+
+  // ---- bookkeeping ------------------------------------------------------------------------
+
+  private onJob(_type: ChangeType, job: V1Job): void {
+    const run = this.byName.get(job.metadata?.name ?? "");
+    if (run) this.schedule(run);
+  }
+
+  private onPod(type: ChangeType, pod: V1Pod): void {
+    const run = this.byName.get(jobNameOfPod(pod));
+    if (!run) return;
+    if (pod.metadata?.uid) {
+      run.pods.set(pod.metadata.uid, pod);
+      if (type === "DELETED") run.deletedPods.add(pod.metadata.uid);
+    }
+    this.schedule(run);
+  }
+
+  private register(job: JobRecord, workload: Workload | undefined, state: { seen: boolean; runningReported: boolean }): Run {
+    const name = this.jobName(job);
+    const previous = this.runs.get(job.id);
+    if (previous) this.unregister(previous);
+    const run: Run = {
+      job,
+      name,
+      workload,
+      seen: state.seen,
+      gone: false,
+      pods: new Map(),
+      deletedPods: new Set(),
+      runningReported: state.runningReported,
+      filesReady: false,
+      cancelling: false,
+      ended: false,
+      failures: 0,
+    };
+    for (const pod of this.tracker.pods.items.values()) {
+      if (jobNameOfPod(pod) === name && pod.metadata?.uid) run.pods.set(pod.metadata.uid, pod);
+    }
+    this.runs.set(job.id, run);
+    this.byName.set(name, run);
+    return run;
+  }
+
+  private unregister(run: Run): void {
+    run.ended = true;
+    clearTimeout(run.timer);
+    if (this.runs.get(run.job.id) === run) this.runs.delete(run.job.id);
+    if (this.byName.get(run.name) === run) this.byName.delete(run.name);
+  }
+
+  private podsOf(run: Run, kjob: V1Job): V1Pod[] {
+    const uid = kjob.metadata?.uid;
+    return [...run.pods.values()].filter((pod) => !uid || !pod.metadata?.ownerReferences?.length || pod.metadata.ownerReferences.some((ref) => ref.uid === uid));
+  }
+
+  private latestPod(run: Run): V1Pod | undefined {
+    const finishedAt = (pod: V1Pod) => terminatedState(pod)?.finishedAt?.valueOf() ?? 0;
+    return [...run.pods.values()].sort((a, b) => Number(finishedAt(b)) - Number(finishedAt(a)))[0];
+  }
+
+  private placement(run: Run, pod?: V1Pod): JobPlacement {
+    const placement: JobPlacement = {
+      runtime: "kubernetes",
+      location: `${this.namespace}/${run.name}`,
+      namespace: this.namespace,
+      kubernetesJobName: run.name,
+    };
+    const node = pod?.spec?.nodeName;
+    if (node) placement.host = node;
+    return placement;
+  }
+
+  private jobName(job: JobRecord): string {
+    return kubernetesJobName(job.id, job.attempt, job.type);
+  }
+
+  private buildInput(job: JobRecord, workload: Workload): JobBuildInput {
+    const handler = this.options.registry.get(job.type);
+    return { job, workload, hints: handler?.kubernetes, defaultResources: handler?.defaultResources };
+  }
+
+  private tryWorkload(job: JobRecord): Workload | undefined {
+    try {
+      return this.options.registry.require(job.type).buildWorkload(job as never);
+    } catch (error) {
+      this.logger.warn({ err: (error as Error).message, jobId: job.id }, "could not rebuild the workload of an adopted job");
+      return undefined;
+    }
+  }
+}
+
+function jobNameOfPod(pod: V1Pod): string {
+  return pod.metadata?.labels?.[JOB_NAME_LABEL] ?? pod.metadata?.ownerReferences?.find((ref) => ref.kind === "Job")?.name ?? "";
+}
+
+export { KubeApiError };

@@ -1,0 +1,604 @@
+// The Kubernetes runtime end to end: the real service (RUNTIME=kubernetes) over gRPC against the
+// fake Kubernetes API (test/support/fake-kube), which runs the shipped Role (k8s/rbac.yaml). Pods
+// are scripted; by default they behave like the timer collector (termination message = result).
+// One API second is 20 ms here, so deadlines and grace periods pass quickly.
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pino from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../src/config.js";
+import { JobState, ScheduleJobRequest, type Job, type JobEvent } from "../src/gen/jobscheduler/v1/jobscheduler.js";
+import { builtinRegistry } from "../src/jobs/builtin.js";
+import type { Workload } from "../src/jobs/handler.js";
+import type { JobPlacement, JobRecord } from "../src/jobs/job.js";
+import { KubeClient } from "../src/runtime/kubernetes/kube-client.js";
+import { KubernetesRuntime } from "../src/runtime/kubernetes/kubernetes-runtime.js";
+import { buildJob } from "../src/runtime/kubernetes/job-builder.js";
+import { kubernetesJobName } from "../src/runtime/kubernetes/names.js";
+import type { RunEnd } from "../src/runtime/runtime.js";
+import { openStore } from "../src/store/open-store.js";
+import {
+  NODE_NAME,
+  outcome,
+  startFakeKube,
+  type FakeKube,
+  type PodOutcome,
+  type RequestRecord,
+  type StoredConfigMap,
+  type StoredJob,
+  type StoredPod,
+} from "./support/fake-kube/index.js";
+import { makeJob } from "./support/job-fixtures.js";
+import { baseEnv, call, cleanup, collect, startService, tempDir, waitFor, type TestService } from "./support/service.js";
+
+const NS = "jobscheduler-jobs";
+const IMAGE = "ghcr.io/hackload/jobscheduler:test";
+const FAST = {
+  msPerSecond: 20,
+  podScheduleMs: 5,
+  podStartMs: 20,
+  podRunMs: 30,
+  sigtermExitMs: 5,
+  podBackoffBaseMs: 5,
+  imagePullBackOffMs: 30,
+  gcDelayMs: 2,
+  bookmarkIntervalMs: 60_000,
+};
+const silent = pino({ level: "silent" });
+const dirs: string[] = [];
+
+afterAll(() => dirs.forEach(cleanup));
+
+// ---- helpers ------------------------------------------------------------------------------
+
+function envOf(pod: StoredPod): Record<string, string> {
+  return Object.fromEntries((pod.spec?.containers[0].env ?? []).map((e) => [e.name, e.value ?? ""]));
+}
+
+/** What the timer collector writes as its result. */
+function timerResult(pod: StoredPod, extra: Record<string, unknown> = {}): string {
+  const env = envOf(pod);
+  const ms = Number(env.TIMER_DURATION_MS);
+  return JSON.stringify({ timerName: env.TIMER_NAME, durationMs: ms, elapsedMs: ms, completed: true, ...extra });
+}
+
+/** Pods behave like the timer collector: log two lines, write the result, exit 0. */
+function timerLike(pod: StoredPod): PodOutcome {
+  const name = envOf(pod).TIMER_NAME;
+  return outcome.succeed(timerResult(pod), { log: `timer ${name}: waiting\ntimer ${name}: done\n` });
+}
+
+const byTimer = (name: string) => (pod: StoredPod) => envOf(pod).TIMER_NAME === name;
+
+async function startFake(): Promise<FakeKube> {
+  const fake = await startFakeKube({ timing: FAST });
+  fake.setDefaultOutcome(timerLike);
+  return fake;
+}
+
+/** The service's environment for a fake: explicit server + token file. */
+function kubeEnv(fake: FakeKube, extra: Record<string, string> = {}): Record<string, string> {
+  const dir = mkdtempSync(join(tmpdir(), "jobscheduler-k8s-"));
+  dirs.push(dir);
+  const tokenFile = join(dir, "token");
+  writeFileSync(tokenFile, fake.token);
+  return {
+    RUNTIME: "kubernetes",
+    K8S_API_SERVER: fake.url,
+    K8S_TOKEN_FILE: tokenFile,
+    JOB_IMAGE: IMAGE,
+    IMAGE_PULL_FAILURE_TIMEOUT: "400ms",
+    K8S_QPS: "1000",
+    K8S_BURST: "1000",
+    MAX_RUNNING_JOBS: "64",
+    DISPATCH_POLL_INTERVAL: "100ms",
+    ...extra,
+  };
+}
+
+/** The same through a kubeconfig file (insecure-skip-tls-verify: the fake speaks plain http). */
+function kubeconfigEnv(fake: FakeKube): Record<string, string> {
+  const dir = mkdtempSync(join(tmpdir(), "jobscheduler-kubeconfig-"));
+  dirs.push(dir);
+  const path = join(dir, "config");
+  writeFileSync(
+    path,
+    [
+      "apiVersion: v1",
+      "kind: Config",
+      "clusters:",
+      `- name: fake\n  cluster:\n    server: ${fake.url}\n    insecure-skip-tls-verify: true`,
+      "users:",
+      `- name: scheduler\n  user:\n    token: ${fake.token}`,
+      "contexts:",
+      "- name: fake\n  context:\n    cluster: fake\n    user: scheduler",
+      "current-context: fake",
+    ].join("\n"),
+  );
+  return { KUBECONFIG: path, JOB_IMAGE: IMAGE, IMAGE_PULL_FAILURE_TIMEOUT: "400ms", MAX_RUNNING_JOBS: "64", DISPATCH_POLL_INTERVAL: "100ms" };
+}
+
+function timerRequest(timerName: string, options: { ms?: number; timeoutSeconds?: number; maxAttempts?: number } = {}): ScheduleJobRequest {
+  const ms = options.ms ?? 100;
+  return ScheduleJobRequest.fromPartial({
+    name: `k8s ${timerName}`,
+    ...(options.timeoutSeconds ? { timeout: { seconds: options.timeoutSeconds, nanos: 0 } } : {}),
+    ...(options.maxAttempts ? { retryPolicy: { maxAttempts: options.maxAttempts } } : {}),
+    spec: { $case: "timer", value: { duration: { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 }, timerName, completionCallbackUrl: "" } },
+  });
+}
+
+async function schedule(service: TestService, request: ScheduleJobRequest): Promise<Job> {
+  return (await call(service.client, service.client.scheduleJob, request)).job!;
+}
+
+async function getJob(service: TestService, jobId: string): Promise<Job> {
+  return call(service.client, service.client.getJobStatus, { jobId });
+}
+
+async function waitForState(service: TestService, jobId: string, states: JobState[], timeoutMs = 10_000): Promise<Job> {
+  return waitFor(async () => {
+    const job = await getJob(service, jobId);
+    return states.includes(job.state) ? job : undefined;
+  }, timeoutMs, 20);
+}
+
+const TERMINAL = [JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_FAILED, JobState.JOB_STATE_CANCELLED];
+const stateName = (state: JobState) => JobState[state].replace("JOB_STATE_", "");
+const history = (events: JobEvent[]) => events.map((e) => `${stateName(e.state)}${e.reason ? `:${e.reason}` : ""}`);
+
+function k8sName(job: Job, attempt = 1): string {
+  return kubernetesJobName(job.id, attempt, job.type);
+}
+
+async function runningPod(fake: FakeKube, jobName: string): Promise<StoredPod> {
+  return fake.waitFor(() => fake.podsOf(NS, jobName).find((p) => p.status?.phase === "Running"), 5000, `a running pod of ${jobName}`);
+}
+
+const jobCreates = (fake: FakeKube, from = 0) =>
+  fake.requests.slice(from).filter((r) => r.verb === "create" && r.resource === "jobs" && (r.code === 201 || r.code === 409));
+
+// ---- the service against the shipped Role -------------------------------------------------------
+
+describe("the service with RUNTIME=kubernetes against the fake API (shipped Role)", () => {
+  let fake: FakeKube;
+  let service: TestService;
+
+  beforeAll(async () => {
+    fake = await startFake();
+    service = await startService(kubeEnv(fake));
+  });
+
+  afterAll(async () => {
+    await service?.stop();
+    if (service) cleanup(service.dataDir);
+    await fake?.close();
+    expect(fake.internalErrors).toEqual([]);
+  });
+
+  it("runs a timer job as a Job with the expected spec, and records the result from the termination message", async () => {
+    const job = await schedule(service, timerRequest("spec-check", { ms: 1500, timeoutSeconds: 90 }));
+    const events = await collect(service.client.watchJob({ jobId: job.id, afterSequence: 0 }));
+    expect(history(events)).toEqual(["QUEUED", "STARTING", "RUNNING", "SUCCEEDED"]);
+    const done = events.at(-1)!.job!;
+    expect(done.result).toEqual({ timerName: "spec-check", durationMs: 1500, elapsedMs: 1500, completed: true });
+    expect(done.outputTail).toBe("timer spec-check: waiting\ntimer spec-check: done\n");
+    const name = k8sName(job);
+    expect(done.placement).toMatchObject({ runtime: "kubernetes", location: `${NS}/${name}`, namespace: NS, kubernetesJobName: name, host: NODE_NAME });
+
+    const kjob = fake.get<StoredJob>("Job", NS, name)!;
+    expect(kjob.metadata.labels).toMatchObject({
+      "app.kubernetes.io/managed-by": "jobscheduler",
+      "jobscheduler.hackload.io/job-id": job.id,
+      "jobscheduler.hackload.io/type": "timer",
+      "jobscheduler.hackload.io/attempt": "1",
+    });
+    expect(kjob.spec).toMatchObject({ backoffLimit: 0, activeDeadlineSeconds: 90, ttlSecondsAfterFinished: 86_400 });
+    const pod = kjob.spec!.template.spec!;
+    expect(pod).toMatchObject({ restartPolicy: "Never", serviceAccountName: "jobscheduler-runner", automountServiceAccountToken: false });
+    expect(pod.containers[0]).toMatchObject({
+      image: IMAGE,
+      command: ["node", "dist/collectors/timer.js"],
+      terminationMessagePolicy: "FallbackToLogsOnError",
+      resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { cpu: "200m", memory: "128Mi" } },
+      securityContext: { runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
+    });
+    expect(envOf(fake.podsOf(NS, name)[0])).toMatchObject({ TIMER_NAME: "spec-check", TIMER_DURATION_MS: "1500", JOB_ID: job.id });
+  });
+
+  it("ends FAILED with EXIT_CODE and the container's exit code", async () => {
+    fake.scriptPods(byTimer("exit-code"), outcome.fail(3, { log: "timer exit-code: waiting\ncallback failed: HTTP 503\n" }));
+    const job = await schedule(service, timerRequest("exit-code"));
+    const done = await waitForState(service, job.id, TERMINAL);
+    expect(stateName(done.state)).toBe("FAILED");
+    expect(done.reason).toBe("EXIT_CODE");
+    expect(done.message).toBe("exited with code 3: callback failed: HTTP 503");
+    expect(fake.get<StoredJob>("Job", NS, k8sName(job))!.status!.conditions!.find((c) => c.type === "Failed")!.reason).toBe("PodFailurePolicy");
+  });
+
+  it("ends FAILED with OOM_KILLED when the container is OOMKilled", async () => {
+    fake.scriptPods(byTimer("oom"), outcome.oomKilled());
+    const job = await schedule(service, timerRequest("oom"));
+    const done = await waitForState(service, job.id, TERMINAL);
+    expect([stateName(done.state), done.reason]).toEqual(["FAILED", "OOM_KILLED"]);
+    expect(done.message).toContain("limit 128Mi");
+  });
+
+  it("ends FAILED with TIMED_OUT on DeadlineExceeded, keeping the partial result", async () => {
+    fake.scriptPods(byTimer("deadline"), (pod) => outcome.hang({ sigtermMessage: timerResult(pod, { completed: false, elapsedMs: 7 }) }));
+    const job = await schedule(service, timerRequest("deadline", { ms: 60_000, timeoutSeconds: 3 }));
+    const done = await waitForState(service, job.id, TERMINAL);
+    expect([stateName(done.state), done.reason]).toEqual(["FAILED", "TIMED_OUT"]);
+    expect(done.message).toMatch(/exceeded its timeout of 3000 ms .*activeDeadlineSeconds 3/);
+    expect(done.result).toMatchObject({ timerName: "deadline", completed: false });
+    expect(fake.get<StoredJob>("Job", NS, k8sName(job))!.status!.conditions!.find((c) => c.type === "Failed")!.reason).toBe("DeadlineExceeded");
+  });
+
+  it("fails with IMAGE_PULL_FAILED naming the image after IMAGE_PULL_FAILURE_TIMEOUT, and deletes the Job", async () => {
+    fake.scriptPods(byTimer("pull"), outcome.imagePullFailure());
+    const job = await schedule(service, timerRequest("pull"));
+    const waiting = await waitFor(async () => {
+      const current = await getJob(service, job.id);
+      return current.reason === "IMAGE_PULL_BACKOFF" ? current : undefined;
+    }, 5000, 10);
+    expect(stateName(waiting.state)).toBe("STARTING");
+    const started = Date.now();
+    const done = await waitForState(service, job.id, TERMINAL);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(200);
+    expect([stateName(done.state), done.reason]).toEqual(["FAILED", "IMAGE_PULL_FAILED"]);
+    expect(done.message).toContain(`could not pull image "${IMAGE}"`);
+    await fake.waitFor(() => !fake.get("Job", NS, k8sName(job)) && fake.podsOf(NS, k8sName(job)).length === 0, 3000, "the Job to be deleted");
+  });
+
+  it("surfaces an unschedulable pod as a message while STARTING, then runs it once a node takes it", async () => {
+    fake.scriptPods(byTimer("unschedulable"), outcome.unschedulable("0/3 nodes are available: 3 Insufficient cpu."));
+    const job = await schedule(service, timerRequest("unschedulable"));
+    const waiting = await waitFor(async () => {
+      const current = await getJob(service, job.id);
+      return current.reason === "UNSCHEDULABLE" ? current : undefined;
+    }, 5000, 10);
+    expect(stateName(waiting.state)).toBe("STARTING");
+    expect(waiting.message).toBe("waiting for a node: 0/3 nodes are available: 3 Insufficient cpu.");
+    const [pod] = fake.podsOf(NS, k8sName(job));
+    fake.schedulePod(NS, pod.metadata.name, timerLike(pod));
+    const events = await collect(service.client.watchJob({ jobId: job.id, afterSequence: 0 }));
+    expect(history(events)).toEqual(["QUEUED", "STARTING", "STARTING:UNSCHEDULABLE", "RUNNING", "SUCCEEDED"]);
+    expect(events.at(-1)!.job!.result).toMatchObject({ timerName: "unschedulable", completed: true });
+  });
+
+  it("falls back to the log's last JSON line when the termination message is missing or truncated", async () => {
+    fake.scriptPods(byTimer("no-message"), (pod) => outcome.succeed(undefined, { log: `timer no-message: waiting\n${timerResult(pod)}\n` }));
+    fake.scriptPods(byTimer("truncated"), (pod) =>
+      outcome.succeed(timerResult(pod, { pad: "x".repeat(5000) }), { log: `starting\n${timerResult(pod, { pad: "full" })}\nbye\n` }),
+    );
+    const [missing, truncated] = await Promise.all([schedule(service, timerRequest("no-message")), schedule(service, timerRequest("truncated"))]);
+    const a = await waitForState(service, missing.id, TERMINAL);
+    expect(stateName(a.state)).toBe("SUCCEEDED");
+    expect(a.result).toEqual({ timerName: "no-message", durationMs: 100, elapsedMs: 100, completed: true });
+    const b = await waitForState(service, truncated.id, TERMINAL);
+    expect(stateName(b.state)).toBe("SUCCEEDED");
+    expect(b.result).toMatchObject({ timerName: "truncated", completed: true });
+    const pod = fake.podsOf(NS, k8sName(truncated))[0];
+    expect(pod.status!.containerStatuses![0].state!.terminated!.message).toHaveLength(4096);
+  });
+
+  it("cancels by deleting the Job with its pods (SIGTERM first): CANCELLED with the partial result", async () => {
+    fake.scriptPods(byTimer("cancel-me"), (pod) => outcome.hang({ sigtermMessage: timerResult(pod, { completed: false, elapsedMs: 42 }) }));
+    const job = await schedule(service, timerRequest("cancel-me", { ms: 60_000 }));
+    await waitForState(service, job.id, [JobState.JOB_STATE_RUNNING]);
+    const name = k8sName(job);
+    await runningPod(fake, name);
+    const from = fake.requests.length;
+    const cancelled = await call(service.client, service.client.cancelJob, { jobId: job.id, reason: "not needed" });
+    expect([stateName(cancelled.state), cancelled.reason]).toEqual(["CANCELLED", "CANCELLED_BY_USER"]);
+    expect(cancelled.result).toMatchObject({ timerName: "cancel-me", completed: false, elapsedMs: 42 });
+    expect(fake.get("Job", NS, name)).toBeUndefined();
+    expect(fake.podsOf(NS, name)).toEqual([]);
+    const deletes = fake.requests.slice(from).filter((r) => r.verb === "delete" && r.resource === "jobs");
+    expect(deletes).toHaveLength(1);
+    expect(deletes[0].query.propagationPolicy).toBe("Foreground");
+  });
+
+  it("reaches the right end for every job through dropped watches, 410 Gone, 10% 500s and 429 Retry-After", async () => {
+    const expected: Record<string, { state: string; reason: string }> = {};
+    const requests: ScheduleJobRequest[] = [];
+    for (let i = 0; i < 12; i++) {
+      const name = `chaos-${i}`;
+      if (i % 3 === 0) {
+        fake.scriptPods(byTimer(name), outcome.fail(4));
+        expected[name] = { state: "FAILED", reason: "EXIT_CODE" };
+      } else if (i % 5 === 0) {
+        fake.scriptPods(byTimer(name), outcome.oomKilled());
+        expected[name] = { state: "FAILED", reason: "OOM_KILLED" };
+      } else {
+        fake.scriptPods(byTimer(name), (pod) => outcome.succeed(timerResult(pod), { runMs: 40 + i * 25 }));
+        expected[name] = { state: "SUCCEEDED", reason: "" };
+      }
+      requests.push(timerRequest(name));
+    }
+    const from = fake.requests.length;
+    const errors = fake.faults.errorRate(10, { code: 500 });
+    const throttle = fake.faults.throttle(1, { count: 2, match: { verb: "create", resource: "jobs" } });
+    try {
+      const jobs = await Promise.all(requests.map((r) => schedule(service, r)));
+      await new Promise((r) => setTimeout(r, 60));
+      fake.dropWatches();
+      await new Promise((r) => setTimeout(r, 120));
+      fake.faults.expireNextWatch(2);
+      fake.dropWatches({ graceful: true });
+      await new Promise((r) => setTimeout(r, 120));
+      fake.compactHistory();
+      fake.dropWatches({ graceful: true });
+      const done = await Promise.all(jobs.map((job) => waitForState(service, job.id, TERMINAL, 20_000)));
+      for (const job of done) {
+        const timerName = (job.params as { timerName: string }).timerName;
+        expect({ name: timerName, state: stateName(job.state), reason: job.reason }).toEqual({ name: timerName, ...expected[timerName] });
+        if (job.state === JobState.JOB_STATE_SUCCEEDED) expect(job.result).toMatchObject({ timerName, completed: true });
+      }
+    } finally {
+      errors.remove();
+      throttle.remove();
+    }
+    const seen = fake.requests.slice(from);
+    expect(seen.filter((r) => r.code === 500).length).toBeGreaterThan(0);
+    expect(seen.filter((r) => r.code === 429)).toHaveLength(2);
+    expect(seen.filter((r) => r.verb === "list" && r.resource === "jobs").length).toBeGreaterThanOrEqual(2);
+    // One Job per job, despite retried creates.
+    const created = new Set(Object.keys(expected));
+    expect(fake.list<StoredJob>("Job", NS).filter((j) => created.has(envOf({ spec: j.spec!.template.spec } as StoredPod).TIMER_NAME)).length).toBe(12);
+  });
+
+  it("puts a workload's files in a ConfigMap owned by the Job (direct runtime)", async () => {
+    const { runtime, ends } = directRuntime(fake);
+    try {
+      await runtime.recover([]);
+      const job = makeJob({ type: "timer", params: { durationMs: 10, timerName: "files" }, state: "STARTING" });
+      const workload: Workload = { collector: "timer", env: { TIMER_DURATION_MS: "10", TIMER_NAME: "files" }, files: { "script.js": "export default 1" } };
+      await runtime.launch(job, workload);
+      const end = await waitFor(async () => ends.get(job.id), 5000, 10);
+      expect(end).toMatchObject({ kind: "exited", exitCode: 0 });
+      const name = kubernetesJobName(job.id, 1, "timer");
+      const cm = fake.get<StoredConfigMap>("ConfigMap", NS, `${name}-files`)!;
+      expect(cm.data).toEqual({ "script.js": "export default 1" });
+      expect(cm.metadata.ownerReferences).toEqual([{ apiVersion: "batch/v1", kind: "Job", name, uid: fake.get<StoredJob>("Job", NS, name)!.metadata.uid }]);
+      expect(envOf(fake.podsOf(NS, name)[0]).JOB_FILES_DIR).toBe("/etc/jobscheduler/files");
+    } finally {
+      await runtime.shutdown(100);
+    }
+  });
+
+  it("treats a create answered 409 AlreadyExists as already launched, never a second run (direct runtime)", async () => {
+    const { runtime, ends, running } = directRuntime(fake);
+    try {
+      await runtime.recover([]);
+      const job = makeJob({ type: "timer", params: { durationMs: 10, timerName: "twice" }, state: "STARTING" });
+      const workload = builtinRegistry().require("timer").buildWorkload(job as never);
+      fake.seed(buildJob({ job, workload }, directSettings()) as never);
+      await runtime.launch(job, workload);
+      expect(await waitFor(async () => ends.get(job.id), 5000, 10)).toMatchObject({ kind: "exited", exitCode: 0 });
+      expect(running.get(job.id)).toBe(1);
+      expect(fake.list<StoredJob>("Job", NS).filter((j) => j.metadata.name === kubernetesJobName(job.id, 1, "timer"))).toHaveLength(1);
+      expect(fake.requests.filter((r) => r.verb === "create" && r.resource === "jobs" && r.code === 409).length).toBeGreaterThanOrEqual(1);
+    } finally {
+      await runtime.shutdown(100);
+    }
+  });
+
+  // Runs last: every scenario above, together, used every grant of the shipped Role.
+  it("used every grant of the shipped Role (the Role is minimal)", () => {
+    expect(fake.rbac.unusedGrants().map((g) => `${g.verb} ${g.resource}`)).toEqual([]);
+    expect(fake.requests.filter((r) => r.code === 403)).toEqual([]);
+  });
+});
+
+// ---- restarts ---------------------------------------------------------------------------------
+
+describe("restarts: no duplicates, nothing lost", () => {
+  it("re-adopts a Job that was running when the service stopped; it finishes once, with no second Job", async () => {
+    const fake = await startFake();
+    const env = kubeEnv(fake);
+    try {
+      fake.scriptPods(byTimer("adopt"), outcome.hang());
+      const first = await startService(env);
+      const job = await schedule(first, timerRequest("adopt", { ms: 60_000 }));
+      await waitForState(first, job.id, [JobState.JOB_STATE_RUNNING]);
+      const pod = await runningPod(fake, k8sName(job));
+      await first.stop();
+      expect(fake.get("Job", NS, k8sName(job))).toBeDefined();
+
+      const second = await startService(kubeconfigEnv(fake), first.dataDir);
+      try {
+        expect(stateName((await getJob(second, job.id)).state)).toBe("RUNNING");
+        fake.completePod(NS, pod.metadata.name, outcome.succeed(timerResult(pod)));
+        const done = await waitForState(second, job.id, TERMINAL);
+        expect(stateName(done.state)).toBe("SUCCEEDED");
+        expect(done.result).toMatchObject({ timerName: "adopt", completed: true });
+        const events = await collect(second.client.watchJob({ jobId: job.id, afterSequence: 0 }));
+        expect(history(events)).toEqual(["QUEUED", "STARTING", "RUNNING", "SUCCEEDED"]);
+        expect(jobCreates(fake)).toHaveLength(1);
+      } finally {
+        await second.stop();
+        cleanup(first.dataDir);
+      }
+      expect(fake.internalErrors).toEqual([]);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it("records a Job that finished (or failed) while the service was down", async () => {
+    const fake = await startFake();
+    const env = kubeEnv(fake);
+    try {
+      fake.scriptPods(byTimer("down-ok"), outcome.hang());
+      fake.scriptPods(byTimer("down-fail"), outcome.hang());
+      const first = await startService(env);
+      const ok = await schedule(first, timerRequest("down-ok", { ms: 60_000 }));
+      const bad = await schedule(first, timerRequest("down-fail", { ms: 60_000 }));
+      await waitForState(first, ok.id, [JobState.JOB_STATE_RUNNING]);
+      await waitForState(first, bad.id, [JobState.JOB_STATE_RUNNING]);
+      const okPod = await runningPod(fake, k8sName(ok));
+      const badPod = await runningPod(fake, k8sName(bad));
+      await first.stop();
+
+      fake.completePod(NS, okPod.metadata.name, outcome.succeed(timerResult(okPod)));
+      fake.completePod(NS, badPod.metadata.name, outcome.fail(2, { log: "callback refused\n" }));
+      await fake.waitForJobCondition(NS, k8sName(ok), "Complete");
+      await fake.waitForJobCondition(NS, k8sName(bad), "Failed");
+
+      const second = await startService(env, first.dataDir);
+      try {
+        const okDone = await waitForState(second, ok.id, TERMINAL);
+        expect(stateName(okDone.state)).toBe("SUCCEEDED");
+        expect(okDone.result).toMatchObject({ timerName: "down-ok", completed: true });
+        const badDone = await waitForState(second, bad.id, TERMINAL);
+        expect([stateName(badDone.state), badDone.reason, badDone.message]).toEqual(["FAILED", "EXIT_CODE", "exited with code 2: callback refused"]);
+        expect(jobCreates(fake)).toHaveLength(2);
+      } finally {
+        await second.stop();
+        cleanup(first.dataDir);
+      }
+      expect(fake.internalErrors).toEqual([]);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it("creates the Job of a STARTING row that has none, ends a RUNNING row whose Job is gone, and deletes orphans", async () => {
+    const fake = await startFake();
+    const dataDir = tempDir();
+    try {
+      const env = kubeEnv(fake);
+      const store = await openStore(loadConfig(baseEnv(dataDir, env)));
+      const now = Date.now();
+      const starting = makeJob({ name: "starting", params: { durationMs: 100, timerName: "recover-start" }, createdAt: now, runAt: now });
+      const running = makeJob({ name: "running", params: { durationMs: 100, timerName: "recover-gone" }, createdAt: now, runAt: now });
+      for (const job of [starting, running]) {
+        await store.createJob(job);
+        await store.transition(job.id, { from: ["QUEUED"], to: "STARTING", at: now });
+      }
+      const placement: JobPlacement = { runtime: "kubernetes", location: `${NS}/x`, namespace: NS, kubernetesJobName: kubernetesJobName(running.id, 1, "timer") };
+      await store.transition(running.id, { from: ["STARTING"], to: "RUNNING", patch: { placement, startedAt: now }, at: now });
+      await store.close();
+      // A Job of ours that no job in the store accounts for.
+      const orphanJob = makeJob({ params: { durationMs: 100, timerName: "orphan" } });
+      fake.scriptPods(byTimer("orphan"), outcome.hang());
+      fake.seed(buildJob({ job: orphanJob, workload: builtinRegistry().require("timer").buildWorkload(orphanJob as never) }, directSettings()) as never);
+      const orphanName = kubernetesJobName(orphanJob.id, 1, "timer");
+      await runningPod(fake, orphanName);
+
+      const service = await startService(env, dataDir);
+      try {
+        const startedDone = await waitForState(service, starting.id, TERMINAL);
+        expect(stateName(startedDone.state)).toBe("SUCCEEDED");
+        expect(startedDone.result).toMatchObject({ timerName: "recover-start" });
+        expect(jobCreates(fake)).toHaveLength(1);
+        const lost = await getJob(service, running.id);
+        expect([stateName(lost.state), lost.reason]).toEqual(["FAILED", "INTERRUPTED"]);
+        expect(lost.message).toContain(`its Kubernetes Job ${NS}/${kubernetesJobName(running.id, 1, "timer")} no longer exists`);
+        await fake.waitFor(() => !fake.get("Job", NS, orphanName), 3000, "the orphaned Job to be deleted");
+      } finally {
+        await service.stop();
+      }
+      expect(fake.internalErrors).toEqual([]);
+    } finally {
+      cleanup(dataDir);
+      await fake.close();
+    }
+  });
+});
+
+// ---- RBAC: each grant is needed ---------------------------------------------------------------
+
+function directSettings() {
+  return {
+    namespace: NS,
+    image: IMAGE,
+    serviceAccountName: "jobscheduler-runner",
+    ttlSecondsAfterFinished: 86_400,
+    terminationGracePeriodSeconds: 2,
+    maxLimits: { cpu: "4", memory: "8Gi" },
+    scheduling: {},
+  };
+}
+
+/** A KubernetesRuntime on the fake, with a listener that records what it is told. */
+function directRuntime(fake: FakeKube, maxRetries = 2) {
+  const client = new KubeClient(fake.kubeConfig(), { qps: 1000, burst: 1000, maxRetries, requestTimeoutMs: 5000, logger: silent });
+  const runtime = new KubernetesRuntime({
+    client,
+    registry: builtinRegistry(),
+    builder: directSettings(),
+    imagePullFailureTimeoutMs: 400,
+    outputTailBytes: 4096,
+    logger: silent,
+  });
+  const ends = new Map<string, RunEnd>();
+  const running = new Map<string, number>();
+  runtime.setListener({
+    running: async (job: JobRecord) => void running.set(job.id, (running.get(job.id) ?? 0) + 1),
+    finished: async (job: JobRecord, end: RunEnd) => void ends.set(job.id, end),
+    progress: async () => {},
+  });
+  return { runtime, ends, running };
+}
+
+const resourceOf = (r: RequestRecord) => (r.subresource ? `${r.resource}/${r.subresource}` : r.resource);
+
+describe("RBAC: the service needs every grant of the shipped Role", () => {
+  it("fails somewhere the service needs it when any one grant is removed", async () => {
+    const fake = await startFake();
+    try {
+      const shipped = fake.rbac.rules();
+      const grants = fake.rbac.grants();
+      expect(grants.map((g) => `${g.verb} ${g.resource}`).sort()).toEqual([
+        "create configmaps", "create jobs", "delete jobs", "get pods/log", "list jobs", "list pods", "watch jobs", "watch pods",
+      ]);
+      for (const grant of grants) {
+        const what = `${grant.verb} ${grant.resource}`;
+        fake.setRole(shipped.map((rule) => (rule.resources?.includes(grant.resource) ? { ...rule, verbs: rule.verbs.filter((v) => v !== grant.verb) } : rule)));
+        const from = fake.requests.length;
+        const { runtime, ends } = directRuntime(fake, 0);
+        const failures: Record<string, unknown> = {};
+        const ok = makeJob({ type: "timer", params: { durationMs: 10, timerName: `rbac-ok-${grant.verb}` }, state: "STARTING", timeoutMs: 3_600_000 });
+        const hang = makeJob({ type: "timer", params: { durationMs: 10, timerName: `rbac-hang-${grant.verb}` }, state: "STARTING", timeoutMs: 3_600_000 });
+        fake.scriptPods(byTimer(`rbac-hang-${grant.verb}`), outcome.hang());
+        try {
+          await runtime.recover([]).catch((error: unknown) => (failures.start = error));
+          if (!failures.start) {
+            const files: Workload = { collector: "timer", env: { TIMER_DURATION_MS: "10", TIMER_NAME: `rbac-ok-${grant.verb}` }, files: { "a.txt": "a" } };
+            await runtime.launch(ok, files).catch((error: unknown) => (failures.launch = error));
+            await runtime.launch(hang, builtinRegistry().require("timer").buildWorkload(hang as never)).catch(() => {});
+            if (!failures.launch) {
+              await waitFor(async () => ends.get(ok.id), 2000, 10).catch((error: unknown) => (failures.finish = error));
+              await runningPod(fake, kubernetesJobName(hang.id, 1, "timer"));
+              await runtime.cancel(hang).catch((error: unknown) => (failures.cancel = error));
+            }
+          }
+        } finally {
+          await runtime.shutdown(50);
+          fake.setRole(shipped);
+        }
+        const denied = fake.requests.slice(from).filter((r) => r.code === 403 && r.verb === grant.verb && resourceOf(r) === grant.resource);
+        expect(denied.length, `${what}: the service made no request that the missing grant refused`).toBeGreaterThan(0);
+        // What a user of the service sees.
+        const forbidden = (error: unknown) => expect(String((error as Error)?.message), what).toMatch(/403 Forbidden/);
+        if (what === "list jobs" || what === "list pods") forbidden(failures.start);
+        if (what === "create jobs") forbidden(failures.launch);
+        if (what === "delete jobs") forbidden(failures.cancel);
+        if (what === "get pods/log") expect((ends.get(ok.id) as RunEnd).output.outputTail).toBe("");
+        if (what === "create configmaps") {
+          // Its files never arrive: the run is never reported (on a real cluster its pod could not even start).
+          expect(fake.get("ConfigMap", NS, `${kubernetesJobName(ok.id, 1, "timer")}-files`)).toBeUndefined();
+          expect(failures.finish, what).toBeDefined();
+        } else {
+          expect(failures.finish, what).toBeUndefined();
+        }
+      }
+      expect(fake.internalErrors).toEqual([]);
+    } finally {
+      await fake.close();
+    }
+  });
+});
