@@ -22,7 +22,7 @@ const TEAMS = 20;
 const hub = new FakeHub();
 const github = new FakeGitHub();
 const servers: Server[] = [];
-const targets: Record<"good" | "failing" | "refused" | "hanging", string> = { good: "", failing: "", refused: "", hanging: "" };
+type TargetKind = "good" | "failing" | "refused" | "hanging";
 const KEY = newApiKey();
 
 async function listen(handler: Parameters<typeof createServer>[1]): Promise<string> {
@@ -32,7 +32,7 @@ async function listen(handler: Parameters<typeof createServer>[1]): Promise<stri
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-type Kind = keyof typeof targets | "secure" | "none";
+type Kind = TargetKind | "secure" | "none";
 
 /** Team i's setup; the expectations below follow from it. */
 function team(i: number) {
@@ -50,21 +50,25 @@ beforeAll(async () => {
   hub.addKey(KEY, ["teams:read", "environment:read", "environment:write"]);
   await hub.start();
   await github.start();
-  targets.good = await listen((_req, res) => res.writeHead(200, { "content-type": "application/json" }).end("[]"));
-  targets.failing = await listen((_req, res) => res.writeHead(500).end());
-  targets.hanging = await listen(() => undefined);
-  const closed = createServer();
-  await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
-  targets.refused = `http://127.0.0.1:${(closed.address() as AddressInfo).port}`;
-  await new Promise<void>((resolve) => closed.close(() => resolve()));
+  // Each team's app on its own port, as on the Hub every team has its own host (checks of one host run one at a time).
+  const target = async (kind: TargetKind): Promise<string> => {
+    if (kind === "good") return listen((_req, res) => res.writeHead(200, { "content-type": "application/json" }).end("[]"));
+    if (kind === "failing") return listen((_req, res) => res.writeHead(500).end());
+    if (kind === "hanging") return listen(() => undefined);
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(closed.address() as AddressInfo).port}`;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    return url;
+  };
 
   const now = Date.now();
   for (let i = 1; i <= TEAMS; i++) {
     const t = team(i);
     const env: Record<string, string> = {};
     const secure: Record<string, string> = {};
-    if (t.endpoint === "secure") secure.ENDPOINT_URL = targets.good;
-    else if (t.endpoint !== "none") env.ENDPOINT_URL = targets[t.endpoint];
+    if (t.endpoint === "secure") secure.ENDPOINT_URL = await target("good");
+    else if (t.endpoint !== "none") env.ENDPOINT_URL = await target(t.endpoint);
     if (t.repo !== "none") env.Repo = `https://github.com/${t.repoName}`;
     if (t.repo === "active") github.addRepo(t.repoName, { commits: Array.from({ length: 12 }, (_, k) => now - (k + 1) * HOUR) });
     if (t.repo === "stale") github.addRepo(t.repoName, { commits: [now - 20 * 24 * HOUR] });
