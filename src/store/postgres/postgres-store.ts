@@ -1,9 +1,8 @@
 import pg from "pg";
 import type { JobEventRecord, JobRecord, JobStateName } from "../../jobs/job.js";
 import * as admission from "../admission-queries.js";
-import * as schedules from "../schedule-queries.js";
-import type { ScheduleChange, ScheduleProgress, ScheduleQuery, ScheduleRecord, ScheduleStore } from "../schedule-store.js";
-import type { ActiveCounts } from "../../dispatch/limits.js";
+import type { ScheduleStore } from "../schedule-store.js";
+import { SharedQueries } from "../shared-queries.js";
 import { pendingMigrations } from "../migrations.js";
 import {
   eventValues, insertEventSql, insertJobSql, jobRowValues, listJobsSql, rowToEvent, rowToJob,
@@ -40,7 +39,9 @@ export interface PostgresStoreOptions {
   schema?: string;
 }
 
-export class PostgresStore implements JobStore, ScheduleStore {
+export class PostgresStore extends SharedQueries implements JobStore, ScheduleStore {
+  protected readonly dialect = dialect;
+  protected readonly parseJson = parse;
   readonly kind = "postgres" as const;
   private readonly pool: pg.Pool;
   private readonly schema?: string;
@@ -48,6 +49,7 @@ export class PostgresStore implements JobStore, ScheduleStore {
   private closing?: Promise<void>;
 
   constructor(connectionString: string, options: PostgresStoreOptions = {}) {
+    super();
     if (options.schema !== undefined && !SCHEMA_NAME.test(options.schema)) {
       throw new Error(`invalid schema name "${options.schema}" (lower-case letters, digits and "_" only)`);
     }
@@ -181,76 +183,7 @@ export class PostgresStore implements JobStore, ScheduleStore {
     }
   }
 
-  private readonly all: admission.QueryAll = async (sql, values) => (await this.pool.query(sql, values)).rows;
-
-  activeCounts(): Promise<ActiveCounts> {
-    return admission.activeCounts(this.all);
-  }
-
-  async dueQueuedJobs(now: number, limit: number, after?: admission.DispatchCursor): Promise<JobRecord[]> {
-    return (await admission.dueQueuedJobs(this.all, dialect, now, limit, after)).map((row) => rowToJob(row, parse));
-  }
-
-  async expiredQueuedJobs(now: number, limit: number): Promise<JobRecord[]> {
-    return (await admission.expiredQueuedJobs(this.all, dialect, now, limit)).map((row) => rowToJob(row, parse));
-  }
-
-  nextQueueChange(now: number): Promise<number | null> {
-    return admission.nextQueueChange(this.all, dialect, now);
-  }
-
-  queuePosition(job: JobRecord, now: number): Promise<number> {
-    return admission.queuePosition(this.all, dialect, job, now);
-  }
-
-  queuedCounts(now: number): Promise<admission.QueuedCount[]> {
-    return admission.queuedCounts(this.all, dialect, now);
-  }
-
-  // Schedules (shared SQL in schedule-queries.ts).
-  private get scheduleDb(): schedules.ScheduleDb {
-    return { all: this.all, dialect, parse };
-  }
-
-  insertSchedule(schedule: ScheduleRecord): Promise<boolean> {
-    return schedules.insertSchedule(this.scheduleDb, schedule);
-  }
-
-  getSchedule(id: string): Promise<ScheduleRecord | null> {
-    return schedules.getSchedule(this.scheduleDb, id);
-  }
-
-  getScheduleByName(name: string): Promise<ScheduleRecord | null> {
-    return schedules.getScheduleByName(this.scheduleDb, name);
-  }
-
-  listSchedules(query: ScheduleQuery): Promise<ScheduleRecord[]> {
-    return schedules.listSchedules(this.scheduleDb, query);
-  }
-
-  updateSchedule(id: string, change: ScheduleChange, at: number): Promise<ScheduleRecord | null> {
-    return schedules.updateSchedule(this.scheduleDb, id, change, at);
-  }
-
-  recordScheduleProgress(id: string, progress: ScheduleProgress, at: number): Promise<ScheduleRecord | null> {
-    return schedules.recordScheduleProgress(this.scheduleDb, id, progress, at);
-  }
-
-  deleteSchedule(id: string): Promise<boolean> {
-    return schedules.deleteSchedule(this.scheduleDb, id);
-  }
-
-  dueSchedules(now: number, limit: number): Promise<ScheduleRecord[]> {
-    return schedules.dueSchedules(this.scheduleDb, now, limit);
-  }
-
-  nextScheduleFireAt(): Promise<number | null> {
-    return schedules.nextScheduleFireAt(this.scheduleDb);
-  }
-
-  activeScheduleJobs(scheduleId: string): Promise<JobRecord[]> {
-    return schedules.activeScheduleJobs(this.scheduleDb, scheduleId);
-  }
+  protected readonly all: admission.QueryAll = async (sql, values) => (await this.pool.query(sql, values)).rows;
 
   async ping(): Promise<void> {
     await this.pool.query("SELECT 1");

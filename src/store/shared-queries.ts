@@ -1,0 +1,87 @@
+// The store methods whose SQL is the same on SQLite and PostgreSQL: each store
+// extends this with its way of running a query, its placeholder dialect and how
+// it reads JSON columns.
+import type { ActiveCounts } from "../dispatch/limits.js";
+import type { JobRecord } from "../jobs/job.js";
+import * as admission from "./admission-queries.js";
+import * as schedules from "./schedule-queries.js";
+import type { ScheduleChange, ScheduleProgress, ScheduleQuery, ScheduleRecord } from "./schedule-store.js";
+import { rowToJob, type SqlDialect } from "./sql.js";
+
+export abstract class SharedQueries {
+  protected abstract readonly all: admission.QueryAll;
+  protected abstract readonly dialect: SqlDialect;
+  protected abstract readonly parseJson: (value: unknown) => unknown;
+
+  private get scheduleDb(): schedules.ScheduleDb {
+    return { all: this.all, dialect: this.dialect, parse: this.parseJson };
+  }
+
+  private jobs(rows: admission.Row[]): JobRecord[] {
+    return rows.map((row) => rowToJob(row, this.parseJson));
+  }
+
+  activeCounts(): Promise<ActiveCounts> {
+    return admission.activeCounts(this.all);
+  }
+
+  async dueQueuedJobs(now: number, limit: number, after?: admission.DispatchCursor): Promise<JobRecord[]> {
+    return this.jobs(await admission.dueQueuedJobs(this.all, this.dialect, now, limit, after));
+  }
+
+  async expiredQueuedJobs(now: number, limit: number): Promise<JobRecord[]> {
+    return this.jobs(await admission.expiredQueuedJobs(this.all, this.dialect, now, limit));
+  }
+
+  nextQueueChange(now: number): Promise<number | null> {
+    return admission.nextQueueChange(this.all, this.dialect, now);
+  }
+
+  queuePosition(job: JobRecord, now: number): Promise<number> {
+    return admission.queuePosition(this.all, this.dialect, job, now);
+  }
+
+  queuedCounts(now: number): Promise<admission.QueuedCount[]> {
+    return admission.queuedCounts(this.all, this.dialect, now);
+  }
+
+  insertSchedule(schedule: ScheduleRecord): Promise<boolean> {
+    return schedules.insertSchedule(this.scheduleDb, schedule);
+  }
+
+  getSchedule(id: string): Promise<ScheduleRecord | null> {
+    return schedules.getSchedule(this.scheduleDb, id);
+  }
+
+  getScheduleByName(name: string): Promise<ScheduleRecord | null> {
+    return schedules.getScheduleByName(this.scheduleDb, name);
+  }
+
+  listSchedules(query: ScheduleQuery): Promise<ScheduleRecord[]> {
+    return schedules.listSchedules(this.scheduleDb, query);
+  }
+
+  updateSchedule(id: string, change: ScheduleChange, at: number): Promise<ScheduleRecord | null> {
+    return schedules.updateSchedule(this.scheduleDb, id, change, at);
+  }
+
+  recordScheduleProgress(id: string, progress: ScheduleProgress, at: number): Promise<ScheduleRecord | null> {
+    return schedules.recordScheduleProgress(this.scheduleDb, id, progress, at);
+  }
+
+  deleteSchedule(id: string): Promise<boolean> {
+    return schedules.deleteSchedule(this.scheduleDb, id);
+  }
+
+  dueSchedules(now: number, limit: number): Promise<ScheduleRecord[]> {
+    return schedules.dueSchedules(this.scheduleDb, now, limit);
+  }
+
+  nextScheduleFireAt(): Promise<number | null> {
+    return schedules.nextScheduleFireAt(this.scheduleDb);
+  }
+
+  activeScheduleJobs(scheduleId: string): Promise<JobRecord[]> {
+    return schedules.activeScheduleJobs(this.scheduleDb, scheduleId);
+  }
+}
