@@ -4,23 +4,9 @@
 // USER_AGENT, GITHUB_*). HUB_API_KEY and GITHUB_TOKEN are secrets: never logged or echoed.
 import { Cron } from "croner";
 import { z } from "zod";
+import { duration } from "../config-fields.js";
 import { criteriaSettingsSchema } from "./evaluator.js";
 
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
-const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
-
-const duration = (fallback: string) =>
-  z
-    .string()
-    .default(fallback)
-    .transform((text, ctx) => {
-      const match = DURATION.exec(text.trim());
-      if (!match) {
-        ctx.addIssue({ code: "custom", message: `must be a duration like 500ms, 10s, 5m or 1h (got "${text}")` });
-        return z.NEVER;
-      }
-      return Math.round(Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS]);
-    });
 
 const flag = (fallback: boolean) =>
   z
