@@ -1,7 +1,10 @@
-// Closed-loop unary load generator: C clients, each with its own grpc-js Client and
-// its own connection, each keeping exactly one call in flight. A warm-up, then a
-// measured window; every call completing inside the window is counted and its
-// latency (process.hrtime.bigint, start to callback) recorded.
+// Closed-loop unary load generator: C clients, each with its own connection (a
+// grpc-js Client, or a bare HTTP/2 session speaking gRPC, see ClientKind), each
+// keeping exactly one call in flight. A warm-up, then a measured window; every call
+// completing inside the window is counted and its latency (process.hrtime.bigint,
+// request encoded -> response decoded) recorded. The server's CPU time, ours, and
+// everybody else's over the window are reported too, so a reader can tell which
+// side was the bottleneck and whether the machine was quiet.
 import http2 from "node:http2";
 import { connect as connectTcp } from "node:net";
 import { Client, credentials, status, type ChannelOptions, type ServiceError } from "@grpc/grpc-js";
@@ -64,7 +67,11 @@ export interface LoadResult {
    * mean the figures were disturbed.
    */
   otherCpuPct: number | null;
-  /** Server CPU time per completed call over the window, microseconds: the server's cost, whatever the load generator's speed. */
+  /**
+   * Server CPU time per call over the window, microseconds: the server's cost per
+   * call, much less sensitive than req/s to which side was the bottleneck (it still
+   * falls somewhat with load, as more calls share each event-loop turn).
+   */
   serverCpuUsPerCall: number | null;
 }
 
@@ -77,11 +84,15 @@ export function percentile(sorted: Float64Array, p: number): number {
 
 /**
  * How the load generator talks gRPC:
- * - "grpc-js": one @grpc/grpc-js Client (channel) per client, as real Node clients do.
- * - "http2": one node:http2 session per client speaking the gRPC wire protocol
- *   directly (length-prefixed message, grpc-status trailers). About half the
- *   client CPU per call of grpc-js, so one load generator core can push a
- *   server core harder before the load generator becomes the bottleneck.
+ * - "grpc-js": one @grpc/grpc-js Client (channel) per client, as real Node clients
+ *   do. Costs the client about 1.5x the CPU per call that a bare grpc-js server
+ *   spends, so on a machine where the load generator gets one core and the server
+ *   one, the load generator saturates first and the echo baseline is understated
+ *   (the ratios then flatter the service).
+ * - "http2" (the default in bench/grpc-api.ts): one node:http2 session per client
+ *   speaking the gRPC wire protocol directly (HEADERS, length-prefixed message,
+ *   grpc-status trailers; Nagle off as grpc-js does). About half the client CPU per
+ *   call of grpc-js, so the server, not the load generator, is what gets saturated.
  */
 export type ClientKind = "grpc-js" | "http2";
 

@@ -19,6 +19,8 @@ export interface BenchCheck {
   met: boolean;
   /** How `value` is printed. */
   format?: "percent" | "number";
+  /** Printed after the check, e.g. why the figure may not be trustworthy. */
+  note?: string;
 }
 
 export interface BenchReport {
@@ -62,7 +64,7 @@ export function formatTable(rows: BenchRow[]): string {
 
 export function formatCheck(check: BenchCheck): string {
   const value = check.format === "number" ? check.value.toFixed(2) : `${(check.value * 100).toFixed(1)}%`;
-  return `${check.met ? "MET   " : "MISSED"}  ${check.label}: ${value} (target ${check.target})`;
+  return `${check.met ? "MET   " : "MISSED"}  ${check.label}: ${value} (target ${check.target})${check.note ? ` - ${check.note}` : ""}`;
 }
 
 export function formatReport(name: string, report: BenchReport): string {

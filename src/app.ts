@@ -14,6 +14,7 @@ import { loadDeclaredSchedules } from "./dispatch/schedules/declared.js";
 import { ScheduleMetrics } from "./dispatch/schedules/metrics.js";
 import { Scheduler } from "./dispatch/schedules/scheduler.js";
 import { builtinRegistry } from "./jobs/builtin.js";
+import { k6OptionsFromConfig } from "./jobs/k6/options.js";
 import { createHubReporting, hubJobOptions, roundTypeLimits } from "./hub/reporting.js";
 import { JobEvents } from "./jobs/job-events.js";
 import { closeServer, startHealthServer, startMetricsServer } from "./observability/http-servers.js";
@@ -41,7 +42,7 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
   const clock = options.clock ?? systemClock;
   const declaredSchedules = config.SCHEDULES_FILE ? loadDeclaredSchedules(config.SCHEDULES_FILE) : [];
   const store = await openStore(config);
-  const registry = builtinRegistry(hubJobOptions(config));
+  const registry = builtinRegistry({ ...hubJobOptions(config), k6: k6OptionsFromConfig(config) });
   const events = new JobEvents();
   const runtime: Runtime = config.RUNTIME === "kubernetes"
     ? createKubernetesRuntime(config, registry, logger.child({ component: "kubernetes-runtime" }))

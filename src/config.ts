@@ -1,25 +1,11 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
+import { duration } from "./config-fields.js";
 import { parseQuantity } from "./runtime/quantity.js";
 import { parseLimitList } from "./dispatch/limits.js";
 import { hubSettings, SECRET_SETTINGS } from "./hub/settings.js";
 
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
-const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
-
-const duration = (fallback: string) =>
-  z
-    .string()
-    .default(fallback)
-    .transform((text, ctx) => {
-      const match = DURATION.exec(text.trim());
-      if (!match) {
-        ctx.addIssue({ code: "custom", message: `must be a duration like 500ms, 10s, 5m or 1h (got "${text}")` });
-        return z.NEVER;
-      }
-      return Math.round(Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS]);
-    });
 
 const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
 const list = (fallback: string) =>
@@ -150,6 +136,23 @@ export const configSchema = z.object({
   IMAGE_PULL_FAILURE_TIMEOUT: duration("2m"),
   /** {"<type>" or "*": {"nodeSelector": {...}, "tolerations": [...], "priorityClassName": "..."}} */
   K8S_JOB_SCHEDULING: json(jobScheduling, "{}"),
+  // k6 load tests (docs/k6.md).
+  /** The k6 executable for local runs; unset: `k6` from PATH. */
+  K6_BINARY: z.string().min(1).optional(),
+  /** The runner image on Kubernetes when a job names none: a pinned grafana/k6 tag. */
+  K6_IMAGE: z.string().regex(/^\S+$/, "must be an image reference without spaces").default("grafana/k6:1.2.0"),
+  /** The most VUs one k6 job may ask for (over all its runners). */
+  K6_MAX_VUS: z.coerce.number().int().min(1).max(1_000_000).default(5000),
+  /** The most runner pods (or local processes) one k6 job may split into. */
+  K6_MAX_PARALLELISM: z.coerce.number().int().min(1).max(200).default(20),
+  /** How long the runners of a split run may take to be all up before the run fails (and is cleaned up). */
+  K6_START_TIMEOUT: duration("3m"),
+  /** Prometheus remote-write endpoint: when set, runs send their metrics there (tags testid, team, test_scenario). */
+  K6_PROMETHEUS_RW_URL: z.string().url("must be a URL").optional(),
+  /** Dashboard link stored with each result: {testid}, {team}, {scenario} are replaced (URL-encoded). */
+  K6_DASHBOARD_URL: z.string().url("must be a URL template").optional(),
+  /** Where the service reaches a paused runner's REST API on Kubernetes: {podIP}, {pod}, {index}, {port} are replaced. */
+  K6_RUNNER_URL: z.string().default("http://{podIP}:{port}"),
   // Hub reporting, team rounds and collectors (src/hub/settings.ts, docs/hub-reporting.md).
   ...hubSettings,
 });

@@ -36,12 +36,15 @@ function snakeCase(segment: string): string {
   return segment.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 }
 
+/** Fields that are maps: their keys are shown quoted, `labels["a b"]`, `k6.thresholds["http_req_duration"]`. */
+const MAP_FIELDS = ["labels", "env", "thresholds"];
+
 /** A request field path as the client wrote it: `timer.completion_callback_url`, `labels["a b"]`. */
 export function fieldPath(path: readonly PropertyKey[], prefix: readonly string[] = []): string {
   let text = prefix.join(".");
   for (const segment of path) {
     if (typeof segment === "number") text += `[${segment}]`;
-    else if (text.endsWith("labels")) text += `[${JSON.stringify(String(segment))}]`;
+    else if (MAP_FIELDS.some((field) => text === field || text.endsWith(`.${field}`))) text += `[${JSON.stringify(String(segment))}]`;
     else text += `${text ? "." : ""}${snakeCase(String(segment))}`;
   }
   return text || "request";

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { Duration } from "../gen/google/protobuf/duration.js";
-import { CriteriaType, JobState, type Job, type JobEvent, type JobType, type QueueStatus, type RetryPolicy as RetryPolicyMessage } from "../gen/jobscheduler/v1/jobscheduler.js";
+import { CriteriaType, JobState, type Job, type JobEvent, type JobType, type Progress, type QueueStatus, type RetryPolicy as RetryPolicyMessage } from "../gen/jobscheduler/v1/jobscheduler.js";
 import type { JobHandler } from "../jobs/handler.js";
 import { JOB_STATES, type JobEventRecord, type JobRecord, type JobStateName, type RetryPolicy } from "../jobs/job.js";
 
@@ -81,7 +81,32 @@ export function jobToProto(job: JobRecord, queue?: QueueStatus): Job {
     queue,
     team: job.team ?? undefined,
     criteriaType: job.criteriaType ? (CriteriaType[`CRITERIA_TYPE_${job.criteriaType}` as keyof typeof CriteriaType] ?? CriteriaType.CRITERIA_TYPE_UNSPECIFIED) : CriteriaType.CRITERIA_TYPE_UNSPECIFIED,
+    progress: progressOf(job),
   };
+}
+
+/**
+ * Elapsed/total time of a RUNNING job whose type knows its length: its validated params carry
+ * `expectedRunMs` (k6: the duration or stages of the test).
+ */
+export function progressOf(job: JobRecord, now = Date.now()): Progress | undefined {
+  const total = job.params.expectedRunMs;
+  if (job.state !== "RUNNING" || job.startedAt === null || typeof total !== "number" || !(total > 0)) return undefined;
+  const elapsed = Math.max(0, now - job.startedAt);
+  const percent = Math.min(100, Math.floor((elapsed / total) * 100));
+  return {
+    elapsed: msToDuration(elapsed),
+    total: msToDuration(total),
+    message: elapsed <= total ? `${formatSeconds(elapsed)} of ${formatSeconds(total)} (${percent}%)` : `${formatSeconds(elapsed)}: past the planned ${formatSeconds(total)}, finishing`,
+  };
+}
+
+function formatSeconds(ms: number): string {
+  const seconds = Math.floor(ms / 1000);
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const s = seconds % 60;
+  return h ? `${h}h${String(m).padStart(2, "0")}m${String(s).padStart(2, "0")}s` : m ? `${m}m${String(s).padStart(2, "0")}s` : `${s}s`;
 }
 
 export function eventToProto(event: JobEventRecord, job?: JobRecord): JobEvent {

@@ -156,6 +156,8 @@ export function validateScheduleJob(request: ScheduleJobRequest, registry: JobRe
   const type = member.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
   const handler = registry.get(type);
   if (!handler) throw ApiError.invalid("spec", `job type "${type}" is not enabled on this server`);
+  const unavailable = handler.unavailableReason?.();
+  if (unavailable) throw ApiError.failedPrecondition(unavailable, "JOB_TYPE_UNAVAILABLE");
 
   const nameResult = name.safeParse(request.name);
   if (!nameResult.success) throw fromZodError(nameResult.error, ["name"]);

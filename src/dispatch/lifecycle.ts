@@ -153,10 +153,14 @@ export class JobLifecycle implements RuntimeListener {
     const failed = (reason: string, message: string) => this.failure(job, end, reason, message, { finishedAt, outputTail, result: partial });
     switch (end.kind) {
       case "exited": {
-        if (end.exitCode !== 0) return failed(Reason.EXIT_CODE, exitMessage(end.exitCode, outputTail));
+        const handler = this.registry.require(job.type);
+        // A verdict exit code (k6's 99: thresholds failed) still carries a result: parse it.
+        const verdictExit = end.exitCode !== 0 && (handler.verdictExitCodes?.includes(end.exitCode) ?? false);
+        if (end.exitCode !== 0 && (!verdictExit || end.output.rawResult === null)) return failed(Reason.EXIT_CODE, exitMessage(end.exitCode, outputTail));
         if (end.output.rawResult === null) return failed(Reason.RESULT_INVALID, "the run succeeded but wrote no result");
-        const parsed = this.registry.require(job.type).parseResult(end.output.rawResult);
-        if (!parsed.ok) return failed(Reason.RESULT_INVALID, parsed.message);
+        const parsed = handler.parseResult(end.output.rawResult, job);
+        if (!parsed.ok) return failed(verdictExit ? Reason.EXIT_CODE : Reason.RESULT_INVALID, verdictExit ? `${exitMessage(end.exitCode, outputTail)} (${parsed.message})` : parsed.message);
+        if (parsed.failure) return failed(parsed.failure.reason, parsed.failure.message);
         return { from, to: "SUCCEEDED", patch: { finishedAt, outputTail, result: parsed.result } };
       }
       case "failed":
@@ -203,14 +207,20 @@ export class JobLifecycle implements RuntimeListener {
   /** Adds the Hub criterion report to a transition that ends a team-bound job (same store transaction). */
   private withCriteriaReport(job: JobRecord, change: Omit<JobTransition, "at">, at: number): Omit<JobTransition, "at"> {
     if (!this.reportCriteria || !job.team || !job.criteriaType || (change.to !== "SUCCEEDED" && change.to !== "FAILED")) return change;
-    const outbox = this.reportCriteria(job, { state: change.to, reason: change.reason ?? "", result: change.patch?.result ?? null, at });
-    return outbox ? { ...change, outbox } : change;
+    try {
+      const outbox = this.reportCriteria(job, { state: change.to, reason: change.reason ?? "", result: change.patch?.result ?? null, at });
+      return outbox ? { ...change, outbox } : change;
+    } catch (error) {
+      // A bad report must not keep the job from ending.
+      this.logger.error({ err: error, jobId: job.id, criteriaType: job.criteriaType }, "evaluating the job's criterion failed; nothing is reported");
+      return change;
+    }
   }
 
   /** Whatever a stopped or failed run left behind, kept for the user to see. */
   private partialResult(job: JobRecord, raw: string | null): Record<string, unknown> | null {
     if (raw === null) return null;
-    const parsed = this.registry.get(job.type)?.parseResult(raw);
+    const parsed = this.registry.get(job.type)?.parseResult(raw, job);
     if (parsed?.ok) return parsed.result;
     try {
       const value: unknown = JSON.parse(raw);

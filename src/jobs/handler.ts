@@ -15,6 +15,42 @@ export interface Workload {
    * are a ConfigMap owned by the Job, mounted read-only; the program finds them in $JOB_FILES_DIR.
    */
   files?: Record<string, string>;
+  /**
+   * A program in its own image instead of one of our collectors (k6 runners). Runtimes that run
+   * containers run it (Kubernetes: one Indexed Job); the local runtime runs `collector`, which
+   * starts the same program itself. See docs/k6.md.
+   */
+  program?: RunnerProgram;
+}
+
+/** The runner side of a job whose program is not ours (Workload.program). */
+export interface RunnerProgram {
+  image: string;
+  /** The container's command (argv); runner i finds its index in JOB_COMPLETION_INDEX. */
+  command: string[];
+  /** How many runners: one Indexed Job with completions = parallelism = this. */
+  parallelism: number;
+  /** Per runner, requests = limits (so runners are not throttled unevenly). Default: the job's limits. */
+  resources?: { cpu: string; memory: string };
+  /** The runners start paused (k6 `--paused`, REST API on `port`); the runtime starts them together once all run. */
+  pausedStart?: { port: number };
+  /** One HTTP request before anything is created: an unreachable target ends the run FAILED / TARGET_UNREACHABLE. */
+  preflight?: { url: string; timeoutMs: number };
+  /** How long the runners may take to be all running (and, paused, started) before the run fails and is cleaned up. */
+  startTimeoutMs: number;
+}
+
+/**
+ * The raw result of a program workload (JSON): what each runner left (its termination message or
+ * result file), by index, and the pre-flight outcome. The handler's parseResult merges it.
+ */
+export interface RunnerResults {
+  runners: { index: number; exitCode: number | null; result: string | null }[];
+  preflight?: { ok: boolean; url: string; status?: number; error?: string; durationMs: number };
+  /** When the runners were started together (epoch ms). */
+  startedAt?: number;
+  /** Set by a program that could not run the test at all (e.g. its runners never all came up). */
+  failure?: { reason: string; message: string };
 }
 
 /** How the Kubernetes runtime runs a job type; every field is optional. */
@@ -33,7 +69,8 @@ export interface RunOutput {
 }
 
 export type ParsedResult =
-  | { ok: true; result: Record<string, unknown> }
+  /** `failure`: a valid result that is itself a failed verdict (e.g. k6 thresholds): the job ends FAILED with it, result kept. */
+  | { ok: true; result: Record<string, unknown>; failure?: { reason: string; message: string } }
   | { ok: false; message: string };
 
 /**
@@ -51,7 +88,15 @@ export interface JobHandler<Schema extends z.ZodType<Record<string, unknown>> = 
   readonly maxTimeoutMs: number;
   readonly defaultMaxAttempts: number;
   buildWorkload(job: JobRecord & { params: z.infer<Schema> }): Workload;
-  parseResult(raw: string): ParsedResult;
+  /** `job` (the record the run belongs to) is given when known, for results that depend on it. */
+  parseResult(raw: string, job?: JobRecord): ParsedResult;
+  /** Non-zero exit codes of the type's program that are verdicts, not crashes (k6: 99); its result is parsed as usual. */
+  readonly verdictExitCodes?: readonly number[];
+  /**
+   * Whether this server can run the type at all (e.g. a k6 binary for local runs): a message saying
+   * why not makes ScheduleJob answer FAILED_PRECONDITION.
+   */
+  unavailableReason?(): string | null;
   /** Kubernetes runtime hints (backoffLimit, retryable exit codes). */
   readonly kubernetes?: KubernetesHints;
   /** The concurrency key a job gets when the request names none (e.g. the target host). */

@@ -4,6 +4,7 @@ import type { Config } from "../../config.js";
 import type { JobRegistry } from "../../jobs/registry.js";
 import { KubeClient, loadKubeConfig } from "./kube-client.js";
 import { KubernetesRuntime } from "./kubernetes-runtime.js";
+import { runnerUrlFromTemplate } from "./k6-starter.js";
 
 export { KubernetesRuntime } from "./kubernetes-runtime.js";
 
@@ -37,6 +38,7 @@ export function createKubernetesRuntime(config: Config, registry: JobRegistry, l
     },
     imagePullFailureTimeoutMs: config.IMAGE_PULL_FAILURE_TIMEOUT,
     outputTailBytes: config.OUTPUT_TAIL_BYTES,
+    runnerUrl: runnerUrlFromTemplate(config.K6_RUNNER_URL),
     logger,
   });
 }

@@ -6,6 +6,7 @@ import type { KubernetesHints, Workload } from "../../jobs/handler.js";
 import type { JobRecord, JobResources } from "../../jobs/job.js";
 import { parseQuantity } from "../quantity.js";
 import { ANNOTATION, LABEL, MANAGED_BY, MANAGED_BY_LABEL, kubernetesJobName, labelValue } from "./names.js";
+import { buildProgramJob } from "./k6-job-builder.js";
 
 export const COLLECTOR_CONTAINER = "collector";
 export const TERMINATION_MESSAGE_PATH = "/dev/termination-log";
@@ -170,6 +171,8 @@ function podFailurePolicy(hints: KubernetesHints | undefined): NonNullable<V1Job
 
 /** The Job that runs one attempt of a job. */
 export function buildJob(input: JobBuildInput, settings: JobBuilderSettings): V1Job {
+  // A program in its own image (k6 runners): one Indexed Job of runners, built from this one.
+  if (input.workload.program) return buildProgramJob(input, settings);
   const { job, workload } = input;
   if (!COLLECTOR_NAME.test(workload.collector)) throw new JobBuildError(`collector name "${workload.collector}" is not a program name`);
   const name = kubernetesJobName(job.id, job.attempt, job.type);

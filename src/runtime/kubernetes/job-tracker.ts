@@ -30,6 +30,11 @@ type WatchOutcome = { kind: "closed" } | { kind: "expired" } | { kind: "error"; 
 export class Reflector<T extends KubeObject> {
   readonly items = new Map<string, T>();
   private resourceVersion = "";
+
+  /** The resourceVersion the cache is current to (the last list, event or bookmark). */
+  get syncedTo(): string {
+    return this.resourceVersion;
+  }
   private stopped = false;
   private current?: WatchHandle;
   private loop?: Promise<void>;

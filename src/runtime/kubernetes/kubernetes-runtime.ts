@@ -14,9 +14,11 @@ import type { Recovery, RunEnd, Runtime, RuntimeListener } from "../runtime.js";
 import { COLLECTOR_CONTAINER, buildFilesConfigMap, buildJob, type JobBuildInput, type JobBuilderSettings } from "./job-builder.js";
 import { isFinished, observe, type RunVerdict } from "./job-status.js";
 import { JobTracker, type ChangeType } from "./job-tracker.js";
-import { KubeApiError, backoffDelay, sleep, statusOf, type KubeClient } from "./kube-client.js";
+import { backoffDelay, statusOf, type KubeClient } from "./kube-client.js";
 import { JOB_NAME_LABEL, MANAGED_SELECTOR, kubernetesJobName } from "./names.js";
 import { pickResult, tailBytes, terminatedState } from "./results.js";
+import { RUNNER_CONTAINER } from "./k6-job-builder.js";
+import { RunnerStarter, collectRunnerResults, runnerEndsKnown, type RunnerUrl, type StartHooks } from "./k6-starter.js";
 
 export interface KubernetesRuntimeOptions {
   client: KubeClient;
@@ -27,11 +29,15 @@ export interface KubernetesRuntimeOptions {
   imagePullFailureTimeoutMs: number;
   outputTailBytes: number;
   logger: Logger;
+  /** Where a paused k6 runner's REST API is reached (default: the pod's IP); see k6-starter.ts. */
+  runnerUrl?: RunnerUrl;
 }
 
 /** Log lines and bytes read at the end of a run: the output tail and the result fallback. */
 const LOG_TAIL_LINES = 500;
 const LOG_LIMIT_BYTES = 512 * 1024;
+/** At most this long, a finished Job waits for the pod watch to bring its pod's last state. */
+const POD_WATCH_GRACE_MS = 2000;
 
 /** One attempt the runtime is responsible for reporting. */
 interface Run {
@@ -50,6 +56,8 @@ interface Run {
   runningReported: boolean;
   progress?: string;
   pullFailingSince?: number;
+  /** When the Job's end was first seen without its pod's final state. */
+  finishedSeenAt?: number;
   filesReady: boolean;
   cancelling: boolean;
   ended: boolean;
@@ -70,10 +78,12 @@ export class KubernetesRuntime implements Runtime {
   private readonly logger: Logger;
   private started?: Promise<void>;
   private stopped = false;
+  private readonly starter: RunnerStarter;
 
   constructor(private readonly options: KubernetesRuntimeOptions) {
     this.namespace = options.builder.namespace;
     this.logger = options.logger;
+    this.starter = new RunnerStarter({ runnerUrl: options.runnerUrl, logger: options.logger });
     this.tracker = new JobTracker(
       options.client,
       { namespace: this.namespace, labelSelector: MANAGED_SELECTOR, logger: options.logger },
@@ -102,6 +112,12 @@ export class KubernetesRuntime implements Runtime {
 
   async launch(job: JobRecord, workload: Workload): Promise<JobPlacement> {
     await this.start();
+    const unreachable = workload.program ? await this.starter.preflight(workload.program) : null;
+    if (unreachable) {
+      // Nothing is created. Reported once the launch has returned (the listener serialises behind it).
+      setImmediate(() => void this.listener?.finished(job, unreachable, Date.now()).catch((error: unknown) => this.logger.error({ err: error, jobId: job.id }, "recording an unreachable target failed")));
+      return { runtime: "kubernetes", location: `${this.namespace} (not created: target unreachable)`, namespace: this.namespace };
+    }
     const body = buildJob(this.buildInput(job, workload), this.options.builder);
     const run = this.register(job, workload, { seen: false, runningReported: false });
     try {
@@ -176,8 +192,10 @@ export class KubernetesRuntime implements Runtime {
     this.stopped = true;
     for (const run of this.runs.values()) clearTimeout(run.timer);
     await this.tracker.stop();
-    const pending = Promise.all([...this.inFlight]);
-    await Promise.race([pending, sleep(graceMs)]);
+    let timer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+    await Promise.race([Promise.all([...this.inFlight]), graceOver]);
+    clearTimeout(timer);
     this.logger.info({ runs: this.runs.size }, "stopped watching Kubernetes; its Jobs keep running and are adopted at the next start");
   }
 
@@ -231,11 +249,21 @@ export class KubernetesRuntime implements Runtime {
     if (!finished && !run.filesReady && run.workload?.files && Object.keys(run.workload.files).length) await this.ensureFiles(run, kjob);
 
     let observation = observe(kjob, this.podsOf(run, kjob), run.job);
-    if (observation.kind === "finished" && !terminatedState(observation.pod)) {
-      // The Job's end arrived before its pod's last state (the pod watch lags, or was down and is
-      // relisting): read the pods now rather than report an end without its result.
+    if (observation.kind === "finished" && (!terminatedState(observation.pod) || this.runnerEndsMissing(run, kjob))) {
+      // The Job's end arrived before its pod's last state: the two watches are independent. Read
+      // the pods now; a pod already deleted (deadline, eviction) can only be seen on the pod watch,
+      // so wait (briefly) until that watch has caught up with the Job's resourceVersion.
       await this.refreshPods(run);
       observation = observe(kjob, this.podsOf(run, kjob), run.job);
+      if (observation.kind === "finished" && (!terminatedState(observation.pod) || this.runnerEndsMissing(run, kjob)) && this.podWatchBehind(kjob)) {
+        run.finishedSeenAt ??= Date.now();
+        if (Date.now() - run.finishedSeenAt < POD_WATCH_GRACE_MS) return this.later(run, 20);
+      }
+    }
+    if (run.workload?.program && observation.kind !== "finished") {
+      // Runners of one Indexed Job: started together once all run (k6-starter.ts).
+      if (!run.runningReported) await this.starter.reconcile(run.job, run.workload.program, kjob, this.podsOf(run, kjob), this.startHooks(run));
+      return;
     }
     switch (observation.kind) {
       case "finished": {
@@ -277,6 +305,20 @@ export class KubernetesRuntime implements Runtime {
     }
   }
 
+  private startHooks(run: Run): StartHooks {
+    return {
+      running: (pod) => this.reportRunning(run, pod),
+      progress: (reason, message) => this.reportProgress(run, reason, message),
+      later: (ms) => this.later(run, ms),
+      fail: async (reason, message) => {
+        await this.end(run, { kind: "failed", reason, message });
+        await this.deleteJob(run, "Background").catch((error: unknown) =>
+          this.logger.warn({ err: error, kubernetesJob: run.name }, "deleting the Job of runners that never all started failed"),
+        );
+      },
+    };
+  }
+
   private async reportRunning(run: Run, pod: V1Pod | undefined): Promise<void> {
     const placement = this.placement(run, pod);
     await this.listener?.running(run.job, placement, Date.now());
@@ -300,6 +342,10 @@ export class KubernetesRuntime implements Runtime {
 
   /** The result and output tail: termination message, else the log's last JSON line; the log tail while the pod exists. */
   private async collectOutput(run: Run, pod: V1Pod | undefined, verdict: RunVerdict): Promise<RunOutput> {
+    if (run.workload?.program) {
+      const readable = (p: V1Pod) => !(p.metadata?.uid && run.deletedPods.has(p.metadata.uid));
+      return collectRunnerResults(run.workload.program, [...run.pods.values()], async (p) => (readable(p) ? this.readLog(p.metadata?.name ?? "", RUNNER_CONTAINER) : null), this.options.outputTailBytes);
+    }
     const terminated = terminatedState(pod);
     if (!pod || !terminated) return { rawResult: null, outputTail: "" };
     const name = pod.metadata?.name ?? "";
@@ -308,6 +354,19 @@ export class KubernetesRuntime implements Runtime {
     const rawResult = pickResult(terminated.message, log, exitCode);
     const outputTail = log !== null ? tailBytes(log, this.options.outputTailBytes) : rawResult === null ? (terminated.message ?? "") : "";
     return { rawResult, outputTail };
+  }
+
+  /** A runner Job (Workload.program) whose pods' ends are not all known yet: each holds a part of the result. */
+  private runnerEndsMissing(run: Run, kjob: V1Job): boolean {
+    return run.workload?.program !== undefined && !runnerEndsKnown(run.workload.program, this.podsOf(run, kjob));
+  }
+
+  /** True while the pod cache has not yet seen every change up to the Job's (resourceVersions as etcd revisions). */
+  private podWatchBehind(kjob: V1Job): boolean {
+    const jobVersion = kjob.metadata?.resourceVersion ?? "";
+    const podVersion = this.tracker.pods.syncedTo;
+    if (!/^\d+$/.test(jobVersion) || !/^\d+$/.test(podVersion)) return true;
+    return BigInt(podVersion) < BigInt(jobVersion);
   }
 
   /** Lists the run's pods directly (the same list permission the tracker uses). */
@@ -324,13 +383,13 @@ export class KubernetesRuntime implements Runtime {
     for (const uid of run.pods.keys()) if (!live.has(uid)) run.deletedPods.add(uid);
   }
 
-  private async readLog(podName: string): Promise<string | null> {
+  private async readLog(podName: string, container = COLLECTOR_CONTAINER): Promise<string | null> {
     try {
       return await this.options.client.call(`reading the log of pod ${this.namespace}/${podName}`, () =>
         this.options.client.core.readNamespacedPodLog({
           name: podName,
           namespace: this.namespace,
-          container: COLLECTOR_CONTAINER,
+          container,
           tailLines: LOG_TAIL_LINES,
           limitBytes: LOG_LIMIT_BYTES,
         }),
@@ -492,4 +551,3 @@ function jobNameOfPod(pod: V1Pod): string {
   return pod.metadata?.labels?.[JOB_NAME_LABEL] ?? pod.metadata?.ownerReferences?.find((ref) => ref.kind === "Job")?.name ?? "";
 }
 
-export { KubeApiError };

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import type { Logger } from "pino";
@@ -71,10 +71,19 @@ export class LocalRuntime implements Runtime {
     rmSync(runDir, { recursive: true, force: true });
     mkdirSync(runDir, { recursive: true });
     const resultFile = join(runDir, "result.json");
+    // The workload's files (e.g. a k6 script), as Kubernetes mounts them from a ConfigMap.
+    const filesDir = workload.files && Object.keys(workload.files).length ? join(runDir, "files") : null;
+    if (filesDir) {
+      mkdirSync(filesDir);
+      for (const [name, content] of Object.entries(workload.files!)) {
+        if (!/^[-._a-zA-Z0-9]+$/.test(name) || name === "." || name === "..") throw new Error(`workload file name "${name}" may hold letters, digits, "-", "_" and "." only`);
+        writeFileSync(join(filesDir, name), content, { mode: 0o444 });
+      }
+    }
 
     const child = spawn(process.execPath, [...this.nodeFlags(job), entry, runMarker(job.id, job.attempt)], {
       cwd: runDir,
-      env: this.childEnv(job, workload, runDir, resultFile),
+      env: { ...this.childEnv(job, workload, runDir, resultFile), ...(filesDir ? { JOB_FILES_DIR: filesDir } : {}) },
       stdio: ["ignore", "pipe", "pipe"],
       // Its own process group, so a stop reaches anything the program starts.
       detached: true,

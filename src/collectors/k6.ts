@@ -1,0 +1,41 @@
+// The k6 job's local program (the Kubernetes runtime runs k6 runner pods instead): runs the test
+// with the k6 binary the service found (K6_BINARY or PATH), split over
+// JOBSCHEDULER_K6_PARALLELISM runners, and writes what every runner left (RunnerResults) as its
+// result; the service merges it. Exit codes: 0 done (the verdict is in the result), 99 some
+// runner's thresholds failed, 143 stopped, else a runner's own error code.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { coordinate } from "./k6/coordinator.js";
+import { COORDINATOR_ENV } from "../jobs/k6/handler.js";
+import { requireEnv, resultPath, stopRequested } from "./io.js";
+
+const filesDir = requireEnv("JOB_FILES_DIR");
+const binary = process.env[COORDINATOR_ENV.binary] || "k6";
+const common = JSON.parse(requireEnv(COORDINATOR_ENV.args)) as string[];
+const parallelism = Number(process.env[COORDINATOR_ENV.parallelism] || "1");
+const startTimeoutMs = Number(process.env[COORDINATOR_ENV.startTimeoutMs] || "180000");
+const workDir = join(process.env.TMPDIR || process.cwd(), "k6-runners");
+mkdirSync(workDir, { recursive: true });
+
+// The runners see the script's env, not this program's settings.
+const env: NodeJS.ProcessEnv = { ...process.env };
+for (const name of Object.values(COORDINATOR_ENV)) delete env[name];
+delete env.JOB_FILES_DIR;
+delete env.NODE_OPTIONS;
+
+const outcome = await coordinate(
+  {
+    binary,
+    common,
+    parallelism,
+    startTimeoutMs,
+    preflightUrl: process.env[COORDINATOR_ENV.preflightUrl] || undefined,
+    filesDir,
+    workDir,
+    env: { ...env, JOB_FILES_DIR: filesDir },
+    log: (line) => console.log(line),
+  },
+  stopRequested(),
+);
+writeFileSync(resultPath(), JSON.stringify(outcome.results));
+process.exit(outcome.exitCode);
