@@ -1,34 +1,53 @@
 #!/usr/bin/env node
 // Renders the configuration table of README.md from the zod schema in src/config.ts
-// (descriptions from .describe(), defaults from .default()), between the markers
+// (defaults from .default(); the meaning from the /** doc comment */ above each
+// setting in src/config.ts or the setting group it spreads in), between the markers
 // <!-- config:start --> and <!-- config:end -->. `--check` fails when README.md is stale.
 // Reads the compiled schema: run `npm run build` first.
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 
 const root = new URL("..", import.meta.url).pathname;
 const { configSchema } = await import(new URL("../dist/config.js", import.meta.url));
 const START = "<!-- config:start -->";
 const END = "<!-- config:end -->";
 
+/** Doc comments of `NAME: ...` properties in the source, by name. */
+function docComments() {
+  const files = (dir) => readdirSync(dir).flatMap((f) => (statSync(join(dir, f)).isDirectory() ? files(join(dir, f)) : f.endsWith(".ts") ? [join(dir, f)] : []));
+  const found = {};
+  for (const file of files(join(root, "src")).filter((f) => !f.includes("/gen/"))) {
+    const text = readFileSync(file, "utf8");
+    for (const match of text.matchAll(/\/\*\*((?:(?!\*\/)[\s\S])*)\*\/\s*\n\s*([A-Z][A-Z0-9_]+):/g)) {
+      found[match[2]] = match[1].split("\n").map((l) => l.replace(/^\s*\*?\s?/, "").trim()).filter(Boolean).join(" ");
+    }
+  }
+  return found;
+}
+const comments = docComments();
+
 function unwrap(schema) {
   let current = schema;
   let defaultValue;
-  let description = schema.description;
   for (;;) {
     const def = current._zod.def;
-    description ??= current.description;
     if (def.type === "default") {
       defaultValue = typeof def.defaultValue === "function" ? def.defaultValue() : def.defaultValue;
       current = def.innerType;
     } else if (def.type === "optional" || def.type === "nullable") current = def.innerType;
     else if (def.type === "pipe") current = def.in;
-    else return { description, defaultValue };
+    else return { defaultValue };
   }
 }
 
+const undocumented = Object.keys(configSchema.shape).filter((name) => !comments[name]);
+if (undocumented.length) {
+  console.error(`settings without a /** doc comment */ in src/: ${undocumented.join(", ")}`);
+  process.exit(1);
+}
 const rows = Object.entries(configSchema.shape).map(([name, schema]) => {
-  const { description, defaultValue } = unwrap(schema);
-  if (!description) throw new Error(`${name} has no .describe() in src/config.ts`);
+  const { defaultValue } = unwrap(schema);
+  const description = comments[name];
   const shown = defaultValue === undefined || defaultValue === "" ? "" : `\`${String(defaultValue).replace(new URL("..", import.meta.url).pathname, "")}\``;
   return `| \`${name}\` | ${shown} | ${description.replace(/\|/g, "\\|")} |`;
 });

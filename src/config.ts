@@ -64,21 +64,32 @@ const IN_CLUSTER_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 
 /** Every setting of the service, read from the environment once at start-up. */
 export const configSchema = z.object({
+  /** Address the gRPC server binds. */
   GRPC_HOST: z.string().default("0.0.0.0"),
+  /** gRPC port (0 picks a free one; the ready log line says which). */
   GRPC_PORT: port(50054),
+  /** Address the health and metrics servers bind. */
   HTTP_HOST: z.string().default("0.0.0.0"),
+  /** Port of `/healthz` and `/readyz`. */
   HTTP_PORT: port(8080),
+  /** Port of the Prometheus `/metrics` endpoint. */
   METRICS_PORT: port(9090),
+  /** pino log level: trace, debug, info, warn, error, fatal or silent. */
   LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+  /** Where the SQLite file and the local runtime's per-run scratch directories live. */
   DATA_DIR: z.string().min(1).default("./data"),
+  /** PostgreSQL connection URL (`postgres://...`); unset: the embedded SQLite file. A secret: never logged. */
   DATABASE_URL: z
     .string()
     .regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// URL")
     .optional(),
+  /** PostgreSQL connections in the pool. */
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  /** The SQLite file; default `$DATA_DIR/jobscheduler.db`. */
   SQLITE_PATH: z.string().min(1).optional(),
   /** Unset: kubernetes when in a cluster or given KUBECONFIG / K8S_API_SERVER, else local (see loadConfig). */
   RUNTIME: z.enum(["local", "kubernetes"]).optional(),
+  /** Jobs STARTING or RUNNING at once, all types together (changeable live with UpdateDispatchLimits). */
   MAX_RUNNING_JOBS: z.coerce.number().int().min(1).max(10_000).default(8),
   /** "k6=2,http_check=20": at most that many jobs of a type at once. */
   MAX_RUNNING_PER_TYPE: z
@@ -96,18 +107,27 @@ export const configSchema = z.object({
   MAX_RUNNING_PER_KEY: z.coerce.number().int().min(1).max(10_000).default(1),
   /** Queue timeout for jobs whose request sets none; 0 = wait forever. */
   DEFAULT_QUEUE_TIMEOUT: duration("0s"),
+  /** Longest time the dispatcher sleeps without a wake-up (it is also woken by every new job and every ended run). */
   DISPATCH_POLL_INTERVAL: duration("1s"),
   /** A JSON array of ScheduleSpec (proto JSON) upserted by name at start-up (docs/architecture.md, Schedules). */
   SCHEDULES_FILE: z.string().min(1).optional(),
+  /** Local runtime: time between SIGTERM and SIGKILL when a run is stopped (timeout, cancel, shutdown). */
   KILL_GRACE_PERIOD: duration("10s"),
+  /** On SIGTERM, how long local runs may finish before they are stopped and handed back. */
   SHUTDOWN_TIMEOUT: duration("20s"),
+  /** How long CancelJob waits for a running job to stop before it answers. */
   CANCEL_WAIT: duration("15s"),
+  /** How much of a run's stdout/stderr is kept with the job. */
   OUTPUT_TAIL_BYTES: z.coerce.number().int().min(256).max(1_048_576).default(8192),
+  /** Where the collector programs (`<type>.js`) are; default the build's `dist/collectors`. */
   COLLECTORS_DIR: z.string().min(1).default(defaultCollectorsDir),
+  /** Local runtime: the only variables of the service's own environment a run inherits (comma-separated). */
   LOCAL_PASS_ENV: list("PATH,TZ,LANG,LC_ALL,NODE_EXTRA_CA_CERTS,HTTP_PROXY,HTTPS_PROXY,NO_PROXY"),
   // The Kubernetes runtime (docs/kubernetes-runtime.md). Credentials: K8S_API_SERVER + K8S_TOKEN_FILE,
   // else KUBECONFIG, else the in-cluster service account.
+  /** A kubeconfig file; setting it selects the Kubernetes runtime unless RUNTIME says otherwise. */
   KUBECONFIG: z.string().min(1).optional(),
+  /** Explicit API server URL (https; http only on loopback, e.g. `kubectl proxy`), used with K8S_TOKEN_FILE. */
   K8S_API_SERVER: z
     .string()
     .refine((text) => {
@@ -119,20 +139,31 @@ export const configSchema = z.object({
       }
     }, "must be an https:// URL (plain http:// only for a loopback address, e.g. kubectl proxy)")
     .optional(),
+  /** File holding the bearer token for K8S_API_SERVER. */
   K8S_TOKEN_FILE: z.string().min(1).optional(),
+  /** CA bundle for K8S_API_SERVER. */
   K8S_CA_FILE: z.string().min(1).optional(),
+  /** Namespace the Kubernetes Jobs run in (may differ from the service's own; owned by one scheduler). */
   JOBS_NAMESPACE: z.string().regex(DNS_LABEL, "must be a namespace name (a lower-case DNS label)").default("jobscheduler-jobs"),
+  /** Service account of job pods (no API rights, token not mounted). */
   RUNNER_SERVICE_ACCOUNT: z.string().regex(DNS_LABEL, "must be a service account name (a lower-case DNS label)").default("jobscheduler-runner"),
   /** The service's own image (it holds dist/collectors): required with RUNTIME=kubernetes. */
   JOB_IMAGE: z.string().regex(/^\S+$/, "must be an image reference without spaces").optional(),
+  /** Client-side rate limit of Kubernetes API calls per second. */
   K8S_QPS: z.coerce.number().positive().max(10_000).default(50),
+  /** Burst allowance of the client-side rate limit. */
   K8S_BURST: z.coerce.number().int().min(1).max(10_000).default(100),
+  /** Retries of a Kubernetes API call on 429 (honouring Retry-After), 5xx and connection errors. */
   K8S_MAX_RETRIES: z.coerce.number().int().min(0).max(20).default(5),
+  /** Timeout of one Kubernetes API request. */
   K8S_REQUEST_TIMEOUT: duration("30s"),
   /** Kubernetes deletes a finished Job (and its pods and logs) this long after it ended: far longer than tracking takes. */
   JOB_TTL_SECONDS_AFTER_FINISHED: z.coerce.number().int().min(60).max(31_536_000).default(86_400),
+  /** Upper bound a job's CPU request and limit are clamped to. */
   MAX_CPU_LIMIT: quantity("4"),
+  /** Upper bound a job's memory request and limit are clamped to. */
   MAX_MEMORY_LIMIT: quantity("8Gi"),
+  /** How long a pod may stay in ErrImagePull/ImagePullBackOff before the job fails with the image named. */
   IMAGE_PULL_FAILURE_TIMEOUT: duration("2m"),
   /** {"<type>" or "*": {"nodeSelector": {...}, "tolerations": [...], "priorityClassName": "..."}} */
   K8S_JOB_SCHEDULING: json(jobScheduling, "{}"),

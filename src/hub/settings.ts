@@ -72,7 +72,9 @@ export const hubSettings = {
   HUB_POLL_INTERVAL: duration("5s"),
   /** Back-off while the Hub is down: exponential from INITIAL to MAX, spread by JITTER (0..1). */
   HUB_RETRY_INITIAL: duration("1s"),
+  /** Longest back-off between delivery attempts while the Hub is down. */
   HUB_RETRY_MAX: duration("5m"),
+  /** 0..1: spread of each delivery back-off. */
   HUB_RETRY_JITTER: z.coerce.number().min(0).max(1).default(0.2),
   /** An item the Hub answers 500 (its answer to an invalid body, and to its own outages) this many times is parked. */
   HUB_MAX_REJECTIONS: z.coerce.number().int().min(1).max(100).default(5),
@@ -82,40 +84,61 @@ export const hubSettings = {
   HUB_UPDATED_BY: z.string().min(1).max(100).default("jobscheduler"),
   /** Environment keys the live Hub uses for each team's inputs. */
   HUB_ENV_KEY_REPO: envKey("Repo"),
+  /** Team environment key holding the team's app base URL. */
   HUB_ENV_KEY_ENDPOINT: envKey("ENDPOINT_URL"),
+  /** Team environment key holding the money spent (KZT). */
   HUB_ENV_KEY_MONEY: envKey("MONEY_SPEND"),
+  /** Team environment key holding the jury score (0-10; the Hub spells it JUDJE_SCORE). */
   HUB_ENV_KEY_JUDGE: envKey("JUDJE_SCORE"),
   /** Thresholds and score scales per criterion, JSON, merged over the defaults (docs/hub-reporting.md). */
   HUB_CRITERIA: criteria,
   /** The hackathon the default team schedules measure; unset: no default schedules. */
   HUB_HACKATHON_ID: z.string().min(1).max(100).optional(),
+  /** Team status the fan-out rounds include. */
   HUB_TEAM_STATUS: z.string().min(1).max(40).default("APPROVED"),
   /** Per-type running limit for each collector type in a team round (unless MAX_RUNNING_PER_TYPE names it). */
   HUB_ROUND_CONCURRENCY: z.coerce.number().int().min(1).max(10_000).default(16),
 
+  /** GitHub REST API base URL. */
   GITHUB_API_URL: httpUrl.default("https://api.github.com"),
   /** Secret: given to git_activity runs only. */
   GITHUB_TOKEN: z.string().min(1).optional(),
   /** Commits are counted since this time (ISO 8601); unset: since the start of the activity window. */
   GIT_ACTIVITY_SINCE: z.iso.datetime({ offset: true }).optional(),
+  /** A commit within this window counts as recent activity. */
   GIT_ACTIVITY_WINDOW: duration("24h"),
 
+  /** Run the CODE_REPO round (git_activity for every team). */
   GIT_MONITOR_ENABLED: flag(true),
+  /** Cron of the CODE_REPO round. */
   GIT_MONITOR_INTERVAL: cron("*/30 * * * *"),
+  /** Timeout of each git_activity job. */
   GIT_MONITOR_TIMEOUT: duration("5m"),
+  /** Run the DEPLOYED_SOLUTION round (http_check for every team). */
   DEPLOYMENT_MONITOR_ENABLED: flag(true),
+  /** Cron of the DEPLOYED_SOLUTION round. */
   DEPLOYMENT_MONITOR_INTERVAL: cron("*/15 * * * *"),
+  /** Timeout of each http_check job. */
   DEPLOYMENT_MONITOR_TIMEOUT: duration("30s"),
   /** Per HTTP request of a deployment check. */
   HTTP_TIMEOUT: duration("10s"),
+  /** User-Agent of the HTTP checks. */
   USER_AGENT: z.string().min(1).max(200).default("HackLoad-Monitor/1.0"),
+  /** Run the load-test rounds (k6 for every team). */
   K6_SERVICES_ENABLED: flag(true),
+  /** Cron of the load-test rounds. */
   K6_SERVICES_INTERVAL: cron("0 */6 * * *"),
+  /** Timeout of each load-test job. */
   K6_SERVICES_TIMEOUT: duration("20m"),
+  /** Run the BUDGET_TRACKING round. */
   COST_TRACKING_ENABLED: flag(true),
+  /** Cron of the BUDGET_TRACKING round. */
   COST_TRACKING_INTERVAL: cron("0 */6 * * *"),
+  /** Timeout of each budget job. */
   COST_TRACKING_TIMEOUT: duration("10m"),
+  /** Run the JUDGE_SCORE round. */
   JUDGE_SCORE_ENABLED: flag(true),
+  /** Cron of the JUDGE_SCORE round. */
   JUDGE_SCORE_INTERVAL: cron("0 */6 * * *"),
 };
 
