@@ -41,7 +41,8 @@ apply() {
 apply k8s/namespace.yaml
 apply k8s/serviceaccount.yaml
 apply k8s/rbac.yaml
-apply k8s/configmap.yaml
+echo "k8s-apply: apply k8s/configmap.yaml (JOB_IMAGE ${IMAGE})" >&2
+sed "s|JOB_IMAGE: \"${placeholder}\"\$|JOB_IMAGE: \"${IMAGE}\"|" k8s/configmap.yaml | "${kubectl[@]}" apply -f -
 if [ -f "$secret_file" ]; then
   apply "$secret_file"
 else

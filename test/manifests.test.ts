@@ -61,7 +61,7 @@ const KUBERNETES_RUNTIME_KEYS = ["JOBS_NAMESPACE", "RUNNER_SERVICE_ACCOUNT"];
 /** Secret keys for the Hub integration (src/hub/), not yet in src/config.ts. */
 const HUB_SECRET_KEYS = ["HUB_API_KEY", "GITHUB_TOKEN"];
 /** ConfigMap values that deliberately differ from src/config.ts's defaults (besides RUNTIME). */
-const INTENTIONAL_OVERRIDES: Record<string, string> = { DATA_DIR: "/data" };
+const INTENTIONAL_OVERRIDES: Record<string, string> = { DATA_DIR: "/data", JOB_IMAGE: "ghcr.io/hackload/jobscheduler:IMAGE_TAG" };
 
 /** k8s/secret.yaml is a developer's filled-in copy of secret.yaml.example (never committed): skip it. */
 const LOCAL_ONLY = new Set(["secret.yaml"]);
@@ -315,8 +315,7 @@ describe("k8s/configmap.yaml and k8s/secret.yaml.example", () => {
   });
 
   it("passes loadConfig and equals the schema's defaults except the documented overrides", () => {
-    // RUNTIME=kubernetes, JOBS_NAMESPACE and RUNNER_SERVICE_ACCOUNT belong to the Kubernetes runtime,
-    // which a later change adds to src/config.ts (today RUNTIME accepts only "local"): leave them out.
+    // RUNTIME=kubernetes is the one deliberate difference from the defaults (checked below).
     const env = Object.fromEntries(Object.entries(cmData).filter(([key]) => key !== "RUNTIME" && !KUBERNETES_RUNTIME_KEYS.includes(key)));
     const config = loadConfig(env);
     const expected = loadConfig(INTENTIONAL_OVERRIDES);
@@ -579,7 +578,7 @@ describe("scripts/*.sh", () => {
       "--context test apply -f k8s/namespace.yaml",
       "--context test apply -f k8s/serviceaccount.yaml",
       "--context test apply -f k8s/rbac.yaml",
-      "--context test apply -f k8s/configmap.yaml",
+      "--context test apply -f -",
       `--context test apply -f ${secretFile}`,
       "--context test apply -f -",
       "--context test apply -f k8s/service.yaml",
@@ -587,6 +586,9 @@ describe("scripts/*.sh", () => {
     ]);
     const original = readFileSync(join(K8S, "deployment.yaml"), "utf8");
     expect(calls[5].stdin).toBe(original.replace(`image: ${IMAGE_PLACEHOLDER}`, "image: registry.example/jobscheduler:1.2.3"));
+    // Job pods run the collectors from the same image as the service.
+    const configMap = yaml.load(calls[3].stdin) as Obj;
+    expect(configMap.data.JOB_IMAGE).toBe("registry.example/jobscheduler:1.2.3");
   });
 
   it("k8s-apply.sh defaults the image to this commit's tag and skips a missing Secret", () => {
@@ -596,7 +598,7 @@ describe("scripts/*.sh", () => {
     expect(run.status, run.stderr).toBe(0);
     expect(run.stderr).toContain("secret.yaml.example");
     const calls = kubectl.calls();
-    expect(calls.map((c) => c.args.at(-1))).toEqual(["k8s/namespace.yaml", "k8s/serviceaccount.yaml", "k8s/rbac.yaml", "k8s/configmap.yaml", "-", "k8s/service.yaml"]);
+    expect(calls.map((c) => c.args.at(-1))).toEqual(["k8s/namespace.yaml", "k8s/serviceaccount.yaml", "k8s/rbac.yaml", "-", "-", "k8s/service.yaml"]);
     const deployed = yaml.load(calls[4].stdin) as Obj;
     expect(deployed.spec.template.spec.containers[0].image).toBe(`ghcr.io/hackload/jobscheduler:${tag}`);
   });
