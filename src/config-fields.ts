@@ -18,3 +18,22 @@ export const duration = (fallback: string) =>
       }
       return Math.round(Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS]);
     });
+
+/** A JSON document checked by `schema`; issues name the JSON path. */
+export const json = <T extends z.ZodType>(schema: T, fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((text, ctx): z.infer<T> => {
+      let value: unknown;
+      try {
+        value = JSON.parse(text);
+      } catch (error) {
+        ctx.addIssue({ code: "custom", message: `must be JSON: ${(error as Error).message}` });
+        return z.NEVER;
+      }
+      const parsed = schema.safeParse(value);
+      if (parsed.success) return parsed.data;
+      for (const issue of parsed.error.issues) ctx.addIssue({ code: "custom", message: `${issue.path.join(".") || "(top)"}: ${issue.message}` });
+      return z.NEVER;
+    });

@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
-import { duration } from "./config-fields.js";
+import { duration, json } from "./config-fields.js";
 import { parseQuantity } from "./runtime/quantity.js";
 import { parseLimitList } from "./dispatch/limits.js";
 import { hubSettings, SECRET_SETTINGS } from "./hub/settings.js";
@@ -22,24 +22,6 @@ const quantity = (fallback: string) =>
     .default(fallback)
     .refine((text) => (parseQuantity(text) ?? 0) > 0, "must be a positive resource quantity like 500m, 2, 512Mi or 4Gi");
 
-/** A JSON document checked by `schema`; issues name the JSON path. */
-const json = <T extends z.ZodType>(schema: T, fallback: string) =>
-  z
-    .string()
-    .default(fallback)
-    .transform((text, ctx): z.infer<T> => {
-      let value: unknown;
-      try {
-        value = JSON.parse(text);
-      } catch (error) {
-        ctx.addIssue({ code: "custom", message: `must be JSON: ${(error as Error).message}` });
-        return z.NEVER;
-      }
-      const parsed = schema.safeParse(value);
-      if (parsed.success) return parsed.data;
-      for (const issue of parsed.error.issues) ctx.addIssue({ code: "custom", message: `${issue.path.join(".") || "(top)"}: ${issue.message}` });
-      return z.NEVER;
-    });
 
 const toleration = z.strictObject({
   key: z.string().optional(),

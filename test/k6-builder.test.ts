@@ -9,10 +9,8 @@ import { spawnSync } from "node:child_process";
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ObjectSerializer } from "@kubernetes/client-node/dist/serializer.js";
 import type { V1Job } from "@kubernetes/client-node";
-import { Job } from "kubernetes-models/batch/v1";
-import { ConfigMap } from "kubernetes-models/v1";
+import { expectValidObject } from "./support/k8s-schema.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { JobRecord } from "../src/jobs/job.js";
 import { commonArgs, kubernetesRunnerCommand, localRunnerArgs, runnerShellScript } from "../src/jobs/k6/command.js";
@@ -58,28 +56,6 @@ function input(job: JobRecord & { params: K6Params }): JobBuildInput {
   return { job, workload: handler.buildWorkload(job), hints: handler.kubernetes, defaultResources: handler.defaultResources };
 }
 
-/** Paths present in `original` but missing or different in `copy`. */
-function lostPaths(original: unknown, copy: unknown, path = ""): string[] {
-  if (Array.isArray(original)) {
-    if (!Array.isArray(copy)) return [path || "/"];
-    return original.flatMap((value, i) => lostPaths(value, copy[i], `${path}[${i}]`));
-  }
-  if (original !== null && typeof original === "object") {
-    if (copy === null || typeof copy !== "object") return [path || "/"];
-    return Object.entries(original).flatMap(([key, value]) =>
-      key in copy ? lostPaths(value, (copy as Record<string, unknown>)[key], path ? `${path}.${key}` : key) : [path ? `${path}.${key}` : key],
-    );
-  }
-  return original === copy ? [] : [path || "/"];
-}
-
-function expectValidObject(obj: object, model: "V1Job" | "V1ConfigMap"): void {
-  const plain = JSON.parse(JSON.stringify(obj));
-  if (model === "V1Job") new Job(plain).validate();
-  else new ConfigMap(plain).validate();
-  const roundTrip = ObjectSerializer.serialize(ObjectSerializer.deserialize(plain, model), model);
-  expect(lostPaths(plain, roundTrip)).toEqual([]);
-}
 
 const runnerContainer = (job: V1Job) => job.spec!.template.spec!.containers[0];
 const envOf = (job: V1Job) => Object.fromEntries((runnerContainer(job).env ?? []).map((e) => [e.name, e.value]));

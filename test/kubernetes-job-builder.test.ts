@@ -3,10 +3,8 @@
 // object the builder makes validates offline (kubernetes-models), survives a client-node
 // ObjectSerializer round trip unchanged (no unknown fields), and is accepted by the fake API server
 // with fieldValidation=Strict.
-import { ObjectSerializer } from "@kubernetes/client-node/dist/serializer.js";
 import type { V1Job, V1Pod } from "@kubernetes/client-node";
-import { Job } from "kubernetes-models/batch/v1";
-import { ConfigMap } from "kubernetes-models/v1";
+import { expectValidObject } from "./support/k8s-schema.js";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { ConfigError, loadConfig } from "../src/config.js";
 import type { Workload } from "../src/jobs/handler.js";
@@ -67,28 +65,6 @@ function input(job: JobRecord = timerJob(), workload?: Workload): JobBuildInput 
   };
 }
 
-/** Paths present in `original` but missing or different in `copy`. */
-function lostPaths(original: unknown, copy: unknown, path = ""): string[] {
-  if (Array.isArray(original)) {
-    if (!Array.isArray(copy)) return [path || "/"];
-    return original.flatMap((value, i) => lostPaths(value, copy[i], `${path}[${i}]`));
-  }
-  if (original !== null && typeof original === "object") {
-    if (copy === null || typeof copy !== "object") return [path || "/"];
-    return Object.entries(original).flatMap(([key, value]) =>
-      key in copy ? lostPaths(value, (copy as Record<string, unknown>)[key], path ? `${path}.${key}` : key) : [path ? `${path}.${key}` : key],
-    );
-  }
-  return original === copy ? [] : [path || "/"];
-}
-
-function expectValidObject(obj: object, model: "V1Job" | "V1ConfigMap"): void {
-  const plain = JSON.parse(JSON.stringify(obj));
-  if (model === "V1Job") new Job(plain).validate();
-  else new ConfigMap(plain).validate();
-  const roundTrip = ObjectSerializer.serialize(ObjectSerializer.deserialize(plain, model), model);
-  expect(lostPaths(plain, roundTrip)).toEqual([]);
-}
 
 const container = (job: V1Job) => job.spec!.template.spec!.containers[0];
 const envOf = (job: V1Job) => Object.fromEntries((container(job).env ?? []).map((e) => [e.name, e.value]));

@@ -4,7 +4,7 @@
 // USER_AGENT, GITHUB_*). HUB_API_KEY and GITHUB_TOKEN are secrets: never logged or echoed.
 import { Cron } from "croner";
 import { z } from "zod";
-import { duration } from "../config-fields.js";
+import { duration, json } from "../config-fields.js";
 import { criteriaSettingsSchema } from "./evaluator.js";
 
 
@@ -38,22 +38,7 @@ const httpUrl = z.string().refine((text) => {
 
 const envKey = (fallback: string) => z.string().min(1).max(200).default(fallback);
 
-const criteria = z
-  .string()
-  .default("{}")
-  .transform((text, ctx) => {
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch (error) {
-      ctx.addIssue({ code: "custom", message: `must be JSON: ${(error as Error).message}` });
-      return z.NEVER;
-    }
-    const parsed = criteriaSettingsSchema.safeParse(value);
-    if (parsed.success) return parsed.data;
-    for (const issue of parsed.error.issues) ctx.addIssue({ code: "custom", message: `${issue.path.join(".") || "(top)"}: ${issue.message}` });
-    return z.NEVER;
-  });
+const criteria = json(criteriaSettingsSchema, "{}");
 
 export const hubSettings = {
   /** The Hub's base URL, e.g. https://hub.hackload.kz. Unset: criteria are kept in the outbox, not sent. */
