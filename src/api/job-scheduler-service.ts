@@ -7,6 +7,7 @@ import type {
 import type { Clock } from "../dispatch/clock.js";
 import type { Dispatcher, DispatchingState } from "../dispatch/dispatcher.js";
 import type { DispatchLimits } from "../dispatch/limits.js";
+import { QueuePositions } from "../dispatch/queue-positions.js";
 import type { JobLifecycle } from "../dispatch/lifecycle.js";
 import { JOB_ID } from "../jobs/ids.js";
 import { isTerminal, type JobRecord } from "../jobs/job.js";
@@ -96,6 +97,7 @@ export type OutboxRpcs = Pick<JobSchedulerServer, "listOutbox" | "resendOutbox">
 
 export function jobSchedulerService(deps: JobSchedulerDeps, rpc: RpcInstrumentation, schedules: ScheduleRpcs, outbox: OutboxRpcs): JobSchedulerServer {
   const { store, registry, lifecycle, dispatcher, events } = deps;
+  const positions = new QueuePositions(store, deps.clock);
 
   async function scheduleJob(request: ScheduleJobRequest, ctx: RpcContext): Promise<ScheduleJobResponse> {
     const submission = validateScheduleJob(request, registry);
@@ -207,7 +209,7 @@ export function jobSchedulerService(deps: JobSchedulerDeps, rpc: RpcInstrumentat
   async function getJobStatus(request: GetJobStatusRequest): Promise<Job> {
     const job = await getJobOr404(store, request.jobId);
     if (job.state !== "QUEUED") return jobToProto(job);
-    const [blocker, position] = await Promise.all([dispatcher.blockerOf(job), store.queuePosition(job, deps.clock.now())]);
+    const [blocker, position] = await Promise.all([dispatcher.blockerOf(job), positions.positionOf(job)]);
     const due = blocker.reason !== "DELAYED" && blocker.reason !== "RETRY_BACKOFF";
     return jobToProto(job, { position: due ? position : 0, waitingReason: blocker.reason, waitingMessage: blocker.message });
   }

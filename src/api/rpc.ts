@@ -74,9 +74,30 @@ export class RpcInstrumentation {
 
   private context(method: string, metadata: Metadata, call: { on(event: "cancelled", cb: () => void): unknown }): RpcContext {
     const requestId = requestIdOf(metadata);
-    const controller = new AbortController();
-    call.on("cancelled", () => controller.abort());
-    return { requestId, metadata, logger: this.logger.child({ requestId, method }), signal: controller.signal };
+    const parent = this.logger;
+    // Made on first use: most unary calls never log nor watch for cancellation, and grpc-js
+    // emits "cancelled" after every finished call.
+    let logger: Logger | undefined;
+    let controller: AbortController | undefined;
+    let cancelled = false;
+    call.on("cancelled", () => {
+      cancelled = true;
+      controller?.abort();
+    });
+    return {
+      requestId,
+      metadata,
+      get logger() {
+        return (logger ??= parent.child({ requestId, method }));
+      },
+      get signal() {
+        if (!controller) {
+          controller = new AbortController();
+          if (cancelled) controller.abort();
+        }
+        return controller.signal;
+      },
+    };
   }
 
   private toStatus(error: unknown, ctx: RpcContext) {

@@ -74,6 +74,8 @@ export class Dispatcher {
   }
 
   wake(): void {
+    // While paused nothing is admitted; queue deadlines are still checked every poll interval.
+    if (this.paused && !this.stopped) return;
     for (const controller of this.wakeUps) controller.abort();
   }
 

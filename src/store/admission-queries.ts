@@ -60,6 +60,15 @@ export async function dueQueuedJobs(all: QueryAll, d: SqlDialect, now: number, l
   );
 }
 
+/** Ids of due queued jobs in dispatch order (for queue positions). */
+export async function dueQueuedIds(all: QueryAll, d: SqlDialect, now: number, limit: number): Promise<string[]> {
+  const rows = await all(
+    `SELECT id FROM jobs WHERE state = 'QUEUED' AND +run_at <= ${d.param(1)} ORDER BY priority DESC, created_at, id LIMIT ${d.param(2)}`,
+    [now, limit],
+  );
+  return rows.map((row) => row.id as string);
+}
+
 export async function expiredQueuedJobs(all: QueryAll, d: SqlDialect, now: number, limit: number): Promise<Row[]> {
   return all(
     `SELECT * FROM jobs WHERE state = 'QUEUED' AND queue_deadline IS NOT NULL AND queue_deadline <= ${d.param(1)} ORDER BY queue_deadline LIMIT ${d.param(2)}`,

@@ -29,6 +29,10 @@ export abstract class SharedQueries {
     return this.jobs(await admission.dueQueuedJobs(this.all, this.dialect, now, limit, after));
   }
 
+  dueQueuedIds(now: number, limit: number): Promise<string[]> {
+    return admission.dueQueuedIds(this.all, this.dialect, now, limit);
+  }
+
   async expiredQueuedJobs(now: number, limit: number): Promise<JobRecord[]> {
     return this.jobs(await admission.expiredQueuedJobs(this.all, this.dialect, now, limit));
   }

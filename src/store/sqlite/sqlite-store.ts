@@ -23,6 +23,8 @@ const dialect: SqlDialect = {
 };
 
 type Row = Record<string, unknown>;
+/** Runs `work` in one IMMEDIATE transaction and returns what it returns. */
+type Transaction = { immediate<T>(work: () => T): T };
 const parse = (value: unknown) => JSON.parse(value as string);
 const json = (value: unknown) => JSON.stringify(value);
 
@@ -31,6 +33,7 @@ export class SqliteStore extends SharedQueries implements JobStore, ScheduleStor
   protected readonly parseJson = parse;
   readonly kind = "sqlite" as const;
   private readonly db: Database.Database;
+  private readonly inTransaction: Transaction;
   private readonly statements;
   readonly outbox: SqliteOutbox;
 
@@ -38,6 +41,8 @@ export class SqliteStore extends SharedQueries implements JobStore, ScheduleStor
     super();
     if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path);
+    // Built once: better-sqlite3 makes a new wrapper per db.transaction() call.
+    this.inTransaction = this.db.transaction((work: () => unknown) => work()) as Transaction;
     this.db.pragma("journal_mode = WAL");
     // WAL + NORMAL survives a process crash (the case that matters for jobs);
     // only an OS crash can lose the last commits.
@@ -56,10 +61,10 @@ export class SqliteStore extends SharedQueries implements JobStore, ScheduleStor
     const pending = pendingMigrations(sqliteMigrations, applied);
     const record = this.db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)");
     for (const migration of pending) {
-      this.db.transaction(() => {
+      this.inTransaction.immediate(() => {
         this.db.exec(migration.sql);
         record.run(migration.version, migration.name, Date.now());
-      })();
+      });
     }
     this.prepareJobStatements();
     return pending.length;
@@ -97,7 +102,7 @@ export class SqliteStore extends SharedQueries implements JobStore, ScheduleStor
   }
 
   async createJob(job: JobRecord): Promise<{ job: JobRecord; created: boolean }> {
-    return this.db.transaction(() => {
+    return this.inTransaction.immediate(() => {
       if (job.idempotencyKey !== null) {
         const existing = this.s.byKey.get(job.idempotencyKey) as Row | undefined;
         if (existing) return { job: rowToJob(existing, parse), created: false };
@@ -105,7 +110,7 @@ export class SqliteStore extends SharedQueries implements JobStore, ScheduleStor
       this.s.insertJob.run(...jobRowValues(job, json));
       this.s.insertEvent.run(...eventValues(firstEvent(job)));
       return { job, created: true };
-    }).immediate();
+    });
   }
 
   async getJob(id: string): Promise<JobRecord | null> {
@@ -118,7 +123,7 @@ export class SqliteStore extends SharedQueries implements JobStore, ScheduleStor
   }
 
   async transition(id: string, change: JobTransition): Promise<TransitionResult | null> {
-    return this.db.transaction(() => {
+    return this.inTransaction.immediate(() => {
       const current = this.readJob(id);
       const outcome = current && applyTransition(current, change);
       if (!outcome) return null;
@@ -126,17 +131,17 @@ export class SqliteStore extends SharedQueries implements JobStore, ScheduleStor
       this.s.insertEvent.run(...eventValues(outcome.event));
       if (change.outbox) this.outbox.insertSync(change.outbox);
       return outcome;
-    }).immediate();
+    });
   }
 
   async patchJob(id: string, patch: Pick<JobPatch, "placement" | "outputTail" | "cancelRequested">, at: number): Promise<JobRecord | null> {
-    return this.db.transaction(() => {
+    return this.inTransaction.immediate(() => {
       const current = this.readJob(id);
       if (!current) return null;
       const next = applyPatch(current, patch, at);
       this.s.updateJob.run(...updateJobValues(next, json));
       return next;
-    }).immediate();
+    });
   }
 
   async listEvents(jobId: string, afterSequence: number): Promise<JobEventRecord[]> {
