@@ -21,9 +21,7 @@ export const Reason = {
   LAUNCH_FAILED: "LAUNCH_FAILED",
   RESULT_INVALID: "RESULT_INVALID",
   QUEUE_TIMEOUT: "QUEUE_TIMEOUT",
-  RETRY_BACKOFF: "RETRY_BACKOFF",
   RETRIES_EXHAUSTED: "RETRIES_EXHAUSTED",
-  CANCELLED_BY_SCHEDULE: "CANCELLED_BY_SCHEDULE",
   /** Kubernetes, while STARTING: the pod's image cannot be pulled yet (it fails after IMAGE_PULL_FAILURE_TIMEOUT). */
   IMAGE_PULL_BACKOFF: "IMAGE_PULL_BACKOFF",
   /** Kubernetes: the pod's image could not be pulled for IMAGE_PULL_FAILURE_TIMEOUT. */

@@ -4,7 +4,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import type { RunOutput, Workload } from "../../jobs/handler.js";
-import type { JobPlacement, JobRecord } from "../../jobs/job.js";
+import { Reason, type JobPlacement, type JobRecord } from "../../jobs/job.js";
 import { parseQuantity } from "../quantity.js";
 import type { Recovery, RunEnd, Runtime, RuntimeListener } from "../runtime.js";
 import { findProcessesWithMarker, isAlive, runMarker } from "./orphans.js";
@@ -202,12 +202,12 @@ export class LocalRuntime implements Runtime {
     if (signal === "SIGKILL" || run.outOfMemory) {
       return {
         kind: "failed",
-        reason: "OOM_KILLED",
+        reason: Reason.OOM_KILLED,
         message: `killed by ${signal ?? "the runtime"} after running out of memory (limit ${run.job.resources.memoryLimit})`,
         output,
       };
     }
-    return { kind: "failed", reason: "SIGNALED", message: `terminated by signal ${signal}`, output };
+    return { kind: "failed", reason: Reason.SIGNALED, message: `terminated by signal ${signal}`, output };
   }
 
   private leftoverOutput(job: JobRecord): RunOutput | undefined {
