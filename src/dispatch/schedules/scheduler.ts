@@ -357,7 +357,7 @@ export class Scheduler {
       log.info({ jobId: job.id, outcome: outcome.kind }, "cancelled the previous job of the schedule");
     }
     const runAt = jitter ? fireTime + jitterDelayMs(schedule.id, fireTime, resolved.jitterMs) : null;
-    const jobs: JobRecord[] = [];
+    const records: JobRecord[] = [];
     for (const target of targets) {
       const request = {
         ...target.request,
@@ -371,16 +371,19 @@ export class Scheduler {
       } catch (error) {
         if (!(error instanceof ApiError)) throw error;
         log.error({ err: error }, "the schedule's job template was rejected");
-        return { jobs, skippedReason: `the job template was rejected: ${error.message}` };
+        return { jobs: [], skippedReason: `the job template was rejected: ${error.message}` };
       }
-      const record = newJobRecord(submission, this.clock.now(), {
+      records.push(newJobRecord(submission, this.clock.now(), {
         scheduleId: schedule.id,
         exclusiveGroup: decision.exclusive ? exclusiveGroupOf(schedule.id, target.key) : null,
         defaultQueueTimeoutMs: this.deps.defaultQueueTimeoutMs,
-      });
-      const { job, created } = await this.store.createJob(record);
-      jobs.push(job);
-      log.info({ jobId: job.id, created, runAt: iso(job.runAt) }, created ? "schedule fired" : "schedule fire already had its job");
+      }));
+    }
+    // Created together: the store commits them as one group, before any of them is dispatched.
+    const created = await Promise.all(records.map((record) => this.store.createJob(record)));
+    const jobs = created.map(({ job }) => job);
+    for (const { job, created: isNew } of created) {
+      log.info({ jobId: job.id, created: isNew, runAt: iso(job.runAt) }, isNew ? "schedule fired" : "schedule fire already had its job");
     }
     this.deps.dispatcher.wake();
     return { jobs, skippedReason: "" };
