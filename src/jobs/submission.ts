@@ -5,40 +5,18 @@ import type { JobRecord } from "./job.js";
 export interface SubmissionContext {
   scheduleId?: string | null;
   exclusiveGroup?: string | null;
-  retryOf?: string | null;
   /** Applies when the request sets no queue_timeout (0 = none). */
   defaultQueueTimeoutMs?: number;
 }
 
-export function newJobRecord(submission: ValidatedSubmission, now = Date.now(), context: SubmissionContext = {}): JobRecord {
-  const runAt = Math.max(now, submission.runAt ?? now);
-  const queueTimeoutMs = submission.queueTimeoutMs ?? (context.defaultQueueTimeoutMs || null);
+/** The fields of a job that is queued and has never run. */
+function unrun(now: number) {
   return {
     id: newJobId(now),
-    name: submission.name,
-    type: submission.handler.type,
-    state: "QUEUED",
+    state: "QUEUED" as const,
     reason: "",
-    message: "",
     attempt: 1,
-    maxAttempts: submission.maxAttempts,
-    priority: submission.priority,
-    concurrencyKey: submission.concurrencyKey,
-    exclusiveGroup: context.exclusiveGroup ?? null,
-    runAt,
-    queueDeadline: queueTimeoutMs ? runAt + queueTimeoutMs : null,
-    retryPolicy: submission.retryPolicy,
     attempts: [],
-    scheduleId: context.scheduleId ?? null,
-    retryOf: context.retryOf ?? null,
-    team: submission.team,
-    criteriaType: submission.criteriaType,
-    idempotencyKey: submission.idempotencyKey,
-    requestHash: submission.requestHash,
-    labels: submission.labels,
-    resources: submission.resources,
-    timeoutMs: submission.timeoutMs,
-    params: submission.params,
     result: null,
     placement: null,
     outputTail: "",
@@ -51,28 +29,43 @@ export function newJobRecord(submission: ValidatedSubmission, now = Date.now(), 
   };
 }
 
+export function newJobRecord(submission: ValidatedSubmission, now = Date.now(), context: SubmissionContext = {}): JobRecord {
+  const runAt = Math.max(now, submission.runAt ?? now);
+  const queueTimeoutMs = submission.queueTimeoutMs ?? (context.defaultQueueTimeoutMs || null);
+  return {
+    ...unrun(now),
+    name: submission.name,
+    type: submission.handler.type,
+    message: "",
+    maxAttempts: submission.maxAttempts,
+    priority: submission.priority,
+    concurrencyKey: submission.concurrencyKey,
+    exclusiveGroup: context.exclusiveGroup ?? null,
+    runAt,
+    queueDeadline: queueTimeoutMs ? runAt + queueTimeoutMs : null,
+    retryPolicy: submission.retryPolicy,
+    scheduleId: context.scheduleId ?? null,
+    retryOf: null,
+    team: submission.team,
+    criteriaType: submission.criteriaType,
+    idempotencyKey: submission.idempotencyKey,
+    requestHash: submission.requestHash,
+    labels: submission.labels,
+    resources: submission.resources,
+    timeoutMs: submission.timeoutMs,
+    params: submission.params,
+  };
+}
+
 /** A new job that re-runs `original` from attempt 1, linked to it. */
 export function retryJobRecord(original: JobRecord, now: number, idempotencyKey: string | null): JobRecord {
   return {
     ...original,
-    id: newJobId(now),
-    state: "QUEUED",
-    reason: "",
+    ...unrun(now),
     message: `re-run of job ${original.id}`,
-    attempt: 1,
     idempotencyKey,
-    result: null,
-    placement: null,
-    outputTail: "",
-    cancelRequested: false,
-    sequence: 1,
-    createdAt: now,
-    updatedAt: now,
-    startedAt: null,
-    finishedAt: null,
     runAt: now,
     queueDeadline: original.queueDeadline === null ? null : now + (original.queueDeadline - original.runAt),
-    attempts: [],
     retryOf: original.id,
   };
 }
