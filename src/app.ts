@@ -52,6 +52,7 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
       killGraceMs: config.KILL_GRACE_PERIOD,
       outputTailBytes: config.OUTPUT_TAIL_BYTES,
       passEnv: config.LOCAL_PASS_ENV,
+      runNice: config.LOCAL_RUN_NICE,
       logger: logger.child({ component: "local-runtime" }),
     });
   const lifecycle = new JobLifecycle(store, registry, runtime, events, logger.child({ component: "lifecycle" }), clock);

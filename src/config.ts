@@ -105,6 +105,8 @@ export const configSchema = z.object({
   COLLECTORS_DIR: z.string().min(1).default(defaultCollectorsDir),
   /** Local runtime: the only variables of the service's own environment a run inherits (comma-separated). */
   LOCAL_PASS_ENV: list("PATH,TZ,LANG,LC_ALL,NODE_EXTRA_CA_CERTS,HTTP_PROXY,HTTPS_PROXY,NO_PROXY"),
+  /** Local runtime: the nice value (0-19) of runs, so busy runs never starve the service's own event loop (0 = same priority as the service). */
+  LOCAL_RUN_NICE: z.coerce.number().int().min(0).max(19).default(10),
   // The Kubernetes runtime (docs/kubernetes-runtime.md). Credentials: K8S_API_SERVER + K8S_TOKEN_FILE,
   // else KUBECONFIG, else the in-cluster service account.
   /** A kubeconfig file; setting it selects the Kubernetes runtime unless RUNTIME says otherwise. */

@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { getPriority } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -32,11 +33,20 @@ function runtime(overrides: Partial<ConstructorParameters<typeof LocalRuntime>[0
     killGraceMs: 300,
     outputTailBytes: 1024,
     passEnv: ["PATH"],
+    runNice: 10,
     logger: pino({ level: "silent" }),
     ...overrides,
   });
   rt.setListener(listener);
   return { rt, listener };
+}
+
+function readIfPresent(path: string): string | null {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return null;
+  }
 }
 
 beforeAll(() => {
@@ -64,6 +74,17 @@ describe("the local runtime", () => {
     expect(argv).toEqual([runMarker(job.id, 1)]);
   });
 
+  it("runs below the service's CPU priority, its session's scheduling group included", async () => {
+    const { rt, listener } = runtime({ runNice: 7 });
+    const job = makeJob({ timeoutMs: 30_000 });
+    const placement = await rt.launch(job, { collector: "ignore-term", env: {} });
+    expect(getPriority(placement.pid!)).toBe(7);
+    const autogroup = readIfPresent(`/proc/${placement.pid}/autogroup`);
+    if (autogroup !== null) expect(autogroup).toMatch(/nice 7\s*$/);
+    await rt.cancel(job);
+    expect((await listener.waitForEnd(job.id)).kind).toBe("cancelled");
+  });
+
   it("reports a non-zero exit with its code and the output tail", async () => {
     const { rt, listener } = runtime();
     const job = makeJob();
@@ -80,6 +101,23 @@ describe("the local runtime", () => {
     const end = await listener.waitForEnd(job.id);
     expect(end).toMatchObject({ kind: "failed", reason: "OOM_KILLED" });
     if (end.kind === "failed") expect(end.message).toContain("48Mi");
+  });
+
+  it.runIf(existsSync("/proc/self/statm"))("counts the resident memory of the run's children and outside the V8 heap, as a container limit does", async () => {
+    const { rt, listener } = runtime();
+    const job = makeJob({ resources: { cpuRequest: "100m", cpuLimit: "100m", memoryRequest: "64Mi", memoryLimit: "160Mi" } });
+    await rt.launch(job, { collector: "native-memory-child", env: {} });
+    const end = await listener.waitForEnd(job.id);
+    expect(end).toMatchObject({ kind: "failed", reason: "OOM_KILLED" });
+    if (end.kind !== "failed") return;
+    expect(end.message).toMatch(/killed after using \d+ MiB, over its memory limit of 160Mi/);
+    const used = Number(/using (\d+) MiB/.exec(end.message)![1]);
+    expect(used).toBeGreaterThan(160);
+    // Caught within a few checks, long before the child would have held gigabytes.
+    expect(used).toBeLessThan(1024);
+    // The grandchild holding the memory went with the run.
+    expect(findProcessesWithMarker(runMarker(job.id, 1))).toEqual([]);
+    expect(end.output.outputTail).toContain("holding");
   });
 
   it("enforces the timeout with SIGTERM, then SIGKILL after the grace period", async () => {

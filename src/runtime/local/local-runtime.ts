@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import type { Logger } from "pino";
@@ -8,7 +9,9 @@ import { Reason, type JobPlacement, type JobRecord } from "../../jobs/job.js";
 import { parseQuantity } from "../quantity.js";
 import type { Recovery, RunEnd, Runtime, RuntimeListener } from "../runtime.js";
 import { findProcessesWithMarker, isAlive, runMarker } from "./orphans.js";
+import { MemoryWatch } from "./memory-watch.js";
 import { OutputTail } from "./output-tail.js";
+import { deprioritiseRun } from "./run-priority.js";
 
 export interface LocalRuntimeOptions {
   /** Where `<collector>.js` programs live (dist/collectors in production). */
@@ -20,6 +23,8 @@ export interface LocalRuntimeOptions {
   outputTailBytes: number;
   /** Names of variables of the service's own environment a run may inherit (PATH, TZ...). */
   passEnv: readonly string[];
+  /** Nice value runs get (0-19), so the service stays responsive while they use the CPU. */
+  runNice: number;
   logger: Logger;
 }
 
@@ -36,6 +41,9 @@ interface LocalRun {
   stopCause?: StopCause;
   /** Node reports heap exhaustion on stderr before it aborts; the tail may have lost it by the end. */
   outOfMemory: boolean;
+  /** Resident bytes the run was using when the memory watch killed it. */
+  memoryExceededBytes?: number;
+  unwatchMemory?: () => void;
   timeoutTimer: NodeJS.Timeout;
   killTimer?: NodeJS.Timeout;
   exited: Promise<void>;
@@ -51,6 +59,7 @@ export class LocalRuntime implements Runtime {
   private listener?: RuntimeListener;
   private readonly runs = new Map<string, LocalRun>();
   private readonly host = hostname();
+  private readonly memory = MemoryWatch.create();
 
   constructor(private readonly options: LocalRuntimeOptions) {
     mkdirSync(options.runsDir, { recursive: true });
@@ -88,6 +97,7 @@ export class LocalRuntime implements Runtime {
       // Its own process group, so a stop reaches anything the program starts.
       detached: true,
     });
+    if (child.pid !== undefined) deprioritiseRun(child.pid, this.options.runNice);
     const tail = new OutputTail(this.options.outputTailBytes);
     let outOfMemory = false;
     child.stdout!.on("data", (chunk: Buffer) => tail.push(chunk));
@@ -115,6 +125,13 @@ export class LocalRuntime implements Runtime {
       exited: new Promise((resolve) => child.once("close", (code, signal) => resolve(this.onExit(run, code, signal)))),
     };
     this.runs.set(job.id, run);
+    const limitBytes = parseQuantity(job.resources.memoryLimit);
+    if (this.memory && limitBytes !== null) {
+      run.unwatchMemory = this.memory.watch(child.pid!, limitBytes, (residentBytes) => {
+        run.memoryExceededBytes = residentBytes;
+        killGroup(child.pid!, "SIGKILL");
+      });
+    }
 
     const placement: JobPlacement = {
       runtime: "local",
@@ -175,18 +192,21 @@ export class LocalRuntime implements Runtime {
   private async onExit(run: LocalRun, exitCode: number | null, signal: NodeJS.Signals | null): Promise<void> {
     clearTimeout(run.timeoutTimer);
     clearTimeout(run.killTimer);
+    run.unwatchMemory?.();
     // The program may have left children in its group.
     killGroup(run.child.pid!, "SIGKILL");
     const output: RunOutput = { rawResult: readIfExists(run.resultFile), outputTail: run.tail.toString() };
     const end = this.describeEnd(run, exitCode, signal, output);
     this.runs.delete(run.job.id);
-    rmSync(run.runDir, { recursive: true, force: true });
     this.options.logger.info({ jobId: run.job.id, attempt: run.job.attempt, exitCode, signal, end: end.kind }, "local run ended");
     try {
       await this.listener?.finished(run.job, end, Date.now());
     } catch (error) {
       this.options.logger.error({ err: error, jobId: run.job.id }, "recording the end of a local run failed");
     }
+    // Off the event loop: removing a directory tree synchronously stalls every other run's bookkeeping.
+    await rm(run.runDir, { recursive: true, force: true }).catch((error: unknown) =>
+      this.options.logger.warn({ err: error, runDir: run.runDir }, "could not remove a finished run's directory"));
   }
 
   private describeEnd(run: LocalRun, exitCode: number | null, signal: NodeJS.Signals | null, output: RunOutput): RunEnd {
@@ -197,6 +217,14 @@ export class LocalRuntime implements Runtime {
         return { kind: "cancelled", output };
       case "shutdown":
         return { kind: "interrupted", message: "the service shut down before the run finished", output };
+    }
+    if (run.memoryExceededBytes !== undefined) {
+      return {
+        kind: "failed",
+        reason: Reason.OOM_KILLED,
+        message: `killed after using ${mebibytes(run.memoryExceededBytes)} MiB, over its memory limit of ${run.job.resources.memoryLimit}`,
+        output,
+      };
     }
     if (exitCode !== null) return { kind: "exited", exitCode, output };
     if (signal === "SIGKILL" || run.outOfMemory) {
@@ -217,8 +245,9 @@ export class LocalRuntime implements Runtime {
     return rawResult === null ? undefined : { rawResult, outputTail: "" };
   }
 
-  /** Node's heap is capped near the memory limit, the closest a process gets to a container limit. */
+  /** Without the memory watch (no /proc), node's heap is capped near the memory limit instead. */
   private nodeFlags(job: JobRecord): string[] {
+    if (this.memory) return [];
     const limitBytes = parseQuantity(job.resources.memoryLimit);
     if (limitBytes === null) return [];
     const heapMiB = Math.max(16, Math.floor((limitBytes * 0.75) / (1024 * 1024)));
@@ -253,6 +282,10 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
       }
     }
   }
+}
+
+function mebibytes(bytes: number): string {
+  return (bytes / 1024 / 1024).toFixed(0);
 }
 
 function readIfExists(path: string): string | null {
