@@ -7,9 +7,12 @@
 // per-team figures: a hanging app costs its full timeout there, each other team its latencies.
 //
 // Knobs (env): BENCH_TEAMS (500), BENCH_REQUEST_TIMEOUT_MS (10000, the live collector's),
-// BENCH_CONCURRENCY (running jobs at once, 64), BENCH_KEEP_DATA=1 (keep the service's DATA_DIR).
+// BENCH_CONCURRENCY (running jobs at once, 64), BENCH_KEEP_DATA=1 (keep the service's DATA_DIR),
+// BENCH_SERVICE_LOG (a file for the service's log lines), BENCH_SERVICE_NODE_ARGS (e.g. "--cpu-prof").
+import { writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { availableParallelism } from "node:os";
 import {
   CreateScheduleRequest, ListJobsRequest, ScheduleJobRequest, type Job, type JobSchedulerClient,
 } from "../src/gen/jobscheduler/v1/jobscheduler.js";
@@ -17,6 +20,7 @@ import { PLACEHOLDER } from "../src/hub/default-schedules.js";
 import { FakeHub, newApiKey } from "../test/support/fake-hub.js";
 import { baseEnv, call, cleanup, spawnService, tempDir } from "../test/support/service.js";
 import { emptyReport, type BenchModule, type BenchReport } from "./report.js";
+import { childrenCpuSeconds, envArgs, machineBusySeconds, processCpuSeconds } from "./procs.js";
 
 export const name = "hub-round";
 export const description = "500-team deployment round (10 % hang, 10 % answer 500) vs the seeds' sequential loop";
@@ -85,8 +89,7 @@ export async function run(): Promise<BenchReport> {
     DISPATCH_POLL_INTERVAL: "200ms",
     // Runs inherit only PATH: loading the system CA bundle (NODE_EXTRA_CA_CERTS) would triple each run's start-up.
     LOCAL_PASS_ENV: "PATH",
-    ...(process.env.BENCH_SERVICE_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_SERVICE_NODE_OPTIONS } : {}),
-  }));
+  }), envArgs("BENCH_SERVICE_NODE_ARGS"));
   try {
     const { client } = service;
     const schedule = await call(client, client.createSchedule, CreateScheduleRequest.fromPartial({
@@ -101,6 +104,8 @@ export async function run(): Promise<BenchReport> {
         }),
       },
     }));
+    const pid = service.process.pid!;
+    const cpuBefore = { service: processCpuSeconds(pid), runs: childrenCpuSeconds(pid), machine: machineBusySeconds() };
     const started = performance.now();
     const fired = await call(client, client.triggerSchedule, { scheduleId: schedule.id });
     const firedMs = performance.now() - started;
@@ -120,6 +125,12 @@ export async function run(): Promise<BenchReport> {
     }
     const roundMs = performance.now() - started;
     jobsDoneMs ||= roundMs;
+    const cpuSpent = (before: number | null, after: number | null) => (before === null || after === null ? null : after - before);
+    const cpu = {
+      service: cpuSpent(cpuBefore.service, processCpuSeconds(pid)),
+      runs: cpuSpent(cpuBefore.runs, childrenCpuSeconds(pid)),
+      machine: cpuSpent(cpuBefore.machine, machineBusySeconds()),
+    };
 
     const jobs = await allJobs(client, schedule.id);
     if (fired.jobs.length !== teams || jobs.length !== teams) report.errors.push(`expected ${teams} jobs, the fire created ${fired.jobs.length} (${jobs.length} listed)`);
@@ -167,11 +178,14 @@ export async function run(): Promise<BenchReport> {
       `${teams} teams: ${kinds.filter((k) => k === "hanging").length} hang, ${kinds.filter((k) => k === "failing").length} answer 500; request timeout ${timeoutMs} ms; ${concurrency} runs at once (MAX_RUNNING_JOBS, HUB_ROUND_CONCURRENCY), one per app host.`,
       `Throughput ${(teams / (jobsDoneMs / 1000)).toFixed(1)} jobs/s. The round is bound by starting one process per team (the local runtime's synchronous spawn and per-run directories on the service's event loop), not by the hanging apps: with a Kubernetes runtime the same round runs as ${teams} pods.`,
       `Hub: ${JSON.stringify(statuses)} in ${posts} bulk POSTs; slowest single job ${(perTeamMax / 1000).toFixed(1)} s (a hanging app costs one timeout, the endpoints of one app are probed in parallel).`,
+      cpu.service === null ? "CPU accounting needs /proc." :
+        `CPU during the round: service ${cpu.service.toFixed(1)} s (${((cpu.service * 1000) / teams).toFixed(1)} ms per team), its runs ${cpu.runs!.toFixed(1)} s (${((cpu.runs! * 1000) / teams).toFixed(1)} ms per run), whole machine ${cpu.machine!.toFixed(1)} s of ${((roundMs / 1000) * availableParallelism()).toFixed(1)} s available on ${availableParallelism()} CPUs.`,
       "Sequential figures are computed from this run's per-team results: each endpoint's measured latency, the full timeout for one that timed out.",
       `Latencies were measured under the round's own load, so the sequential figures run slightly high; their timeouts alone (the lower bound) are ${(timeoutsSingleMs / 1000).toFixed(0)} s (1 GET per team: ${(timeoutsSingleMs / roundMs).toFixed(1)}x) and ${(timeoutsListMs / 1000).toFixed(0)} s (same probes: ${(timeoutsListMs / roundMs).toFixed(1)}x).`,
     );
   } finally {
     service.client.close();
+    if (process.env.BENCH_SERVICE_LOG) writeFileSync(process.env.BENCH_SERVICE_LOG, service.logs.join("\n"));
     service.process.kill("SIGTERM");
     await service.exited;
     if (!process.env.BENCH_KEEP_DATA) cleanup(dataDir);

@@ -177,6 +177,18 @@ export function processCpuSeconds(pid: number): number | null {
   }
 }
 
+/** CPU seconds (user + system) of a process's children it has waited for; null without /proc. */
+export function childrenCpuSeconds(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // cutime is field 16, cstime 17.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[13]) + Number(fields[14])) / ticksPerSecond();
+  } catch {
+    return null;
+  }
+}
+
 /**
  * CPU seconds all processes of the machine have spent in user and system mode so
  * far (/proc/stat; interrupt and softirq time, where loopback TCP of our own calls

@@ -69,9 +69,12 @@ export interface ChildService {
   exited: Promise<number | string>;
 }
 
-/** Runs `node dist/main.js` and waits for its "ready" log line (so LOG_LEVEL must be info or finer). */
-export async function spawnService(env: Record<string, string>): Promise<ChildService> {
-  const child = spawn(process.execPath, [join(ROOT, "dist/main.js")], {
+/**
+ * Runs `node dist/main.js` and waits for its "ready" log line (so LOG_LEVEL must be info or finer).
+ * `nodeArgs` go before the script (flags NODE_OPTIONS refuses, such as --cpu-prof).
+ */
+export async function spawnService(env: Record<string, string>, nodeArgs: string[] = []): Promise<ChildService> {
+  const child = spawn(process.execPath, [...nodeArgs, join(ROOT, "dist/main.js")], {
     env: { PATH: process.env.PATH ?? "", ...env, LOG_LEVEL: env.LOG_LEVEL === "silent" ? "info" : (env.LOG_LEVEL ?? "info") },
     stdio: ["ignore", "pipe", "pipe"],
   });
