@@ -399,3 +399,47 @@ describe("delivery when the Hub is down, when the service restarts, and when ite
     }
   }, 40_000);
 });
+
+describe("the order of a round's jobs", () => {
+  it("starts the teams whose run took longest in the last round first, so their wait overlaps the rest", async () => {
+    const hackathonId = "order-hackathon";
+    const slugs = ["order-fast-1", "order-fast-2", "order-slow", "order-fast-3"];
+    for (const slug of slugs) {
+      const app = slug === "order-slow"
+        ? await listen(() => undefined)
+        : await listen((_req, res) => res.writeHead(200, { "content-type": "application/json" }).end("[]"));
+      hub.addTeam({ nickname: slug, hackathonId, env: { ENDPOINT_URL: app } });
+    }
+    // One run at a time: the start order is the dispatch order.
+    const service = await startService(serviceEnv({ MAX_RUNNING_JOBS: "1", HUB_ROUND_CONCURRENCY: "1" }));
+    try {
+      const { client } = service;
+      const schedule = await call(client, client.createSchedule, CreateScheduleRequest.fromPartial({
+        spec: {
+          name: "ordered-round",
+          cron: "0 0 1 1 *",
+          forEachTeam: { hackathonId, teamStatus: "" },
+          jobTemplate: ScheduleJobRequest.fromPartial({
+            retryPolicy: { maxAttempts: 1 },
+            spec: { $case: "httpCheck", value: { baseUrl: PLACEHOLDER.appUrl, endpoints: [], requestTimeout: duration(1500) } },
+          }),
+        },
+      }));
+      const startOrder = async () => {
+        const ids = await fire(client, schedule.id);
+        await waitForJobs(client, ids);
+        const jobs = await Promise.all(ids.map((jobId) => call(client, client.getJobStatus, { jobId })));
+        return jobs.sort((a, b) => a.startTime!.getTime() - b.startTime!.getTime()).map((j) => j.team!.slug);
+      };
+      // No history: the order the Hub lists the teams in (by slug), the hanging app last.
+      expect(await startOrder()).toEqual([...slugs].sort());
+      // The hanging app took its timeout last time: it goes first now; the rest keep their order by duration.
+      const second = await startOrder();
+      expect(second[0]).toBe("order-slow");
+      expect(second.slice(1).sort()).toEqual(["order-fast-1", "order-fast-2", "order-fast-3"]);
+    } finally {
+      await service.stop();
+      cleanup(service.dataDir);
+    }
+  }, 60_000);
+});

@@ -162,4 +162,23 @@ describe.each([sqlite(), postgres()])("$name schedule store", (backend) => {
     await store.transition(jobs[2].id, { from: ["QUEUED"], to: "CANCELLED", at: BASE + 5 });
     expect((await store.activeScheduleJobs(id)).map((j) => `${j.name}:${j.state}`)).toEqual(["q:QUEUED", "r:STARTING"]);
   });
+
+  it("lists how long a schedule's finished runs took, newest first, leaving out jobs that never started", async () => {
+    const id = newJobId();
+    const finished = (name: string, createdAt: number, startedAt: number | null, finishedAt: number) =>
+      makeJob({ name, scheduleId: id, idempotencyKey: `key-${name}`, state: "SUCCEEDED", createdAt, startedAt, finishedAt });
+    const jobs = [
+      finished("old", BASE + 1, BASE + 10, BASE + 110),
+      finished("new", BASE + 2, BASE + 20, BASE + 10_020),
+      finished("never-started", BASE + 3, null, BASE + 30),
+      makeJob({ name: "running", scheduleId: id, state: "RUNNING", createdAt: BASE + 4, startedAt: BASE + 40 }),
+      makeJob({ name: "other", scheduleId: newJobId(), state: "SUCCEEDED", createdAt: BASE + 5, startedAt: BASE + 50, finishedAt: BASE + 60 }),
+    ];
+    for (const job of jobs) await store.createJob(job);
+    expect(await store.recentScheduleRuns(id, 10)).toEqual([
+      { idempotencyKey: "key-new", durationMs: 10_000 },
+      { idempotencyKey: "key-old", durationMs: 100 },
+    ]);
+    expect(await store.recentScheduleRuns(id, 1)).toEqual([{ idempotencyKey: "key-new", durationMs: 10_000 }]);
+  });
 });

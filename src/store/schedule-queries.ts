@@ -3,7 +3,7 @@
 import { ScheduleSpec } from "../gen/jobscheduler/v1/jobscheduler.js";
 import type { JobRecord } from "../jobs/job.js";
 import type { QueryAll, Row } from "./admission-queries.js";
-import type { ScheduleChange, ScheduleProgress, ScheduleQuery, ScheduleRecord, ScheduleSource } from "./schedule-store.js";
+import type { ScheduleChange, ScheduleProgress, ScheduleQuery, ScheduleRecord, ScheduleRun, ScheduleSource } from "./schedule-store.js";
 import { rowToJob, type SqlDialect } from "./sql.js";
 
 export interface ScheduleDb {
@@ -134,4 +134,18 @@ export async function activeScheduleJobs(db: ScheduleDb, scheduleId: string): Pr
     [scheduleId],
   );
   return rows.map((row) => rowToJob(row, db.parse));
+}
+
+export async function recentScheduleRuns(db: ScheduleDb, scheduleId: string, limit: number): Promise<ScheduleRun[]> {
+  const p = db.dialect.param;
+  const rows = await db.all(
+    `SELECT idempotency_key, started_at, finished_at FROM jobs
+     WHERE schedule_id = ${p(1)} AND finished_at IS NOT NULL AND started_at IS NOT NULL
+     ORDER BY created_at DESC, id DESC LIMIT ${p(2)}`,
+    [scheduleId, limit],
+  );
+  return rows.map((row) => ({
+    idempotencyKey: (row.idempotency_key as string | null) ?? null,
+    durationMs: Math.max(0, Number(row.finished_at) - Number(row.started_at)),
+  }));
 }

@@ -60,4 +60,11 @@ export interface ScheduleStore {
   nextScheduleFireAt(): Promise<number | null>;
   /** The schedule's jobs that are QUEUED, STARTING or RUNNING, oldest first. */
   activeScheduleJobs(scheduleId: string): Promise<JobRecord[]>;
+  /** How long the schedule's last `limit` finished jobs ran, newest first (jobs that never started are left out). */
+  recentScheduleRuns(scheduleId: string, limit: number): Promise<ScheduleRun[]>;
+}
+
+export interface ScheduleRun {
+  idempotencyKey: string | null;
+  durationMs: number;
 }

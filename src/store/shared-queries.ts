@@ -5,7 +5,7 @@ import type { ActiveCounts } from "../dispatch/limits.js";
 import type { JobRecord } from "../jobs/job.js";
 import * as admission from "./admission-queries.js";
 import * as schedules from "./schedule-queries.js";
-import type { ScheduleChange, ScheduleProgress, ScheduleQuery, ScheduleRecord } from "./schedule-store.js";
+import type { ScheduleChange, ScheduleProgress, ScheduleQuery, ScheduleRecord, ScheduleRun } from "./schedule-store.js";
 import { rowToJob, type SqlDialect } from "./sql.js";
 
 export abstract class SharedQueries {
@@ -87,5 +87,9 @@ export abstract class SharedQueries {
 
   activeScheduleJobs(scheduleId: string): Promise<JobRecord[]> {
     return schedules.activeScheduleJobs(this.scheduleDb, scheduleId);
+  }
+
+  recentScheduleRuns(scheduleId: string, limit: number): Promise<ScheduleRun[]> {
+    return schedules.recentScheduleRuns(this.scheduleDb, scheduleId, limit);
   }
 }
