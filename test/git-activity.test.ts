@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { evaluate } from "../src/hub/evaluator.js";
 import { EXIT_TEMPORARY, gitActivityHandler, parseGitHubRepo } from "../src/jobs/git-activity.js";
+import { workloadProcessEnv } from "../src/runtime/local/local-runtime.js";
 import { FakeGitHub } from "./support/fake-github.js";
 import { runCollector } from "./support/run-collector.js";
 
@@ -27,7 +28,7 @@ function run(repoUrl: string, params: Record<string, unknown> = {}, options: { t
   const handler = gitActivityHandler({ apiUrl: github.url, token: options.token });
   const parsed = handler.paramsSchema.parse({ repoUrl, ...params });
   const workload = handler.buildWorkload({ params: parsed, timeoutMs: options.timeoutMs ?? 60_000 } as never);
-  return runCollector("git-activity", workload.env).then((r) => ({ ...r, handler }));
+  return runCollector("git-activity", workloadProcessEnv(workload)).then((r) => ({ ...r, handler }));
 }
 
 function report(result: Record<string, unknown>) {
@@ -138,6 +139,17 @@ describe("git_activity parameters", () => {
     const params = handler.paramsSchema.parse({ repoUrl: "https://github.com/o/r" });
     expect(params).toEqual({ repoUrl: "https://github.com/o/r", owner: "o", repo: "r", activityWindowMs: 86_400_000 });
     expect(JSON.stringify(params)).not.toContain("ghp_secret");
-    expect(handler.buildWorkload({ params, timeoutMs: 60_000 } as never).env.GITHUB_TOKEN).toBe("ghp_secret");
+    const workload = handler.buildWorkload({ params, timeoutMs: 60_000 } as never);
+    expect(JSON.stringify(workload.env)).not.toContain("ghp_secret");
+    expect(workload.secretEnv).toEqual({ GITHUB_TOKEN: { value: "ghp_secret", secretKeyRef: undefined } });
+  });
+
+  it("names the Secret the pods read the token from, so the Job never carries it", () => {
+    const handler = gitActivityHandler({ token: "ghp_secret", tokenSecret: { name: "jobscheduler-run-secrets", key: "GITHUB_TOKEN" } });
+    const params = handler.paramsSchema.parse({ repoUrl: "https://github.com/o/r" });
+    const workload = handler.buildWorkload({ params, timeoutMs: 60_000 } as never);
+    expect(workload.secretEnv!.GITHUB_TOKEN.secretKeyRef).toEqual({ name: "jobscheduler-run-secrets", key: "GITHUB_TOKEN" });
+    // Without any token configured there is no variable at all.
+    expect(gitActivityHandler({}).buildWorkload({ params, timeoutMs: 60_000 } as never).secretEnv).toBeUndefined();
   });
 });

@@ -162,6 +162,25 @@ describe("buildJob", () => {
     expect(envOf(sneaky)).toMatchObject({ JOB_ID, HOME: "/tmp", X: "1" });
   });
 
+  it("gives secret variables to the pod through a Secret reference, never as a value in the Job", () => {
+    const workload: Workload = {
+      collector: "git-activity",
+      env: { GIT_REPO_OWNER: "o" },
+      secretEnv: { GITHUB_TOKEN: { value: "ghp_scheduler_side_value", secretKeyRef: { name: "jobscheduler-run-secrets", key: "GITHUB_TOKEN" } } },
+    };
+    const job = buildJob(input(timerJob(), workload), SETTINGS);
+    expectValidObject(job, "V1Job");
+    const variable = container(job).env!.find((e) => e.name === "GITHUB_TOKEN")!;
+    expect(variable).toEqual({ name: "GITHUB_TOKEN", valueFrom: { secretKeyRef: { name: "jobscheduler-run-secrets", key: "GITHUB_TOKEN", optional: true } } });
+    expect(JSON.stringify(job)).not.toContain("ghp_scheduler_side_value");
+    // With no Secret named (GITHUB_TOKEN_SECRET=""), the value itself, as the operator chose.
+    const plain = buildJob(input(timerJob(), { ...workload, secretEnv: { GITHUB_TOKEN: { value: "ghp_plain" } } }), SETTINGS);
+    expect(envOf(plain).GITHUB_TOKEN).toBe("ghp_plain");
+    // A secret may not shadow an ordinary or reserved variable.
+    expect(() => buildJob(input(timerJob(), { ...workload, secretEnv: { JOB_ID: { value: "x" } } }), SETTINGS)).toThrow(JobBuildError);
+    expect(() => buildJob(input(timerJob(), { ...workload, secretEnv: { GIT_REPO_OWNER: { value: "x" } } }), SETTINGS)).toThrow(JobBuildError);
+  });
+
   it("sets the pod security the issue lists, on pod and container", () => {
     const job = buildJob(input(), SETTINGS);
     expect(job.spec!.template.spec!.securityContext).toEqual({ runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } });

@@ -60,11 +60,17 @@ describe("the local runtime", () => {
     process.env.DATABASE_URL = "postgres://user:password@db/prod";
     const { rt, listener } = runtime();
     const job = makeJob({ type: "timer" });
-    await rt.launch(job, { collector: "env-dump", env: { TARGET: "http://example" } });
+    await rt.launch(job, {
+      collector: "env-dump",
+      env: { TARGET: "http://example" },
+      secretEnv: { RUN_TOKEN: { value: "token-for-this-run", secretKeyRef: { name: "run-secrets", key: "RUN_TOKEN" } } },
+    });
     const end = await listener.waitForEnd(job.id);
     expect(end.kind).toBe("exited");
     const { env, argv } = JSON.parse(end.output.rawResult!);
     expect(env.TARGET).toBe("http://example");
+    // Locally there is no Secret to read: the run gets the value itself.
+    expect(env.RUN_TOKEN).toBe("token-for-this-run");
     expect(env.JOB_ID).toBe(job.id);
     expect(env.JOB_ATTEMPT).toBe("1");
     expect(env.PATH).toBe(process.env.PATH);

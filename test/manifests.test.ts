@@ -58,8 +58,10 @@ const UID = 10001;
 
 /** ConfigMap keys the Kubernetes runtime will read; src/config.ts does not know them yet. */
 const KUBERNETES_RUNTIME_KEYS = ["JOBS_NAMESPACE", "RUNNER_SERVICE_ACCOUNT"];
-/** Secret keys for the Hub integration (src/hub/), not yet in src/config.ts. */
+/** Settings that are secrets: never in the ConfigMap. */
 const HUB_SECRET_KEYS = ["HUB_API_KEY", "GITHUB_TOKEN"];
+/** The scheduler's own Secret; GITHUB_TOKEN is only for job pods (jobscheduler-run-secrets, jobs namespace). */
+const SCHEDULER_SECRET_KEYS = ["DATABASE_URL", "HUB_API_KEY"];
 /** ConfigMap values that deliberately differ from src/config.ts's defaults (besides RUNTIME). */
 const INTENTIONAL_OVERRIDES: Record<string, string> = { DATA_DIR: "/data", JOB_IMAGE: "ghcr.io/hackload/jobscheduler:IMAGE_TAG" };
 
@@ -331,13 +333,22 @@ describe("k8s/configmap.yaml and k8s/secret.yaml.example", () => {
   it("shows a Secret example with placeholders for exactly the documented keys", () => {
     expect(secret.type).toBe("Opaque");
     expect(secret.data).toBeUndefined();
-    expect(Object.keys(secret.stringData).sort()).toEqual(["DATABASE_URL", ...HUB_SECRET_KEYS].sort());
+    expect(Object.keys(secret.stringData).sort()).toEqual([...SCHEDULER_SECRET_KEYS].sort());
     for (const key of Object.keys(secret.stringData)) {
       expect(schemaKeys.includes(key) || HUB_SECRET_KEYS.includes(key), key).toBe(true);
       expect(secret.stringData[key]).toContain("CHANGE_ME");
     }
     // The placeholder still has the shape the schema wants, so a copy fails on connect, not parse.
     expect(() => loadConfig({ DATABASE_URL: secret.stringData.DATABASE_URL })).not.toThrow();
+  });
+
+  it("keeps the job pods' GitHub token in the jobs namespace, where GITHUB_TOKEN_SECRET points", () => {
+    const { GITHUB_TOKEN_SECRET } = loadConfig({ GITHUB_TOKEN_SECRET: cmData.GITHUB_TOKEN_SECRET });
+    const runSecret = must("Secret", GITHUB_TOKEN_SECRET!.name, JOBS_NAMESPACE);
+    expect(Object.keys(runSecret.stringData)).toEqual([GITHUB_TOKEN_SECRET!.key]);
+    expect(runSecret.stringData[GITHUB_TOKEN_SECRET!.key]).toContain("CHANGE_ME");
+    // The scheduler never holds the token: its own Secret has no GitHub key.
+    expect(secret.stringData).not.toHaveProperty("GITHUB_TOKEN");
   });
 });
 

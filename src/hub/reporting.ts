@@ -22,7 +22,13 @@ import { criteriaReporter } from "./outbox.js";
 /** Job-type settings from the configuration: the GitHub API and token go to git_activity runs only. */
 export function hubJobOptions(config: Config): BuiltinOptions {
   return {
-    gitActivity: { apiUrl: config.GITHUB_API_URL, token: config.GITHUB_TOKEN, defaultSince: config.GIT_ACTIVITY_SINCE, userAgent: config.USER_AGENT },
+    gitActivity: {
+      apiUrl: config.GITHUB_API_URL,
+      token: config.GITHUB_TOKEN,
+      tokenSecret: config.GITHUB_TOKEN_SECRET ?? undefined,
+      defaultSince: config.GIT_ACTIVITY_SINCE,
+      userAgent: config.USER_AGENT,
+    },
     httpCheck: { userAgent: config.USER_AGENT },
   };
 }

@@ -36,6 +36,18 @@ const httpUrl = z.string().refine((text) => {
   }
 }, "must be an http(s) URL");
 
+/** `name/key` of a Secret: a DNS-1123 name and a Secret data key; "" = none. */
+const secretKeyRef = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .refine((text) => text === "" || /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?\/[-._a-zA-Z0-9]{1,253}$/.test(text), "must be <secret name>/<key>, e.g. jobscheduler-run-secrets/GITHUB_TOKEN, or empty")
+    .transform((text) => {
+      if (!text) return null;
+      const [name, key] = text.split("/");
+      return { name, key };
+    });
+
 const envKey = (fallback: string) => z.string().min(1).max(200).default(fallback);
 
 const criteria = json(criteriaSettingsSchema, "{}");
@@ -86,8 +98,13 @@ export const hubSettings = {
 
   /** GitHub REST API base URL. */
   GITHUB_API_URL: httpUrl.default("https://api.github.com"),
-  /** Secret: given to git_activity runs only. */
+  /** Secret: given to git_activity runs only (local runtime; on Kubernetes see GITHUB_TOKEN_SECRET). */
   GITHUB_TOKEN: z.string().min(1).optional(),
+  /**
+   * Kubernetes: the Secret in the jobs namespace and its key (`name/key`) git_activity pods read GITHUB_TOKEN from,
+   * so the token is never written into a Job; a missing Secret means unauthenticated calls. Empty: GITHUB_TOKEN's value in the Job.
+   */
+  GITHUB_TOKEN_SECRET: secretKeyRef("jobscheduler-run-secrets/GITHUB_TOKEN"),
   /** Commits are counted since this time (ISO 8601); unset: since the start of the activity window. */
   GIT_ACTIVITY_SINCE: z.iso.datetime({ offset: true }).optional(),
   /** A commit within this window counts as recent activity. */

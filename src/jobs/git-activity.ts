@@ -69,8 +69,10 @@ export type GitActivityResult = z.infer<typeof gitActivityResult>;
 
 export interface GitActivityOptions {
   apiUrl?: string;
-  /** Given to this job type's program only. */
+  /** Given to this job type's program only (the local runtime). */
   token?: string;
+  /** Where git_activity pods read the token on Kubernetes (a Secret in the jobs namespace); unset: `token` itself. */
+  tokenSecret?: { name: string; key: string };
   /** Default `since` for jobs that name none (GIT_ACTIVITY_SINCE); else the start of the activity window. */
   defaultSince?: string;
   userAgent?: string;
@@ -91,7 +93,6 @@ export function gitActivityHandler(options: GitActivityOptions = {}): JobHandler
         collector: "git-activity",
         env: {
           GITHUB_API_URL: options.apiUrl ?? "https://api.github.com",
-          ...(options.token ? { GITHUB_TOKEN: options.token } : {}),
           GIT_REPO_OWNER: owner,
           GIT_REPO_NAME: repo,
           GIT_REPO_URL: repoUrl,
@@ -100,6 +101,9 @@ export function gitActivityHandler(options: GitActivityOptions = {}): JobHandler
           GIT_DEADLINE_MS: String(Math.max(1000, job.timeoutMs - Math.min(10_000, job.timeoutMs / 4))),
           GIT_USER_AGENT: options.userAgent ?? "HackLoad-Monitor/1.0",
         },
+        ...(options.token || options.tokenSecret
+          ? { secretEnv: { GITHUB_TOKEN: { value: options.token, secretKeyRef: options.tokenSecret } } }
+          : {}),
       };
     },
     parseResult: zodResultParser("git_activity", gitActivityResult),

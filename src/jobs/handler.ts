@@ -11,6 +11,12 @@ export interface Workload {
   collector: string;
   env: Record<string, string>;
   /**
+   * Variables holding secrets (tokens). The local runtime passes `value`; on Kubernetes the pod
+   * reads `secretKeyRef` (a Secret in the jobs namespace) instead, so the value is never written
+   * into the Job object, where anyone allowed to read Jobs would see it.
+   */
+  secretEnv?: Record<string, SecretEnvVar>;
+  /**
    * Inputs too big or too structured for env (scripts): file name -> content. On Kubernetes they
    * are a ConfigMap owned by the Job, mounted read-only; the program finds them in $JOB_FILES_DIR.
    */
@@ -21,6 +27,11 @@ export interface Workload {
    * starts the same program itself. See docs/k6.md.
    */
   program?: RunnerProgram;
+}
+
+export interface SecretEnvVar {
+  value?: string;
+  secretKeyRef?: { name: string; key: string };
 }
 
 /** The runner side of a job whose program is not ours (Workload.program). */

@@ -132,6 +132,14 @@ function environment(input: JobBuildInput, memoryLimit: string): V1EnvVar[] {
     if (RESERVED_ENV.has(name)) continue;
     env.push({ name, value: workload.env[name] });
   }
+  for (const name of Object.keys(workload.secretEnv ?? {}).sort()) {
+    if (!ENV_NAME.test(name)) throw new JobBuildError(`workload variable name "${name}" is not a valid environment variable name`);
+    if (RESERVED_ENV.has(name) || name in workload.env) throw new JobBuildError(`secret variable "${name}" is also an ordinary or reserved variable`);
+    const { secretKeyRef, value } = workload.secretEnv![name];
+    // Optional: without the Secret the program runs without the variable (e.g. unauthenticated GitHub calls) instead of never starting.
+    if (secretKeyRef) env.push({ name, valueFrom: { secretKeyRef: { name: secretKeyRef.name, key: secretKeyRef.key, optional: true } } });
+    else if (value !== undefined) env.push({ name, value });
+  }
   const system: Record<string, string> = {
     JOB_ID: job.id,
     JOB_ATTEMPT: String(job.attempt),

@@ -260,7 +260,7 @@ export class LocalRuntime implements Runtime {
     );
     return {
       ...inherited,
-      ...workload.env,
+      ...workloadProcessEnv(workload),
       HOME: runDir,
       TMPDIR: runDir,
       JOB_ID: job.id,
@@ -268,6 +268,12 @@ export class LocalRuntime implements Runtime {
       JOB_RESULT_FILE: resultFile,
     };
   }
+}
+
+/** A workload's variables as a local process gets them: secret variables by value. */
+export function workloadProcessEnv(workload: Workload): Record<string, string> {
+  const secrets = Object.entries(workload.secretEnv ?? {}).flatMap(([name, secret]) => (secret.value === undefined ? [] : [[name, secret.value]]));
+  return { ...workload.env, ...Object.fromEntries(secrets) };
 }
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {
