@@ -6,7 +6,7 @@ import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { JobPlacement, JobRecord } from "../src/jobs/job.js";
 import { findProcessesWithMarker, isAlive, runMarker } from "../src/runtime/local/orphans.js";
-import { LocalRuntime } from "../src/runtime/local/local-runtime.js";
+import { LocalRuntime, localMemoryLimit } from "../src/runtime/local/local-runtime.js";
 import type { RunEnd, RuntimeListener } from "../src/runtime/runtime.js";
 import { makeJob } from "./support/job-fixtures.js";
 import { cleanup, ROOT, tempDir, waitFor } from "./support/service.js";
@@ -124,6 +124,15 @@ describe("the local runtime", () => {
     // The grandchild holding the memory went with the run.
     expect(findProcessesWithMarker(runMarker(job.id, 1))).toEqual([]);
     expect(end.output.outputTail).toContain("holding");
+  });
+
+  it("gives a run with separate runner programs (k6) each runner's limit on top of the job's", () => {
+    const job = makeJob({ resources: { cpuRequest: "1", cpuLimit: "1", memoryRequest: "1Gi", memoryLimit: "256Mi" } });
+    const MiB = 1024 * 1024;
+    expect(localMemoryLimit(job, { collector: "timer", env: {} })).toBe(256 * MiB);
+    const program = { image: "grafana/k6:1.2.0", command: ["k6"], parallelism: 3, startTimeoutMs: 60_000 };
+    expect(localMemoryLimit(job, { collector: "k6", env: {}, program })).toBe(4 * 256 * MiB);
+    expect(localMemoryLimit(job, { collector: "k6", env: {}, program: { ...program, resources: { cpu: "1", memory: "1Gi" } } })).toBe(256 * MiB + 3 * 1024 * MiB);
   });
 
   it("enforces the timeout with SIGTERM, then SIGKILL after the grace period", async () => {

@@ -125,7 +125,7 @@ export class LocalRuntime implements Runtime {
       exited: new Promise((resolve) => child.once("close", (code, signal) => resolve(this.onExit(run, code, signal)))),
     };
     this.runs.set(job.id, run);
-    const limitBytes = parseQuantity(job.resources.memoryLimit);
+    const limitBytes = localMemoryLimit(job, workload);
     if (this.memory && limitBytes !== null) {
       run.unwatchMemory = this.memory.watch(child.pid!, limitBytes, (residentBytes) => {
         run.memoryExceededBytes = residentBytes;
@@ -268,6 +268,18 @@ export class LocalRuntime implements Runtime {
       JOB_RESULT_FILE: resultFile,
     };
   }
+}
+
+/**
+ * The memory a local run's process tree may hold: the job's limit, and for a workload whose
+ * runners are separate programs (k6: one pod each on Kubernetes, one process each here, all under
+ * our coordinator) each runner's limit on top.
+ */
+export function localMemoryLimit(job: JobRecord, workload: Workload): number | null {
+  const jobLimit = parseQuantity(job.resources.memoryLimit);
+  if (jobLimit === null || !workload.program) return jobLimit;
+  const runnerLimit = parseQuantity(workload.program.resources?.memory ?? job.resources.memoryLimit) ?? jobLimit;
+  return jobLimit + runnerLimit * workload.program.parallelism;
 }
 
 /** A workload's variables as a local process gets them: secret variables by value. */
