@@ -165,28 +165,28 @@ function ticksPerSecond(): number {
   return clockTicks;
 }
 
-/** CPU seconds (user + system, all threads) a process has used so far; null without /proc. */
-export function processCpuSeconds(pid: number): number | null {
+/** The fields of /proc/<pid>/stat after "(comm)" (state first), or null without /proc. */
+function statFields(pid: number): string[] | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // Fields after "(comm)": state is field 3, utime 14, stime 15.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond();
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   } catch {
     return null;
   }
 }
 
+/** CPU seconds (user + system, all threads) a process has used so far; null without /proc. */
+export function processCpuSeconds(pid: number): number | null {
+  // utime is field 14, stime 15 (state is field 3, index 0 here).
+  const fields = statFields(pid);
+  return fields ? (Number(fields[11]) + Number(fields[12])) / ticksPerSecond() : null;
+}
+
 /** CPU seconds (user + system) of a process's children it has waited for; null without /proc. */
 export function childrenCpuSeconds(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // cutime is field 16, cstime 17.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[13]) + Number(fields[14])) / ticksPerSecond();
-  } catch {
-    return null;
-  }
+  // cutime is field 16, cstime 17.
+  const fields = statFields(pid);
+  return fields ? (Number(fields[13]) + Number(fields[14])) / ticksPerSecond() : null;
 }
 
 /**
