@@ -192,6 +192,17 @@ describe.each([sqliteBackend(), postgresBackend()])("$name store", (backend) => 
       expect(await store.getJob(job.id)).toStrictEqual(job);
     });
 
+    it("fails only the insert that fails when several arrive together", async () => {
+      const first = makeJob({ name: "first" });
+      const clash = makeJob({ id: first.id, name: "same id" });
+      const other = makeJob({ name: "other" });
+      const results = await Promise.allSettled([store.createJob(first), store.createJob(clash), store.createJob(other)]);
+      expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+      expect(await store.getJob(first.id)).toStrictEqual(first);
+      expect(await store.getJob(other.id)).toStrictEqual(other);
+      expect(await store.listEvents(first.id, 0)).toHaveLength(1);
+    });
+
     it("writes the first event with the job", async () => {
       const job = makeJob({ message: "queued by test" });
       await store.createJob(job);

@@ -135,7 +135,8 @@ export function listJobsSql(query: JobQuery, d: SqlDialect): { sql: string; valu
   };
   if (query.type) where.push(`type = ${next(query.type)}`);
   if (query.scheduleId) where.push(`schedule_id = ${next(query.scheduleId)}`);
-  if (query.reason) where.push(`reason = ${next(query.reason)}`);
+  // The second term lets the planner use jobs_reason, which holds only jobs with a reason.
+  if (query.reason) where.push(`reason = ${next(query.reason)} AND reason <> ''`);
   if (query.states?.length) where.push(`state IN (${query.states.map(next).join(", ")})`);
   if (query.createdAfter !== undefined) where.push(`created_at > ${next(query.createdAfter)}`);
   if (query.createdBefore !== undefined) where.push(`created_at < ${next(query.createdBefore)}`);

@@ -12,6 +12,7 @@ import {
 } from "../sql.js";
 import type { JobPatch, JobQuery, JobStore, JobTransition, StateCount, TransitionResult } from "../store.js";
 import { applyPatch, applyTransition, firstEvent } from "../transition.js";
+import { JobCache } from "./job-cache.js";
 import { sqliteMigrations } from "./migrations.js";
 import { SqliteOutbox } from "./sqlite-outbox.js";
 
@@ -27,6 +28,8 @@ type Row = Record<string, unknown>;
 type Transaction = { <T>(work: () => T): T; immediate<T>(work: () => T): T };
 const parse = (value: unknown) => JSON.parse(value as string);
 const json = (value: unknown) => JSON.stringify(value);
+/** Jobs kept parsed for getJob: comfortably more than the jobs clients poll at any one time. */
+const CACHED_JOBS = 5000;
 
 export class SqliteStore extends SharedQueries implements JobStore, ScheduleStore {
   protected readonly dialect = dialect;
@@ -36,6 +39,7 @@ export class SqliteStore extends SharedQueries implements JobStore, ScheduleStor
   private readonly inTransaction: Transaction;
   private checkpointTimer?: NodeJS.Timeout;
   private readonly statements;
+  private readonly cache = new JobCache(CACHED_JOBS);
   readonly outbox: SqliteOutbox;
 
   constructor(readonly path: string) {
@@ -90,6 +94,7 @@ export class SqliteStore extends SharedQueries implements JobStore, ScheduleStor
       updateJob: this.db.prepare(updateJobSql(dialect)),
       byId: this.db.prepare("SELECT * FROM jobs WHERE id = ?"),
       byKey: this.db.prepare("SELECT * FROM jobs WHERE idempotency_key = ?"),
+      deleteJob: this.db.prepare("DELETE FROM jobs WHERE id = ?"),
       events: this.db.prepare("SELECT * FROM job_events WHERE job_id = ? AND sequence > ? ORDER BY sequence"),
       counts: this.db.prepare("SELECT type, state, COUNT(*) AS count FROM jobs GROUP BY type, state"),
       getSetting: this.db.prepare("SELECT value FROM settings WHERE key = ?"),
@@ -110,8 +115,8 @@ export class SqliteStore extends SharedQueries implements JobStore, ScheduleStor
 
   /**
    * Group commit: inserts that arrive in the same turn of the event loop share one
-   * transaction (one WAL commit), each in its own savepoint so one failure fails only its
-   * caller. Every caller is answered after the commit, so durability is unchanged.
+   * transaction (one WAL commit); one insert's failure fails only its caller (see insertJob).
+   * Every caller is answered after the commit, so durability is unchanged.
    */
   createJob(job: JobRecord): Promise<{ job: JobRecord; created: boolean }> {
     return new Promise((resolve, reject) => {
@@ -130,7 +135,7 @@ export class SqliteStore extends SharedQueries implements JobStore, ScheduleStor
       this.inTransaction.immediate(() => {
         for (const { job } of batch) {
           try {
-            outcomes.push({ ok: true, value: this.inTransaction(() => this.insertJob(job)) });
+            outcomes.push({ ok: true, value: this.insertJob(job) });
           } catch (error) {
             outcomes.push({ ok: false, error });
           }
@@ -152,13 +157,24 @@ export class SqliteStore extends SharedQueries implements JobStore, ScheduleStor
       const existing = this.s.byKey.get(job.idempotencyKey) as Row | undefined;
       if (existing) return { job: rowToJob(existing, parse), created: false };
     }
+    // A failed statement undoes only itself and leaves the transaction open, so a failed job
+    // insert wrote nothing, and a failed event insert is undone by hand: cheaper than a
+    // savepoint around every job.
     this.s.insertJob.run(...jobRowValues(job, json));
-    this.s.insertEvent.run(...eventValues(firstEvent(job)));
+    try {
+      this.s.insertEvent.run(...eventValues(firstEvent(job)));
+    } catch (error) {
+      this.s.deleteJob.run(job.id);
+      throw error;
+    }
     return { job, created: true };
   }
 
   async getJob(id: string): Promise<JobRecord | null> {
-    return this.readJob(id);
+    const cached = this.cache.get(id);
+    if (cached) return cached;
+    const job = this.readJob(id);
+    return job && this.cache.remember(job);
   }
 
   async listJobs(query: JobQuery): Promise<JobRecord[]> {
@@ -167,8 +183,8 @@ export class SqliteStore extends SharedQueries implements JobStore, ScheduleStor
   }
 
   async transition(id: string, change: JobTransition): Promise<TransitionResult | null> {
-    return this.inTransaction.immediate(() => {
-      const current = this.readJob(id);
+    const outcome = this.inTransaction.immediate(() => {
+      const current = this.cache.get(id) ?? this.readJob(id);
       const outcome = current && applyTransition(current, change);
       if (!outcome) return null;
       this.s.updateJob.run(...updateJobValues(outcome.job, json));
@@ -176,16 +192,21 @@ export class SqliteStore extends SharedQueries implements JobStore, ScheduleStor
       if (change.outbox) this.outbox.insertSync(change.outbox);
       return outcome;
     });
+    // After the commit: the next read takes the row as stored.
+    if (outcome) this.cache.forget(id);
+    return outcome;
   }
 
   async patchJob(id: string, patch: Pick<JobPatch, "placement" | "outputTail" | "cancelRequested">, at: number): Promise<JobRecord | null> {
-    return this.inTransaction.immediate(() => {
-      const current = this.readJob(id);
+    const next = this.inTransaction.immediate(() => {
+      const current = this.cache.get(id) ?? this.readJob(id);
       if (!current) return null;
       const next = applyPatch(current, patch, at);
       this.s.updateJob.run(...updateJobValues(next, json));
       return next;
     });
+    if (next) this.cache.forget(id);
+    return next;
   }
 
   async listEvents(jobId: string, afterSequence: number): Promise<JobEventRecord[]> {
