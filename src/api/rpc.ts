@@ -5,13 +5,16 @@ import { randomUUID } from "node:crypto";
 import {
   Metadata, status, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream,
 } from "@grpc/grpc-js";
-import type { Logger } from "pino";
+import type { Level, Logger } from "pino";
 import type { Metrics } from "../observability/metrics.js";
 import { ApiError, toServiceError } from "./errors.js";
 
+/** Logs with the request's id and method. */
+export type RequestLogger = Record<Exclude<Level, "fatal">, (fields: object, message: string) => void>;
+
 export interface RpcContext {
   requestId: string;
-  logger: Logger;
+  logger: RequestLogger;
   metadata: Metadata;
   /** Aborted when the client cancels or disconnects. */
   signal: AbortSignal;
@@ -24,6 +27,39 @@ function requestIdOf(metadata: Metadata): string {
   return typeof given === "string" && REQUEST_ID.test(given) ? given : randomUUID();
 }
 
+function requestIdMetadata(requestId: string): Metadata {
+  const metadata = new Metadata();
+  metadata.set("x-request-id", requestId);
+  return metadata;
+}
+
+interface CancellableCall {
+  on(event: "cancelled", listener: () => void): unknown;
+}
+
+/** The child logger is made on the first line actually logged: most calls log nothing at the usual levels. */
+class RequestLog implements RequestLogger {
+  private child?: Logger;
+
+  constructor(
+    private readonly parent: Logger,
+    private readonly requestId: string,
+    private readonly method: string,
+  ) {}
+
+  private write(level: Exclude<Level, "fatal">, fields: object, message: string): void {
+    if (!this.parent.isLevelEnabled(level)) return;
+    this.child ??= this.parent.child({ requestId: this.requestId, method: this.method });
+    this.child[level](fields, message);
+  }
+
+  trace(fields: object, message: string) { this.write("trace", fields, message); }
+  debug(fields: object, message: string) { this.write("debug", fields, message); }
+  info(fields: object, message: string) { this.write("info", fields, message); }
+  warn(fields: object, message: string) { this.write("warn", fields, message); }
+  error(fields: object, message: string) { this.write("error", fields, message); }
+}
+
 export class RpcInstrumentation {
   constructor(
     private readonly logger: Logger,
@@ -34,17 +70,18 @@ export class RpcInstrumentation {
     return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
       const ctx = this.context(method, call.metadata, call);
       const stopTimer = this.metrics.rpcStarted(method);
-      const responseMetadata = new Metadata();
-      responseMetadata.set("x-request-id", ctx.requestId);
-      call.sendMetadata(responseMetadata);
+      // The headers go out with the answer, not ahead of it: one write to the socket per call, not two.
+      const sendHeaders = () => call.sendMetadata(requestIdMetadata(ctx.requestId));
       handler(call.request, ctx).then(
         (response) => {
           stopTimer("OK");
+          sendHeaders();
           callback(null, response);
         },
         (error: unknown) => {
           const serviceError = this.toStatus(error, ctx);
           stopTimer(status[serviceError.code!]);
+          sendHeaders();
           callback(serviceError);
         },
       );
@@ -55,9 +92,7 @@ export class RpcInstrumentation {
     return (call: ServerWritableStream<Req, Res>) => {
       const ctx = this.context(method, call.metadata, call);
       const stopTimer = this.metrics.rpcStarted(method);
-      const responseMetadata = new Metadata();
-      responseMetadata.set("x-request-id", ctx.requestId);
-      call.sendMetadata(responseMetadata);
+      call.sendMetadata(requestIdMetadata(ctx.requestId));
       handler(call.request, call, ctx).then(
         () => {
           stopTimer("OK");
@@ -72,12 +107,10 @@ export class RpcInstrumentation {
     };
   }
 
-  private context(method: string, metadata: Metadata, call: { on(event: "cancelled", cb: () => void): unknown }): RpcContext {
+  private context(method: string, metadata: Metadata, call: CancellableCall): RpcContext {
     const requestId = requestIdOf(metadata);
-    const parent = this.logger;
-    // Made on first use: most unary calls never log nor watch for cancellation, and grpc-js
-    // emits "cancelled" after every finished call.
-    let logger: Logger | undefined;
+    // The signal is made on first use: most unary calls never watch for cancellation. (The
+    // listener stays eager: a context that held on to the call kept whole calls alive.)
     let controller: AbortController | undefined;
     let cancelled = false;
     call.on("cancelled", () => {
@@ -87,9 +120,7 @@ export class RpcInstrumentation {
     return {
       requestId,
       metadata,
-      get logger() {
-        return (logger ??= parent.child({ requestId, method }));
-      },
+      logger: new RequestLog(this.logger, requestId, method),
       get signal() {
         if (!controller) {
           controller = new AbortController();

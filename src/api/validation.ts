@@ -137,13 +137,23 @@ function validateTeam(request: ScheduleJobRequest): TeamBinding | null {
   return { slug: slug.data, hackathonId: hackathon.data };
 }
 
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  if (value && typeof value === "object") {
-    const entries = Object.entries(value).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : 1));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+/**
+ * JSON with object keys in sorted order and undefined members left out, so equal requests hash
+ * equally. Stored hashes are compared with new ones: the output must never change.
+ */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== "object") return JSON.stringify(value);
+  if (Array.isArray(value)) {
+    let out = "[";
+    for (let i = 0; i < value.length; i++) out += `${i ? "," : ""}${canonicalJson(value[i]) ?? ""}`;
+    return `${out}]`;
   }
-  return JSON.stringify(value);
+  let out = "";
+  for (const key of Object.keys(value).sort()) {
+    const member = (value as Record<string, unknown>)[key];
+    if (member !== undefined) out += `${out ? "," : ""}${JSON.stringify(key)}:${canonicalJson(member)}`;
+  }
+  return `{${out}}`;
 }
 
 export function validateScheduleJob(request: ScheduleJobRequest, registry: JobRegistry): ValidatedSubmission {
