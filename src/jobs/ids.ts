@@ -9,9 +9,10 @@ let sequence = 0;
 /** A UUIDv7: time-ordered, and strictly increasing across the calls of this process. */
 export function newJobId(now = Date.now()): string {
   let ms = Math.max(0, Math.floor(now));
+  const bytes = randomBytes(16);
   if (ms > lastMs) {
     // A random start below half the range leaves room for 2048+ ids in the same millisecond.
-    sequence = randomBytes(2).readUInt16BE(0) & 0x7ff;
+    sequence = bytes.readUInt16BE(6) & 0x7ff;
   } else {
     ms = lastMs;
     sequence += 1;
@@ -22,7 +23,6 @@ export function newJobId(now = Date.now()): string {
     }
   }
   lastMs = ms;
-  const bytes = randomBytes(16);
   bytes.writeUIntBE(ms, 0, 6);
   bytes[6] = 0x70 | (sequence >> 8);
   bytes[7] = sequence & 0xff;

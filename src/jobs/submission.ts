@@ -32,8 +32,8 @@ function unrun(now: number) {
 export function newJobRecord(submission: ValidatedSubmission, now = Date.now(), context: SubmissionContext = {}): JobRecord {
   const runAt = Math.max(now, submission.runAt ?? now);
   const queueTimeoutMs = submission.queueTimeoutMs ?? (context.defaultQueueTimeoutMs || null);
+  // The spread last: V8 builds `{ ...a, <21 more> }` through a slow path (~30 µs), `{ <21>, ...a }` fast.
   return {
-    ...unrun(now),
     name: submission.name,
     type: submission.handler.type,
     message: "",
@@ -54,6 +54,7 @@ export function newJobRecord(submission: ValidatedSubmission, now = Date.now(), 
     resources: submission.resources,
     timeoutMs: submission.timeoutMs,
     params: submission.params,
+    ...unrun(now),
   };
 }
 
