@@ -19,7 +19,7 @@ import type { JobStore } from "../store/store.js";
 import { ApiError } from "./errors.js";
 import { eventToProto, handlerToProto, jobToProto, stateFromProto } from "./mapping.js";
 import { decodePageToken, encodePageToken } from "./page-token.js";
-import type { RpcContext, RpcInstrumentation } from "./rpc.js";
+import type { RpcContext, RpcInstrumentation, StreamContext } from "./rpc.js";
 import { validateScheduleJob } from "./validation.js";
 
 export const DEFAULT_PAGE_SIZE = 50;
@@ -166,7 +166,7 @@ export function jobSchedulerService(deps: JobSchedulerDeps, rpc: RpcInstrumentat
     }
   }
 
-  async function watchJob(request: WatchJobRequest, stream: ServerWritableStream<WatchJobRequest, JobEvent>, ctx: RpcContext): Promise<void> {
+  async function watchJob(request: WatchJobRequest, stream: ServerWritableStream<WatchJobRequest, JobEvent>, ctx: StreamContext): Promise<void> {
     requireJobId(request.jobId);
     // Subscribe before reading, so no transition falls between the read and the subscription.
     const pending: PublishedTransition[] = [];
@@ -209,7 +209,8 @@ export function jobSchedulerService(deps: JobSchedulerDeps, rpc: RpcInstrumentat
   async function getJobStatus(request: GetJobStatusRequest): Promise<Job> {
     const job = await getJobOr404(store, request.jobId);
     if (job.state !== "QUEUED") return jobToProto(job);
-    const [blocker, position] = await Promise.all([dispatcher.blockerOf(job), positions.positionOf(job)]);
+    const blocker = await dispatcher.blockerOf(job);
+    const position = await positions.positionOf(job);
     const due = blocker.reason !== "DELAYED" && blocker.reason !== "RETRY_BACKOFF";
     return jobToProto(job, { position: due ? position : 0, waitingReason: blocker.reason, waitingMessage: blocker.message });
   }

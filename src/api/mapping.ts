@@ -30,7 +30,19 @@ export function retryPolicyToProto(policy: RetryPolicy, maxAttempts: number): Re
   };
 }
 
+// Frozen records (the SQLite store's cached rows) never change, so their message is built once;
+// not a RUNNING job's, whose progress moves with the clock.
+const protoOfFrozen = new WeakMap<JobRecord, Job>();
+
 export function jobToProto(job: JobRecord, queue?: QueueStatus): Job {
+  if (!Object.isFrozen(job) || job.state === "RUNNING") return buildJob(job, queue);
+  let message = protoOfFrozen.get(job);
+  // Not frozen itself: spreading a frozen object (to add `queue`) takes V8's slow path.
+  if (!message) protoOfFrozen.set(job, (message = buildJob(job)));
+  return queue ? { ...message, queue } : message;
+}
+
+function buildJob(job: JobRecord, queue?: QueueStatus): Job {
   return {
     id: job.id,
     name: job.name,

@@ -16,6 +16,14 @@ export interface RpcContext {
   requestId: string;
   logger: RequestLogger;
   metadata: Metadata;
+}
+
+/**
+ * A server stream's context: streams wait for events, so they need to hear about cancellation.
+ * Unary handlers answer without waiting on the client, and listening for every unary call's
+ * cancellation cost a measured ~10% of GetJobStatus's throughput.
+ */
+export interface StreamContext extends RpcContext {
   /** Aborted when the client cancels or disconnects. */
   signal: AbortSignal;
 }
@@ -68,7 +76,7 @@ export class RpcInstrumentation {
 
   unary<Req, Res>(method: string, handler: (request: Req, ctx: RpcContext) => Promise<Res>) {
     return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
-      const ctx = this.context(method, call.metadata, call);
+      const ctx = this.context(method, call.metadata);
       const stopTimer = this.metrics.rpcStarted(method);
       // The headers go out with the answer, not ahead of it: one write to the socket per call, not two.
       const sendHeaders = () => call.sendMetadata(requestIdMetadata(ctx.requestId));
@@ -88,9 +96,9 @@ export class RpcInstrumentation {
     };
   }
 
-  serverStream<Req, Res>(method: string, handler: (request: Req, stream: ServerWritableStream<Req, Res>, ctx: RpcContext) => Promise<void>) {
+  serverStream<Req, Res>(method: string, handler: (request: Req, stream: ServerWritableStream<Req, Res>, ctx: StreamContext) => Promise<void>) {
     return (call: ServerWritableStream<Req, Res>) => {
-      const ctx = this.context(method, call.metadata, call);
+      const ctx = this.streamContext(method, call.metadata, call);
       const stopTimer = this.metrics.rpcStarted(method);
       call.sendMetadata(requestIdMetadata(ctx.requestId));
       handler(call.request, call, ctx).then(
@@ -107,28 +115,15 @@ export class RpcInstrumentation {
     };
   }
 
-  private context(method: string, metadata: Metadata, call: CancellableCall): RpcContext {
+  private context(method: string, metadata: Metadata): RpcContext {
     const requestId = requestIdOf(metadata);
-    // The signal is made on first use: most unary calls never watch for cancellation. (The
-    // listener stays eager: a context that held on to the call kept whole calls alive.)
-    let controller: AbortController | undefined;
-    let cancelled = false;
-    call.on("cancelled", () => {
-      cancelled = true;
-      controller?.abort();
-    });
-    return {
-      requestId,
-      metadata,
-      logger: new RequestLog(this.logger, requestId, method),
-      get signal() {
-        if (!controller) {
-          controller = new AbortController();
-          if (cancelled) controller.abort();
-        }
-        return controller.signal;
-      },
-    };
+    return { requestId, metadata, logger: new RequestLog(this.logger, requestId, method) };
+  }
+
+  private streamContext(method: string, metadata: Metadata, call: CancellableCall): StreamContext {
+    const controller = new AbortController();
+    call.on("cancelled", () => controller.abort());
+    return { ...this.context(method, metadata), signal: controller.signal };
   }
 
   private toStatus(error: unknown, ctx: RpcContext) {
