@@ -41,8 +41,8 @@ interface LocalRun {
   stopCause?: StopCause;
   /** Node reports heap exhaustion on stderr before it aborts; the tail may have lost it by the end. */
   outOfMemory: boolean;
-  /** Resident bytes the run was using when the memory watch killed it. */
-  memoryExceededBytes?: number;
+  /** Resident bytes the run was using when the memory watch killed it, and the limit it passed. */
+  memoryExceeded?: { residentBytes: number; limitBytes: number };
   unwatchMemory?: () => void;
   timeoutTimer: NodeJS.Timeout;
   killTimer?: NodeJS.Timeout;
@@ -128,7 +128,7 @@ export class LocalRuntime implements Runtime {
     const limitBytes = localMemoryLimit(job, workload);
     if (this.memory && limitBytes !== null) {
       run.unwatchMemory = this.memory.watch(child.pid!, limitBytes, (residentBytes) => {
-        run.memoryExceededBytes = residentBytes;
+        run.memoryExceeded = { residentBytes, limitBytes };
         killGroup(child.pid!, "SIGKILL");
       });
     }
@@ -218,11 +218,14 @@ export class LocalRuntime implements Runtime {
       case "shutdown":
         return { kind: "interrupted", message: "the service shut down before the run finished", output };
     }
-    if (run.memoryExceededBytes !== undefined) {
+    if (run.memoryExceeded) {
+      const { residentBytes, limitBytes } = run.memoryExceeded;
+      // A k6 run's limit also counts its runners' (localMemoryLimit): then the total is named too.
+      const total = limitBytes === parseQuantity(run.job.resources.memoryLimit) ? "" : ` (${mebibytes(limitBytes)} MiB with its runners)`;
       return {
         kind: "failed",
         reason: Reason.OOM_KILLED,
-        message: `killed after using ${mebibytes(run.memoryExceededBytes)} MiB, over its memory limit of ${run.job.resources.memoryLimit}`,
+        message: `killed after using ${mebibytes(residentBytes)} MiB, over its memory limit of ${run.job.resources.memoryLimit}${total}`,
         output,
       };
     }
