@@ -1,4 +1,4 @@
-import { status, type ServiceError } from "@grpc/grpc-js";
+import { Metadata, status, type ServiceError, type StatusObject } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { JobState, ListJobsRequest, ScheduleJobRequest, type Job } from "../src/gen/jobscheduler/v1/jobscheduler.js";
 import { startHttpTarget } from "./support/http-target.js";
@@ -317,5 +317,41 @@ describe("dispatching controls", () => {
     expect(status1.queued).toBeGreaterThanOrEqual(1);
     await call(service.client, service.client.resumeDispatching, {});
     await waitForState(job!.id, [JobState.JOB_STATE_SUCCEEDED]);
+  });
+});
+
+describe("request ids", () => {
+  /** One GetJobStatus call with its response headers and trailers. */
+  function getWithMetadata(jobId: string, metadata: Metadata) {
+    return new Promise<{ code: status; headers: Metadata | null; trailers: Metadata }>((resolve) => {
+      let headers: Metadata | null = null;
+      const pending = service.client.getJobStatus({ jobId }, metadata, () => undefined);
+      pending.on("metadata", (received: Metadata) => (headers = received));
+      pending.on("status", (received: StatusObject) => resolve({ code: received.code, headers, trailers: received.metadata }));
+    });
+  }
+
+  it("echoes a given x-request-id in the response headers, on success and on error", async () => {
+    const { job } = await call(service.client, service.client.scheduleJob, timerRequest({}, { ms: 50 }));
+    const given = new Metadata();
+    given.set("x-request-id", "hub-poll-42");
+    const ok = await getWithMetadata(job!.id, given);
+    expect(ok.code).toBe(status.OK);
+    expect(ok.headers!.get("x-request-id")).toEqual(["hub-poll-42"]);
+    const missing = await getWithMetadata("0193a6f0-1c2d-7e3f-8a4b-5c6d7e8f9a0b", given);
+    expect(missing.code).toBe(status.NOT_FOUND);
+    expect(missing.trailers.get("x-request-id")).toEqual(["hub-poll-42"]);
+  });
+
+  it("gives an error a generated request id to quote; a plain answer carries none", async () => {
+    const { job } = await call(service.client, service.client.scheduleJob, timerRequest({}, { ms: 50 }));
+    const ok = await getWithMetadata(job!.id, new Metadata());
+    expect(ok.code).toBe(status.OK);
+    expect(ok.headers?.get("x-request-id") ?? []).toEqual([]);
+    const bad = await getWithMetadata("not-an-id", new Metadata());
+    expect(bad.code).toBe(status.INVALID_ARGUMENT);
+    const [generated] = bad.trailers.get("x-request-id");
+    expect(generated).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(bad.trailers.get("error-field")).toEqual(["job_id"]);
   });
 });
