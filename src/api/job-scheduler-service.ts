@@ -209,8 +209,9 @@ export function jobSchedulerService(deps: JobSchedulerDeps, rpc: RpcInstrumentat
   async function getJobStatus(request: GetJobStatusRequest): Promise<Job> {
     const job = await getJobOr404(store, request.jobId);
     if (job.state !== "QUEUED") return jobToProto(job);
-    const blocker = await dispatcher.blockerOf(job);
-    const position = await positions.positionOf(job);
+    // The answers already in memory are taken without a turn through a promise each.
+    const blocker = dispatcher.blockerWithoutCounts(job) ?? (await dispatcher.blockerOf(job));
+    const position = positions.cachedPositionOf(job) ?? (await positions.positionOf(job));
     const due = blocker.reason !== "DELAYED" && blocker.reason !== "RETRY_BACKOFF";
     return jobToProto(job, { position: due ? position : 0, waitingReason: blocker.reason, waitingMessage: blocker.message });
   }

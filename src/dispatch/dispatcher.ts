@@ -118,6 +118,14 @@ export class Dispatcher {
 
   /** Why a queued job is not running yet. */
   async blockerOf(job: JobRecord): Promise<Blocker> {
+    const known = this.blockerWithoutCounts(job);
+    if (known) return known;
+    const counts = await this.store.activeCounts();
+    return admissionBlocker(job, counts, this.limits.get()) ?? { reason: "WAITING_TURN", message: "waiting for the jobs ahead of it" };
+  }
+
+  /** What holds a queued job when it needs no look at the running jobs (delayed, paused), else null. */
+  blockerWithoutCounts(job: JobRecord): Blocker | null {
     const now = this.clock.now();
     if (job.runAt > now) {
       return job.attempt > 1
@@ -125,8 +133,7 @@ export class Dispatcher {
         : { reason: "DELAYED", message: `delayed until ${new Date(job.runAt).toISOString()}` };
     }
     if (this.paused) return { reason: "DISPATCH_PAUSED", message: `dispatching is paused: ${this.pausedReason}` };
-    const counts = await this.store.activeCounts();
-    return admissionBlocker(job, counts, this.limits.get()) ?? { reason: "WAITING_TURN", message: "waiting for the jobs ahead of it" };
+    return null;
   }
 
   /** Stops taking new work and waits for launches already under way. */

@@ -23,9 +23,16 @@ export class QueuePositions {
 
   async positionOf(job: JobRecord): Promise<number> {
     const now = this.clock.now();
-    let snapshot = this.snapshot;
-    if (!snapshot || now - snapshot.at > this.maxAgeMs || !snapshot.positions.has(job.id)) snapshot = await this.refresh(now);
+    const known = this.cachedPositionOf(job, now);
+    if (known !== undefined) return known;
+    const snapshot = await this.refresh(now);
     return snapshot.positions.get(job.id) ?? this.store.queuePosition(job, now);
+  }
+
+  /** The job's position from the current snapshot when that is fresh and holds it (no I/O), else undefined. */
+  cachedPositionOf(job: JobRecord, now = this.clock.now()): number | undefined {
+    const snapshot = this.snapshot;
+    return snapshot && now - snapshot.at <= this.maxAgeMs ? snapshot.positions.get(job.id) : undefined;
   }
 
   private refresh(now: number) {
