@@ -108,8 +108,8 @@ export class Metrics implements AdmissionObserver {
     return (code) => this.rpcSeries(method, code).observe((performance.now() - started) / 1000);
   }
 
-  // One labelled child per (method, code), looked up by a plain key: prom-client would hash the
-  // label object on every observation, a measurable share of a ~100 µs call.
+  // One labelled child per (method, code), looked up by a plain key: spares each call
+  // startTimer's closures and label-object merges (prom-client still hashes the labels).
   private readonly rpcChildren = new Map<string, { observe(seconds: number): void }>();
 
   private rpcSeries(method: string, code: string): { observe(seconds: number): void } {
