@@ -20,8 +20,7 @@ export interface RpcContext {
 
 /**
  * A server stream's context: streams wait for events, so they need to hear about cancellation.
- * Unary handlers answer without waiting on the client, and listening for every unary call's
- * cancellation cost a measured ~10% of GetJobStatus's throughput.
+ * Unary handlers answer without waiting on the client, so their calls carry no listener.
  */
 export interface StreamContext extends RpcContext {
   /** Aborted when the client cancels or disconnects. */
@@ -82,7 +81,7 @@ export class RpcInstrumentation {
       const stopTimer = this.metrics.rpcStarted(method);
       // A given id is echoed in the headers, which go out with the answer (one socket write, not
       // two). A generated one is only sent with an error (in its trailers), where a client needs
-      // it to quote the failure: a unique header on every answer cost ~15% of GetJobStatus's CPU.
+      // it to quote the failure: a unique header on every answer cost 6-10 µs of GetJobStatus's CPU.
       const echo = () => given && call.sendMetadata(requestIdMetadata(given));
       handler(call.request, ctx).then(
         (response) => {
