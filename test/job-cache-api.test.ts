@@ -69,4 +69,28 @@ describe("GetJobStatus and WatchJob over the job cache", () => {
       await call(service.client, service.client.resumeDispatching, {});
     }
   });
+
+  it("answer a queued job's poll with its current queue status, though the answer is encoded once per status", async () => {
+    await call(service.client, service.client.pauseDispatching, { reason: "first reason" });
+    try {
+      const first = (await call(service.client, service.client.scheduleJob, timerRequest(50))).job!;
+      const second = (await call(service.client, service.client.scheduleJob, timerRequest(50))).job!;
+      const queueOf = async (jobId: string) => (await getJob(jobId)).queue!;
+      // Each job is polled twice per state, so a stale encoding kept from the first poll would show.
+      await expect.poll(() => queueOf(second.id), { interval: 50 }).toMatchObject({ position: 2, waitingReason: "DISPATCH_PAUSED" });
+      expect(await queueOf(second.id)).toEqual({ position: 2, waitingReason: "DISPATCH_PAUSED", waitingMessage: "dispatching is paused: first reason" });
+
+      await call(service.client, service.client.cancelJob, { jobId: first.id, reason: "make room" });
+      // Positions come from a snapshot at most 250 ms old.
+      await expect.poll(() => queueOf(second.id), { interval: 50 }).toMatchObject({ position: 1 });
+      expect((await queueOf(second.id)).position).toBe(1);
+
+      await call(service.client, service.client.pauseDispatching, { reason: "second reason" });
+      expect(await queueOf(second.id)).toEqual({ position: 1, waitingReason: "DISPATCH_PAUSED", waitingMessage: "dispatching is paused: second reason" });
+      expect(await queueOf(second.id)).toEqual({ position: 1, waitingReason: "DISPATCH_PAUSED", waitingMessage: "dispatching is paused: second reason" });
+      await call(service.client, service.client.cancelJob, { jobId: second.id, reason: "done" });
+    } finally {
+      await call(service.client, service.client.resumeDispatching, {});
+    }
+  });
 });

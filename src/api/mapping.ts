@@ -2,6 +2,7 @@ import { z } from "zod";
 import type { Duration } from "../gen/google/protobuf/duration.js";
 import { CriteriaType, JobState, type Job, type JobEvent, type JobType, type Progress, type QueueStatus, type RetryPolicy as RetryPolicyMessage } from "../gen/jobscheduler/v1/jobscheduler.js";
 import type { JobHandler } from "../jobs/handler.js";
+import { shareMessage } from "./shared-messages.js";
 import { JOB_STATES, type JobEventRecord, type JobRecord, type JobStateName, type RetryPolicy } from "../jobs/job.js";
 
 export function stateToProto(state: JobStateName): JobState {
@@ -30,16 +31,27 @@ export function retryPolicyToProto(policy: RetryPolicy, maxAttempts: number): Re
   };
 }
 
-// Frozen records (the SQLite store's cached rows) never change, so their message is built once;
-// not a RUNNING job's, whose progress moves with the clock.
+// Frozen records (the SQLite store's cached rows) never change, so their message is built (and
+// encoded, see shared-messages.ts) once; not a RUNNING job's, whose progress moves with the clock.
+// A queued job's message also carries its queue status: the last one built is kept while the
+// status stays the same.
 const protoOfFrozen = new WeakMap<JobRecord, Job>();
+const queuedProtoOfFrozen = new WeakMap<JobRecord, Job>();
 
 export function jobToProto(job: JobRecord, queue?: QueueStatus): Job {
   if (!Object.isFrozen(job) || job.state === "RUNNING") return buildJob(job, queue);
   let message = protoOfFrozen.get(job);
-  // Not frozen itself: spreading a frozen object (to add `queue`) takes V8's slow path.
-  if (!message) protoOfFrozen.set(job, (message = buildJob(job)));
-  return queue ? { ...message, queue } : message;
+  if (!message) protoOfFrozen.set(job, (message = shareMessage(buildJob(job))));
+  if (!queue) return message;
+  const last = queuedProtoOfFrozen.get(job);
+  if (last?.queue && sameQueueStatus(last.queue, queue)) return last;
+  const queued = shareMessage({ ...message, queue });
+  queuedProtoOfFrozen.set(job, queued);
+  return queued;
+}
+
+function sameQueueStatus(a: QueueStatus, b: QueueStatus): boolean {
+  return a.position === b.position && a.waitingReason === b.waitingReason && a.waitingMessage === b.waitingMessage;
 }
 
 function buildJob(job: JobRecord, queue?: QueueStatus): Job {

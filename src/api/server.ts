@@ -3,7 +3,8 @@ import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
-import { JobSchedulerService, type JobSchedulerServer } from "../gen/jobscheduler/v1/jobscheduler.js";
+import type { JobSchedulerServer } from "../gen/jobscheduler/v1/jobscheduler.js";
+import { JobSchedulerServiceDefinition } from "./shared-messages.js";
 
 export const SERVICE_NAME = "jobscheduler.v1.JobScheduler";
 const PROTO_ROOT = fileURLToPath(new URL("../../proto", import.meta.url));
@@ -21,7 +22,7 @@ export async function startGrpcServer(implementation: JobSchedulerServer, host: 
     "grpc.max_receive_message_length": 4 * 1024 * 1024,
     "grpc.keepalive_permit_without_calls": 1,
   });
-  server.addService(JobSchedulerService, implementation);
+  server.addService(JobSchedulerServiceDefinition, implementation);
 
   const health = new HealthImplementation({ "": "NOT_SERVING", [SERVICE_NAME]: "NOT_SERVING" });
   health.addToServer(server);
