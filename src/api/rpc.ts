@@ -45,15 +45,31 @@ interface CancellableCall {
   on(event: "cancelled", listener: () => void): unknown;
 }
 
-/** The child logger is made on the first line actually logged: most calls log nothing at the usual levels. */
-class RequestLog implements RequestLogger {
+/**
+ * A call's context. The request id, when the client gave none, is made on first use (a log line
+ * or an error): most calls need none. The child logger is made on the first line actually
+ * logged: most calls log nothing at the usual levels.
+ */
+class CallContext implements RpcContext, RequestLogger {
+  private id: string | null;
   private child?: Logger;
 
   constructor(
     private readonly parent: Logger,
-    private readonly requestId: string,
     private readonly method: string,
-  ) {}
+    readonly metadata: Metadata,
+    given: string | null,
+  ) {
+    this.id = given;
+  }
+
+  get requestId(): string {
+    return (this.id ??= randomUUID());
+  }
+
+  get logger(): RequestLogger {
+    return this;
+  }
 
   private write(level: Exclude<Level, "fatal">, fields: object, message: string): void {
     if (!this.parent.isLevelEnabled(level)) return;
@@ -66,6 +82,12 @@ class RequestLog implements RequestLogger {
   info(fields: object, message: string) { this.write("info", fields, message); }
   warn(fields: object, message: string) { this.write("warn", fields, message); }
   error(fields: object, message: string) { this.write("error", fields, message); }
+}
+
+class StreamCallContext extends CallContext implements StreamContext {
+  constructor(parent: Logger, method: string, metadata: Metadata, given: string | null, readonly signal: AbortSignal) {
+    super(parent, method, metadata, given);
+  }
 }
 
 export class RpcInstrumentation {
@@ -120,14 +142,13 @@ export class RpcInstrumentation {
   }
 
   private context(method: string, metadata: Metadata, given: string | null): RpcContext {
-    const requestId = given ?? randomUUID();
-    return { requestId, metadata, logger: new RequestLog(this.logger, requestId, method) };
+    return new CallContext(this.logger, method, metadata, given);
   }
 
   private streamContext(method: string, metadata: Metadata, call: CancellableCall): StreamContext {
     const controller = new AbortController();
     call.on("cancelled", () => controller.abort());
-    return { ...this.context(method, metadata, givenRequestId(metadata)), signal: controller.signal };
+    return new StreamCallContext(this.logger, method, metadata, givenRequestId(metadata), controller.signal);
   }
 
   /** The error's status, its trailers carrying the request id. */

@@ -4,17 +4,17 @@ import type { AdmissionObserver } from "../dispatch/dispatcher.js";
 import type { JobRecord } from "../jobs/job.js";
 import type { JobEvents } from "../jobs/job-events.js";
 import type { JobStore } from "../store/store.js";
+import { RpcLatencyHistogram } from "./rpc-latency.js";
 
 /** The service's Prometheus metrics; one instance per process (tests may make several). */
 export class Metrics implements AdmissionObserver {
   readonly registry = new Registry();
-  private readonly rpcDuration = new Histogram({
-    name: "jobscheduler_grpc_server_handling_seconds",
-    help: "Time to handle a gRPC request, by method and status code.",
-    labelNames: ["method", "code"] as const,
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
-    registers: [this.registry],
-  });
+  private readonly rpcDuration = new RpcLatencyHistogram(
+    "jobscheduler_grpc_server_handling_seconds",
+    "Time to handle a gRPC request, by method and status code.",
+    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+    this.registry,
+  );
   private readonly transitions = new Counter({
     name: "jobscheduler_job_transitions_total",
     help: "Job state transitions, by job type, new state and reason.",
@@ -105,17 +105,6 @@ export class Metrics implements AdmissionObserver {
   /** Starts timing a request; call the result with the status code name when it ends. */
   rpcStarted(method: string): (code: string) => void {
     const started = performance.now();
-    return (code) => this.rpcSeries(method, code).observe((performance.now() - started) / 1000);
-  }
-
-  // One labelled child per (method, code), looked up by a plain key: spares each call
-  // startTimer's closures and label-object merges (prom-client still hashes the labels).
-  private readonly rpcChildren = new Map<string, { observe(seconds: number): void }>();
-
-  private rpcSeries(method: string, code: string): { observe(seconds: number): void } {
-    const key = `${method} ${code}`;
-    let child = this.rpcChildren.get(key);
-    if (!child) this.rpcChildren.set(key, (child = this.rpcDuration.labels({ method, code })));
-    return child;
+    return (code) => this.rpcDuration.observe(method, code, (performance.now() - started) / 1000);
   }
 }
