@@ -2,8 +2,8 @@ import { z } from "zod";
 import type { Duration } from "../gen/google/protobuf/duration.js";
 import { CriteriaType, JobState, type Job, type JobEvent, type JobType, type Progress, type QueueStatus, type RetryPolicy as RetryPolicyMessage } from "../gen/jobscheduler/v1/jobscheduler.js";
 import type { JobHandler } from "../jobs/handler.js";
-import { shareMessage } from "./shared-messages.js";
 import { JOB_STATES, type JobEventRecord, type JobRecord, type JobStateName, type RetryPolicy } from "../jobs/job.js";
+import { shareMessage } from "./shared-messages.js";
 
 export function stateToProto(state: JobStateName): JobState {
   return JobState[`JOB_STATE_${state}`];
