@@ -299,23 +299,14 @@ export async function run(): Promise<BenchReport> {
       const echoTarget = getJobStatusTarget(echo.address, fakeIds);
       const getTarget = getJobStatusTarget(service.address, ids);
       for (let pair = 1; pair <= pairs; pair++) {
-        const measureEcho = async () => {
-          const result = await measure(`echo ${pair}/${pairs}`, echoTarget, { ...load, serverPid: echo.server.pid });
-          checkErrors("echo", result, report);
-          echoRuns.push(result);
+        const window = (label: string, target: typeof echoTarget, pid: number, runs: LoadResult[]) => async () => {
+          const result = await measure(`${label} ${pair}/${pairs}`, target, { ...load, serverPid: pid });
+          checkErrors(label, result, report);
+          runs.push(result);
         };
-        const measureGet = async () => {
-          const result = await measure(`GetJobStatus ${pair}/${pairs}`, getTarget, { ...load, serverPid: service.server.pid });
-          checkErrors("GetJobStatus", result, report);
-          getRuns.push(result);
-        };
-        if (pair % 2 === 1) {
-          await measureEcho();
-          await measureGet();
-        } else {
-          await measureGet();
-          await measureEcho();
-        }
+        const echoWindow = window("echo", echoTarget, echo.server.pid, echoRuns);
+        const getWindow = window("GetJobStatus", getTarget, service.server.pid, getRuns);
+        for (const measureWindow of pair % 2 === 1 ? [echoWindow, getWindow] : [getWindow, echoWindow]) await measureWindow();
       }
       await echo.server.stop();
 
