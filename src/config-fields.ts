@@ -1,5 +1,6 @@
 // Field types for settings read from the environment (used by src/config.ts and the
 // setting groups it spreads in, such as src/hub/settings.ts).
+import { delimiter, resolve } from "node:path";
 import { z } from "zod";
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
@@ -37,3 +38,19 @@ export const json = <T extends z.ZodType>(schema: T, fallback: string) =>
       for (const issue of parsed.error.issues) ctx.addIssue({ code: "custom", message: `${issue.path.join(".") || "(top)"}: ${issue.message}` });
       return z.NEVER;
     });
+
+/**
+ * A file or directory, made absolute against the working directory once, at start-up: every
+ * later user sees the same file, a run started in its own directory included.
+ */
+export const path = () => z.string().min(1).transform((text) => resolve(text));
+
+/** A path-list (KUBECONFIG's `a:b`), each entry made absolute as `path` does. */
+export const pathList = () =>
+  z
+    .string()
+    .min(1)
+    .transform((text) => text.split(delimiter).map((entry) => (entry ? resolve(entry) : entry)).join(delimiter));
+
+/** A command: a bare name is looked up in PATH when run; one with a slash is a path, made absolute. */
+export const command = () => z.string().min(1).transform((text) => (text.includes("/") ? resolve(text) : text));

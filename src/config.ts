@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
-import { duration, json } from "./config-fields.js";
+import { command, duration, json, path, pathList } from "./config-fields.js";
 import { parseQuantity } from "./runtime/quantity.js";
 import { parseLimitList } from "./dispatch/limits.js";
 import { hubSettings, SECRET_SETTINGS } from "./hub/settings.js";
@@ -58,8 +58,8 @@ export const configSchema = z.object({
   METRICS_PORT: port(9090),
   /** pino log level: trace, debug, info, warn, error, fatal or silent. */
   LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
-  /** Where the SQLite file and the local runtime's per-run scratch directories live. */
-  DATA_DIR: z.string().min(1).default("./data"),
+  /** Where the SQLite file and the local runtime's per-run scratch directories live (relative paths here and in every path setting are resolved against the working directory at start-up). */
+  DATA_DIR: z.string().min(1).default("./data").pipe(path()),
   /** PostgreSQL connection URL (`postgres://...`); unset: the embedded SQLite file. A secret: never logged. */
   DATABASE_URL: z
     .string()
@@ -68,7 +68,7 @@ export const configSchema = z.object({
   /** PostgreSQL connections in the pool. */
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
   /** The SQLite file; default `$DATA_DIR/jobscheduler.db`. */
-  SQLITE_PATH: z.string().min(1).optional(),
+  SQLITE_PATH: path().optional(),
   /** Unset: kubernetes when in a cluster or given KUBECONFIG / K8S_API_SERVER, else local (see loadConfig). */
   RUNTIME: z.enum(["local", "kubernetes"]).optional(),
   /** Jobs STARTING or RUNNING at once, all types together (changeable live with UpdateDispatchLimits). */
@@ -92,7 +92,7 @@ export const configSchema = z.object({
   /** Longest time the dispatcher sleeps without a wake-up (it is also woken by every new job and every ended run). */
   DISPATCH_POLL_INTERVAL: duration("1s"),
   /** A JSON array of ScheduleSpec (proto JSON) upserted by name at start-up (docs/architecture.md, Schedules). */
-  SCHEDULES_FILE: z.string().min(1).optional(),
+  SCHEDULES_FILE: path().optional(),
   /** Local runtime: time between SIGTERM and SIGKILL when a run is stopped (timeout, cancel, shutdown). */
   KILL_GRACE_PERIOD: duration("10s"),
   /** On SIGTERM, how long local runs may finish before they are stopped and handed back. */
@@ -102,7 +102,7 @@ export const configSchema = z.object({
   /** How much of a run's stdout/stderr is kept with the job. */
   OUTPUT_TAIL_BYTES: z.coerce.number().int().min(256).max(1_048_576).default(8192),
   /** Where the collector programs (`<type>.js`) are; default the build's `dist/collectors`. */
-  COLLECTORS_DIR: z.string().min(1).default(defaultCollectorsDir),
+  COLLECTORS_DIR: z.string().min(1).default(defaultCollectorsDir).pipe(path()),
   /** Local runtime: the only variables of the service's own environment a run inherits (comma-separated). */
   LOCAL_PASS_ENV: list("PATH,TZ,LANG,LC_ALL,NODE_EXTRA_CA_CERTS,HTTP_PROXY,HTTPS_PROXY,NO_PROXY"),
   /** Local runtime: the nice value (0-19) of runs, so busy runs never starve the service's own event loop (0 = same priority as the service). */
@@ -110,7 +110,7 @@ export const configSchema = z.object({
   // The Kubernetes runtime (docs/kubernetes-runtime.md). Credentials: K8S_API_SERVER + K8S_TOKEN_FILE,
   // else KUBECONFIG, else the in-cluster service account.
   /** A kubeconfig file; setting it selects the Kubernetes runtime unless RUNTIME says otherwise. */
-  KUBECONFIG: z.string().min(1).optional(),
+  KUBECONFIG: pathList().optional(),
   /** Explicit API server URL (https; http only on loopback, e.g. `kubectl proxy`), used with K8S_TOKEN_FILE. */
   K8S_API_SERVER: z
     .string()
@@ -124,9 +124,9 @@ export const configSchema = z.object({
     }, "must be an https:// URL (plain http:// only for a loopback address, e.g. kubectl proxy)")
     .optional(),
   /** File holding the bearer token for K8S_API_SERVER. */
-  K8S_TOKEN_FILE: z.string().min(1).optional(),
+  K8S_TOKEN_FILE: path().optional(),
   /** CA bundle for K8S_API_SERVER. */
-  K8S_CA_FILE: z.string().min(1).optional(),
+  K8S_CA_FILE: path().optional(),
   /** Namespace the Kubernetes Jobs run in (may differ from the service's own; owned by one scheduler). */
   JOBS_NAMESPACE: z.string().regex(DNS_LABEL, "must be a namespace name (a lower-case DNS label)").default("jobscheduler-jobs"),
   /** Service account of job pods (no API rights, token not mounted). */
@@ -153,7 +153,7 @@ export const configSchema = z.object({
   K8S_JOB_SCHEDULING: json(jobScheduling, "{}"),
   // k6 load tests (docs/k6.md).
   /** The k6 executable for local runs; unset: `k6` from PATH. */
-  K6_BINARY: z.string().min(1).optional(),
+  K6_BINARY: command().optional(),
   /** The runner image on Kubernetes when a job names none: a pinned grafana/k6 tag. */
   K6_IMAGE: z.string().regex(/^\S+$/, "must be an image reference without spaces").default("grafana/k6:1.2.0"),
   /** The most VUs one k6 job may ask for (over all its runners). */

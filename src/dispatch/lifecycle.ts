@@ -8,6 +8,7 @@ import type { Recovery, RunEnd, Runtime, RuntimeListener } from "../runtime/runt
 import type { JobStore, JobTransition } from "../store/store.js";
 import type { OutboxInsert } from "../store/outbox-queries.js";
 import { systemClock, type Clock } from "./clock.js";
+import { failureCause } from "./failure-cause.js";
 import { backoffMs, isRetryable } from "./retry.js";
 
 /** Turns a job's end into a Hub criterion report (src/hub/outbox.ts), or null when there is none. */
@@ -233,6 +234,6 @@ export class JobLifecycle implements RuntimeListener {
 }
 
 function exitMessage(exitCode: number, outputTail: string): string {
-  const lastLine = outputTail.trim().split("\n").at(-1)?.slice(0, 300);
-  return `exited with code ${exitCode}${lastLine ? `: ${lastLine}` : ""}`;
+  const cause = failureCause(outputTail);
+  return `exited with code ${exitCode}${cause ? `: ${cause}` : ""}`;
 }
