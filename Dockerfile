@@ -76,7 +76,7 @@ RUN groupadd --gid 10001 jobscheduler \
 WORKDIR /app
 # Application files stay owned by root: the service can read but not modify its own code.
 # package.json is required at run time ("type": "module" makes dist/*.js ES modules);
-# proto/ is loaded at run time for server reflection (src/api/server.ts).
+# proto/ ships as the API's reference (server reflection serves the descriptors compiled into dist/).
 COPY package.json ./
 COPY proto ./proto
 COPY --from=build /src/node_modules ./node_modules

@@ -1,14 +1,11 @@
-import { fileURLToPath } from "node:url";
 import { Server, ServerCredentials } from "@grpc/grpc-js";
-import { loadSync } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
 import type { JobSchedulerServer } from "../gen/jobscheduler/v1/jobscheduler.js";
+import { reflectionPackageDefinition } from "./reflection-descriptors.js";
 import { JobSchedulerServiceDefinition } from "./shared-messages.js";
 
 export const SERVICE_NAME = "jobscheduler.v1.JobScheduler";
-const PROTO_ROOT = fileURLToPath(new URL("../../proto", import.meta.url));
-const HEALTH_PROTO_ROOT = fileURLToPath(new URL("../../node_modules/grpc-health-check/proto", import.meta.url));
 
 export interface GrpcServer {
   server: Server;
@@ -28,10 +25,7 @@ export async function startGrpcServer(implementation: JobSchedulerServer, host: 
   health.addToServer(server);
 
   // Reflection describes the health service too, so grpcurl can call it without a .proto.
-  const definition = loadSync(["jobscheduler/v1/jobscheduler.proto", "health/v1/health.proto"], {
-    includeDirs: [PROTO_ROOT, HEALTH_PROTO_ROOT],
-  });
-  new ReflectionService(definition).addToServer(server);
+  new ReflectionService(reflectionPackageDefinition()).addToServer(server);
 
   const boundPort = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound)));
