@@ -1,21 +1,36 @@
 #!/usr/bin/env node
-// The README's first check, through server reflection only (no .proto files), as a
-// user would do it with grpcurl: schedule a 2 s timer, watch it from its first
-// transition to the end, and fail unless it went QUEUED → STARTING → RUNNING → SUCCEEDED.
-//   node scripts/smoke.mjs [host:port]        (default localhost:50054)
-import { execFileSync } from "node:child_process";
+// The README's first check, through server reflection only (no .proto files), as a user would
+// do it with grpcurl: schedule a 2 s timer, watch it from its first transition to the end, and
+// fail unless it went QUEUED → STARTING → RUNNING → SUCCEEDED.
+//   npm run smoke [-- host:port]        (default localhost:50054, or JOBSCHEDULER_ADDRESS)
+// Any failure is one line on stderr and exit code 1 (e.g. "smoke: nothing answers at
+// localhost:50054 (connection refused)").
+import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
 const address = process.argv[2] ?? process.env.JOBSCHEDULER_ADDRESS ?? "localhost:50054";
 const grpcCall = fileURLToPath(new URL("./grpc-call.mjs", import.meta.url));
+const WATCH_SECONDS = 60;
 
+function fail(line) {
+  console.error(`smoke: ${line}`);
+  process.exit(1);
+}
+
+/** Runs grpc-call.mjs as grpcurl would be run; gives the response messages, or ends the smoke test in one line. */
 function call(method, body) {
-  const output = execFileSync(process.execPath, [grpcCall, "-d", JSON.stringify(body), address, `jobscheduler.v1.JobScheduler/${method}`], {
-    encoding: "utf8",
-    timeout: 60_000,
-  });
+  const args = ["-plaintext", "-max-time", String(WATCH_SECONDS), "-d", JSON.stringify(body), address, `jobscheduler.v1.JobScheduler/${method}`];
+  const run = spawnSync(process.execPath, [grpcCall, ...args], { encoding: "utf8" });
   // One JSON document per message; split on document boundaries.
-  return output.split(/\n(?=\{)/).filter((s) => s.trim()).map((s) => JSON.parse(s));
+  const messages = run.stdout.split(/\n(?=\{)/).filter((s) => s.trim()).map((s) => JSON.parse(s));
+  if (run.status === 0) return messages;
+  const stderr = run.stderr.trim();
+  const unreachable = /^Failed to dial target host "[^"]*": (.*)$/m.exec(stderr);
+  if (unreachable) fail(`nothing answers at ${address} (${unreachable[1]})`);
+  const status = /Code: (\S+)\s+Message: (.*)/s.exec(stderr);
+  const seen = messages.length ? ` after ${messages.map((m) => m.state?.replace("JOB_STATE_", "")).join(" → ")}` : "";
+  if (status) fail(`${method} answered ${status[1]}: ${status[2].replace(/\s+/g, " ")}${seen}`);
+  fail(`${method} failed: ${stderr.replace(/\s+/g, " ") || `grpc-call.mjs exited with ${run.status ?? run.signal}`}`);
 }
 
 const [{ job }] = call("ScheduleJob", {
@@ -32,7 +47,7 @@ console.log(`result: ${JSON.stringify(last.result)}`);
 
 const expected = ["QUEUED", "STARTING", "RUNNING", "SUCCEEDED"];
 if (states.join() !== expected.join() || last.result?.completed !== true) {
-  console.error(`smoke test FAILED: expected ${expected.join(" → ")} and a completed result`);
-  process.exit(1);
+  const why = last.message ? ` (${last.reason ?? last.state}: ${last.message})` : "";
+  fail(`expected ${expected.join(" → ")} and a completed result, got ${states.join(" → ")}${why}`);
 }
 console.log("smoke test passed");

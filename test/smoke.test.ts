@@ -1,10 +1,8 @@
-import { execFile } from "node:child_process";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { closedPort, runCli } from "./support/cli.js";
 import { baseEnv, cleanup, ROOT, spawnService, tempDir, type ChildService } from "./support/service.js";
 
-const run = promisify(execFile);
 let service: ChildService;
 let dataDir: string;
 
@@ -21,16 +19,24 @@ afterAll(async () => {
 });
 
 describe("the README's smoke check (reflection only, as grpcurl would)", () => {
-  it("schedules a 2 s timer and watches it QUEUED → STARTING → RUNNING → SUCCEEDED", async () => {
-    const { stdout } = await run(process.execPath, [join(ROOT, "scripts/smoke.mjs"), `127.0.0.1:${service.grpcPort}`]);
+  it("`npm run smoke -- host:port` schedules a 2 s timer and watches it QUEUED → STARTING → RUNNING → SUCCEEDED", async () => {
+    const { status, stdout, stderr } = await runCli("npm", ["run", "smoke", "--", `127.0.0.1:${service.grpcPort}`], { cwd: ROOT });
+    expect({ status, stderr }).toEqual({ status: 0, stderr: "" });
     expect(stdout).toContain("transitions: QUEUED → STARTING → RUNNING → SUCCEEDED");
     expect(stdout).toMatch(/result: \{"timerName":"smoke-test","durationMs":2000,"elapsedMs":\d+,"completed":true\}/);
     expect(stdout).toContain("smoke test passed");
   });
 
-  it("lists the services through reflection, the health service included", async () => {
-    const { stdout } = await run(process.execPath, [join(ROOT, "scripts/grpc-call.mjs"), `127.0.0.1:${service.grpcPort}`, "grpc.health.v1.Health/Check"]);
-    expect(JSON.parse(stdout)).toEqual({ status: "SERVING" });
+  it("says in one line that nothing answers, instead of a stack trace (exit 1)", async () => {
+    const port = await closedPort();
+    const run = await runCli(process.execPath, [join(ROOT, "scripts/smoke.mjs"), `127.0.0.1:${port}`]);
+    expect(run).toEqual({ status: 1, stdout: "", stderr: `smoke: nothing answers at 127.0.0.1:${port} (connection refused)\n` });
+  });
+
+  it("lists the services through reflection, the health service included, and calls it", async () => {
+    const grpcCall = (...args: string[]) => runCli(process.execPath, [join(ROOT, "scripts/grpc-call.mjs"), "-plaintext", `127.0.0.1:${service.grpcPort}`, ...args]);
+    expect((await grpcCall("list")).stdout).toBe("grpc.health.v1.Health\njobscheduler.v1.JobScheduler\n");
+    expect(JSON.parse((await grpcCall("grpc.health.v1.Health/Check")).stdout)).toEqual({ status: "SERVING" });
   });
 
   it("answers /healthz, /readyz and /metrics over HTTP", async () => {
