@@ -15,7 +15,7 @@ import * as grpc from "@grpc/grpc-js";
 import { create, fromBinary, fromJsonString, toBinary, toJson } from "@bufbuild/protobuf";
 import { describe, findSymbol } from "./grpc-call/describe.mjs";
 import { parseArgs, usage, UsageError } from "./grpc-call/flags.mjs";
-import { Reflection, ReflectionError } from "./grpc-call/reflection.mjs";
+import { Reflection, ReflectionError, SymbolNotFound } from "./grpc-call/reflection.mjs";
 
 const PROGRAM = "grpc-call.mjs";
 const STATUS_EXIT_OFFSET = 64;
@@ -93,11 +93,12 @@ class Session {
    * Runs a reflection step; its failures become grpcurl's messages, prefixed with `context`
    * (`notFound` when the server does not know the symbol asked for).
    */
-  async reflect(context, step, notFound = `${context}: reflection error`) {
+  async reflect(context, step, notFound = `${context}: not found`) {
     try {
       return await step(this.reflection);
     } catch (error) {
-      if (error instanceof ReflectionError) throw new Failure(error.code === grpc.status.NOT_FOUND ? notFound : `${context}: ${error.message}`);
+      if (error instanceof SymbolNotFound) throw new Failure(notFound);
+      if (error instanceof ReflectionError) throw new Failure(`${context}: ${error.message}`);
       if (typeof error?.code !== "number") throw error;
       if (!this.connected() && (error.code === grpc.status.UNAVAILABLE || error.code === grpc.status.DEADLINE_EXCEEDED)) {
         throw new Failure(`Failed to dial target host "${this.address}": ${dialCause(error)}`);

@@ -26,13 +26,16 @@ const WELL_KNOWN_FILES = new Map(
     .map((file) => [file.proto.name, file.proto]),
 );
 
-/** A reflection error the server answered (error_response), e.g. an unknown symbol. */
+/** A reflection error the server answered (error_response), or a file it does not serve. */
 export class ReflectionError extends Error {
   constructor(code, message) {
     super(message);
     this.code = code;
   }
 }
+
+/** The server knows no file containing the symbol asked for. */
+export class SymbolNotFound extends ReflectionError {}
 
 function encodeRequest(field, value) {
   return new BinaryWriter().tag(field, WireType.LengthDelimited).string(value).finish();
@@ -104,7 +107,9 @@ export class Reflection {
 
   /** The registry holding `symbol` (a service, method, message, enum or field) and everything it needs. */
   async registryFor(symbol) {
-    const { files } = await this.#ask(FILE_CONTAINING_SYMBOL, symbol);
+    const { files } = await this.#ask(FILE_CONTAINING_SYMBOL, symbol).catch((error) => {
+      throw error instanceof ReflectionError && error.code === grpc.status.NOT_FOUND ? new SymbolNotFound(error.code, error.message) : error;
+    });
     const names = files.map((bytes) => this.#add(bytes));
     const ordered = [];
     const seen = new Set();
