@@ -6,15 +6,16 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer as createHttpServer, type Server } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
-import type { AddressInfo } from "node:net";
+import { createServer as createTcpServer, type AddressInfo, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { evaluate } from "../src/hub/evaluator.js";
+import { criteriaSettingsSchema, evaluate } from "../src/hub/evaluator.js";
 import { DEFAULT_ENDPOINTS, httpCheckHandler, reachesReset } from "../src/jobs/http-check.js";
 import { runCollector } from "./support/run-collector.js";
 
 const servers: Server[] = [];
+const tcpServers: { close(): Promise<void> }[] = [];
 let certDir: string;
 let cert: string;
 let key: string;
@@ -35,6 +36,35 @@ function app(handler: (path: string, res: import("node:http").ServerResponse) =>
 }
 
 const json = (res: import("node:http").ServerResponse, status = 200) => res.writeHead(status, { "content-type": "application/json" }).end('{"items":[]}');
+
+/**
+ * A host that accepts connections and never says a word (no TLS handshake, no HTTP answer): the
+ * hanging app. It records each connection's opening and closing in order, so a test can tell
+ * whether a check's requests were all in flight at once.
+ */
+async function silentHost(): Promise<{ port: string; events: string[] }> {
+  const events: string[] = [];
+  const sockets = new Set<Socket>();
+  const server = createTcpServer((socket) => {
+    sockets.add(socket);
+    events.push("open");
+    // Read (and drop) what the client sends, so its closing the connection is seen.
+    socket.resume();
+    socket.on("error", () => undefined);
+    socket.on("close", () => {
+      sockets.delete(socket);
+      events.push("close");
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  tcpServers.push({
+    close: () => new Promise<void>((resolve) => {
+      for (const socket of sockets) socket.destroy();
+      server.close(() => resolve());
+    }),
+  });
+  return { port: String((server.address() as AddressInfo).port), events };
+}
 
 let fast: string;
 let slow: string;
@@ -72,15 +102,29 @@ afterAll(async () => {
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
+  for (const server of tcpServers) await server.close();
   rmSync(certDir, { recursive: true, force: true });
 });
 
 const handler = httpCheckHandler({ userAgent: "HackLoad-Monitor/1.0" });
 
-async function check(baseUrl: string, options: { timeoutMs?: number; extraEnv?: Record<string, string>; endpoints?: unknown[] } = {}) {
-  const params = handler.paramsSchema.parse({ baseUrl, endpoints: options.endpoints ?? [], requestTimeout: { seconds: 0, nanos: (options.timeoutMs ?? 1000) * 1e6 } });
-  const workload = handler.buildWorkload({ params, timeoutMs: 20_000 } as never);
-  const run = await runCollector("http-check", { ...workload.env, ...options.extraEnv });
+interface CheckOptions {
+  /** The per-request timeout (HTTP_TIMEOUT). */
+  timeoutMs?: number;
+  /** The job's timeout (the collector's deadline is derived from it). */
+  jobTimeoutMs?: number;
+  /** The test kills the collector after this long. */
+  killAfterMs?: number;
+  extraEnv?: Record<string, string>;
+  endpoints?: unknown[];
+}
+
+const duration = (ms: number) => ({ seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 });
+
+async function check(baseUrl: string, options: CheckOptions = {}) {
+  const params = handler.paramsSchema.parse({ baseUrl, endpoints: options.endpoints ?? [], requestTimeout: duration(options.timeoutMs ?? 1000) });
+  const workload = handler.buildWorkload({ params, timeoutMs: options.jobTimeoutMs ?? 20_000 } as never);
+  const run = await runCollector("http-check", { ...workload.env, ...options.extraEnv }, options.killAfterMs);
   expect(run.exitCode, run.output).toBe(0);
   const parsed = handler.parseResult(run.rawResult!);
   expect(parsed.ok, JSON.stringify(parsed)).toBe(true);
@@ -129,11 +173,84 @@ describe("http_check against local targets", () => {
     expect(report.metrics).toMatchObject({ isAccessible: false, statusCode: 0 });
   });
 
-  it("a hanging app costs one request timeout (endpoints are probed in parallel): TIMEOUT, FAILED", async () => {
-    const { endpoints, report, result } = await check(`http://127.0.0.1:${hanging}`, { timeoutMs: 800 });
+  it("a hanging app: TIMEOUT on every endpoint, FAILED", async () => {
+    const { endpoints, report } = await check(`http://127.0.0.1:${hanging}`, { timeoutMs: 800 });
     expect(endpoints.every((e) => e.error === "TIMEOUT" && (e.latencyMs as number) >= 750)).toBe(true);
-    expect(result.durationMs as number).toBeLessThan(2500);
     expect(report.status).toBe("FAILED");
+  });
+
+  // More endpoints than the old limit of 8 requests at a time.
+  const manyEndpoints = Array.from({ length: 12 }, (_, i) => ({ path: `/api/p${i}`, critical: i < 2 }));
+
+  it("a hanging app costs one request timeout: every endpoint is requested at once, all before the first times out", async () => {
+    const host = await silentHost();
+    const { endpoints, report } = await check(`http://127.0.0.1:${host.port}`, { timeoutMs: 800, endpoints: manyEndpoints });
+    expect(endpoints).toHaveLength(12);
+    expect(endpoints.every((e) => e.error === "TIMEOUT" && e.status === null && !e.ok)).toBe(true);
+    expect(host.events.filter((e) => e === "open")).toHaveLength(12);
+    expect(host.events.slice(0, 12).every((e) => e === "open")).toBe(true);
+    expect(report.status).toBe("FAILED");
+  });
+
+  it("a hanging https app costs one request timeout too: the TLS handshake runs beside the endpoints, not before them", async () => {
+    const host = await silentHost();
+    const { result, endpoints, report } = await check(`https://127.0.0.1:${host.port}`, { timeoutMs: 800, endpoints: manyEndpoints });
+    expect(result.tls).toEqual({ valid: false, error: "TIMEOUT" });
+    expect(endpoints.every((e) => e.error === "TIMEOUT" && e.status === null && !e.ok)).toBe(true);
+    // The handshake check and the 12 endpoints: 13 connections, all open before the first is given up.
+    expect(host.events.filter((e) => e === "open")).toHaveLength(13);
+    expect(host.events.slice(0, 13).every((e) => e === "open")).toBe(true);
+    expect(report.status).toBe("FAILED");
+    expect(report.metrics).toMatchObject({ tlsValid: false, tlsError: "TIMEOUT", isAccessible: false, workingEndpoints: 0 });
+  });
+
+  it("stops at the status line: an answer whose body never ends does not hold the check until the request timeout", async () => {
+    const open = new Set<import("node:http").ServerResponse>();
+    const port = await listen(createHttpServer(app((_p, res) => {
+      res.writeHead(200, { "content-type": "application/json" }).write('{"items":[');
+      open.add(res);
+    })));
+    // A 60 s request timeout that the test does not wait for: the check must end on the answers' status.
+    const { endpoints, report } = await check(`http://127.0.0.1:${port}`, { timeoutMs: 60_000, jobTimeoutMs: 120_000, killAfterMs: 15_000 });
+    expect(endpoints.every((e) => e.ok && e.status === 200 && e.error === null)).toBe(true);
+    expect(report.status).toBe("PASSED");
+    expect(open.size).toBe(4);
+  });
+
+  it("the verdict is what it always was: one endpoint hangs, one answers 500, one resets, one never ends its body", async () => {
+    const port = await listen(createHttpServer(app((path, res) => {
+      if (path.startsWith("/api/events")) return json(res);
+      if (path.startsWith("/api/seats")) return; // hangs
+      if (path === "/api/bookings") return json(res, 500);
+      if (path.startsWith("/api/analytics")) return void res.writeHead(200).write("{");
+      if (path === "/api/gone") return json(res, 404);
+      res.socket?.destroy();
+    })));
+    const { endpoints, result } = await check(`http://127.0.0.1:${port}`, {
+      timeoutMs: 800,
+      endpoints: [
+        ...DEFAULT_ENDPOINTS,
+        { method: "GET", path: "/api/gone", expectedStatus: 404, critical: false },
+        { method: "GET", path: "/api/broken", critical: false },
+      ],
+    });
+    expect(endpoints.map(({ path, status, ok, error, message }) => ({ path, status, ok, error, message }))).toEqual([
+      { path: "/api/events?page=1&pageSize=20", status: 200, ok: true, error: null, message: undefined },
+      { path: "/api/seats?event_id=1&page=1&pageSize=20", status: null, ok: false, error: "TIMEOUT", message: "no complete answer within 800 ms" },
+      { path: "/api/bookings", status: 500, ok: false, error: "STATUS", message: "expected 2xx, got 500" },
+      { path: "/api/analytics?id=1", status: 200, ok: true, error: null, message: undefined },
+      { path: "/api/gone", status: 404, ok: true, error: null, message: undefined },
+      { path: "/api/broken", status: null, ok: false, error: "RESET", message: "ECONNRESET" },
+    ]);
+    expect((endpoints[1].latencyMs as number) >= 750 && endpoints[5].latencyMs === null).toBe(true);
+    // Latency out of the score, so the figure does not depend on this machine's load.
+    const settings = criteriaSettingsSchema.parse({ DEPLOYED_SOLUTION: { fastMs: 5000, slowMs: 10_000 } });
+    const report = evaluate({ criteriaType: "DEPLOYED_SOLUTION", jobType: "http_check", state: "SUCCEEDED", reason: "", result, params: {} }, settings)!;
+    expect(report.status).toBe("FAILED");
+    expect(report.score).toBe(50);
+    expect(report.metrics).toMatchObject({
+      workingEndpoints: 3, totalEndpoints: 6, successRate: 50, criticalSuccessRate: 50, statusCode: 200, isAccessible: true, isDeployed: true,
+    });
   });
 
   it("passes when the critical endpoints work (>= 75 %), with a score from coverage", async () => {

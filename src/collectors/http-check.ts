@@ -1,11 +1,16 @@
 // The http_check program: probes one deployed app and writes one result (<= 4 KiB).
 //   1. DNS: the host is resolved first; a name that does not resolve is reported as such
 //      (the Hub counts it as no data), and nothing is requested.
-//   2. TLS (https): one handshake reads the certificate: trusted or not, and days to expiry.
-//   3. Each endpoint: status, latency (to the response headers), and on failure what failed:
-//      DNS, REFUSED, TIMEOUT (the per-request timeout), RESET, TLS, UNREACHABLE, STATUS, ERROR.
+//   2. Then, all at once under one budget (the request timeout, or less when the run's deadline
+//      is nearer): for https one handshake that reads the certificate (trusted or not, days to
+//      expiry), and every endpoint. A hanging app therefore costs one request timeout, however
+//      many endpoints it has and whatever its scheme.
+//   3. Each endpoint: status and latency (to the response headers), and on failure what failed:
+//      DNS, REFUSED, TIMEOUT (the budget ran out), RESET, TLS, UNREACHABLE, STATUS, ERROR. The
+//      status decides, so a request ends at its headers: a body that trickles or never ends
+//      changes nothing and is not waited for.
 // Env: HTTP_CHECK_BASE_URL, HTTP_CHECK_ENDPOINTS (JSON), HTTP_CHECK_TIMEOUT_MS,
-// HTTP_CHECK_DEADLINE_MS (all requests end by then), HTTP_CHECK_USER_AGENT, HTTP_CHECK_PARALLEL.
+// HTTP_CHECK_DEADLINE_MS (all requests end by then), HTTP_CHECK_USER_AGENT.
 // Exit 0 whenever a result was written: a dead app is a measurement, not a failure of the job.
 import http from "node:http";
 import { isIP } from "node:net";
@@ -45,11 +50,9 @@ const endpoints = JSON.parse(requireEnv("HTTP_CHECK_ENDPOINTS")) as Endpoint[];
 const timeoutMs = Number(process.env.HTTP_CHECK_TIMEOUT_MS || 10_000);
 const deadlineAt = startedAt + Number(process.env.HTTP_CHECK_DEADLINE_MS || 25_000);
 const userAgent = process.env.HTTP_CHECK_USER_AGENT || "HackLoad-Monitor/1.0";
-const parallel = Math.max(1, Number(process.env.HTTP_CHECK_PARALLEL || 8));
 const isHttps = baseUrl.protocol === "https:";
 const hostname = baseUrl.hostname.replace(/^\[(.*)\]$/, "$1");
 const port = Number(baseUrl.port || (isHttps ? 443 : 80));
-const BODY_LIMIT = 64 * 1024;
 // Loaded only when needed: a run starts faster without them (a round starts hundreds of runs).
 const https = isHttps ? (await import("node:https")).default : null;
 const tls = isHttps ? (await import("node:tls")).default : null;
@@ -73,9 +76,34 @@ function timeoutError(message: string): NodeJS.ErrnoException {
   return error;
 }
 
-/** The time left for one request: its timeout, or less when the run's deadline is nearer. */
+/** The time a step started now may take: the request timeout, or less when the run's deadline is nearer. */
 function budget(): number {
   return Math.max(1, Math.min(timeoutMs, deadlineAt - Date.now()));
+}
+
+/** The one budget the handshake check and every endpoint share: aborted when it runs out. */
+interface Budget {
+  signal: AbortSignal;
+  ms: number;
+  /** Releases the timer once everything has settled. */
+  end(): void;
+}
+
+function startBudget(): Budget {
+  const ms = budget();
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), ms);
+  return { signal: controller.signal, ms, end: () => clearTimeout(timer) };
+}
+
+/** Calls `onTimeout` when the budget runs out first; returns the function that stops listening. */
+function onBudgetEnd(shared: Budget, onTimeout: () => void): () => void {
+  if (shared.signal.aborted) {
+    queueMicrotask(onTimeout);
+    return () => undefined;
+  }
+  shared.signal.addEventListener("abort", onTimeout, { once: true });
+  return () => shared.signal.removeEventListener("abort", onTimeout);
 }
 
 async function resolveHost(): Promise<{ ok: boolean; address?: string; error?: string }> {
@@ -98,7 +126,7 @@ async function resolveHost(): Promise<{ ok: boolean; address?: string; error?: s
   }
 }
 
-function checkTls(): Promise<TlsResult> {
+function checkTls(shared: Budget): Promise<TlsResult> {
   return new Promise((resolve) => {
     const socket = tls!.connect({
       host: hostname,
@@ -107,7 +135,7 @@ function checkTls(): Promise<TlsResult> {
       rejectUnauthorized: false,
       ALPNProtocols: ["http/1.1"],
     });
-    const timer = setTimeout(() => finish({ valid: false, error: "TIMEOUT" }), budget());
+    const stopListening = onBudgetEnd(shared, () => finish({ valid: false, error: "TIMEOUT" }));
     socket.once("secureConnect", () => {
       const cert = socket.getPeerCertificate();
       const validTo = cert?.valid_to ? new Date(cert.valid_to) : null;
@@ -122,8 +150,11 @@ function checkTls(): Promise<TlsResult> {
       });
     });
     socket.once("error", (error: NodeJS.ErrnoException) => finish({ valid: false, error: error.code ?? error.message.slice(0, 80) }));
+    let settled = false;
     function finish(result: TlsResult) {
-      clearTimeout(timer);
+      if (settled) return;
+      settled = true;
+      stopListening();
       socket.destroy();
       resolve(result);
     }
@@ -142,13 +173,15 @@ function requestUrl(path: string): URL {
   return url;
 }
 
-function probe(endpoint: Endpoint, tlsValid: boolean): Promise<EndpointResult> {
-  const base = { method: endpoint.method, path: endpoint.path, critical: endpoint.critical };
+/** What one request got: the status line (with the latency to it), or the failure. */
+type Answer =
+  | { status: number; latencyMs: number }
+  | { status: null; latencyMs: number | null; error: ErrorKind; message: string };
+
+function request(endpoint: Endpoint, shared: Budget): Promise<Answer> {
   return new Promise((resolve) => {
     const began = performance.now();
     let settled = false;
-    let status: number | null = null;
-    let latencyMs: number | null = null;
     const options = {
       method: endpoint.method,
       headers: { "user-agent": userAgent, accept: "application/json", "cache-control": "no-cache" },
@@ -156,55 +189,52 @@ function probe(endpoint: Endpoint, tlsValid: boolean): Promise<EndpointResult> {
       rejectUnauthorized: false,
       agent: false as const,
     };
-    const req = (https ?? http).request(requestUrl(endpoint.path), options, (res) => {
-      status = res.statusCode ?? 0;
-      latencyMs = Math.round(performance.now() - began);
-      let read = 0;
-      res.on("data", (chunk: Buffer) => {
-        read += chunk.length;
-        if (read > BODY_LIMIT) done(null);
-      });
-      res.on("end", () => done(null));
-      res.on("error", (error: NodeJS.ErrnoException) => done(error));
+    // The status decides, whatever the body would be: the answer is complete at its headers.
+    const req = (https ?? http).request(requestUrl(endpoint.path), options, (res) =>
+      settle({ status: res.statusCode ?? 0, latencyMs: Math.round(performance.now() - began) }));
+    const stopListening = onBudgetEnd(shared, () => req.destroy(timeoutError(`no complete answer within ${shared.ms} ms`)));
+    req.on("error", (error: NodeJS.ErrnoException) => {
+      const kind = classify(error);
+      const message = kind === "TIMEOUT" ? error.message : (error.code ?? error.message ?? "no answer");
+      settle({ status: null, latencyMs: kind === "TIMEOUT" ? Math.round(performance.now() - began) : null, error: kind, message: message.slice(0, 80) });
     });
-    const timer = setTimeout(() => req.destroy(timeoutError(`no complete answer within ${budget()} ms`)), budget());
-    req.on("error", (error: NodeJS.ErrnoException) => done(error));
     req.end();
 
-    function done(error: NodeJS.ErrnoException | null) {
+    function settle(answer: Answer) {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
+      stopListening();
       req.destroy();
-      if (status !== null) {
-        // The headers arrived: the status decides, whatever happened to the body.
-        const good = statusOk(status, endpoint.expectedStatus);
-        const ok = good && (!isHttps || tlsValid);
-        resolve({
-          ...base, status, ok, latencyMs,
-          error: ok ? null : good ? "TLS" : "STATUS",
-          ...(ok ? {} : { message: good ? "the certificate is not trusted" : `expected ${endpoint.expectedStatus || "2xx"}, got ${status}` }),
-        });
-        return;
-      }
-      const kind = error ? classify(error) : "ERROR";
-      const message = kind === "TIMEOUT" ? error!.message : (error?.code ?? error?.message ?? "no answer");
-      resolve({ ...base, status: null, ok: false, latencyMs: kind === "TIMEOUT" ? Math.round(performance.now() - began) : null, error: kind, message: message.slice(0, 80) });
+      resolve(answer);
     }
   });
 }
 
-async function probeAll(tlsValid: boolean): Promise<EndpointResult[]> {
-  const results: EndpointResult[] = new Array(endpoints.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < endpoints.length) {
-      const i = next++;
-      results[i] = await probe(endpoints[i], tlsValid);
-    }
+function endpointResult(endpoint: Endpoint, answer: Answer, tlsValid: boolean): EndpointResult {
+  const base = { method: endpoint.method, path: endpoint.path, critical: endpoint.critical };
+  if (answer.status === null) return { ...base, status: null, ok: false, latencyMs: answer.latencyMs, error: answer.error, message: answer.message };
+  const good = statusOk(answer.status, endpoint.expectedStatus);
+  const ok = good && (!isHttps || tlsValid);
+  return {
+    ...base, status: answer.status, ok, latencyMs: answer.latencyMs,
+    error: ok ? null : good ? "TLS" : "STATUS",
+    ...(ok ? {} : { message: good ? "the certificate is not trusted" : `expected ${endpoint.expectedStatus || "2xx"}, got ${answer.status}` }),
   };
-  await Promise.all(Array.from({ length: Math.min(parallel, endpoints.length) }, worker));
-  return results;
+}
+
+/** The handshake check (https) and every endpoint, all started now, all ended by one budget. */
+async function probeAll(): Promise<{ tls: TlsResult | null; results: EndpointResult[] }> {
+  const shared = startBudget();
+  try {
+    const [tlsResult, answers] = await Promise.all([
+      isHttps ? checkTls(shared) : null,
+      Promise.all(endpoints.map((endpoint) => request(endpoint, shared))),
+    ]);
+    const tlsValid = tlsResult?.valid ?? true;
+    return { tls: tlsResult, results: endpoints.map((endpoint, i) => endpointResult(endpoint, answers[i], tlsValid)) };
+  } finally {
+    shared.end();
+  }
 }
 
 /** The result document, trimmed to the termination-message limit if it must be. */
@@ -223,8 +253,7 @@ let results: EndpointResult[];
 if (!dns.ok) {
   results = endpoints.map((e) => ({ method: e.method, path: e.path, critical: e.critical, status: null, ok: false, latencyMs: null, error: "DNS" as const, message: dns.error }));
 } else {
-  if (isHttps) tlsResult = await checkTls();
-  results = await probeAll(tlsResult?.valid ?? true);
+  ({ tls: tlsResult, results } = await probeAll());
 }
 const working = results.filter((r) => r.ok).length;
 writeResult(fit({

@@ -1,7 +1,7 @@
 // http_check (DEPLOYED_SOLUTION): probes a team's deployed app. The program
-// (src/collectors/http-check.ts) resolves the host, checks TLS for https, then requests
-// each endpoint with a per-request timeout, telling DNS failure, refused connection,
-// timeout and TLS problems apart. Read-only methods only, and never POST /api/reset.
+// (src/collectors/http-check.ts) resolves the host, then checks TLS (https) and requests every
+// endpoint at once under one request timeout, telling DNS failure, refused connection, timeout
+// and TLS problems apart. Read-only methods only, and never POST /api/reset.
 import { z } from "zod";
 import type { JobHandler } from "./handler.js";
 import { zodResultParser } from "./result-parser.js";
