@@ -71,8 +71,12 @@ export const configSchema = z.object({
   SQLITE_PATH: path().optional(),
   /** Unset: kubernetes when in a cluster or given KUBECONFIG / K8S_API_SERVER, else local (see loadConfig). */
   RUNTIME: z.enum(["local", "kubernetes"]).optional(),
-  /** Jobs STARTING or RUNNING at once, all types together (changeable live with UpdateDispatchLimits). */
-  MAX_RUNNING_JOBS: z.coerce.number().int().min(1).max(10_000).default(8),
+  /**
+   * Jobs STARTING or RUNNING at once, all types together (changeable live with UpdateDispatchLimits). Twice
+   * HUB_ROUND_CONCURRENCY, so the deployment and code rounds, which fire together every 30 minutes, each run at
+   * their own concurrency; keep it at least HUB_ROUND_CONCURRENCY (the service warns at start-up otherwise).
+   */
+  MAX_RUNNING_JOBS: z.coerce.number().int().min(1).max(10_000).default(32),
   /** "k6=2,http_check=20": at most that many jobs of a type at once. */
   MAX_RUNNING_PER_TYPE: z
     .string()

@@ -33,10 +33,14 @@ export function hubJobOptions(config: Config): BuiltinOptions {
   };
 }
 
-/** HUB_ROUND_CONCURRENCY as a per-type limit for every collector type a team round runs. */
+/**
+ * The per-type limits of the job types team rounds run: HUB_ROUND_CONCURRENCY for each collector
+ * type, HUB_LOAD_TEST_CONCURRENCY for k6 (load tests are heavy; MAX_RUNNING_JOBS, which bounded
+ * them before it was raised for the rounds, was 8).
+ */
 export function roundTypeLimits(config: Config): Record<string, number> {
-  const types = new Set(Object.values(JOB_TYPE_FOR_CRITERIA).filter((t) => t !== "k6"));
-  return Object.fromEntries([...types].map((type) => [type, config.HUB_ROUND_CONCURRENCY]));
+  const types = new Set(Object.values(JOB_TYPE_FOR_CRITERIA));
+  return Object.fromEntries([...types].map((type) => [type, type === "k6" ? config.HUB_LOAD_TEST_CONCURRENCY : config.HUB_ROUND_CONCURRENCY]));
 }
 
 export interface HubReportingDeps {
@@ -82,6 +86,12 @@ export function createHubReporting(deps: HubReportingDeps): HubReporting {
       leaseMs: config.HUB_TIMEOUT + 10_000,
     }, metrics, log.child({ component: "hub-delivery" }), deps.clock)
     : null;
+  if (client && config.MAX_RUNNING_JOBS < config.HUB_ROUND_CONCURRENCY) {
+    log.warn(
+      { MAX_RUNNING_JOBS: config.MAX_RUNNING_JOBS, HUB_ROUND_CONCURRENCY: config.HUB_ROUND_CONCURRENCY },
+      "MAX_RUNNING_JOBS is below HUB_ROUND_CONCURRENCY: a team round runs at most MAX_RUNNING_JOBS checks at once",
+    );
+  }
   if (!client) {
     const missing = [config.HUB_API_URL ? null : "HUB_API_URL", config.HUB_API_KEY ? null : "HUB_API_KEY"].filter(Boolean).join(" and ");
     log.warn(`Hub reporting is off (${missing} not set): criteria reports are kept in the outbox`);

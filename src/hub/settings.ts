@@ -95,6 +95,8 @@ export const hubSettings = {
   HUB_TEAM_STATUS: z.string().min(1).max(40).default("APPROVED"),
   /** Per-type running limit for each collector type in a team round (unless MAX_RUNNING_PER_TYPE names it). */
   HUB_ROUND_CONCURRENCY: z.coerce.number().int().min(1).max(10_000).default(16),
+  /** k6 jobs running at once, load-test rounds included (unless MAX_RUNNING_PER_TYPE names k6): each runner takes 1 CPU and 1 GiB by default. */
+  HUB_LOAD_TEST_CONCURRENCY: z.coerce.number().int().min(1).max(10_000).default(8),
 
   /** GitHub REST API base URL. */
   GITHUB_API_URL: httpUrl.default("https://api.github.com"),
