@@ -280,4 +280,27 @@ describe("the Hub client against the Hub stand-in", () => {
     expect(response).toMatchObject({ createdEntries: 1, totalRequests: 2, errors: [{ teamSlug: "zeta", criteriaType: "JUDGE_SCORE" }] });
     await expect(client().postCriteria([{ teamSlug: "", hackathonId: "h1", criteriaType: "CODE_REPO", status: "PASSED", updatedBy: "t" }])).rejects.toMatchObject({ kind: "rejected", status: 500 });
   });
+
+  it("a probe says whether the Hub answers (below 500, a refused key included); every such answer tells the listeners", async () => {
+    const row = { teamSlug: "zeta", hackathonId: "h1", criteriaType: "CODE_REPO" };
+    const c = client();
+    let told = 0;
+    const unsubscribe = c.onReachable(() => told++);
+    expect(await c.probe(row)).toBe(true);
+    expect(await new HubClient({ baseUrl: hub.url, apiKey: "sk_nope", timeoutMs: 2000, readAttempts: 1 }).probe(row)).toBe(true);
+    hub.down(1, "503", true);
+    expect(await c.probe(row)).toBe(false);
+    hub.down(1, "500", true);
+    expect(await c.probe(row)).toBe(false);
+    expect(await new HubClient({ baseUrl: "http://127.0.0.1:1", apiKey: key, timeoutMs: 2000, readAttempts: 1 }).probe(row)).toBe(false);
+    expect(told).toBe(1);
+    await c.listTeams("h1");
+    await c.postCriteria([]);
+    expect(told).toBe(3);
+    unsubscribe();
+    await c.listTeams("h1");
+    expect(told).toBe(3);
+    const probe = hub.requests.find((r) => r.method === "GET" && r.path === "/api/service/team-criteria");
+    expect(probe?.status).toBe(200);
+  });
 });

@@ -3,6 +3,8 @@
 // written to the store, so a restart loses nothing and sends nothing twice that was acknowledged.
 //   - only the latest pending report per (team, hackathon, criteria) is sent (older: SUPERSEDED);
 //   - the Hub down (network, timeout, 502/503/504): exponential back-off with jitter, nothing parked;
+//     the back-off ends as soon as the Hub answers any call (a team listing included) or a probe
+//     sent every HUB_PROBE_INTERVAL while it lasts;
 //   - 500/4xx: the items' rejections grow, batches shrink to isolate a bad item, then PARKED;
 //   - per-item errors inside a 200: that item PARKED with the Hub's message;
 //   - 401/403: reporting stops loudly (error log, jobscheduler_hub_reporting_blocked, readiness
@@ -10,7 +12,7 @@
 import type { Logger } from "pino";
 import { systemClock, type Clock } from "../dispatch/clock.js";
 import type { OutboxItemRecord, OutboxStore } from "../store/outbox-queries.js";
-import { HubError, type HubClient } from "./hub-client.js";
+import { HubError, type CriteriaKey, type HubClient } from "./hub-client.js";
 import type { HubMetrics } from "./hub-metrics.js";
 import {
   exponentialBackoffMs, planBatch, releaseItems, settleBatch, toCriteriaUpdate, type DeliveryOutcome,
@@ -24,6 +26,8 @@ export interface DeliveryOptions {
   retryInitialMs: number;
   retryMaxMs: number;
   retryJitter: number;
+  /** While backing off, ask the Hub this often (a cheap read) whether it answers again. */
+  probeIntervalMs: number;
   maxRejections: number;
   authRetryIntervalMs: number;
   updatedBy: string;
@@ -40,6 +44,11 @@ export class OutboxDelivery {
   private readonly idleWaits = new Set<AbortController>();
   private consecutiveFailures = 0;
   private blockedReason: string | null = null;
+  /** The back-off in progress; aborted when the Hub answers. */
+  private backOffWait: AbortController | null = null;
+  /** A row of the last batch that failed: what a probe reads. */
+  private probeRow: CriteriaKey | null = null;
+  private stopListening: (() => void) | null = null;
 
   constructor(
     private readonly outbox: OutboxStore,
@@ -53,6 +62,7 @@ export class OutboxDelivery {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
+    this.stopListening = this.client.onReachable(() => this.backOffWait?.abort());
     this.loopDone = this.loop();
   }
 
@@ -60,6 +70,7 @@ export class OutboxDelivery {
   async stop(): Promise<void> {
     this.stopped = true;
     this.stopController.abort();
+    this.stopListening?.();
     await this.loopDone;
   }
 
@@ -88,7 +99,7 @@ export class OutboxDelivery {
           continue;
         case "failed": {
           const delay = exponentialBackoffMs(this.consecutiveFailures, this.options.retryInitialMs, this.options.retryMaxMs, this.options.retryJitter);
-          await this.clock.sleep(delay, this.stopController.signal);
+          await this.backOff(delay);
           continue;
         }
         case "blocked":
@@ -100,6 +111,39 @@ export class OutboxDelivery {
           if (await this.idleSleep(wait)) await this.clock.sleep(this.options.batchDelayMs, this.stopController.signal);
         }
       }
+    }
+  }
+
+  /**
+   * Waits out a back-off of `ms` after a failed batch, unless the Hub answers first: any call of
+   * the shared client (a team listing, a probe) that gets an answer below 500 ends the wait. While
+   * the wait lasts, a probe goes out every probeIntervalMs, one at a time and not awaited, so a
+   * Hub that does not answer cannot hold the wait past its end.
+   */
+  private async backOff(ms: number): Promise<void> {
+    const wait = new AbortController();
+    const probes = new AbortController();
+    const onStop = () => wait.abort();
+    this.stopController.signal.addEventListener("abort", onStop, { once: true });
+    this.backOffWait = wait;
+    const end = this.clock.now() + ms;
+    let probing = false;
+    try {
+      for (;;) {
+        const left = end - this.clock.now();
+        if (left <= 0 || wait.signal.aborted) break;
+        await this.clock.sleep(Math.min(left, this.options.probeIntervalMs), wait.signal);
+        if (wait.signal.aborted || this.clock.now() >= end || probing || !this.probeRow) continue;
+        probing = true;
+        void this.client.probe(this.probeRow, probes.signal).catch(() => false).finally(() => (probing = false));
+      }
+      if (wait.signal.aborted && !this.stopped) {
+        this.logger.info({ backOffLeftMs: Math.max(0, end - this.clock.now()) }, "the Hub answers again: delivery resumes before its back-off ended");
+      }
+    } finally {
+      this.backOffWait = null;
+      probes.abort();
+      this.stopController.signal.removeEventListener("abort", onStop);
     }
   }
 
@@ -144,6 +188,7 @@ export class OutboxDelivery {
       default:
         this.unblock();
         this.consecutiveFailures++;
+        this.probeRow = send[0];
         return "failed";
     }
   }

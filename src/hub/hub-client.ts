@@ -5,6 +5,8 @@
 //   rejected    500 (the Hub's answer to an invalid body, and to its own crashes) or another 4xx:
 //               retry a bounded number of times, then park the payload.
 //   protocol    a 200 whose body is not what the contract says.
+// Every HTTP answer below 500, to any call, tells the `onReachable` listeners that the Hub is up
+// (the delivery worker ends an outage back-off on it); `probe` is the cheap call for asking.
 // The API key is sent as X-API-Key and never appears in errors or logs.
 import { z } from "zod";
 import type { CriteriaUpdate } from "./criteria.js";
@@ -59,11 +61,43 @@ const bulkResponse = z.object({
   errors: z.array(z.object({ teamSlug: z.string(), criteriaType: z.string(), error: z.string() })).optional(),
 });
 
+const criteriaReadResponse = z.object({ criteria: z.array(z.unknown()) });
+
 export type HubTeam = z.infer<typeof hubTeam>;
 export type BulkCriteriaResponse = z.infer<typeof bulkResponse>;
+/** One (team, hackathon, criteria) row of the Hub. */
+export interface CriteriaKey {
+  teamSlug: string;
+  hackathonId: string;
+  criteriaType: string;
+}
 
 export class HubClient {
+  private readonly reachableListeners = new Set<() => void>();
+
   constructor(private readonly options: HubClientOptions) {}
+
+  /** Calls `listener` whenever the Hub answers a call with a status below 500; returns the unsubscribe. */
+  onReachable(listener: () => void): () => void {
+    this.reachableListeners.add(listener);
+    return () => this.reachableListeners.delete(listener);
+  }
+
+  /**
+   * Whether the Hub answers again: one read of one criterion's current row (the cheapest call the
+   * contract offers), no retries. True on any answer below 500, a 401/403 included: the Hub is up,
+   * whatever it thinks of the key. `signal` abandons the request.
+   */
+  async probe(row: CriteriaKey, signal?: AbortSignal): Promise<boolean> {
+    const query = new URLSearchParams({ team: row.teamSlug, hackathon: row.hackathonId, criteriaType: row.criteriaType });
+    try {
+      await this.request("GET", `/api/service/team-criteria?${query}`, criteriaReadResponse, undefined, signal);
+      return true;
+    } catch (error) {
+      if (!(error instanceof HubError)) throw error;
+      return error.status !== undefined && error.status < 500;
+    }
+  }
 
   /** Teams of a hackathon with the given status (the Hub's default: APPROVED), ordered by nickname. */
   async listTeams(hackathonId: string, status = "APPROVED"): Promise<HubTeam[]> {
@@ -111,7 +145,7 @@ export class HubClient {
     }
   }
 
-  private async request<T>(method: "GET" | "POST", path: string, schema: z.ZodType<T>, body?: unknown): Promise<T> {
+  private async request<T>(method: "GET" | "POST", path: string, schema: z.ZodType<T>, body?: unknown, signal?: AbortSignal): Promise<T> {
     const url = new URL(path, this.options.baseUrl.endsWith("/") ? this.options.baseUrl : `${this.options.baseUrl}/`);
     let response: Response;
     try {
@@ -124,11 +158,12 @@ export class HubClient {
           ...(body === undefined ? {} : { "content-type": "application/json" }),
         },
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(this.options.timeoutMs),
+        signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(this.options.timeoutMs)]) : AbortSignal.timeout(this.options.timeoutMs),
       });
     } catch (error) {
       throw new HubError("unavailable", `${method} ${url.pathname}: ${networkMessage(error, this.options.timeoutMs)}`);
     }
+    if (response.status < 500) for (const listener of this.reachableListeners) listener();
     const text = await response.text().catch(() => "");
     if (!response.ok) {
       const detail = hubErrorMessage(text) ?? `HTTP ${response.status}`;

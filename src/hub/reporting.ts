@@ -80,6 +80,7 @@ export function createHubReporting(deps: HubReportingDeps): HubReporting {
       retryInitialMs: config.HUB_RETRY_INITIAL,
       retryMaxMs: config.HUB_RETRY_MAX,
       retryJitter: config.HUB_RETRY_JITTER,
+      probeIntervalMs: config.HUB_PROBE_INTERVAL,
       maxRejections: config.HUB_MAX_REJECTIONS,
       authRetryIntervalMs: config.HUB_AUTH_RETRY_INTERVAL,
       updatedBy: config.HUB_UPDATED_BY,

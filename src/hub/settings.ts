@@ -73,6 +73,8 @@ export const hubSettings = {
   HUB_RETRY_MAX: duration("5m"),
   /** 0..1: spread of each delivery back-off. */
   HUB_RETRY_JITTER: z.coerce.number().min(0).max(1).default(0.2),
+  /** During a back-off, ask the Hub this often (one cheap read) whether it answers again; any answer ends the back-off. */
+  HUB_PROBE_INTERVAL: duration("5s").pipe(z.number().min(100, "must be at least 100ms")),
   /** An item the Hub answers 500 (its answer to an invalid body, and to its own outages) this many times is parked. */
   HUB_MAX_REJECTIONS: z.coerce.number().int().min(1).max(100).default(5),
   /** After 401/403 (a configuration error) reporting stops; it looks again this often, not sooner. */
