@@ -81,29 +81,27 @@ function budget(): number {
   return Math.max(1, Math.min(timeoutMs, deadlineAt - Date.now()));
 }
 
-/** The one budget the handshake check and every endpoint share: aborted when it runs out. */
+/** The one budget the handshake check and every endpoint share: one timer, one deadline. */
 interface Budget {
-  signal: AbortSignal;
   ms: number;
+  /** Calls `onTimeout` when the budget runs out; returns the function that stops waiting for it. */
+  onEnd(onTimeout: () => void): () => void;
   /** Releases the timer once everything has settled. */
   end(): void;
 }
 
 function startBudget(): Budget {
   const ms = budget();
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), ms);
-  return { signal: controller.signal, ms, end: () => clearTimeout(timer) };
-}
-
-/** Calls `onTimeout` when the budget runs out first; returns the function that stops listening. */
-function onBudgetEnd(shared: Budget, onTimeout: () => void): () => void {
-  if (shared.signal.aborted) {
-    queueMicrotask(onTimeout);
-    return () => undefined;
-  }
-  shared.signal.addEventListener("abort", onTimeout, { once: true });
-  return () => shared.signal.removeEventListener("abort", onTimeout);
+  const waiting = new Set<() => void>();
+  const timer = setTimeout(() => [...waiting].forEach((onTimeout) => onTimeout()), ms);
+  return {
+    ms,
+    onEnd(onTimeout) {
+      waiting.add(onTimeout);
+      return () => waiting.delete(onTimeout);
+    },
+    end: () => clearTimeout(timer),
+  };
 }
 
 async function resolveHost(): Promise<{ ok: boolean; address?: string; error?: string }> {
@@ -135,7 +133,7 @@ function checkTls(shared: Budget): Promise<TlsResult> {
       rejectUnauthorized: false,
       ALPNProtocols: ["http/1.1"],
     });
-    const stopListening = onBudgetEnd(shared, () => finish({ valid: false, error: "TIMEOUT" }));
+    const stopListening = shared.onEnd(() => finish({ valid: false, error: "TIMEOUT" }));
     socket.once("secureConnect", () => {
       const cert = socket.getPeerCertificate();
       const validTo = cert?.valid_to ? new Date(cert.valid_to) : null;
@@ -192,7 +190,7 @@ function request(endpoint: Endpoint, shared: Budget): Promise<Answer> {
     // The status decides, whatever the body would be: the answer is complete at its headers.
     const req = (https ?? http).request(requestUrl(endpoint.path), options, (res) =>
       settle({ status: res.statusCode ?? 0, latencyMs: Math.round(performance.now() - began) }));
-    const stopListening = onBudgetEnd(shared, () => req.destroy(timeoutError(`no complete answer within ${shared.ms} ms`)));
+    const stopListening = shared.onEnd(() => req.destroy(timeoutError(`no complete answer within ${shared.ms} ms`)));
     req.on("error", (error: NodeJS.ErrnoException) => {
       const kind = classify(error);
       const message = kind === "TIMEOUT" ? error.message : (error.code ?? error.message ?? "no answer");
