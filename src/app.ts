@@ -94,7 +94,7 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
 
   const rpc = new RpcInstrumentation(logger, metrics);
   const service = jobSchedulerService(
-    { store, registry, lifecycle, dispatcher, events, cancelWaitMs: config.CANCEL_WAIT, defaultQueueTimeoutMs: config.DEFAULT_QUEUE_TIMEOUT, clock },
+    { store, registry, lifecycle, dispatcher, events, cancelWaitMs: config.CANCEL_WAIT, defaultQueueTimeoutMs: config.DEFAULT_QUEUE_TIMEOUT, maxScheduleHorizonMs: config.MAX_SCHEDULE_HORIZON, clock },
     rpc,
     scheduleService(scheduler, rpc),
     outboxService(rpc, { outbox: store.outbox, delivery: hub.delivery, clock }),

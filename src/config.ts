@@ -91,6 +91,8 @@ export const configSchema = z.object({
     }),
   /** At most that many jobs sharing one concurrency key at once (e.g. load tests of one app). */
   MAX_RUNNING_PER_KEY: z.coerce.number().int().min(1).max(10_000).default(1),
+  /** How far ahead a ScheduleJob request's run_at may be (later starts are INVALID_ARGUMENT); default one year. */
+  MAX_SCHEDULE_HORIZON: duration("8760h"),
   /** Queue timeout for jobs whose request sets none; 0 = wait forever. */
   DEFAULT_QUEUE_TIMEOUT: duration("0s"),
   /** Longest time the dispatcher sleeps without a wake-up (it is also woken by every new job and every ended run). */

@@ -202,7 +202,7 @@ describe("bad input", () => {
     ["bad callback URL", timerRequest({}, { callback: "ftp://x" }), /^timer\.completion_callback_url: must be an absolute http\(s\) URL/],
     ["bad label key", timerRequest({ labels: { "bad key!": "v" } }), /^labels\["bad key!"\]: .*not a valid label key/],
     ["bad label value", timerRequest({ labels: { team: "has space" } }), /^labels\["team"\]: .*not a valid label value/],
-    ["long label value", timerRequest({ labels: { team: "x".repeat(64) } }), /longer than 63/],
+    ["long label value", timerRequest({ labels: { team: "x".repeat(64) } }), /^labels\["team"\]: must be at most 63 characters \(got 64\)/],
     ["unparseable quantity", timerRequest({ resources: { cpuRequest: "lots", cpuLimit: "", memoryRequest: "", memoryLimit: "" } }), /^resources\.cpu_request: "lots" is not a resource quantity/],
     ["request above limit", timerRequest({ resources: { cpuRequest: "2", cpuLimit: "1", memoryRequest: "", memoryLimit: "" } }), /^resources\.cpu_request: 2 is above the cpu limit 1/],
     ["negative timeout", timerRequest({ timeout: { seconds: -5, nanos: 0 } }), /^timeout: must not be negative/],

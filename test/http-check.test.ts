@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { criteriaSettingsSchema, evaluate } from "../src/hub/evaluator.js";
 import { DEFAULT_ENDPOINTS, httpCheckHandler, reachesReset } from "../src/jobs/http-check.js";
+import { ms } from "./support/requests.js";
 import { runCollector } from "./support/run-collector.js";
 
 const servers: Server[] = [];
@@ -119,10 +120,8 @@ interface CheckOptions {
   endpoints?: unknown[];
 }
 
-const duration = (ms: number) => ({ seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 });
-
 async function check(baseUrl: string, options: CheckOptions = {}) {
-  const params = handler.paramsSchema.parse({ baseUrl, endpoints: options.endpoints ?? [], requestTimeout: duration(options.timeoutMs ?? 1000) });
+  const params = handler.paramsSchema.parse({ baseUrl, endpoints: options.endpoints ?? [], requestTimeout: ms(options.timeoutMs ?? 1000) });
   const workload = handler.buildWorkload({ params, timeoutMs: options.jobTimeoutMs ?? 20_000 } as never);
   const run = await runCollector("http-check", { ...workload.env, ...options.extraEnv }, options.killAfterMs);
   expect(run.exitCode, run.output).toBe(0);

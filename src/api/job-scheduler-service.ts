@@ -16,11 +16,11 @@ import type { JobRegistry } from "../jobs/registry.js";
 import { newJobRecord, retryJobRecord } from "../jobs/submission.js";
 import { LabelSelectorError, parseLabelSelector } from "../store/label-selector.js";
 import type { JobStore } from "../store/store.js";
-import { ApiError } from "./errors.js";
+import { ApiError, fromZodError } from "./errors.js";
 import { eventToProto, handlerToProto, jobToProto, stateFromProto } from "./mapping.js";
 import { decodePageToken, encodePageToken } from "./page-token.js";
 import type { RpcContext, RpcInstrumentation, StreamContext } from "./rpc.js";
-import { validateScheduleJob } from "./validation.js";
+import { checkText, ID_RULE, idempotencyKey, PAGE_TOKEN_RULE, REASON_RULE, validateScheduleJob } from "./validation.js";
 
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 1000;
@@ -34,12 +34,15 @@ export interface JobSchedulerDeps {
   /** How long CancelJob waits for a running job to stop before answering. */
   cancelWaitMs: number;
   defaultQueueTimeoutMs: number;
+  /** How far ahead a request's run_at may be (MAX_SCHEDULE_HORIZON). */
+  maxScheduleHorizonMs: number;
   clock: Clock;
 }
 
 function requireJobId(id: string, field = "job_id"): string {
   if (!id) throw ApiError.invalid(field, "is required");
-  if (!JOB_ID.test(id)) throw ApiError.invalid(field, `"${id.slice(0, 64)}" is not a job id`);
+  checkText(field, id, ID_RULE);
+  if (!JOB_ID.test(id)) throw ApiError.invalid(field, `"${id}" is not a job id`);
   return id;
 }
 
@@ -100,7 +103,7 @@ export function jobSchedulerService(deps: JobSchedulerDeps, rpc: RpcInstrumentat
   const positions = new QueuePositions(store, deps.clock);
 
   async function scheduleJob(request: ScheduleJobRequest, ctx: RpcContext): Promise<ScheduleJobResponse> {
-    const submission = validateScheduleJob(request, registry);
+    const submission = validateScheduleJob(request, registry, { now: deps.clock.now(), maxMs: deps.maxScheduleHorizonMs });
     const { job, created } = await store.createJob(newJobRecord(submission, deps.clock.now(), { defaultQueueTimeoutMs: deps.defaultQueueTimeoutMs }));
     if (!created && job.requestHash !== submission.requestHash) {
       throw ApiError.alreadyExists("idempotency_key", `was already used for job ${job.id} with a different request`);
@@ -115,9 +118,11 @@ export function jobSchedulerService(deps: JobSchedulerDeps, rpc: RpcInstrumentat
   async function listJobs(request: ListJobsRequest): Promise<ListJobsResponse> {
     const pageSize = request.pageSize === 0 ? DEFAULT_PAGE_SIZE : request.pageSize;
     if (pageSize < 1 || pageSize > MAX_PAGE_SIZE) throw ApiError.invalid("page_size", `must be between 1 and ${MAX_PAGE_SIZE}`);
+    checkText("type", request.type, { max: 64 });
     if (request.type && !registry.get(request.type)) throw ApiError.invalid("type", `unknown job type "${request.type}"`);
-    if (request.reason.length > 64) throw ApiError.invalid("reason", "must be at most 64 characters");
-    if (request.scheduleId.length > 64) throw ApiError.invalid("schedule_id", "must be at most 64 characters");
+    checkText("reason", request.reason, { max: 64 });
+    checkText("schedule_id", request.scheduleId, ID_RULE);
+    checkText("page_token", request.pageToken, PAGE_TOKEN_RULE);
     const states = request.states.map((s, i) => {
       const state = stateFromProto(s);
       if (!state) throw ApiError.invalid(`states[${i}]`, "must be a job state other than UNSPECIFIED");
@@ -149,7 +154,7 @@ export function jobSchedulerService(deps: JobSchedulerDeps, rpc: RpcInstrumentat
 
   async function cancelJob(request: CancelJobRequest, ctx: RpcContext): Promise<Job> {
     requireJobId(request.jobId);
-    if (request.reason.length > 1024) throw ApiError.invalid("reason", "must be at most 1024 characters");
+    checkText("reason", request.reason, REASON_RULE);
     const outcome = await lifecycle.cancel(request.jobId, request.reason);
     switch (outcome.kind) {
       case "not-found":
@@ -217,11 +222,13 @@ export function jobSchedulerService(deps: JobSchedulerDeps, rpc: RpcInstrumentat
   }
 
   async function retryJob(request: RetryJobRequest, ctx: RpcContext): Promise<Job> {
+    requireJobId(request.jobId);
+    const key = idempotencyKey.safeParse(request.idempotencyKey);
+    if (!key.success) throw fromZodError(key.error, ["idempotency_key"]);
     const original = await getJobOr404(store, request.jobId);
     if (original.state !== "FAILED" && original.state !== "CANCELLED") {
       throw ApiError.failedPrecondition(`job ${original.id} is ${original.state}; only failed or cancelled jobs can be retried`, "JOB_NOT_RETRYABLE");
     }
-    if (request.idempotencyKey.length > 255) throw ApiError.invalid("idempotency_key", "must be at most 255 characters");
     const { job, created } = await store.createJob(retryJobRecord(original, deps.clock.now(), request.idempotencyKey || null));
     if (created) {
       ctx.logger.info({ jobId: job.id, retryOf: original.id }, "job retried");
@@ -253,7 +260,7 @@ export function jobSchedulerService(deps: JobSchedulerDeps, rpc: RpcInstrumentat
     watchJob: rpc.serverStream("WatchJob", watchJob),
     listJobTypes: rpc.unary("ListJobTypes", async (): Promise<ListJobTypesResponse> => ({ jobTypes: registry.all().map(handlerToProto) })),
     pauseDispatching: rpc.unary("PauseDispatching", async (request: PauseDispatchingRequest) => {
-      if (request.reason.length > 1024) throw ApiError.invalid("reason", "must be at most 1024 characters");
+      checkText("reason", request.reason, REASON_RULE);
       return dispatchingStatus(await dispatcher.pause(request.reason || "paused by an operator"));
     }),
     resumeDispatching: rpc.unary("ResumeDispatching", async () => dispatchingStatus(await dispatcher.resume())),

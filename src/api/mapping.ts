@@ -1,7 +1,7 @@
-import { z } from "zod";
 import type { Duration } from "../gen/google/protobuf/duration.js";
 import { CriteriaType, JobState, type Job, type JobEvent, type JobType, type Progress, type QueueStatus, type RetryPolicy as RetryPolicyMessage } from "../gen/jobscheduler/v1/jobscheduler.js";
 import type { JobHandler } from "../jobs/handler.js";
+import { paramsJsonSchema } from "../jobs/schema-helpers.js";
 import { JOB_STATES, type JobEventRecord, type JobRecord, type JobStateName, type RetryPolicy } from "../jobs/job.js";
 import { shareMessage } from "./shared-messages.js";
 
@@ -153,6 +153,6 @@ export function handlerToProto(handler: JobHandler): JobType {
     defaultTimeout: msToDuration(handler.defaultTimeoutMs),
     maxTimeout: msToDuration(handler.maxTimeoutMs),
     defaultMaxAttempts: handler.defaultMaxAttempts,
-    paramsSchema: z.toJSONSchema(handler.paramsSchema, { io: "input", unrepresentable: "any" }) as Record<string, unknown>,
+    paramsSchema: paramsJsonSchema(handler.paramsSchema),
   };
 }

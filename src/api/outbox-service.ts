@@ -10,6 +10,7 @@ import { ApiError } from "./errors.js";
 import type { OutboxRpcs } from "./job-scheduler-service.js";
 import { decodePageToken, encodePageToken } from "./page-token.js";
 import type { RpcInstrumentation } from "./rpc.js";
+import { checkText, ID_RULE, PAGE_TOKEN_RULE } from "./validation.js";
 
 const DEFAULT_PAGE_SIZE = 50;
 const MAX_PAGE_SIZE = 1000;
@@ -60,7 +61,8 @@ export function outboxService(rpc: RpcInstrumentation, deps: OutboxServiceDeps):
   async function listOutbox(request: ListOutboxRequest): Promise<ListOutboxResponse> {
     const pageSize = request.pageSize === 0 ? DEFAULT_PAGE_SIZE : request.pageSize;
     if (pageSize < 1 || pageSize > MAX_PAGE_SIZE) throw ApiError.invalid("page_size", `must be between 1 and ${MAX_PAGE_SIZE}`);
-    if (request.teamSlug.length > 100) throw ApiError.invalid("team_slug", "must be at most 100 characters");
+    checkText("team_slug", request.teamSlug, { max: 100 });
+    checkText("page_token", request.pageToken, PAGE_TOKEN_RULE);
     const states = request.states.map((s, i) => stateFromProto(s, `states[${i}]`));
     const filters = { outbox: true, states, teamSlug: request.teamSlug };
     // The cursor is the last item's insertion sequence (carried in the job cursor's createdAt slot).
@@ -78,7 +80,8 @@ export function outboxService(rpc: RpcInstrumentation, deps: OutboxServiceDeps):
     if (request.itemIds.length > MAX_RESEND_IDS) throw ApiError.invalid("item_ids", `at most ${MAX_RESEND_IDS} ids per request`);
     const ids = [...new Set(request.itemIds)];
     for (const [i, id] of ids.entries()) {
-      if (!ITEM_ID.test(id)) throw ApiError.invalid(`item_ids[${i}]`, `"${id.slice(0, 64)}" is not an outbox item id`);
+      checkText(`item_ids[${i}]`, id, ID_RULE);
+      if (!ITEM_ID.test(id)) throw ApiError.invalid(`item_ids[${i}]`, `"${id}" is not an outbox item id`);
       const item = await deps.outbox.get(id);
       if (!item) throw ApiError.notFound(`outbox item ${id} not found`);
       if (item.state !== "PARKED") {

@@ -10,6 +10,7 @@ import { ApiError } from "./errors.js";
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, type ScheduleRpcs } from "./job-scheduler-service.js";
 import { jobToProto } from "./mapping.js";
 import type { RpcContext, RpcInstrumentation } from "./rpc.js";
+import { checkText, ID_RULE, PAGE_TOKEN_RULE, REASON_RULE } from "./validation.js";
 
 const date = (ms: number | null) => (ms === null ? undefined : new Date(ms));
 
@@ -33,7 +34,8 @@ export function scheduleToProto(schedule: ScheduleRecord): Schedule {
 
 function requireScheduleId(id: string): string {
   if (!id) throw ApiError.invalid("schedule_id", "is required");
-  if (!JOB_ID.test(id)) throw ApiError.invalid("schedule_id", `"${id.slice(0, 64)}" is not a schedule id`);
+  checkText("schedule_id", id, ID_RULE);
+  if (!JOB_ID.test(id)) throw ApiError.invalid("schedule_id", `"${id}" is not a schedule id`);
   return id;
 }
 
@@ -57,7 +59,7 @@ export function scheduleService(scheduler: Scheduler, rpc: RpcInstrumentation): 
   async function listSchedules(request: ListSchedulesRequest): Promise<ListSchedulesResponse> {
     const pageSize = request.pageSize === 0 ? DEFAULT_PAGE_SIZE : request.pageSize;
     if (pageSize < 1 || pageSize > MAX_PAGE_SIZE) throw ApiError.invalid("page_size", `must be between 1 and ${MAX_PAGE_SIZE}`);
-    const afterName = request.pageToken ? decodeToken(request.pageToken) : undefined;
+    const afterName = request.pageToken ? decodeToken(checkText("page_token", request.pageToken, PAGE_TOKEN_RULE)) : undefined;
     const rows = await scheduler.list({ afterName, limit: pageSize + 1 });
     const page = rows.slice(0, pageSize);
     const last = page.at(-1);
@@ -66,7 +68,7 @@ export function scheduleService(scheduler: Scheduler, rpc: RpcInstrumentation): 
 
   async function pauseSchedule(request: PauseScheduleRequest): Promise<Schedule> {
     requireScheduleId(request.scheduleId);
-    if (request.reason.length > 1024) throw ApiError.invalid("reason", "must be at most 1024 characters");
+    checkText("reason", request.reason, REASON_RULE);
     return scheduleToProto(await scheduler.pause(request.scheduleId, request.reason));
   }
 

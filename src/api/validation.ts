@@ -9,9 +9,12 @@ import {
 } from "../gen/jobscheduler/v1/jobscheduler.js";
 import type { JobHandler } from "../jobs/handler.js";
 import { DEFAULT_RETRY_POLICY } from "../dispatch/retry.js";
+import { durationProblem } from "../jobs/duration.js";
 import type { JobResources, RetryPolicy, TeamBinding } from "../jobs/job.js";
 import type { JobRegistry } from "../jobs/registry.js";
-import { parseQuantity } from "../runtime/quantity.js";
+import { formatMs } from "../jobs/schema-helpers.js";
+import { text, textProblem, type TextRule } from "../jobs/text-field.js";
+import { MAX_QUANTITY_LENGTH, parseQuantity } from "../runtime/quantity.js";
 import { labelKeyProblem, labelValueProblem } from "../store/label-selector.js";
 import { ApiError, fromZodError } from "./errors.js";
 
@@ -19,11 +22,27 @@ export const MAX_LABELS = 64;
 const MAX_ATTEMPTS_LIMIT = 20;
 const PRIORITY_LIMIT = 1000;
 const MAX_BACKOFF_MS = 24 * 3_600_000;
+/** Kubernetes label keys: a DNS-subdomain prefix (253), "/", a name (63). */
+const MAX_LABEL_KEY = 253 + 1 + 63;
+const MAX_LABEL_VALUE = 63;
 
-const concurrencyKey = z
-  .string()
-  .max(253, "must be at most 253 characters")
-  .regex(/^[\x21-\x7e]*$/, "may hold printable ASCII without spaces only");
+/** The string rule (src/jobs/text-field.ts) for a field the API reads itself: INVALID_ARGUMENT naming it. */
+export function checkText(field: string, value: string, rule: TextRule): string {
+  const problem = textProblem(value, rule);
+  if (problem) throw ApiError.invalid(field, problem);
+  return value;
+}
+
+/** Job, schedule and outbox item ids are UUIDs. */
+export const ID_RULE: TextRule = { max: 36 };
+/** Free-text reasons (CancelJob, PauseDispatching, PauseSchedule). */
+export const REASON_RULE: TextRule = { max: 1024 };
+/** Page tokens the service hands out are far shorter. */
+export const PAGE_TOKEN_RULE: TextRule = { max: 1024 };
+
+const printableKey = (max: number) => text({ max }).regex(/^[\x21-\x7e]*$/, "may hold printable ASCII without spaces only");
+
+const concurrencyKey = printableKey(253);
 
 export interface ValidatedSubmission {
   handler: JobHandler;
@@ -45,29 +64,25 @@ export interface ValidatedSubmission {
   requestHash: string;
 }
 
-const name = z
-  .string()
-  .max(253, "must be at most 253 characters")
-  .regex(/^[^\p{C}]*$/u, "must not contain control characters");
+const name = text({ max: 253 }).regex(/^[^\p{C}]*$/u, "must not contain control or format characters");
 
-const idempotencyKey = z
-  .string()
-  .max(255, "must be at most 255 characters")
-  .regex(/^[\x21-\x7e]*$/, "may hold printable ASCII without spaces only");
+export const idempotencyKey = printableKey(255);
 
+/** A Duration field in milliseconds: a valid google.protobuf.Duration (src/jobs/duration.ts), not negative. */
 export function durationToMs(duration: Duration | undefined, field: string): number | undefined {
   if (!duration) return undefined;
-  const { seconds, nanos } = duration;
-  if (seconds < 0 || nanos < 0) throw ApiError.invalid(field, "must not be negative");
-  if (nanos > 999_999_999) throw ApiError.invalid(field, "nanos must be below one second");
-  return seconds * 1000 + Math.floor(nanos / 1e6);
+  const problem = durationProblem(duration);
+  if (problem) throw ApiError.invalid(field, problem);
+  if (duration.seconds < 0 || duration.nanos < 0) throw ApiError.invalid(field, "must not be negative");
+  return duration.seconds * 1000 + Math.floor(duration.nanos / 1e6);
 }
 
 function validateLabels(labels: Record<string, string>): Record<string, string> {
   const entries = Object.entries(labels);
   if (entries.length > MAX_LABELS) throw ApiError.invalid("labels", `at most ${MAX_LABELS} labels are allowed`);
   for (const [key, value] of entries) {
-    const problem = labelKeyProblem(key) ?? labelValueProblem(value);
+    const problem =
+      textProblem(key, { max: MAX_LABEL_KEY }) ?? textProblem(value, { max: MAX_LABEL_VALUE }) ?? labelKeyProblem(key) ?? labelValueProblem(value);
     if (problem) throw ApiError.invalid(`labels[${JSON.stringify(key)}]`, problem);
   }
   return labels;
@@ -81,8 +96,9 @@ function validateResources(requested: Partial<JobResources> | undefined, default
   for (const [key, protoName] of fields) {
     const value = requested?.[key];
     if (!value) continue;
+    checkText(`resources.${protoName}`, value, { max: MAX_QUANTITY_LENGTH });
     const parsed = parseQuantity(value);
-    if (parsed === null) throw ApiError.invalid(`resources.${protoName}`, `"${value}" is not a resource quantity (e.g. 250m, 0.5, 128Mi)`);
+    if (parsed === null) throw ApiError.invalid(`resources.${protoName}`, `"${value}" is not a resource quantity below 2^63 (e.g. 250m, 0.5, 128Mi)`);
     if (parsed <= 0) throw ApiError.invalid(`resources.${protoName}`, "must be greater than zero");
     merged[key] = value;
   }
@@ -126,7 +142,7 @@ function validateRetryPolicy(message: RetryPolicyMessage | undefined): RetryPoli
   return policy;
 }
 
-const teamSlug = z.string().min(1, "is required").max(100, "must be at most 100 characters").regex(/^[\x21-\x7e]+$/, "may hold printable ASCII without spaces only");
+const teamSlug = printableKey(100).min(1, "is required");
 
 function validateTeam(request: ScheduleJobRequest): TeamBinding | null {
   if (!request.team || (!request.team.slug && !request.team.hackathonId)) return null;
@@ -156,7 +172,14 @@ export function canonicalJson(value: unknown): string {
   return `{${out}}`;
 }
 
-export function validateScheduleJob(request: ScheduleJobRequest, registry: JobRegistry): ValidatedSubmission {
+/** How far ahead a client may set run_at; without it (a schedule's fires, which set run_at themselves) it is not bounded. */
+export interface RunAtHorizon {
+  now: number;
+  /** MAX_SCHEDULE_HORIZON */
+  maxMs: number;
+}
+
+export function validateScheduleJob(request: ScheduleJobRequest, registry: JobRegistry, horizon?: RunAtHorizon): ValidatedSubmission {
   if (!request.spec) {
     const types = registry.all().map((h) => h.type).join(", ");
     throw ApiError.invalid("spec", `one job spec is required (one of: ${types})`);
@@ -193,6 +216,9 @@ export function validateScheduleJob(request: ScheduleJobRequest, registry: JobRe
   if (!keyCheck.success) throw fromZodError(keyCheck.error, ["concurrency_key"]);
   const runAt = request.runAt ? request.runAt.getTime() : null;
   if (runAt !== null && !Number.isFinite(runAt)) throw ApiError.invalid("run_at", "is not a valid timestamp");
+  if (runAt !== null && horizon && runAt > horizon.now + horizon.maxMs) {
+    throw ApiError.invalid("run_at", `must be at most ${formatMs(horizon.maxMs)} from now (MAX_SCHEDULE_HORIZON)`);
+  }
   const queueTimeoutMs = durationToMs(request.queueTimeout, "queue_timeout") ?? null;
   const retryPolicy = validateRetryPolicy(request.retryPolicy);
 

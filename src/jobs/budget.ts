@@ -5,9 +5,10 @@
 import { z } from "zod";
 import type { JobHandler } from "./handler.js";
 import { zodResultParser } from "./result-parser.js";
+import { text } from "./text-field.js";
 
 const budgetParams = z.object({
-  moneySpend: z.string({ error: "must be a string" }).max(200, "must be at most 200 characters").default(""),
+  moneySpend: text({ max: 200 }).default(""),
 });
 
 const budgetResult = z.object({

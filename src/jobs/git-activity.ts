@@ -8,7 +8,8 @@ import { z } from "zod";
 import { isInfrastructureFailure } from "../dispatch/retry.js";
 import type { JobHandler } from "./handler.js";
 import { zodResultParser } from "./result-parser.js";
-import { durationMs } from "./schema-helpers.js";
+import { durationMs, MAX_URL_LENGTH } from "./schema-helpers.js";
+import { text } from "./text-field.js";
 
 /** Exit code of a run that could not finish for a reason worth retrying (rate limit beyond the timeout, GitHub down). */
 export const EXIT_TEMPORARY = 75;
@@ -31,10 +32,8 @@ export function parseGitHubRepo(url: string): { owner: string; repo: string } | 
 
 const gitActivityParams = z
   .object({
-    repoUrl: z
-      .string({ error: (issue) => (issue.input === undefined ? "is required" : "must be a string") })
+    repoUrl: text({ max: MAX_URL_LENGTH })
       .min(1, "is required")
-      .max(2048)
       .refine((url) => parseGitHubRepo(url) !== null, "must be a GitHub repository URL such as https://github.com/owner/repo"),
     since: z.iso.datetime({ offset: true, error: "must be a timestamp" }).optional(),
     activityWindow: durationMs({ min: 60_000, max: 90 * DAY_MS }).optional(),

@@ -5,7 +5,8 @@
 import { z } from "zod";
 import type { JobHandler } from "./handler.js";
 import { zodResultParser } from "./result-parser.js";
-import { durationMs, httpUrl } from "./schema-helpers.js";
+import { durationMs, httpUrl, MAX_URL_LENGTH } from "./schema-helpers.js";
+import { text } from "./text-field.js";
 
 export const HTTP_CHECK_METHODS = ["GET", "HEAD", "OPTIONS"] as const;
 export const MAX_ENDPOINTS = 20;
@@ -56,21 +57,15 @@ export function reachesReset(baseUrl: string, path: string): boolean {
 }
 
 /** ts-proto's toJSON leaves an empty string out, so a missing URL arrives as undefined. */
-export const requiredUrl = z
-  .string({ error: (issue) => (issue.input === undefined ? "is required" : "must be a string") })
-  .min(1, "is required")
-  .pipe(httpUrl);
+export const requiredUrl = text({ max: MAX_URL_LENGTH }).min(1, "is required").pipe(httpUrl);
 
 const endpointSchema = z.object({
-  method: z
-    .string()
+  method: text({ max: 16 })
     .default("GET")
     .transform((m) => m.toUpperCase())
     .pipe(z.enum(HTTP_CHECK_METHODS, { error: "must be GET, HEAD or OPTIONS (a monitoring check never changes the target's data)" })),
-  path: z
-    .string({ error: (issue) => (issue.input === undefined ? "is required" : "must be a string") })
+  path: text({ max: 1024 })
     .min(1, "is required")
-    .max(1024, "must be at most 1024 characters")
     .regex(/^\/[\x21-\x7e]*$/, "must start with / and hold printable characters without spaces"),
   expectedStatus: z
     .number()

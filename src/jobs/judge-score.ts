@@ -4,11 +4,12 @@
 import { z } from "zod";
 import type { JobHandler } from "./handler.js";
 import { zodResultParser } from "./result-parser.js";
+import { text } from "./text-field.js";
 
 export const JUDGE_SCORE_MAX = 10;
 
 const judgeScoreParams = z.object({
-  judgeScore: z.string({ error: "must be a string" }).max(200, "must be at most 200 characters").default(""),
+  judgeScore: text({ max: 200 }).default(""),
 });
 
 const judgeScoreResult = z.object({

@@ -1,16 +1,11 @@
 import { z } from "zod";
+import { DURATION_JSON_PATTERN, durationMillis, protoDuration, protoDurations } from "./duration.js";
+import { text } from "./text-field.js";
 
-/**
- * A google.protobuf.Duration as ts-proto's toJSON gives it ({seconds, nanos}),
- * turned into milliseconds and bounded.
- */
+/** A google.protobuf.Duration field turned into milliseconds, within `options` (ms). */
 export function durationMs(options: { min: number; max: number }, missing = "is required") {
-  return z
-    .object(
-      { seconds: z.number().int().default(0), nanos: z.number().int().default(0) },
-      { error: (issue) => (issue.input === undefined ? missing : "must be a duration such as \"2s\"") },
-    )
-    .transform(({ seconds, nanos }) => seconds * 1000 + nanos / 1e6)
+  return protoDuration(options, missing)
+    .transform(durationMillis)
     .pipe(
       z
         .number()
@@ -26,14 +21,35 @@ export function formatMs(ms: number): string {
   return `${ms}ms`;
 }
 
-export const httpUrl = z
-  .string()
-  .max(2048)
-  .refine((value) => {
-    try {
-      const url = new URL(value);
-      return (url.protocol === "http:" || url.protocol === "https:") && url.hostname !== "";
-    } catch {
-      return false;
-    }
-  }, "must be an absolute http(s) URL");
+export const MAX_URL_LENGTH = 2048;
+
+export const httpUrl = text({ max: MAX_URL_LENGTH }).refine((value) => {
+  try {
+    const url = new URL(value);
+    return (url.protocol === "http:" || url.protocol === "https:") && url.hostname !== "";
+  } catch {
+    return false;
+  }
+}, "must be an absolute http(s) URL");
+
+/**
+ * The JSON Schema of a job type's parameters as clients write them in proto3 JSON (ListJobTypes):
+ * a Duration is a string such as "2s", not the {seconds, nanos} object the schema reads.
+ */
+export function paramsJsonSchema(schema: z.ZodType): Record<string, unknown> {
+  return z.toJSONSchema(schema, {
+    io: "input",
+    unrepresentable: "any",
+    override: ({ zodSchema, jsonSchema }) => {
+      const bounds = protoDurations.get(zodSchema);
+      if (!bounds) return;
+      for (const key of Object.keys(jsonSchema)) delete (jsonSchema as Record<string, unknown>)[key];
+      const range = bounds.min !== undefined && bounds.max !== undefined ? ` (from ${formatMs(bounds.min)} to ${formatMs(bounds.max)})` : "";
+      Object.assign(jsonSchema, {
+        type: "string",
+        pattern: DURATION_JSON_PATTERN,
+        description: `a duration in proto3 JSON: seconds with up to 9 decimals and an "s", e.g. "2s", "0.5s", "90s"${range}`,
+      });
+    },
+  }) as Record<string, unknown>;
+}

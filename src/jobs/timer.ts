@@ -1,15 +1,14 @@
 import { z } from "zod";
 import type { JobHandler } from "./handler.js";
 import { durationMs, httpUrl } from "./schema-helpers.js";
+import { text } from "./text-field.js";
 
 const MAX_TIMER_MS = 24 * 3_600_000;
 
 const timerParams = z.object({
   duration: durationMs({ min: 1, max: MAX_TIMER_MS }, "is required"),
-  timerName: z
-    .string({ error: (issue) => (issue.input === undefined ? "is required" : "must be a string") })
+  timerName: text({ max: 253 })
     .min(1, "is required")
-    .max(253)
     .regex(/^[\p{L}\p{N} _.:/-]+$/u, "may hold letters, digits, spaces and _ . : / - only"),
   completionCallbackUrl: httpUrl.optional(),
 }).transform(({ duration, timerName, completionCallbackUrl }) => ({

@@ -147,10 +147,10 @@ export class Scheduler {
     return this.serial.run(id, async () => {
       const current = await this.get(id);
       if (spec && !spec.name) spec = { ...spec, name: current.name };
-      if (spec && spec.name !== current.name) {
+      const resolved = validateScheduleSpec(spec, this.deps.registry);
+      if (resolved.spec.name !== current.name) {
         throw ApiError.invalid("spec.name", `cannot change (the schedule is named "${current.name}"; create a new schedule for another name)`);
       }
-      const resolved = validateScheduleSpec(spec, this.deps.registry);
       const now = this.clock.now();
       const updated = await this.store.updateSchedule(id, { spec: resolved.spec, nextFireAt: firstFireAfter(resolved, now) }, now);
       if (!updated) throw ApiError.notFound(`schedule ${id} not found`);

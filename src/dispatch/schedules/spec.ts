@@ -2,7 +2,7 @@
 // the scheduler works with. Errors are INVALID_ARGUMENT naming the field.
 import { status } from "@grpc/grpc-js";
 import { ApiError } from "../../api/errors.js";
-import { durationToMs, validateScheduleJob } from "../../api/validation.js";
+import { checkText, durationToMs, idempotencyKey, validateScheduleJob } from "../../api/validation.js";
 import { CatchupPolicy, OverlapPolicy, type ScheduleJobRequest, type ScheduleSpec } from "../../gen/jobscheduler/v1/jobscheduler.js";
 import type { JobRegistry } from "../../jobs/registry.js";
 import { compileCron, type CronSchedule } from "./cron.js";
@@ -12,6 +12,8 @@ import type { OverlapPolicyName } from "./overlap.js";
 const MAX_CATCHUP_WINDOW_MS = 31 * 24 * 3_600_000;
 const MAX_JITTER_MS = 24 * 3_600_000;
 const MAX_NAME_LENGTH = 200;
+const MAX_CRON_LENGTH = 256;
+const MAX_TIME_ZONE_LENGTH = 64;
 
 /** A checked spec and what the scheduler needs from it. */
 export interface ResolvedSpec {
@@ -61,6 +63,8 @@ function underTemplate(error: unknown, prefix: string): never {
 export function validateTemplate(template: ScheduleJobRequest | undefined, registry: JobRegistry, prefix = "spec.job_template"): void {
   if (!template) throw ApiError.invalid(prefix, "is required (the job each fire creates)");
   if (template.idempotencyKey) {
+    const key = idempotencyKey.safeParse(template.idempotencyKey);
+    if (!key.success) throw ApiError.invalid(`${prefix}.idempotency_key`, key.error.issues[0].message);
     throw ApiError.invalid(`${prefix}.idempotency_key`, "must be empty: each fire's job gets the key schedule:<id>:<fire time>");
   }
   if (template.runAt) throw ApiError.invalid(`${prefix}.run_at`, "must be empty: each fire sets it (use spec.jitter to spread fires)");
@@ -77,6 +81,8 @@ export function resolveSpec(spec: ScheduleSpec, prefix = "spec"): ResolvedSpec {
   if (!overlap) throw ApiError.invalid(`${prefix}.overlap_policy`, `${spec.overlapPolicy} is not an overlap policy`);
   const catchupPolicy = CATCHUP[spec.catchupPolicy];
   if (!catchupPolicy) throw ApiError.invalid(`${prefix}.catchup_policy`, `${spec.catchupPolicy} is not a catch-up policy`);
+  checkText(`${prefix}.cron`, spec.cron, { max: MAX_CRON_LENGTH });
+  checkText(`${prefix}.time_zone`, spec.timeZone, { max: MAX_TIME_ZONE_LENGTH });
   const cron = compileCron(spec.cron, spec.timeZone, { cron: `${prefix}.cron`, timeZone: `${prefix}.time_zone` });
   const catchupWindowMs = durationToMs(spec.catchupWindow, `${prefix}.catchup_window`) ?? 0;
   if (catchupWindowMs > MAX_CATCHUP_WINDOW_MS) throw ApiError.invalid(`${prefix}.catchup_window`, "must be at most 31 days");
@@ -105,20 +111,19 @@ export function resolveSpec(spec: ScheduleSpec, prefix = "spec"): ResolvedSpec {
 /** Checks a spec given by a client or SCHEDULES_FILE, including its job template. */
 export function validateScheduleSpec(spec: ScheduleSpec | undefined, registry: JobRegistry, prefix = "spec"): ResolvedSpec {
   if (!spec) throw ApiError.invalid(prefix, "is required");
+  checkText(`${prefix}.name`, spec.name, { max: MAX_NAME_LENGTH });
   const name = spec.name.trim();
   if (!name) throw ApiError.invalid(`${prefix}.name`, "is required");
   if (name !== spec.name) throw ApiError.invalid(`${prefix}.name`, "must not begin or end with spaces");
-  if (name.length > MAX_NAME_LENGTH) throw ApiError.invalid(`${prefix}.name`, `must be at most ${MAX_NAME_LENGTH} characters`);
-  if (/\p{C}/u.test(name)) throw ApiError.invalid(`${prefix}.name`, "must not contain control characters");
+  if (/\p{C}/u.test(name)) throw ApiError.invalid(`${prefix}.name`, "must not contain control or format characters");
   const resolved = resolveSpec(spec, prefix);
   validateTemplate(spec.jobTemplate, registry, `${prefix}.job_template`);
   if (spec.forEachTeam) {
     const { hackathonId, teamStatus } = spec.forEachTeam;
     if (!hackathonId) throw ApiError.invalid(`${prefix}.for_each_team.hackathon_id`, "is required when for_each_team is set");
-    if (hackathonId.length > 100 || !/^[\x21-\x7e]+$/.test(hackathonId)) {
-      throw ApiError.invalid(`${prefix}.for_each_team.hackathon_id`, "must be at most 100 printable characters without spaces");
-    }
-    if (teamStatus.length > 64) throw ApiError.invalid(`${prefix}.for_each_team.team_status`, "must be at most 64 characters");
+    checkText(`${prefix}.for_each_team.hackathon_id`, hackathonId, { max: 100 });
+    if (!/^[\x21-\x7e]+$/.test(hackathonId)) throw ApiError.invalid(`${prefix}.for_each_team.hackathon_id`, "may hold printable ASCII without spaces only");
+    checkText(`${prefix}.for_each_team.team_status`, teamStatus, { max: 64 });
   }
   return resolved;
 }

@@ -2,9 +2,11 @@
 // field (every problem names its field, e.g. `k6.thresholds["http_req_duration"][0]`), with the
 // scenario's defaults applied where the request leaves something out.
 import { z } from "zod";
-import { parseQuantity } from "../../runtime/quantity.js";
+import { MAX_QUANTITY_LENGTH, parseQuantity } from "../../runtime/quantity.js";
+import { protoDuration } from "../duration.js";
 import { reachesReset } from "../http-check.js";
-import { httpUrl } from "../schema-helpers.js";
+import { httpUrl, MAX_URL_LENGTH } from "../schema-helpers.js";
+import { text, textProblem } from "../text-field.js";
 import { findScenario, SCENARIO_NAMES, type Scenario } from "./scenarios/index.js";
 import { baseMetricName, BUILTIN_METRIC_TYPES, tryParseThreshold, typeMismatch } from "./thresholds.js";
 
@@ -19,7 +21,13 @@ export const MAX_SCRIPT_BYTES = 512 * 1024;
 export const MAX_STAGES = 100;
 export const MAX_EXTRA_ARGS = 32;
 const MAX_ENV = 64;
+const MAX_ENV_NAME = 128;
 const MAX_ENV_VALUE = 4096;
+const MAX_METRIC_KEY = 400;
+const MAX_EXPRESSION = 256;
+const MAX_EXTRA_ARG = 1024;
+const MAX_IMAGE = 512;
+const MAX_SCENARIO_NAME = 64;
 const MAX_STAGE_MS = 24 * 3_600_000;
 const MAX_THINK_MS = 60_000;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -115,26 +123,26 @@ export function checkExtraArgs(args: readonly string[]): { ok: true; args: strin
 
 // ---- the schema ----
 
-const durationJson = z.object({ seconds: z.number().int().default(0), nanos: z.number().int().default(0) });
-const quantityText = z.string().max(64);
+const quantityText = text({ max: MAX_QUANTITY_LENGTH });
 
 const rawK6 = z.object({
-  script: z.string().optional(),
-  scenario: z.string().optional(),
-  targetUrl: z.string().optional(),
-  env: z.record(z.string(), z.string()).default({}),
+  // Characters here; the size in bytes (MAX_SCRIPT_BYTES) is checked below.
+  script: text({ max: MAX_SCRIPT_BYTES, multiline: true }).optional(),
+  scenario: text({ max: MAX_SCENARIO_NAME }).optional(),
+  targetUrl: text({ max: MAX_URL_LENGTH }).optional(),
+  env: z.record(z.string(), text({ max: MAX_ENV_VALUE, multiline: true })).default({}),
   vus: z.number().int().default(0),
-  duration: durationJson.optional(),
-  stages: z.array(z.object({ duration: durationJson.optional(), target: z.number().int().default(0) })).default([]),
-  thresholds: z.record(z.string(), z.object({ expressions: z.array(z.string()).default([]) })).default({}),
+  duration: protoDuration({ min: 1000, max: MAX_STAGE_MS }).optional(),
+  stages: z.array(z.object({ duration: protoDuration({ min: 0, max: MAX_STAGE_MS }).optional(), target: z.number().int().default(0) })).default([]),
+  thresholds: z.record(z.string(), z.object({ expressions: z.array(text({ max: MAX_EXPRESSION })).default([]) })).default({}),
   parallelism: z.number().int().default(0),
   runnerResources: z
     .object({ cpuRequest: quantityText.optional(), cpuLimit: quantityText.optional(), memoryRequest: quantityText.optional(), memoryLimit: quantityText.optional() })
     .optional(),
-  image: z.string().optional(),
-  extraArgs: z.array(z.string()).default([]),
+  image: text({ max: MAX_IMAGE }).optional(),
+  extraArgs: z.array(text({ max: MAX_EXTRA_ARG })).default([]),
   preflight: z.boolean().default(false),
-  thinkTime: durationJson.optional(),
+  thinkTime: protoDuration({ min: 0, max: MAX_THINK_MS }).optional(),
 });
 
 type RawK6 = z.infer<typeof rawK6>;
@@ -222,6 +230,11 @@ function checkThresholds(raw: RawK6["thresholds"], ctx: z.RefinementCtx): Record
   const entries = Object.entries(raw);
   if (entries.length > 64) ctx.addIssue({ code: "custom", path: ["thresholds"], message: "at most 64 metrics" });
   for (const [metric, { expressions }] of entries) {
+    const keyProblem = textProblem(metric, { max: MAX_METRIC_KEY });
+    if (keyProblem) {
+      ctx.addIssue({ code: "custom", path: ["thresholds", metric], message: keyProblem });
+      continue;
+    }
     if (!METRIC_NAME.test(metric)) {
       ctx.addIssue({ code: "custom", path: ["thresholds", metric], message: "is not a k6 metric name (optionally with a {tag:value} selector)" });
       continue;
@@ -260,7 +273,7 @@ export function k6ParamsSchema(limits: K6Limits) {
       if (!scenario) ctx.addIssue({ code: "custom", path: ["scenario"], message: `"${raw.scenario.slice(0, 64)}" is not a built-in scenario (one of: ${SCENARIO_NAMES.join(", ")})` });
     } else if (raw.script !== undefined) {
       if (!raw.script.trim()) ctx.addIssue({ code: "custom", path: ["script"], message: "must not be empty" });
-      else if (Buffer.byteLength(raw.script) > MAX_SCRIPT_BYTES) ctx.addIssue({ code: "custom", path: ["script"], message: `must be at most ${MAX_SCRIPT_BYTES / 1024} KiB` });
+      else if (Buffer.byteLength(raw.script) > MAX_SCRIPT_BYTES) ctx.addIssue({ code: "custom", path: ["script"], message: `must be at most ${MAX_SCRIPT_BYTES / 1024} KiB of UTF-8 (got ${Buffer.byteLength(raw.script)} bytes)` });
       else script = raw.script;
     } else {
       ctx.addIssue({ code: "custom", path: ["scenario"], message: `a script or a scenario is required (scenarios: ${SCENARIO_NAMES.join(", ")})` });
@@ -283,10 +296,9 @@ export function k6ParamsSchema(limits: K6Limits) {
     // Env.
     const envEntries = Object.entries(raw.env);
     if (envEntries.length > MAX_ENV) ctx.addIssue({ code: "custom", path: ["env"], message: `at most ${MAX_ENV} variables` });
-    for (const [name, value] of envEntries) {
-      const problem = envProblem(name);
+    for (const [name] of envEntries) {
+      const problem = textProblem(name, { max: MAX_ENV_NAME }) ?? envProblem(name);
       if (problem) ctx.addIssue({ code: "custom", path: ["env", name], message: problem });
-      else if (value.length > MAX_ENV_VALUE) ctx.addIssue({ code: "custom", path: ["env", name], message: `must be at most ${MAX_ENV_VALUE} characters` });
     }
 
     // Load shape.
