@@ -28,6 +28,12 @@ export type CancelOutcome =
 export class JobLifecycle implements RuntimeListener {
   private readonly serial = new KeyedSerial();
   private reportCriteria?: CriteriaReporter;
+  /**
+   * The reason given with the cancel of a job still running, until the run has stopped and the
+   * job ends with it as its message. Held in memory: a restart in between ends the job with
+   * "cancelled while running".
+   */
+  private readonly cancelReasons = new Map<string, string>();
 
   constructor(
     private readonly store: JobStore,
@@ -82,6 +88,7 @@ export class JobLifecycle implements RuntimeListener {
       }
       const change = this.withCriteriaReport(current, this.endToTransition(current, end), at);
       const recorded = await this.transition(job.id, change, at);
+      if (recorded && isTerminal(recorded.state)) this.cancelReasons.delete(job.id);
       if (recorded) this.logger.info({ jobId: job.id, state: recorded.state, reason: recorded.reason }, "job ended");
     });
   }
@@ -107,7 +114,9 @@ export class JobLifecycle implements RuntimeListener {
         return { kind: "cancelled", job: cancelled! };
       }
       const marked = (await this.store.patchJob(jobId, { cancelRequested: true }, this.clock.now()))!;
+      if (requestedReason) this.cancelReasons.set(jobId, requestedReason);
       if (await this.runtime.cancel(marked)) return { kind: "stopping", job: marked };
+      this.cancelReasons.delete(jobId);
       // Not running here (launch failed or never happened): nothing left to stop.
       const cancelled = await this.transition(jobId, {
         from: ACTIVE_STATES, to: "CANCELLED", reason: Reason.CANCELLED_BY_USER, message, patch: { finishedAt: this.clock.now() },
@@ -143,6 +152,7 @@ export class JobLifecycle implements RuntimeListener {
       ? { kind: "cancelled", output: output ?? { rawResult: null, outputTail: job.outputTail } }
       : { kind: "interrupted", message, output: output ?? { rawResult: null, outputTail: job.outputTail } };
     const recorded = await this.transition(job.id, this.endToTransition(job, end));
+    if (recorded && isTerminal(recorded.state)) this.cancelReasons.delete(job.id);
     return recorded?.state;
   }
 
@@ -169,7 +179,11 @@ export class JobLifecycle implements RuntimeListener {
       case "timed-out":
         return failed(Reason.TIMED_OUT, end.message);
       case "cancelled":
-        return { from, to: "CANCELLED", reason: Reason.CANCELLED_BY_USER, message: "cancelled while running", patch: { finishedAt, outputTail, result: partial } };
+        return {
+          from, to: "CANCELLED", reason: Reason.CANCELLED_BY_USER,
+          message: this.cancelReasons.get(job.id) ?? "cancelled while running",
+          patch: { finishedAt, outputTail, result: partial },
+        };
       case "interrupted":
         return failed(Reason.INTERRUPTED, end.message);
     }
