@@ -1,21 +1,22 @@
 import type { ServerWritableStream } from "@grpc/grpc-js";
 import type {
-  DispatchLimits as DispatchLimitsMessage, RetryJobRequest, UpdateDispatchLimitsRequest,
+  RetryJobRequest, UpdateDispatchLimitsRequest,
   CancelJobRequest, DispatchingStatus, GetJobStatusRequest, Job, JobEvent, JobSchedulerServer, ListJobsRequest,
   ListJobsResponse, ListJobTypesResponse, PauseDispatchingRequest, ScheduleJobRequest, ScheduleJobResponse, WatchJobRequest,
 } from "../gen/jobscheduler/v1/jobscheduler.js";
 import type { Clock } from "../dispatch/clock.js";
 import type { Dispatcher, DispatchingState } from "../dispatch/dispatcher.js";
-import type { DispatchLimits } from "../dispatch/limits.js";
 import { QueuePositions } from "../dispatch/queue-positions.js";
 import type { JobLifecycle } from "../dispatch/lifecycle.js";
 import { JOB_ID } from "../jobs/ids.js";
 import { isTerminal, type JobRecord } from "../jobs/job.js";
 import type { JobEvents, PublishedTransition } from "../jobs/job-events.js";
+import { KeyedSerial } from "../jobs/keyed-serial.js";
 import type { JobRegistry } from "../jobs/registry.js";
 import { newJobRecord, retryJobRecord } from "../jobs/submission.js";
 import { LabelSelectorError, parseLabelSelector } from "../store/label-selector.js";
 import type { JobStore } from "../store/store.js";
+import { limitsToProto, updatedLimits } from "./dispatch-limits.js";
 import { ApiError, fromZodError } from "./errors.js";
 import { eventToProto, handlerToProto, jobToProto, stateFromProto } from "./mapping.js";
 import { decodePageToken, encodePageToken } from "./page-token.js";
@@ -52,26 +53,6 @@ async function getJobOr404(store: JobStore, id: string): Promise<JobRecord> {
   return job;
 }
 
-function limitsToProto(limits: DispatchLimits): DispatchLimitsMessage {
-  return { ...limits };
-}
-
-function limitsFromProto(message: DispatchLimitsMessage | undefined): DispatchLimits {
-  if (!message) throw ApiError.invalid("limits", "is required");
-  const positive = (value: number, field: string) => {
-    if (!Number.isInteger(value) || value < 1) throw ApiError.invalid(field, "must be a whole number of at least 1");
-    return value;
-  };
-  const map = (entries: Record<string, number>, field: string) =>
-    Object.fromEntries(Object.entries(entries).map(([k, v]) => [k, positive(v, `${field}[${JSON.stringify(k)}]`)]));
-  return {
-    maxRunning: positive(message.maxRunning, "limits.max_running"),
-    maxRunningPerType: map(message.maxRunningPerType, "limits.max_running_per_type"),
-    maxRunningPerKey: positive(message.maxRunningPerKey, "limits.max_running_per_key"),
-    maxRunningPerKeyOverrides: map(message.maxRunningPerKeyOverrides, "limits.max_running_per_key_overrides"),
-  };
-}
-
 function dispatchingToProto(state: DispatchingState, queued: number): DispatchingStatus {
   return { paused: state.paused, pausedReason: state.pausedReason, running: state.running, maxRunning: state.maxRunning, queued };
 }
@@ -101,6 +82,8 @@ export type OutboxRpcs = Pick<JobSchedulerServer, "listOutbox" | "resendOutbox">
 export function jobSchedulerService(deps: JobSchedulerDeps, rpc: RpcInstrumentation, schedules: ScheduleRpcs, outbox: OutboxRpcs): JobSchedulerServer {
   const { store, registry, lifecycle, dispatcher, events } = deps;
   const positions = new QueuePositions(store, deps.clock);
+  // A masked update reads the limits in force and writes them back: one at a time.
+  const limitUpdates = new KeyedSerial();
 
   async function scheduleJob(request: ScheduleJobRequest, ctx: RpcContext): Promise<ScheduleJobResponse> {
     const submission = validateScheduleJob(request, registry, { now: deps.clock.now(), maxMs: deps.maxScheduleHorizonMs });
@@ -252,8 +235,8 @@ export function jobSchedulerService(deps: JobSchedulerDeps, rpc: RpcInstrumentat
     getJobStatus: rpc.unary("GetJobStatus", getJobStatus),
     retryJob: rpc.unary("RetryJob", retryJob),
     getDispatchLimits: rpc.unary("GetDispatchLimits", async () => limitsToProto(dispatcher.limitsInForce())),
-    updateDispatchLimits: rpc.unary("UpdateDispatchLimits", async (request: UpdateDispatchLimitsRequest) =>
-      limitsToProto(await dispatcher.setLimits(limitsFromProto(request.limits))),
+    updateDispatchLimits: rpc.unary("UpdateDispatchLimits", (request: UpdateDispatchLimitsRequest) =>
+      limitUpdates.run("limits", async () => limitsToProto(await dispatcher.setLimits(updatedLimits(request, dispatcher.limitsInForce())))),
     ),
     listJobs: rpc.unary("ListJobs", listJobs),
     cancelJob: rpc.unary("CancelJob", cancelJob),

@@ -1,13 +1,33 @@
 import { z } from "zod";
 import type { JobRecord } from "../jobs/job.js";
+import { text } from "../jobs/text-field.js";
 
-const count = z.number().int().min(1).max(1_000_000);
+// The bounds of every limit, in one place: the API checks a request with these schemas (naming
+// the field), and LimitsStore checks what it stores and loads with them.
+export const MAX_LIMIT = 1_000_000;
+export const MAX_LIMIT_ENTRIES = 1000;
+
+/** One limit: how many jobs at once. */
+export const limitCount = z
+  .number({ error: `must be a whole number from 1 to ${MAX_LIMIT}` })
+  .int(`must be a whole number from 1 to ${MAX_LIMIT}`)
+  .min(1, `must be a whole number from 1 to ${MAX_LIMIT}`)
+  .max(MAX_LIMIT, `must be a whole number from 1 to ${MAX_LIMIT}`);
+
+/** A job type or concurrency key a limit applies to (as concurrency keys are written). */
+export const limitKey = text({ max: 253 })
+  .min(1, "must not be empty")
+  .regex(/^[\x21-\x7e]+$/, "may hold printable ASCII without spaces only");
+
+const limitMap = z
+  .record(limitKey, limitCount)
+  .refine((map) => Object.keys(map).length <= MAX_LIMIT_ENTRIES, `at most ${MAX_LIMIT_ENTRIES} entries`);
 
 export const dispatchLimitsSchema = z.object({
-  maxRunning: count,
-  maxRunningPerType: z.record(z.string().min(1), count),
-  maxRunningPerKey: count,
-  maxRunningPerKeyOverrides: z.record(z.string().min(1), count),
+  maxRunning: limitCount,
+  maxRunningPerType: limitMap,
+  maxRunningPerKey: limitCount,
+  maxRunningPerKeyOverrides: limitMap,
 });
 
 export type DispatchLimits = z.infer<typeof dispatchLimitsSchema>;
@@ -70,7 +90,7 @@ export function parseLimitList(text: string): Record<string, number> {
   const limits: Record<string, number> = {};
   for (const item of text.split(",").map((s) => s.trim()).filter(Boolean)) {
     const match = /^([^=\s]+)\s*=\s*(\d+)$/.exec(item);
-    if (!match || Number(match[2]) < 1) throw new Error(`"${item}" is not name=limit with a limit of at least 1`);
+    if (!match || Number(match[2]) < 1 || Number(match[2]) > MAX_LIMIT) throw new Error(`"${item}" is not name=limit with a limit from 1 to ${MAX_LIMIT}`);
     limits[match[1]] = Number(match[2]);
   }
   return limits;

@@ -21,6 +21,7 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { Duration } from "../../google/protobuf/duration.js";
+import { FieldMask } from "../../google/protobuf/field_mask.js";
 import { Struct } from "../../google/protobuf/struct.js";
 import { Timestamp } from "../../google/protobuf/timestamp.js";
 
@@ -716,7 +717,18 @@ export interface GetDispatchLimitsRequest {
 }
 
 export interface UpdateDispatchLimitsRequest {
-  limits?: DispatchLimits | undefined;
+  limits?:
+    | DispatchLimits
+    | undefined;
+  /**
+   * The limits to change, taken from `limits`; the others keep their value. Paths:
+   * max_running, max_running_per_key, max_running_per_type, max_running_per_key_overrides
+   * (a whole map), or one map entry: max_running_per_type.<type>,
+   * max_running_per_key_overrides.<key> (removed when `limits` does not hold that key).
+   * In proto3 JSON: "maxRunning,maxRunningPerType.k6" (snake_case paths are accepted too).
+   * Unset or empty: `limits` replaces every limit, as before the mask existed.
+   */
+  updateMask?: string[] | undefined;
 }
 
 export interface RetryJobRequest {
@@ -6402,13 +6414,16 @@ export const GetDispatchLimitsRequest: MessageFns<GetDispatchLimitsRequest> = {
 };
 
 function createBaseUpdateDispatchLimitsRequest(): UpdateDispatchLimitsRequest {
-  return { limits: undefined };
+  return { limits: undefined, updateMask: undefined };
 }
 
 export const UpdateDispatchLimitsRequest: MessageFns<UpdateDispatchLimitsRequest> = {
   encode(message: UpdateDispatchLimitsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.limits !== undefined) {
       DispatchLimits.encode(message.limits, writer.uint32(10).fork()).join();
+    }
+    if (message.updateMask !== undefined) {
+      FieldMask.encode(FieldMask.wrap(message.updateMask), writer.uint32(18).fork()).join();
     }
     return writer;
   },
@@ -6434,6 +6449,14 @@ export const UpdateDispatchLimitsRequest: MessageFns<UpdateDispatchLimitsRequest
             message.limits = DispatchLimits.decode(reader, reader.uint32());
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.updateMask = FieldMask.unwrap(FieldMask.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -6447,13 +6470,23 @@ export const UpdateDispatchLimitsRequest: MessageFns<UpdateDispatchLimitsRequest
   },
 
   fromJSON(object: any): UpdateDispatchLimitsRequest {
-    return { limits: isSet(object.limits) ? DispatchLimits.fromJSON(object.limits) : undefined };
+    return {
+      limits: isSet(object.limits) ? DispatchLimits.fromJSON(object.limits) : undefined,
+      updateMask: isSet(object.updateMask)
+        ? FieldMask.unwrap(FieldMask.fromJSON(object.updateMask))
+        : isSet(object.update_mask)
+        ? FieldMask.unwrap(FieldMask.fromJSON(object.update_mask))
+        : undefined,
+    };
   },
 
   toJSON(message: UpdateDispatchLimitsRequest): unknown {
     const obj: any = {};
     if (message.limits !== undefined) {
       obj.limits = DispatchLimits.toJSON(message.limits);
+    }
+    if (message.updateMask !== undefined) {
+      obj.updateMask = FieldMask.toJSON(FieldMask.wrap(message.updateMask));
     }
     return obj;
   },
@@ -6466,6 +6499,7 @@ export const UpdateDispatchLimitsRequest: MessageFns<UpdateDispatchLimitsRequest
     message.limits = (object.limits !== undefined && object.limits !== null)
       ? DispatchLimits.fromPartial(object.limits)
       : undefined;
+    message.updateMask = object.updateMask ?? undefined;
     return message;
   },
 };
