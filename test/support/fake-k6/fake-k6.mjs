@@ -9,8 +9,10 @@
 //   (GET API_URL + SMOKE_PATH per iteration, THINK_TIME between), judges the thresholds of
 //   JOBSCHEDULER_K6_THRESHOLDS, and writes the compact summary (the reference implementation,
 //   dist/jobs/k6/compact-summary.js) to JOB_RESULT_FILE;
-// - exit 0, or 99 when a threshold failed; 105 when stopped by SIGTERM/SIGINT; 104 on bad flags.
-// FAKE_K6_LOG: a file where each runner appends JSON lines (listening, started, finished) for tests.
+// - exit 0, or 99 when a threshold failed; 105 when stopped by SIGTERM/SIGINT (a second signal
+//   while stopping: 105 without a summary, as k6 does); 104 on bad flags.
+// FAKE_K6_LOG: a file where each runner appends JSON lines (listening, started, signal, hard-stop,
+// finished) for tests.
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { dirname, join } from "node:path";
@@ -148,13 +150,26 @@ if (address) {
   note("listening", { address, paused });
 }
 
+// Signals as k6 v1.2.0 takes them (cmd/run.go, handleTestAbortSignals): the first SIGTERM/SIGINT
+// stops the test gracefully (VUs interrupted, then handleSummary, exit 105); a second one while it
+// does that is a hard stop: exit 105 at once, no summary. Once the summary is written the trap is
+// released, and a signal then kills the process outright. The graceful stop takes k6 a moment
+// (metrics flushed, handleSummary run in a fresh VM): FAKE_K6_STOP_MS, 300 ms by default.
+const stopWorkMs = Number(process.env.FAKE_K6_STOP_MS ?? "300");
 let stopSignal = null;
-const stopped = new Promise((resolve) => {
-  for (const signal of ["SIGTERM", "SIGINT"]) process.once(signal, () => {
-    stopSignal = signal;
-    resolve();
-  });
-});
+let resolveStopped;
+const stopped = new Promise((resolve) => (resolveStopped = resolve));
+function onSignal(signal) {
+  note("signal", { signal });
+  if (stopSignal) {
+    console.error(`fake k6: received ${signal} again while stopping: hard stop, no summary`);
+    note("hard-stop", { signal });
+    process.exit(105);
+  }
+  stopSignal = signal;
+  resolveStopped();
+}
+for (const signal of ["SIGTERM", "SIGINT"]) process.on(signal, onSignal);
 await Promise.race([started, stopped]);
 
 // ---- the load ----
@@ -196,6 +211,7 @@ async function vu() {
 }
 await Promise.all(Array.from({ length: vus }, () => vu()));
 const testRunDurationMs = Date.now() - begin;
+if (stopSignal) await sleep(stopWorkMs);
 state = { paused: false, running: false, stopped: true };
 
 // ---- the summary ----
@@ -263,6 +279,7 @@ const data = {
 };
 const resultFile = process.env.JOB_RESULT_FILE || "/dev/termination-log";
 writeFileSync(resultFile, JSON.stringify(compactSummary(data, { segment })));
+for (const signal of ["SIGTERM", "SIGINT"]) process.off(signal, onSignal);
 console.log(`fake k6: ${vus} VUs made ${reqs} requests (${failed} failed) in ${testRunDurationMs} ms${anyFailed ? "; thresholds failed" : ""}`);
 note("finished", { vus, requests: reqs, failed, thresholdsFailed: anyFailed });
 api?.close();
