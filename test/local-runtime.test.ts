@@ -1,12 +1,12 @@
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { getPriority } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { JobPlacement, JobRecord } from "../src/jobs/job.js";
 import { findProcessesWithMarker, isAlive, runMarker } from "../src/runtime/local/orphans.js";
-import { LocalRuntime, localMemoryLimit } from "../src/runtime/local/local-runtime.js";
+import { LocalRuntime, localMemoryLimits } from "../src/runtime/local/local-runtime.js";
 import type { RunEnd, RuntimeListener } from "../src/runtime/runtime.js";
 import { makeJob } from "./support/job-fixtures.js";
 import { cleanup, ROOT, tempDir, waitFor } from "./support/service.js";
@@ -15,9 +15,14 @@ const collectorsDir = join(ROOT, "test/support/collectors");
 let runsDir: string;
 
 class RecordingListener implements RuntimeListener {
-  readonly running = async (_job: JobRecord, _placement: JobPlacement) => {};
+  /** Every report, in the order received: "running <id>", "finished <id>". */
+  readonly calls: string[] = [];
+  readonly running = async (job: JobRecord, _placement: JobPlacement) => {
+    this.calls.push(`running ${job.id}`);
+  };
   readonly ends = new Map<string, RunEnd>();
   readonly finished = async (job: JobRecord, end: RunEnd) => {
+    this.calls.push(`finished ${job.id}`);
     this.ends.set(job.id, end);
   };
   waitForEnd(jobId: string): Promise<RunEnd> {
@@ -126,13 +131,30 @@ describe("the local runtime", () => {
     expect(end.output.outputTail).toContain("holding");
   });
 
-  it("gives a run with separate runner programs (k6) each runner's limit on top of the job's", () => {
+  it("gives a run with separate runner programs (k6) the job's limit for its program and the runners' for each runner", () => {
     const job = makeJob({ resources: { cpuRequest: "1", cpuLimit: "1", memoryRequest: "1Gi", memoryLimit: "256Mi" } });
     const MiB = 1024 * 1024;
-    expect(localMemoryLimit(job, { collector: "timer", env: {} })).toBe(256 * MiB);
+    expect(localMemoryLimits(job, { collector: "timer", env: {} })).toEqual({ ownBytes: 256 * MiB });
     const program = { image: "grafana/k6:1.2.0", command: ["k6"], parallelism: 3, startTimeoutMs: 60_000 };
-    expect(localMemoryLimit(job, { collector: "k6", env: {}, program })).toBe(4 * 256 * MiB);
-    expect(localMemoryLimit(job, { collector: "k6", env: {}, program: { ...program, resources: { cpu: "1", memory: "1Gi" } } })).toBe(256 * MiB + 3 * 1024 * MiB);
+    expect(localMemoryLimits(job, { collector: "k6", env: {}, program })).toEqual({ ownBytes: 256 * MiB, groupBytes: 256 * MiB });
+    expect(localMemoryLimits(job, { collector: "k6", env: {}, program: { ...program, resources: { cpu: "1", memory: "1Gi" } } })).toEqual({ ownBytes: 256 * MiB, groupBytes: 1024 * MiB });
+  });
+
+  it.runIf(existsSync("/proc/self/statm"))("kills the run when one runner's process group passes the runners' limit, whatever the total allows", async () => {
+    const { rt, listener } = runtime();
+    const dir = tempDir("runner-group-");
+    const job = makeJob({ resources: { cpuRequest: "100m", cpuLimit: "100m", memoryRequest: "1Gi", memoryLimit: "1Gi" } });
+    const program = { image: "unused", command: ["unused"], parallelism: 4, startTimeoutMs: 60_000, resources: { cpu: "1", memory: "96Mi" } };
+    await rt.launch(job, { collector: "runner-group", env: { RUNNER: "memory", PID_FILE: join(dir, "runner.pid") }, program });
+    const end = await listener.waitForEnd(job.id);
+    expect(end).toMatchObject({ kind: "failed", reason: "OOM_KILLED" });
+    if (end.kind !== "failed") return;
+    expect(end.message).toMatch(/^killed after one of its runners \(process group \d+\) used \d+ MiB, over the runners' memory limit of 96Mi$/);
+    // Caught within a few checks: far below the 1Gi + 4 x 96Mi the whole run could have held.
+    expect(Number(/used (\d+) MiB/.exec(end.message)![1])).toBeLessThan(1024);
+    const runner = Number(readFileSync(join(dir, "runner.pid"), "utf8"));
+    await waitFor(async () => !isAlive(runner), 5000);
+    cleanup(dir);
   });
 
   it("enforces the timeout with SIGTERM, then SIGKILL after the grace period", async () => {
@@ -168,6 +190,42 @@ describe("the local runtime", () => {
     expect(await rt.cancel(job)).toBe(false);
   });
 
+  it("stops a program's own process groups through the program only (one SIGTERM each), then SIGKILLs them too after the grace period", async () => {
+    const { rt, listener } = runtime({ killGraceMs: 500 });
+    const dir = tempDir("runner-group-");
+    const [pidFile, signalsFile] = [join(dir, "runner.pid"), join(dir, "signals")];
+    writeFileSync(signalsFile, "");
+    const job = makeJob();
+    await rt.launch(job, { collector: "runner-group", env: { RUNNER: "signals", PID_FILE: pidFile, SIGNALS_FILE: signalsFile } });
+    const runner = await waitFor(async () => (existsSync(pidFile) ? Number(readFileSync(pidFile, "utf8")) : undefined));
+    expect(await rt.cancel(job)).toBe(true);
+    expect((await listener.waitForEnd(job.id)).kind).toBe("cancelled");
+    await waitFor(async () => !isAlive(runner), 5000);
+    expect(readFileSync(signalsFile, "utf8")).toBe("SIGTERM\n");
+    cleanup(dir);
+  });
+
+  it("reports a program that reports its own start as running only once it says so (JOB_STATUS_FD)", async () => {
+    const { rt, listener } = runtime();
+    const dir = tempDir("reports-running-");
+    const [ready, go] = [join(dir, "ready"), join(dir, "go")];
+    const job = makeJob();
+    await rt.launch(job, { collector: "reports-running", env: { READY_FILE: ready, GO_FILE: go }, reportsRunning: true });
+    expect(await waitFor(async () => (existsSync(ready) ? readFileSync(ready, "utf8") : undefined))).toBe("3");
+    // Waiting for GO_FILE, it cannot have said anything yet.
+    expect(listener.calls).toEqual([]);
+    writeFileSync(go, "");
+    expect(await listener.waitForEnd(job.id)).toMatchObject({ kind: "exited", exitCode: 0 });
+    expect(listener.calls).toEqual([`running ${job.id}`, `finished ${job.id}`]);
+
+    // One that ends without saying so never was running.
+    const silent = makeJob();
+    await rt.launch(silent, { collector: "reports-running", env: { EXIT_FIRST: "1" }, reportsRunning: true });
+    expect(await listener.waitForEnd(silent.id)).toMatchObject({ kind: "exited", exitCode: 0 });
+    expect(listener.calls.filter((call) => call.endsWith(silent.id))).toEqual([`finished ${silent.id}`]);
+    cleanup(dir);
+  });
+
   it("keeps only the last bytes of a chatty run's output", async () => {
     const { rt, listener } = runtime({ outputTailBytes: 1024 });
     const job = makeJob();
@@ -178,16 +236,22 @@ describe("the local runtime", () => {
     expect(end.output.outputTail).toContain("line 4999");
   });
 
-  it("on recovery kills a run left over from a previous instance and reports it lost", async () => {
+  it("on recovery kills a run left over from a previous instance, runners in groups of their own included, and reports it lost", async () => {
     const { rt } = runtime();
     const job = makeJob({ state: "RUNNING", placement: { runtime: "local", location: "pid 1 on old-host", pid: 1 } });
     const orphan = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)", "--", runMarker(job.id, job.attempt)], { detached: true, stdio: "ignore" });
+    // A runner the program started in a group of its own (it inherited the run's environment).
+    const runner = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], {
+      detached: true, stdio: "ignore", env: { PATH: process.env.PATH, JOB_ID: job.id, JOB_ATTEMPT: String(job.attempt) },
+    });
     await waitFor(async () => findProcessesWithMarker(runMarker(job.id, job.attempt)).length === 1);
     const decisions = await rt.recover([job]);
     expect(decisions.get(job.id)).toMatchObject({ action: "lost" });
     expect((decisions.get(job.id) as { message: string }).message).toContain("leftover process was killed");
     await waitFor(async () => orphan.exitCode !== null || orphan.signalCode !== null, 5000);
     expect(orphan.signalCode).toBe("SIGKILL");
+    await waitFor(async () => runner.exitCode !== null || runner.signalCode !== null, 5000);
+    expect(runner.signalCode).toBe("SIGKILL");
   });
 
   it("refuses to launch a collector that does not exist", async () => {

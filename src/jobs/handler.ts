@@ -24,9 +24,17 @@ export interface Workload {
   /**
    * A program in its own image instead of one of our collectors (k6 runners). Runtimes that run
    * containers run it (Kubernetes: one Indexed Job); the local runtime runs `collector`, which
-   * starts the same program itself. See docs/k6.md.
+   * starts the same program itself, each runner in a process group of its own (held to
+   * `program.resources.memory`, as a pod would be; the stop signal reaches runners only through
+   * `collector`). See docs/k6.md.
    */
   program?: RunnerProgram;
+  /**
+   * The local program says itself when the run really starts (k6: once its runners are started
+   * together), by writing the line `running` to the file descriptor named by JOB_STATUS_FD; until
+   * then the job stays STARTING. Without it, a local run is RUNNING as soon as it is spawned.
+   */
+  reportsRunning?: boolean;
 }
 
 export interface SecretEnvVar {
@@ -62,6 +70,8 @@ export interface RunnerResults {
   startedAt?: number;
   /** Set by a program that could not run the test at all (e.g. its runners never all came up). */
   failure?: { reason: string; message: string };
+  /** The runners were stopped before the test's end (cancel, timeout, shutdown): the figures are partial. */
+  stopped?: boolean;
 }
 
 /** How the Kubernetes runtime runs a job type; every field is optional. */

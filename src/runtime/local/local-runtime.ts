@@ -8,9 +8,10 @@ import type { RunOutput, Workload } from "../../jobs/handler.js";
 import { Reason, type JobPlacement, type JobRecord } from "../../jobs/job.js";
 import { parseQuantity } from "../quantity.js";
 import type { Recovery, RunEnd, Runtime, RuntimeListener } from "../runtime.js";
-import { findProcessesWithMarker, isAlive, runMarker } from "./orphans.js";
-import { MemoryWatch } from "./memory-watch.js";
+import { isAlive, processesByRun, runKey, runMarker } from "./orphans.js";
+import { MemoryWatch, type MemoryExcess, type MemoryLimits } from "./memory-watch.js";
 import { OutputTail } from "./output-tail.js";
+import { signalRunGroups } from "./process-tree.js";
 import { deprioritiseRun } from "./run-priority.js";
 
 export interface LocalRuntimeOptions {
@@ -29,11 +30,14 @@ export interface LocalRuntimeOptions {
 }
 
 const OUT_OF_MEMORY = /JavaScript heap out of memory|Allocation failed - process out of memory/;
+/** The descriptor a workload with `reportsRunning` writes `running` to (JOB_STATUS_FD). */
+const STATUS_FD = 3;
 
 type StopCause = "timeout" | "cancel" | "shutdown";
 
 interface LocalRun {
   job: JobRecord;
+  workload: Workload;
   child: ChildProcess;
   tail: OutputTail;
   resultFile: string;
@@ -41,8 +45,8 @@ interface LocalRun {
   stopCause?: StopCause;
   /** Node reports heap exhaustion on stderr before it aborts; the tail may have lost it by the end. */
   outOfMemory: boolean;
-  /** Resident bytes the run was using when the memory watch killed it, and the limit it passed. */
-  memoryExceeded?: { residentBytes: number; limitBytes: number };
+  /** What the run was using when the memory watch killed it, and the limit it passed. */
+  memoryExceeded?: MemoryExcess;
   unwatchMemory?: () => void;
   timeoutTimer: NodeJS.Timeout;
   killTimer?: NodeJS.Timeout;
@@ -92,9 +96,14 @@ export class LocalRuntime implements Runtime {
 
     const child = spawn(process.execPath, [...this.nodeFlags(job), entry, runMarker(job.id, job.attempt)], {
       cwd: runDir,
-      env: { ...this.childEnv(job, workload, runDir, resultFile), ...(filesDir ? { JOB_FILES_DIR: filesDir } : {}) },
-      stdio: ["ignore", "pipe", "pipe"],
-      // Its own process group, so a stop reaches anything the program starts.
+      env: {
+        ...this.childEnv(job, workload, runDir, resultFile),
+        ...(filesDir ? { JOB_FILES_DIR: filesDir } : {}),
+        ...(workload.reportsRunning ? { JOB_STATUS_FD: String(STATUS_FD) } : {}),
+      },
+      stdio: workload.reportsRunning ? ["ignore", "pipe", "pipe", "pipe"] : ["ignore", "pipe", "pipe"],
+      // Its own process group, so a stop reaches anything the program starts (but for the
+      // process groups of its own it starts, which it stops itself: see Workload.program).
       detached: true,
     });
     if (child.pid !== undefined) deprioritiseRun(child.pid, this.options.runNice);
@@ -114,6 +123,7 @@ export class LocalRuntime implements Runtime {
 
     const run: LocalRun = {
       job,
+      workload,
       child,
       tail,
       resultFile,
@@ -125,11 +135,11 @@ export class LocalRuntime implements Runtime {
       exited: new Promise((resolve) => child.once("close", (code, signal) => resolve(this.onExit(run, code, signal)))),
     };
     this.runs.set(job.id, run);
-    const limitBytes = localMemoryLimit(job, workload);
-    if (this.memory && limitBytes !== null) {
-      run.unwatchMemory = this.memory.watch(child.pid!, limitBytes, (residentBytes) => {
-        run.memoryExceeded = { residentBytes, limitBytes };
-        killGroup(child.pid!, "SIGKILL");
+    const limits = localMemoryLimits(job, workload);
+    if (this.memory && limits !== null) {
+      run.unwatchMemory = this.memory.watch(child.pid!, limits, (excess) => {
+        run.memoryExceeded = excess;
+        this.killRun(run);
       });
     }
 
@@ -140,8 +150,11 @@ export class LocalRuntime implements Runtime {
       pid: child.pid!,
     };
     this.options.logger.info({ jobId: job.id, attempt: job.attempt, pid: child.pid }, "local run started");
-    // Not awaited: the listener serialises per job behind the launch that called us.
-    void this.listener?.running(job, placement, Date.now());
+    // Not awaited: the listener serialises per job behind the launch that called us (and before
+    // the run's end, which waits for this descriptor to close too).
+    const reportRunning = () => void this.listener?.running(job, placement, Date.now());
+    if (workload.reportsRunning) onStatusLine(child.stdio[STATUS_FD] as NodeJS.ReadableStream, "running", reportRunning);
+    else reportRunning();
     return placement;
   }
 
@@ -154,9 +167,11 @@ export class LocalRuntime implements Runtime {
 
   async recover(jobs: JobRecord[]): Promise<Map<string, Recovery>> {
     const decisions = new Map<string, Recovery>();
+    const leftovers = jobs.length ? processesByRun() : new Map<string, number[]>();
     for (const job of jobs) {
-      const pids = findProcessesWithMarker(runMarker(job.id, job.attempt));
-      for (const pid of pids) killGroup(pid, "SIGKILL");
+      const pids = leftovers.get(runKey(job.id, job.attempt)) ?? [];
+      // The program (its marker), what it started, and anything of the run that left its tree.
+      for (const pid of pids) signalRunGroups(pid, "SIGKILL", pids);
       const output = this.leftoverOutput(job);
       const where = job.placement?.location ?? "before it was launched";
       decisions.set(job.id, {
@@ -182,19 +197,32 @@ export class LocalRuntime implements Runtime {
     }
   }
 
+  /** One SIGTERM to the program's group (the program stops what it started in groups of its own), then SIGKILL to everything. */
   private stop(run: LocalRun, cause: StopCause): void {
     if (run.stopCause) return;
     run.stopCause = cause;
     killGroup(run.child.pid!, "SIGTERM");
-    run.killTimer = setTimeout(() => killGroup(run.child.pid!, "SIGKILL"), this.options.killGraceMs);
+    run.killTimer = setTimeout(() => this.killRun(run), this.options.killGraceMs);
+  }
+
+  /** SIGKILL to the program's group and every process group below it or carrying the run's JOB_ID/JOB_ATTEMPT. */
+  private killRun(run: LocalRun): void {
+    signalRunGroups(run.child.pid!, "SIGKILL", this.strays(run));
+  }
+
+  /** Processes of the run that may have left its tree (only where a program starts groups of its own, or died unexpectedly). */
+  private strays(run: LocalRun): number[] {
+    return processesByRun().get(runKey(run.job.id, run.job.attempt)) ?? [];
   }
 
   private async onExit(run: LocalRun, exitCode: number | null, signal: NodeJS.Signals | null): Promise<void> {
     clearTimeout(run.timeoutTimer);
     clearTimeout(run.killTimer);
     run.unwatchMemory?.();
-    // The program may have left children in its group.
-    killGroup(run.child.pid!, "SIGKILL");
+    // The program may have left children in its group, or, when it starts groups of its own or
+    // was killed, in those.
+    if (run.workload.program || signal !== null || run.stopCause || run.memoryExceeded) this.killRun(run);
+    else killGroup(run.child.pid!, "SIGKILL");
     const output: RunOutput = { rawResult: readIfExists(run.resultFile), outputTail: run.tail.toString() };
     const end = this.describeEnd(run, exitCode, signal, output);
     this.runs.delete(run.job.id);
@@ -219,15 +247,11 @@ export class LocalRuntime implements Runtime {
         return { kind: "interrupted", message: "the service shut down before the run finished", output };
     }
     if (run.memoryExceeded) {
-      const { residentBytes, limitBytes } = run.memoryExceeded;
-      // A k6 run's limit also counts its runners' (localMemoryLimit): then the total is named too.
-      const total = limitBytes === parseQuantity(run.job.resources.memoryLimit) ? "" : ` (${mebibytes(limitBytes)} MiB with its runners)`;
-      return {
-        kind: "failed",
-        reason: Reason.OOM_KILLED,
-        message: `killed after using ${mebibytes(residentBytes)} MiB, over its memory limit of ${run.job.resources.memoryLimit}${total}`,
-        output,
-      };
+      const { residentBytes, group } = run.memoryExceeded;
+      const message = group === undefined
+        ? `killed after using ${mebibytes(residentBytes)} MiB, over its memory limit of ${run.job.resources.memoryLimit}`
+        : `killed after one of its runners (process group ${group}) used ${mebibytes(residentBytes)} MiB, over the runners' memory limit of ${runnerMemory(run.job, run.workload)}`;
+      return { kind: "failed", reason: Reason.OOM_KILLED, message, output };
     }
     if (exitCode !== null) return { kind: "exited", exitCode, output };
     if (signal === "SIGKILL" || run.outOfMemory) {
@@ -274,15 +298,35 @@ export class LocalRuntime implements Runtime {
 }
 
 /**
- * The memory a local run's process tree may hold: the job's limit, and for a workload whose
- * runners are separate programs (k6: one pod each on Kubernetes, one process each here, all under
- * our coordinator) each runner's limit on top.
+ * The memory a local run may hold: the job's limit for its program, and for a workload whose
+ * runners are separate programs (k6: one pod each on Kubernetes, one process group each here,
+ * all under our coordinator) the runners' limit for each runner on its own.
  */
-export function localMemoryLimit(job: JobRecord, workload: Workload): number | null {
-  const jobLimit = parseQuantity(job.resources.memoryLimit);
-  if (jobLimit === null || !workload.program) return jobLimit;
-  const runnerLimit = parseQuantity(workload.program.resources?.memory ?? job.resources.memoryLimit) ?? jobLimit;
-  return jobLimit + runnerLimit * workload.program.parallelism;
+export function localMemoryLimits(job: JobRecord, workload: Workload): MemoryLimits | null {
+  const ownBytes = parseQuantity(job.resources.memoryLimit);
+  if (ownBytes === null) return null;
+  if (!workload.program) return { ownBytes };
+  return { ownBytes, groupBytes: parseQuantity(runnerMemory(job, workload)) ?? ownBytes };
+}
+
+function runnerMemory(job: JobRecord, workload: Workload): string {
+  return workload.program?.resources?.memory ?? job.resources.memoryLimit;
+}
+
+/** Calls `onLine` once, on the first line `line` read from `stream`. */
+function onStatusLine(stream: NodeJS.ReadableStream, line: string, onLine: () => void): void {
+  let buffered = "";
+  const read = (chunk: Buffer) => {
+    buffered += chunk.toString("utf8");
+    if (!buffered.split("\n").slice(0, -1).includes(line)) {
+      buffered = buffered.slice(buffered.lastIndexOf("\n") + 1).slice(-256);
+      return;
+    }
+    stream.off("data", read);
+    stream.resume();
+    onLine();
+  };
+  stream.on("data", read);
 }
 
 /** A workload's variables as a local process gets them: secret variables by value. */

@@ -2,13 +2,34 @@
 // run's processes (its program and whatever that starts, a k6 binary included), not only on a
 // V8 heap. It also spares every run V8's heap-size flags, with which node rejects its built-in
 // code cache and recompiles its own modules at each start (~17 ms of CPU per run, a quarter of
-// an http_check run). Linux only (/proc); elsewhere the runtime falls back to the heap flag.
+// an http_check run). A program whose runners are separate programs (k6) starts each in a process
+// group of its own, and each such group is held to the runners' limit, as a runner pod would be.
+// Linux only (/proc); elsewhere the runtime falls back to the heap flag.
 import { existsSync, readFileSync } from "node:fs";
+import { childrenOf, processGroupOf } from "./process-tree.js";
+
+/** What a run may hold resident. */
+export interface MemoryLimits {
+  /** The program and everything below it, except what `groupBytes` covers. */
+  ownBytes: number;
+  /**
+   * Given for a program whose runners are separate programs (k6; one pod each on Kubernetes): each
+   * process group the program starts below itself (one per runner) holds at most this, on its own.
+   */
+  groupBytes?: number;
+}
+
+/** Which limit a run passed: its own, or (with `group`, the group's id) one runner group's. */
+export interface MemoryExcess {
+  residentBytes: number;
+  limitBytes: number;
+  group?: number;
+}
 
 interface WatchedRun {
   pid: number;
-  limitBytes: number;
-  onExceeded(residentBytes: number): void;
+  limits: MemoryLimits;
+  onExceeded(excess: MemoryExcess): void;
 }
 
 export const MEMORY_CHECK_INTERVAL_MS = 250;
@@ -26,9 +47,9 @@ export class MemoryWatch {
     return pageSize ? new MemoryWatch(pageSize, intervalMs) : null;
   }
 
-  /** Calls `onExceeded` once when the resident memory of `pid` and its descendants passes `limitBytes`. Returns the unwatch. */
-  watch(pid: number, limitBytes: number, onExceeded: (residentBytes: number) => void): () => void {
-    const run: WatchedRun = { pid, limitBytes, onExceeded };
+  /** Calls `onExceeded` once when the resident memory of `pid` and its descendants passes its limits. Returns the unwatch. */
+  watch(pid: number, limits: MemoryLimits, onExceeded: (excess: MemoryExcess) => void): () => void {
+    const run: WatchedRun = { pid, limits, onExceeded };
     this.runs.add(run);
     this.timer ??= setInterval(() => this.check(), this.intervalMs).unref();
     return () => this.unwatch(run);
@@ -37,12 +58,44 @@ export class MemoryWatch {
   /** One pass over every watched run (the timer calls it; exposed for tests). */
   check(): void {
     for (const run of this.runs) {
-      const resident = this.residentBytes(run.pid);
-      if (resident > run.limitBytes) {
+      const excess = this.excess(run);
+      if (excess) {
         this.unwatch(run);
-        run.onExceeded(resident);
+        run.onExceeded(excess);
       }
     }
+  }
+
+  private excess({ pid, limits }: WatchedRun): MemoryExcess | null {
+    if (limits.groupBytes === undefined) {
+      const resident = this.residentBytes(pid);
+      return resident > limits.ownBytes ? { residentBytes: resident, limitBytes: limits.ownBytes } : null;
+    }
+    const byGroup = this.residentBytesByGroup(pid);
+    const own = processGroupOf(pid) ?? pid;
+    for (const [group, resident] of byGroup) {
+      if (group === own && resident > limits.ownBytes) return { residentBytes: resident, limitBytes: limits.ownBytes };
+      if (group !== own && resident > limits.groupBytes) return { residentBytes: resident, limitBytes: limits.groupBytes, group };
+    }
+    return null;
+  }
+
+  /** Resident memory of a process and its descendants, by process group. */
+  residentBytesByGroup(pid: number): Map<number, number> {
+    const byGroup = new Map<number, number>();
+    const pending = [pid];
+    const seen = new Set<number>();
+    while (pending.length) {
+      const current = pending.pop()!;
+      if (seen.has(current)) continue;
+      seen.add(current);
+      const statm = readOrNull(`/proc/${current}/statm`);
+      const group = processGroupOf(current);
+      if (statm === null || group === null) continue;
+      byGroup.set(group, (byGroup.get(group) ?? 0) + (Number(statm.split(" ")[1]) || 0) * this.pageSize);
+      pending.push(...childrenOf(current));
+    }
+    return byGroup;
   }
 
   /** Resident memory of a process and its descendants (0 once it is gone). */

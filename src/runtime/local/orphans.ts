@@ -1,30 +1,52 @@
 // Finds processes a previous instance of the service started for a job and that
 // may have outlived it. Each local run carries `--job-run=<id>/<attempt>` in its
-// command line, so it can be recognised in /proc without trusting a stale pid.
+// command line, so it can be recognised in /proc without trusting a stale pid; what
+// the program started (k6 runners, in process groups of their own) inherits JOB_ID and
+// JOB_ATTEMPT in its environment, so it is found even after its parent died.
 import { readdirSync, readFileSync } from "node:fs";
 
 export function runMarker(jobId: string, attempt: number): string {
   return `--job-run=${jobId}/${attempt}`;
 }
 
+export function runKey(jobId: string, attempt: number): string {
+  return `${jobId}/${attempt}`;
+}
+
 export function findProcessesWithMarker(marker: string): number[] {
-  let entries: string[];
-  try {
-    entries = readdirSync("/proc");
-  } catch {
-    return [];
-  }
   const pids: number[] = [];
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const args = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
-      if (args.includes(marker)) pids.push(Number(entry));
-    } catch {
-      // the process ended while we looked
-    }
+  for (const pid of processIds()) {
+    const cmdline = readOrNull(`/proc/${pid}/cmdline`);
+    if (cmdline !== null && cmdline.split("\0").includes(marker)) pids.push(pid);
   }
   return pids;
+}
+
+/**
+ * Every process (of those this user may read) that belongs to a local run, by runKey: the marker
+ * in its command line, or JOB_ID and JOB_ATTEMPT in its environment. One pass over /proc.
+ */
+export function processesByRun(): Map<string, number[]> {
+  const runs = new Map<string, number[]>();
+  const add = (key: string, pid: number) => runs.set(key, [...(runs.get(key) ?? []), pid]);
+  for (const pid of processIds()) {
+    if (pid === process.pid) continue;
+    const marker = readOrNull(`/proc/${pid}/cmdline`)?.split("\0").find((arg) => arg.startsWith("--job-run="));
+    if (marker) {
+      add(marker.slice("--job-run=".length), pid);
+      continue;
+    }
+    const environ = readOrNull(`/proc/${pid}/environ`);
+    if (environ === null || !environ.includes("JOB_ID=")) continue;
+    let id: string | undefined;
+    let attempt: string | undefined;
+    for (const entry of environ.split("\0")) {
+      if (entry.startsWith("JOB_ID=")) id = entry.slice(7);
+      else if (entry.startsWith("JOB_ATTEMPT=")) attempt = entry.slice(12);
+    }
+    if (id && attempt) add(`${id}/${attempt}`, pid);
+  }
+  return runs;
 }
 
 export function isAlive(pid: number): boolean {
@@ -33,5 +55,21 @@ export function isAlive(pid: number): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+function processIds(): number[] {
+  try {
+    return readdirSync("/proc").filter((entry) => /^\d+$/.test(entry)).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function readOrNull(path: string): string | null {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return null;
   }
 }
