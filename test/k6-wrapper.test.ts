@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { dirname } from "node:path";
 import { describe, expect, it } from "vitest";
 import { fromZodError } from "../src/api/errors.js";
+import { evaluate } from "../src/hub/evaluator.js";
 import { COMPACT_SUMMARY_JS } from "../src/jobs/k6/compact-summary-js.js";
 import { compactSummary, jsonByteLength } from "../src/jobs/k6/compact-summary.js";
 import { k6Handler, scriptEnv, DEFAULT_K6_OPTIONS } from "../src/jobs/k6/handler.js";
@@ -309,11 +310,11 @@ describe("k6 parameters", () => {
 // ---- results ----
 
 describe("runner results → one stored result", () => {
-  const parts = (specs: { reqs: number; failed: number; p95: number; thresholds?: Record<string, string[]> }[]) =>
+  const parts = (specs: { reqs: number; failed: number; p95: number; thresholds?: Record<string, string[]> }[], exitCode = 0) =>
     JSON.stringify({
       runners: specs.map((spec, index) => ({
         index,
-        exitCode: 0,
+        exitCode,
         result: JSON.stringify(compactSummary(summaryData({ ...spec, seconds: 30 }), { segment: `${index}/${specs.length}:${index + 1}/${specs.length}`.replace(/^0\/\d+/, "0").replace(/(\d+)\/\1$/, "1") })),
       })),
     });
@@ -358,5 +359,35 @@ describe("runner results → one stored result", () => {
     const none = k6Result(JSON.stringify({ runners: [{ index: 0, exitCode: 107, result: null }] }), job({ parallelism: 1 }));
     expect(none.ok && none.failure?.reason).toBe("RUNNER_SUMMARY_MISSING");
     expect(k6Result("not json", job())).toEqual({ ok: false, message: "k6 result is not JSON" });
+  });
+
+  it("says NOT_EVALUATED, never PASSED, when no threshold judged the run, and never FAILED for a stopped one", () => {
+    // No thresholds: every request failed, and nothing judged it.
+    const unjudged = k6Result(parts([{ reqs: 100, failed: 100, p95: 300, thresholds: {} }, { reqs: 100, failed: 100, p95: 300, thresholds: {} }]), job({ parallelism: 2 }));
+    expect(unjudged.ok && unjudged.failure).toBeUndefined();
+    const result = (unjudged.ok ? unjudged.result : {}) as Record<string, any>;
+    expect(result).toMatchObject({ verdict: "NOT_EVALUATED", verdictNote: "no thresholds were set: nothing was judged", thresholds: [], failedThresholds: [] });
+    expect(result.parts.map((p: { verdict: string }) => p.verdict)).toEqual(["NOT_EVALUATED", "NOT_EVALUATED"]);
+    // The Hub judges such a run on its own criterion's figures (it ends SUCCEEDED).
+    const hubInput = { criteriaType: "EVENT_SEARCH" as const, jobType: "k6", params: {} };
+    expect(evaluate({ ...hubInput, state: "SUCCEEDED", reason: "", result })).toMatchObject({ status: "FAILED" });
+
+    // Stopped (the program says so, or k6 exited 105 after a stop signal): partial, not judged, even with failed thresholds.
+    const thresholds = { http_reqs: ["count<150"] };
+    for (const raw of [
+      JSON.stringify({ ...JSON.parse(parts([{ reqs: 100, failed: 0, p95: 300, thresholds }, { reqs: 100, failed: 0, p95: 300, thresholds }])), stopped: true }),
+      parts([{ reqs: 100, failed: 0, p95: 300, thresholds }, { reqs: 100, failed: 0, p95: 300, thresholds }], 105),
+    ]) {
+      const stopped = k6Result(raw, job({ parallelism: 2 }));
+      expect(stopped.ok && stopped.failure?.reason).toBe("RUNNERS_STOPPED");
+      const partial = (stopped.ok ? stopped.result : {}) as Record<string, any>;
+      expect(partial.verdict).toBe("NOT_EVALUATED");
+      expect(partial.verdictNote).toMatch(/stopped before the end of the test/);
+      expect(partial.metrics.http_reqs.values.count).toEqual({ exact: true, value: 200 });
+      // A timed-out run (FAILED / TIMED_OUT) measured nothing the Hub may report.
+      expect(evaluate({ ...hubInput, state: "FAILED", reason: "TIMED_OUT", result: partial })).toBeNull();
+    }
+    const stoppedEarly = k6Result(JSON.stringify({ runners: [], stopped: true }), job({ parallelism: 2 }));
+    expect(stoppedEarly.ok && (stoppedEarly.result as Record<string, any>).verdict).toBe("NOT_EVALUATED");
   });
 });

@@ -58,7 +58,8 @@ export const ThresholdOutcomeSchema = z.object({
 });
 export type ThresholdOutcome = z.infer<typeof ThresholdOutcomeSchema>;
 
-export const VerdictSchema = z.enum(["PASSED", "FAILED"]);
+/** NOT_EVALUATED: there was nothing to judge (no thresholds); never PASSED by default. */
+export const VerdictSchema = z.enum(["PASSED", "FAILED", "NOT_EVALUATED"]);
 export type Verdict = z.infer<typeof VerdictSchema>;
 
 export const PartFiguresSchema = z.object({
@@ -125,7 +126,7 @@ export function mergeSummaries(parts: readonly CompactSummary[], options: MergeO
     wallTimeMs,
     metrics,
     thresholds,
-    verdict: failed.length === 0 ? "PASSED" : "FAILED",
+    verdict: thresholds.length === 0 ? "NOT_EVALUATED" : failed.length === 0 ? "PASSED" : "FAILED",
     failedThresholds: failed.map(describeFailure),
     parts: labelled.map(partFigures),
   };
@@ -471,6 +472,7 @@ function partFigures({ label, summary }: LabelledPart): PartFigures {
   ];
   const failedRequests = metrics.http_req_failed;
   const duration = metrics.http_req_duration;
+  const judged = ownResults.some(([, results]) => Object.keys(results).length > 0) || summary.dropped.thresholdsLost > 0;
   return {
     part: label,
     testRunDurationMs: summary.testRunDurationMs,
@@ -482,7 +484,7 @@ function partFigures({ label, summary }: LabelledPart): PartFigures {
     thresholds: ownResults.flatMap(([metric, results]) =>
       Object.entries(results).map(([expression, { ok }]) => ({ metric, expression, ok })),
     ),
-    verdict: summary.thresholdsFailed ? "FAILED" : "PASSED",
+    verdict: summary.thresholdsFailed ? "FAILED" : judged ? "PASSED" : "NOT_EVALUATED",
     droppedMetrics: summary.dropped.count,
   };
 }

@@ -1,7 +1,9 @@
 // From what the runners left (RunnerResults: each runner's compact summary, by index) to the one
 // stored result of a k6 job: the parts merged (merge.ts), every threshold re-evaluated on the
 // merged figures, and a verdict. A FAILED verdict, an unreachable target or a missing part make
-// the job FAILED with the result kept (ParsedResult.failure).
+// the job FAILED with the result kept (ParsedResult.failure). The verdict is PASSED or FAILED only
+// when thresholds judged the whole test; else NOT_EVALUATED, with `verdictNote` saying why (no
+// thresholds, a stopped run's partial figures, a missing part, no load sent).
 import { z } from "zod";
 import type { ParsedResult, RunnerResults } from "../handler.js";
 import type { JobRecord } from "../job.js";
@@ -12,6 +14,10 @@ import { TARGET_UNREACHABLE, unreachableMessage } from "./preflight.js";
 
 export const THRESHOLDS_FAILED = "THRESHOLDS_FAILED";
 export const RUNNER_SUMMARY_MISSING = "RUNNER_SUMMARY_MISSING";
+/** The runners were stopped before the test's end (a cancelled or timed-out run ends CANCELLED / TIMED_OUT instead). */
+export const RUNNERS_STOPPED = "RUNNERS_STOPPED";
+/** k6's exit code when a signal stopped it (exitcodes.ExternalAbort). */
+const K6_EXTERNAL_ABORT = 105;
 
 const runnerResultsSchema = z.object({
   runners: z.array(z.object({ index: z.number().int().nonnegative(), exitCode: z.number().int().nullable(), result: z.string().nullable() })),
@@ -20,6 +26,7 @@ const runnerResultsSchema = z.object({
     .optional(),
   startedAt: z.number().optional(),
   failure: z.object({ reason: z.string(), message: z.string() }).optional(),
+  stopped: z.boolean().optional(),
 });
 
 export interface RunnerReport {
@@ -102,18 +109,28 @@ export function k6Result(raw: string, job: JobRecord | undefined, context: Resul
     grafanaDashboardUrl: dashboardUrl,
   };
 
+  const notEvaluated = (verdictNote: string) => ({ verdict: "NOT_EVALUATED", verdictNote });
   if (envelope.preflight && !envelope.preflight.ok) {
     const message = unreachableMessage({ ...envelope.preflight });
     return {
       ok: true,
-      result: { ...head, verdict: "FAILED", failedThresholds: [], preflight: envelope.preflight, runners: [] },
+      result: { ...head, ...notEvaluated("the target was unreachable: no load was sent"), failedThresholds: [], preflight: envelope.preflight, runners: [] },
       failure: { reason: TARGET_UNREACHABLE, message },
     };
   }
 
   if (envelope.failure) {
-    return { ok: true, result: { ...head, verdict: "FAILED", failedThresholds: [], runners: envelope.runners.map(({ index, exitCode }) => ({ index, exitCode })) }, failure: envelope.failure };
+    return {
+      ok: true,
+      result: { ...head, ...notEvaluated("the runners never ran the test together"), failedThresholds: [], runners: envelope.runners.map(({ index, exitCode }) => ({ index, exitCode })) },
+      failure: envelope.failure,
+    };
   }
+
+  // Stopped by the runtime (the program says so) or by a signal k6 answered (on Kubernetes too).
+  const stopped = envelope.stopped === true || envelope.runners.some((runner) => runner.exitCode === K6_EXTERNAL_ABORT);
+  const stoppedNote = "the run was stopped before the end of the test: its figures are partial and were not judged";
+  const stoppedFailure = { reason: RUNNERS_STOPPED, message: "the k6 runners were stopped before the end of the test" };
 
   const parts: CompactSummary[] = [];
   const runners: RunnerReport[] = [];
@@ -133,8 +150,8 @@ export function k6Result(raw: string, job: JobRecord | undefined, context: Resul
   if (parts.length === 0) {
     return {
       ok: true,
-      result: { ...head, verdict: "FAILED", failedThresholds: [], runners, ...(envelope.preflight ? { preflight: envelope.preflight } : {}) },
-      failure: { reason: RUNNER_SUMMARY_MISSING, message: `no k6 runner left a summary: ${describeMissing()}` },
+      result: { ...head, ...notEvaluated(stopped ? stoppedNote : "no runner left a summary"), failedThresholds: [], runners, ...(envelope.preflight ? { preflight: envelope.preflight } : {}) },
+      failure: stopped ? stoppedFailure : { reason: RUNNER_SUMMARY_MISSING, message: `no k6 runner left a summary: ${describeMissing()}` },
     };
   }
 
@@ -145,10 +162,16 @@ export function k6Result(raw: string, job: JobRecord | undefined, context: Resul
     return { ok: false, message: `the runners' summaries cannot be merged: ${(error as Error).message}` };
   }
   const booked = figureValue(merged, "booked_tickets", "count");
-  const verdict = missing.length ? "FAILED" : merged.verdict;
+  const verdict = stopped
+    ? notEvaluated(stoppedNote)
+    : missing.length
+      ? notEvaluated(`${missing.length} of ${parallelism} runners left no summary`)
+      : merged.verdict === "NOT_EVALUATED"
+        ? notEvaluated("no thresholds were set: nothing was judged")
+        : { verdict: merged.verdict };
   const result: Record<string, unknown> = {
     ...head,
-    verdict,
+    ...verdict,
     failedThresholds: merged.failedThresholds,
     thresholds: merged.thresholds,
     wallTimeMs: merged.wallTimeMs,
@@ -161,6 +184,7 @@ export function k6Result(raw: string, job: JobRecord | undefined, context: Resul
     ...(envelope.startedAt !== undefined ? { startedAt: new Date(envelope.startedAt).toISOString() } : {}),
     ...(envelope.preflight ? { preflight: envelope.preflight } : {}),
   };
+  if (stopped) return { ok: true, result, failure: stoppedFailure };
   if (missing.length) {
     return {
       ok: true,
@@ -168,7 +192,7 @@ export function k6Result(raw: string, job: JobRecord | undefined, context: Resul
       failure: { reason: RUNNER_SUMMARY_MISSING, message: `${missing.length} of ${parallelism} k6 runners left no summary, so the run has no verdict: ${describeMissing()}` },
     };
   }
-  if (verdict === "FAILED") {
+  if (verdict.verdict === "FAILED") {
     const count = merged.failedThresholds.length;
     return {
       ok: true,
