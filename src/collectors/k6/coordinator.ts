@@ -4,7 +4,11 @@
 // own, and are un-paused together once every one answers. Each runner writes its compact summary
 // to a result file of its own; the coordinator hands them all to the service (RunnerResults), which
 // merges them exactly as it merges the termination messages of runner pods.
-import { spawn, type ChildProcess } from "node:child_process";
+//
+// Stopping: k6 stops gracefully (and writes its summary) on the first SIGTERM, but a second one is
+// a hard stop without summary. So each runner runs in a process group of its own, out of reach of
+// the stop the runtime sends to this program's group, and gets exactly one SIGTERM, from here.
+import type { ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
@@ -15,6 +19,7 @@ import { preflight, PREFLIGHT_TIMEOUT_MS } from "../../jobs/k6/preflight.js";
 import { getK6Status, restError, resumeK6 } from "../../jobs/k6/rest-api.js";
 import { executionSegment } from "../../jobs/k6/segments.js";
 import { WRAPPER_ENV, WRAPPER_FILE } from "../../jobs/k6/wrapper.js";
+import { spawnInOwnGroup } from "./own-group.js";
 
 export interface CoordinatorConfig {
   binary: string;
@@ -30,6 +35,8 @@ export interface CoordinatorConfig {
   /** What the runners' environment starts from (the script's env). */
   env: NodeJS.ProcessEnv;
   log(line: string): void;
+  /** Called once the test really runs: the runners were started together (or the one runner spawned). */
+  onStarted?(): void;
 }
 
 export interface CoordinatorOutcome {
@@ -45,6 +52,8 @@ interface Runner {
   resultFile: string;
   exit: Promise<number>;
   exitCode: number | null;
+  /** Whether it was sent its one SIGTERM. */
+  signalled: boolean;
 }
 
 async function freePort(): Promise<number> {
@@ -95,6 +104,7 @@ export async function coordinate(config: CoordinatorConfig, stop: Promise<unknow
     config.log(outcome.ok ? `pre-flight: ${config.preflightUrl} answered ${outcome.status} in ${outcome.durationMs} ms` : `pre-flight: ${config.preflightUrl} is unreachable (${outcome.error})`);
     if (!outcome.ok) return { results: { runners: [], preflight: outcome }, exitCode: 0 };
   }
+  if (stopping) return { results: { runners: [], ...(checked ? { preflight: checked } : {}), stopped: true }, exitCode: 143 };
 
   const n = config.parallelism;
   const paused = n > 1;
@@ -106,8 +116,7 @@ export async function coordinate(config: CoordinatorConfig, stop: Promise<unknow
     const env: NodeJS.ProcessEnv = { ...config.env, JOB_RESULT_FILE: resultFile };
     if (n > 1) env[WRAPPER_ENV.segment] = executionSegment(index, n);
     else delete env[WRAPPER_ENV.segment];
-    // Same process group as this program: a stop of the job reaches every runner.
-    const child = spawn(config.binary, args, { cwd: config.workDir, env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawnInOwnGroup(config.binary, args, { cwd: config.workDir, env, stdio: ["ignore", "pipe", "pipe"] });
     const prefix = n > 1 ? `[runner ${index}] ` : "";
     pipeLines(child.stdout!, prefix, config.log);
     pipeLines(child.stderr!, prefix, config.log);
@@ -117,6 +126,7 @@ export async function coordinate(config: CoordinatorConfig, stop: Promise<unknow
       address,
       resultFile,
       exitCode: null,
+      signalled: false,
       exit: new Promise((resolve) => {
         child.once("error", (error) => {
           config.log(`${prefix}could not start ${config.binary}: ${error.message}`);
@@ -132,8 +142,17 @@ export async function coordinate(config: CoordinatorConfig, stop: Promise<unknow
     runners.push(runner);
   }
 
-  const stopAll = (signal: NodeJS.Signals) => runners.forEach((r) => r.exitCode === null && r.child.kill(signal));
-  void stop.then(() => stopAll("SIGTERM"));
+  // One SIGTERM per runner, whoever asks (a stop of the job, a failed start) and however often.
+  const stopAll = () => {
+    for (const runner of runners) {
+      if (runner.exitCode !== null || runner.signalled) continue;
+      runner.signalled = true;
+      signalGroup(runner.child, "SIGTERM");
+    }
+  };
+  void stop.then(stopAll);
+  // Should this program die before its runners (it waits for them otherwise), they go with it.
+  process.once("exit", () => runners.forEach((r) => r.exitCode === null && signalGroup(r.child, "SIGKILL")));
   let failure: RunnerResults["failure"];
   let startedAt: number | undefined;
 
@@ -156,6 +175,7 @@ export async function coordinate(config: CoordinatorConfig, stop: Promise<unknow
         if (refused.length === 0) {
           startedAt = Date.now();
           config.log(`started ${n} k6 runners together`);
+          config.onStarted?.();
           break;
         }
         silent = refused;
@@ -168,10 +188,11 @@ export async function coordinate(config: CoordinatorConfig, stop: Promise<unknow
     }
     if (failure) {
       config.log(failure.message);
-      stopAll("SIGTERM");
+      stopAll();
     }
   } else {
     startedAt = Date.now();
+    config.onStarted?.();
   }
 
   const codes = await Promise.all(runners.map((r) => r.exit));
@@ -180,9 +201,18 @@ export async function coordinate(config: CoordinatorConfig, stop: Promise<unknow
     ...(checked ? { preflight: checked } : {}),
     ...(startedAt !== undefined ? { startedAt } : {}),
     ...(failure ? { failure } : {}),
+    ...(stopping ? { stopped: true } : {}),
   };
   if (failure) return { results, exitCode: 0 };
   if (stopping) return { results, exitCode: 143 };
   const bad = codes.find((code) => code !== 0 && code !== 99);
   return { results, exitCode: bad ?? (codes.includes(99) ? 99 : 0) };
+}
+
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-child.pid!, signal);
+  } catch {
+    // already gone (or never started)
+  }
 }

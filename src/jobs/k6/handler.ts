@@ -102,9 +102,20 @@ export function k6Handler(given: Partial<K6Options> = {}): JobHandler<ReturnType
     const env = scriptEnv(params, options);
     const files = { [WRAPPER_FILE]: WRAPPER_SOURCE, [SCRIPT_FILE]: script };
     const preflight = params.preflight && params.targetUrl ? { url: params.targetUrl, timeoutMs: PREFLIGHT_TIMEOUT_MS } : undefined;
+    const program: RunnerProgram = {
+      image: params.image,
+      command: kubernetesRunnerCommand(common, params.parallelism),
+      parallelism: params.parallelism,
+      resources: params.runnerResources ?? { cpu: job.resources.cpuLimit, memory: job.resources.memoryLimit },
+      startTimeoutMs: options.startTimeoutMs,
+      ...(params.parallelism > 1 ? { pausedStart: { port: K6_API_PORT } } : {}),
+      ...(preflight ? { preflight } : {}),
+    };
     if (options.runtime === "local") {
       const binary = findK6Binary(options.binary, options.pathEnv ?? process.env.PATH);
       if (!binary.ok) throw new Error(binary.message);
+      // The coordinator (src/collectors/k6.ts) runs the program's runners itself; `program` gives
+      // the local runtime their memory limit, and the job is RUNNING once they are started together.
       return {
         collector: "k6",
         env: {
@@ -116,17 +127,10 @@ export function k6Handler(given: Partial<K6Options> = {}): JobHandler<ReturnType
           ...(preflight ? { [COORDINATOR_ENV.preflightUrl]: preflight.url } : {}),
         },
         files,
+        program,
+        reportsRunning: true,
       };
     }
-    const program: RunnerProgram = {
-      image: params.image,
-      command: kubernetesRunnerCommand(common, params.parallelism),
-      parallelism: params.parallelism,
-      resources: params.runnerResources ?? { cpu: job.resources.cpuLimit, memory: job.resources.memoryLimit },
-      startTimeoutMs: options.startTimeoutMs,
-      ...(params.parallelism > 1 ? { pausedStart: { port: K6_API_PORT } } : {}),
-      ...(preflight ? { preflight } : {}),
-    };
     return { collector: "k6", env, files, program };
   }
 
@@ -136,7 +140,7 @@ export function k6Handler(given: Partial<K6Options> = {}): JobHandler<ReturnType
       "A k6 load test (inline script or built-in scenario), optionally split over several runners that start together; " +
       "one verdict from the thresholds re-evaluated on the merged summaries of all runners.",
     paramsSchema,
-    // The local program (the coordinator) and, on Kubernetes, each runner unless runner_resources says otherwise.
+    // The local program (the coordinator), and each runner (a pod, or locally a process group) unless runner_resources says otherwise.
     defaultResources: { cpuRequest: "1", cpuLimit: "1", memoryRequest: "1Gi", memoryLimit: "1Gi" },
     defaultTimeoutMs: 30 * 60_000,
     maxTimeoutMs: 6 * 3_600_000,
