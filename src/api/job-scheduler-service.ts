@@ -17,7 +17,7 @@ import { newJobRecord, retryJobRecord } from "../jobs/submission.js";
 import { LabelSelectorError, parseLabelSelector } from "../store/label-selector.js";
 import type { JobStore } from "../store/store.js";
 import { limitsToProto, updatedLimits } from "./dispatch-limits.js";
-import { ApiError, fromZodError } from "./errors.js";
+import { ApiError, echo, fromZodError } from "./errors.js";
 import { eventToProto, handlerToProto, jobToProto, stateFromProto } from "./mapping.js";
 import { decodePageToken, encodePageToken } from "./page-token.js";
 import type { RpcContext, RpcInstrumentation, StreamContext } from "./rpc.js";
@@ -102,7 +102,7 @@ export function jobSchedulerService(deps: JobSchedulerDeps, rpc: RpcInstrumentat
     const pageSize = request.pageSize === 0 ? DEFAULT_PAGE_SIZE : request.pageSize;
     if (pageSize < 1 || pageSize > MAX_PAGE_SIZE) throw ApiError.invalid("page_size", `must be between 1 and ${MAX_PAGE_SIZE}`);
     checkText("type", request.type, { max: 64 });
-    if (request.type && !registry.get(request.type)) throw ApiError.invalid("type", `unknown job type "${request.type}"`);
+    if (request.type && !registry.get(request.type)) throw ApiError.invalid("type", `unknown job type "${echo(request.type)}"`);
     checkText("reason", request.reason, { max: 64 });
     checkText("schedule_id", request.scheduleId, ID_RULE);
     checkText("page_token", request.pageToken, PAGE_TOKEN_RULE);

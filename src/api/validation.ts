@@ -16,7 +16,7 @@ import { formatMs } from "../jobs/schema-helpers.js";
 import { text, textProblem, type TextRule } from "../jobs/text-field.js";
 import { MAX_QUANTITY_LENGTH, parseQuantity } from "../runtime/quantity.js";
 import { labelKeyProblem, labelValueProblem } from "../store/label-selector.js";
-import { ApiError, fromZodError } from "./errors.js";
+import { ApiError, echo, fromZodError, mapEntryPath } from "./errors.js";
 
 export const MAX_LABELS = 64;
 const MAX_ATTEMPTS_LIMIT = 20;
@@ -83,7 +83,7 @@ function validateLabels(labels: Record<string, string>): Record<string, string> 
   for (const [key, value] of entries) {
     const problem =
       textProblem(key, { max: MAX_LABEL_KEY }) ?? textProblem(value, { max: MAX_LABEL_VALUE }) ?? labelKeyProblem(key) ?? labelValueProblem(value);
-    if (problem) throw ApiError.invalid(`labels[${JSON.stringify(key)}]`, problem);
+    if (problem) throw ApiError.invalid(mapEntryPath("labels", key), problem);
   }
   return labels;
 }
@@ -98,7 +98,7 @@ function validateResources(requested: Partial<JobResources> | undefined, default
     if (!value) continue;
     checkText(`resources.${protoName}`, value, { max: MAX_QUANTITY_LENGTH });
     const parsed = parseQuantity(value);
-    if (parsed === null) throw ApiError.invalid(`resources.${protoName}`, `"${value}" is not a resource quantity below 2^63 (e.g. 250m, 0.5, 128Mi)`);
+    if (parsed === null) throw ApiError.invalid(`resources.${protoName}`, `"${echo(value)}" is not a resource quantity below 2^63 (e.g. 250m, 0.5, 128Mi)`);
     if (parsed <= 0) throw ApiError.invalid(`resources.${protoName}`, "must be greater than zero");
     merged[key] = value;
   }
