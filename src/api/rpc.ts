@@ -3,11 +3,12 @@
 // mapping errors to status codes. Handlers are plain async functions.
 import { randomUUID } from "node:crypto";
 import {
-  Metadata, status, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream,
+  Metadata, status, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream, type StatusObject,
 } from "@grpc/grpc-js";
 import type { Level, Logger } from "pino";
 import type { Metrics } from "../observability/metrics.js";
 import { ApiError, toServiceError } from "./errors.js";
+import { UndecodableRequest } from "./request-decoding.js";
 
 /** Logs with the request's id and method. */
 export type RequestLogger = Record<Exclude<Level, "fatal">, (fields: object, message: string) => void>;
@@ -98,47 +99,92 @@ export class RpcInstrumentation {
 
   unary<Req, Res>(method: string, handler: (request: Req, ctx: RpcContext) => Promise<Res>) {
     return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
-      const given = givenRequestId(call.metadata);
-      const ctx = this.context(method, call.metadata, given);
-      const stopTimer = this.metrics.rpcStarted(method);
-      // A given id is echoed in the headers, which go out with the answer (one socket write, not
-      // two). A generated one is only sent with an error (in its trailers), where a client needs
-      // it to quote the failure: a unique header on every answer cost 6-10 µs of GetJobStatus's CPU.
-      const echo = () => given && call.sendMetadata(requestIdMetadata(given));
-      handler(call.request, ctx).then(
-        (response) => {
-          stopTimer("OK");
-          echo();
-          callback(null, response);
-        },
-        (error: unknown) => {
-          const serviceError = this.toStatus(error, ctx);
-          stopTimer(status[serviceError.code!]);
-          echo();
-          callback(serviceError);
-        },
-      );
+      let stopTimer: ((code: string) => void) | undefined;
+      try {
+        const given = givenRequestId(call.metadata);
+        const ctx = this.context(method, call.metadata, given);
+        stopTimer = this.metrics.rpcStarted(method);
+        // A given id is echoed in the headers, which go out with the answer (one socket write, not
+        // two). A generated one is only sent with an error (in its trailers), where a client needs
+        // it to quote the failure: a unique header on every answer cost 6-10 µs of GetJobStatus's CPU.
+        const echo = () => given && call.sendMetadata(requestIdMetadata(given));
+        const request: Req | UndecodableRequest = call.request;
+        (request instanceof UndecodableRequest ? Promise.reject(request.error) : handler(request, ctx))
+          .then(
+            (response) => {
+              stopTimer?.("OK");
+              stopTimer = undefined;
+              echo();
+              callback(null, response);
+            },
+            (error: unknown) => {
+              const serviceError = this.toStatus(error, ctx);
+              stopTimer?.(status[serviceError.code]);
+              stopTimer = undefined;
+              echo();
+              callback(serviceError);
+            },
+          )
+          .catch((error: unknown) => this.lastResort(method, error, stopTimer, (s) => callback(s)));
+      } catch (error) {
+        this.lastResort(method, error, stopTimer, (s) => callback(s));
+      }
     };
   }
 
   serverStream<Req, Res>(method: string, handler: (request: Req, stream: ServerWritableStream<Req, Res>, ctx: StreamContext) => Promise<void>) {
     return (call: ServerWritableStream<Req, Res>) => {
-      const ctx = this.streamContext(method, call.metadata, call);
-      // Once per stream: a stream's headers always carry the id, given or generated.
-      const stopTimer = this.metrics.rpcStarted(method);
-      call.sendMetadata(requestIdMetadata(ctx.requestId));
-      handler(call.request, call, ctx).then(
-        () => {
-          stopTimer("OK");
-          if (!call.cancelled) call.end();
-        },
-        (error: unknown) => {
-          const serviceError = this.toStatus(error, ctx);
-          stopTimer(status[serviceError.code!]);
-          if (!call.cancelled) call.emit("error", serviceError);
-        },
-      );
+      let stopTimer: ((code: string) => void) | undefined;
+      try {
+        const ctx = this.streamContext(method, call.metadata, call);
+        // Once per stream: a stream's headers always carry the id, given or generated.
+        stopTimer = this.metrics.rpcStarted(method);
+        call.sendMetadata(requestIdMetadata(ctx.requestId));
+        const request: Req | UndecodableRequest = call.request;
+        (request instanceof UndecodableRequest ? Promise.reject(request.error) : handler(request, call, ctx))
+          .then(
+            () => {
+              stopTimer?.("OK");
+              stopTimer = undefined;
+              if (!call.cancelled) call.end();
+            },
+            (error: unknown) => {
+              const serviceError = this.toStatus(error, ctx);
+              stopTimer?.(status[serviceError.code]);
+              stopTimer = undefined;
+              if (!call.cancelled) call.emit("error", serviceError);
+            },
+          )
+          .catch((error: unknown) => this.lastResort(method, error, stopTimer, (s) => !call.cancelled && call.emit("error", s)));
+      } catch (error) {
+        this.lastResort(method, error, stopTimer, (s) => !call.cancelled && call.emit("error", s));
+      }
     };
+  }
+
+  /**
+   * When answering a call failed (the handler threw synchronously, or mapping its error to a
+   * status did): answers INTERNAL without anything taken from the error, and logs. Nothing
+   * thrown here may escape either: it would be an uncaught exception or an unhandled rejection,
+   * which ends the process and every run it supervises.
+   */
+  private lastResort(method: string, error: unknown, stopTimer: ((code: string) => void) | undefined, answer: (s: StatusObject) => unknown): void {
+    const requestId = randomUUID();
+    try {
+      this.logger.error({ err: describe(error), method, requestId }, "answering the request failed");
+    } catch {
+      // a logger that throws must not stop the answer
+    }
+    try {
+      stopTimer?.("INTERNAL");
+    } catch {
+      // nor a metric
+    }
+    try {
+      answer({ code: status.INTERNAL, details: `internal error (request id ${requestId})`, metadata: requestIdMetadata(requestId) });
+    } catch {
+      // the call is gone; nothing left to answer
+    }
   }
 
   private context(method: string, metadata: Metadata, given: string | null): RpcContext {
@@ -152,14 +198,24 @@ export class RpcInstrumentation {
   }
 
   /** The error's status, its trailers carrying the request id. */
-  private toStatus(error: unknown, ctx: RpcContext): { code: status; details: string; metadata: Metadata } {
+  private toStatus(error: unknown, ctx: RpcContext): StatusObject {
     if (error instanceof ApiError) {
       ctx.logger.debug({ code: status[error.code], field: error.field }, error.message);
       const serviceError = toServiceError(error);
-      serviceError.metadata!.set("x-request-id", ctx.requestId);
-      return { code: error.code, details: error.message, metadata: serviceError.metadata! };
+      // Legal as it is: a given id matched REQUEST_ID, a generated one is a UUID.
+      serviceError.metadata.set("x-request-id", ctx.requestId);
+      return serviceError;
     }
     ctx.logger.error({ err: error }, "request failed");
     return { code: status.INTERNAL, details: `internal error (request id ${ctx.requestId})`, metadata: requestIdMetadata(ctx.requestId) };
+  }
+}
+
+/** An error as a log line can hold it, whatever was thrown (even an object whose every property access throws). */
+function describe(error: unknown): unknown {
+  try {
+    return error instanceof Error ? error : { thrown: String(error) };
+  } catch {
+    return { thrown: "(a value that cannot be inspected)" };
   }
 }

@@ -3,6 +3,7 @@ import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
 import type { JobSchedulerServer } from "../gen/jobscheduler/v1/jobscheduler.js";
 import { reflectionPackageDefinition } from "./reflection-descriptors.js";
+import { withSafeRequestDecoding } from "./request-decoding.js";
 import { JobSchedulerServiceDefinition } from "./shared-messages.js";
 
 export const SERVICE_NAME = "jobscheduler.v1.JobScheduler";
@@ -19,7 +20,8 @@ export async function startGrpcServer(implementation: JobSchedulerServer, host: 
     "grpc.max_receive_message_length": 4 * 1024 * 1024,
     "grpc.keepalive_permit_without_calls": 1,
   });
-  server.addService(JobSchedulerServiceDefinition, implementation);
+  // Requests are decoded by a deserializer that never throws (a throw is grpc-js's INTERNAL).
+  server.addService(withSafeRequestDecoding(JobSchedulerServiceDefinition), implementation);
 
   const health = new HealthImplementation({ "": "NOT_SERVING", [SERVICE_NAME]: "NOT_SERVING" });
   health.addToServer(server);
