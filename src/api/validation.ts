@@ -142,6 +142,14 @@ function validateRetryPolicy(message: RetryPolicyMessage | undefined): RetryPoli
   return policy;
 }
 
+/** The criteria type's name without the prefix, null when unset; an unknown number (decoded as is) is refused. */
+function criteriaTypeName(value: CriteriaType): string | null {
+  if (value === CriteriaType.CRITERIA_TYPE_UNSPECIFIED) return null;
+  const name = Number.isInteger(value) ? CriteriaType[value] : undefined;
+  if (!name) throw ApiError.invalid("criteria_type", `${value} is not a criteria type`);
+  return name.replace(/^CRITERIA_TYPE_/, "");
+}
+
 const teamSlug = printableKey(100).min(1, "is required");
 
 function validateTeam(request: ScheduleJobRequest): TeamBinding | null {
@@ -223,7 +231,7 @@ export function validateScheduleJob(request: ScheduleJobRequest, registry: JobRe
   const retryPolicy = validateRetryPolicy(request.retryPolicy);
 
   const team = validateTeam(request);
-  const criteriaType = request.criteriaType ? CriteriaType[request.criteriaType].replace(/^CRITERIA_TYPE_/, "") : null;
+  const criteriaType = criteriaTypeName(request.criteriaType);
   if (criteriaType && !team) throw ApiError.invalid("team", "is required when criteria_type is set");
 
   const specJson = (ScheduleJobRequestCodec.toJSON(request) as Record<string, unknown>)[member] ?? {};
