@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { LabelSelectorError, matchesLabels, parseLabelSelector, type LabelRequirement } from "../src/store/label-selector.js";
+import {
+  LabelSelectorError, matchesLabels, MAX_SELECTOR_LENGTH, MAX_SELECTOR_REQUIREMENTS, MAX_SELECTOR_SET_VALUES, parseLabelSelector, type LabelRequirement,
+} from "../src/store/label-selector.js";
 
 describe("parseLabelSelector", () => {
   it("reads an empty or blank selector as no requirements", () => {
@@ -55,13 +57,26 @@ describe("parseLabelSelector", () => {
     ["team/=x", /"team\/" is not a valid label key/],
     ["a/b/c", /"a\/b\/c" is not a valid label key/],
     [`${"k".repeat(64)}=v`, /has a name longer than 63 characters/],
-    [`${"p".repeat(254)}/k=v`, /prefix "p+" is longer than 253 characters/],
+    [`${"p".repeat(254)}/k=v`, /prefix "p{100}…\(254 bytes\)" is longer than 253 characters/],
+    [`${"k".repeat(5000)}=v`, /^label key "k{100}…\(5000 bytes\)" is longer than 317 characters$/],
+    [`app in (${"x".repeat(300)}`, /^cannot parse "app in \(x{92}…\(308 bytes\)"$/],
     ["app=web-", /"web-" is not a valid label value/],
     ["app in (ok, bad!)", /"bad!" is not a valid label value/],
     [`app=${"v".repeat(64)}`, /label value "v{20}\.\.\." is longer than 63 characters/],
   ])("rejects %j, naming the bad part", (selector, message) => {
     expect(() => parseLabelSelector(selector)).toThrow(LabelSelectorError);
     expect(() => parseLabelSelector(selector)).toThrow(message);
+  });
+
+  it("is bounded: length, requirements, values per set (each past its limit is refused, naming the limit)", () => {
+    const requirements = (n: number) => Array.from({ length: n }, (_, i) => `k${i}`).join(",");
+    const set = (n: number) => `a in (${Array.from({ length: n }, (_, i) => `v${i}`).join(",")})`;
+    expect(parseLabelSelector(requirements(MAX_SELECTOR_REQUIREMENTS))).toHaveLength(MAX_SELECTOR_REQUIREMENTS);
+    expect(() => parseLabelSelector(requirements(MAX_SELECTOR_REQUIREMENTS + 1))).toThrow(`has 65 requirements; at most 64 are allowed`);
+    expect(parseLabelSelector(set(MAX_SELECTOR_SET_VALUES))[0].values).toHaveLength(MAX_SELECTOR_SET_VALUES);
+    expect(() => parseLabelSelector(set(MAX_SELECTOR_SET_VALUES + 1))).toThrow(/lists 257 values; at most 256 are allowed/);
+    const long = `a=${"v".repeat(MAX_SELECTOR_LENGTH)}`;
+    expect(() => parseLabelSelector(long)).toThrow(`is ${long.length} characters long; at most ${MAX_SELECTOR_LENGTH} are allowed`);
   });
 
   it("accepts names and values at the length limits", () => {

@@ -1,5 +1,9 @@
 // Kubernetes label selector syntax: "a=b", "a==b", "a!=b", "a in (x,y)",
-// "a notin (x,y)", "a", "!a", comma separated (all must hold).
+// "a notin (x,y)", "a", "!a", comma separated (all must hold). A selector is bounded (length,
+// requirements, values per set) so the SQL it becomes stays within the databases' limits on
+// bound parameters and expression depth.
+import { echo } from "../echo.js";
+
 export type LabelRequirement =
   | { key: string; op: "=" | "!="; values: [string] }
   | { key: string; op: "in" | "notin"; values: string[] }
@@ -7,18 +11,25 @@ export type LabelRequirement =
 
 export const LABEL_KEY = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 export const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/;
+/** The longest key: a DNS prefix of 253 characters, "/", a name of 63. */
+const MAX_LABEL_KEY = 253 + 1 + 63;
+
+export const MAX_SELECTOR_LENGTH = 8192;
+export const MAX_SELECTOR_REQUIREMENTS = 64;
+export const MAX_SELECTOR_SET_VALUES = 256;
 
 export function labelKeyProblem(key: string): string | null {
-  if (!LABEL_KEY.test(key)) return `"${key}" is not a valid label key (an optional DNS prefix and "/", then alphanumerics, "-", "_", ".")`;
+  if (key.length > MAX_LABEL_KEY) return `label key "${echo(key)}" is longer than ${MAX_LABEL_KEY} characters`;
+  if (!LABEL_KEY.test(key)) return `"${echo(key)}" is not a valid label key (an optional DNS prefix and "/", then alphanumerics, "-", "_", ".")`;
   const [prefix, name] = key.includes("/") ? key.split("/", 2) : ["", key];
-  if (prefix.length > 253) return `label key prefix "${prefix}" is longer than 253 characters`;
-  if (name.length > 63) return `label key "${key}" has a name longer than 63 characters`;
+  if (prefix.length > 253) return `label key prefix "${echo(prefix)}" is longer than 253 characters`;
+  if (name.length > 63) return `label key "${echo(key)}" has a name longer than 63 characters`;
   return null;
 }
 
 export function labelValueProblem(value: string): string | null {
   if (value.length > 63) return `label value "${value.slice(0, 20)}..." is longer than 63 characters`;
-  if (!LABEL_VALUE.test(value)) return `"${value}" is not a valid label value (alphanumerics, "-", "_", "." and alphanumeric at both ends)`;
+  if (!LABEL_VALUE.test(value)) return `"${echo(value)}" is not a valid label value (alphanumerics, "-", "_", "." and alphanumeric at both ends)`;
   return null;
 }
 
@@ -51,14 +62,20 @@ function checked(key: string, values: string[]): void {
 }
 
 export function parseLabelSelector(selector: string): LabelRequirement[] {
+  if (selector.length > MAX_SELECTOR_LENGTH) throw new LabelSelectorError(`is ${selector.length} characters long; at most ${MAX_SELECTOR_LENGTH} are allowed`);
   if (selector.trim() === "") return [];
-  return splitTerms(selector).map((term): LabelRequirement => {
+  const terms = splitTerms(selector);
+  if (terms.length > MAX_SELECTOR_REQUIREMENTS) throw new LabelSelectorError(`has ${terms.length} requirements; at most ${MAX_SELECTOR_REQUIREMENTS} are allowed`);
+  return terms.map((term): LabelRequirement => {
     if (term === "") throw new LabelSelectorError("empty requirement (stray comma)");
     const setMatch = /^(\S+)\s+(in|notin)\s*\(([^()]*)\)$/.exec(term);
     if (setMatch) {
       const [, key, op, list] = setMatch;
       const values = list.split(",").map((v) => v.trim());
-      if (values.length === 0 || values.some((v) => v === "")) throw new LabelSelectorError(`"${term}" needs a non-empty value list`);
+      if (values.length === 0 || values.some((v) => v === "")) throw new LabelSelectorError(`"${echo(term)}" needs a non-empty value list`);
+      if (values.length > MAX_SELECTOR_SET_VALUES) {
+        throw new LabelSelectorError(`"${echo(term)}" lists ${values.length} values; at most ${MAX_SELECTOR_SET_VALUES} are allowed`);
+      }
       checked(key, values);
       return { key, op: op as "in" | "notin", values };
     }
@@ -74,7 +91,7 @@ export function parseLabelSelector(selector: string): LabelRequirement[] {
       checked(key, []);
       return { key, op: bang ? "!exists" : "exists", values: [] };
     }
-    throw new LabelSelectorError(`cannot parse "${term}"`);
+    throw new LabelSelectorError(`cannot parse "${echo(term)}"`);
   });
 }
 
