@@ -162,6 +162,9 @@ export function jobSchedulerService(deps: JobSchedulerDeps, rpc: RpcInstrumentat
     const unsubscribe = events.subscribe(request.jobId, (t) => (deliver ? deliver(t) : pending.push(t)));
     try {
       const job = await getJobOr404(store, request.jobId);
+      if (request.afterSequence !== undefined && request.afterSequence > job.sequence) {
+        throw ApiError.outOfRange("after_sequence", `is past the job's last sequence number (${job.sequence})`);
+      }
       let lastSent = request.afterSequence ?? 0;
       let ended = false;
       const send = (event: JobEvent, sequence: number, terminal: boolean) => {
@@ -173,6 +176,8 @@ export function jobSchedulerService(deps: JobSchedulerDeps, rpc: RpcInstrumentat
         for (const event of await store.listEvents(job.id, request.afterSequence)) {
           send(eventToProto(event, event.sequence === job.sequence ? job : undefined), event.sequence, isTerminal(event.state));
         }
+        // A finished job with nothing after after_sequence: nothing more will come.
+        if (isTerminal(job.state) && lastSent >= job.sequence) ended = true;
       } else {
         const [current] = await store.listEvents(job.id, job.sequence - 1);
         send(eventToProto(current, job), job.sequence, isTerminal(job.state));

@@ -608,7 +608,10 @@ export interface ListJobsRequest {
   /** Job type name, e.g. "timer". */
   type: string;
   states: JobState[];
-  /** Kubernetes label selector syntax: "a=b,c!=d,e in (x,y),!f". */
+  /**
+   * Kubernetes label selector syntax: "a=b,c!=d,e in (x,y),!f". At most 8192
+   * characters, 64 requirements and 256 values per set.
+   */
   labelSelector: string;
   createdAfter?: Date | undefined;
   createdBefore?:
@@ -8866,7 +8869,9 @@ export const JobSchedulerService = {
   },
   /**
    * Streams the job's current state, then every transition until it is terminal.
-   * With after_sequence set, replays the stored transitions after that sequence instead.
+   * With after_sequence set, replays the stored transitions after that sequence instead;
+   * the stream ends as soon as the job is terminal and nothing after after_sequence
+   * remains. An after_sequence past the job's last sequence is OUT_OF_RANGE.
    */
   watchJob: {
     path: "/jobscheduler.v1.JobScheduler/WatchJob" as const,
@@ -9082,7 +9087,9 @@ export interface JobSchedulerServer extends UntypedServiceImplementation {
   cancelJob: handleUnaryCall<CancelJobRequest, Job>;
   /**
    * Streams the job's current state, then every transition until it is terminal.
-   * With after_sequence set, replays the stored transitions after that sequence instead.
+   * With after_sequence set, replays the stored transitions after that sequence instead;
+   * the stream ends as soon as the job is terminal and nothing after after_sequence
+   * remains. An after_sequence past the job's last sequence is OUT_OF_RANGE.
    */
   watchJob: handleServerStreamingCall<WatchJobRequest, JobEvent>;
   listJobTypes: handleUnaryCall<ListJobTypesRequest, ListJobTypesResponse>;
@@ -9192,7 +9199,9 @@ export interface JobSchedulerClient extends Client {
   ): ClientUnaryCall;
   /**
    * Streams the job's current state, then every transition until it is terminal.
-   * With after_sequence set, replays the stored transitions after that sequence instead.
+   * With after_sequence set, replays the stored transitions after that sequence instead;
+   * the stream ends as soon as the job is terminal and nothing after after_sequence
+   * remains. An after_sequence past the job's last sequence is OUT_OF_RANGE.
    */
   watchJob(request: WatchJobRequest, options?: Partial<CallOptions>): ClientReadableStream<JobEvent>;
   watchJob(
