@@ -190,9 +190,15 @@ export interface TeamFanOutDeps {
   delivery?: { wake(): void } | null;
 }
 
+const HUB_NOT_CONFIGURED = "for_each_team schedules need the Hub to list teams: HUB_API_URL and HUB_API_KEY are not both set on this server";
+
 /** The scheduler's fan-out: lists the teams at each fire and returns one target per team. */
 export class TeamFanOut implements FireTargets {
   constructor(private readonly deps: TeamFanOutDeps) {}
+
+  unavailableReason(): string | null {
+    return this.deps.client ? null : HUB_NOT_CONFIGURED;
+  }
 
   async targets(schedule: ScheduleRecord, fireTime: number): Promise<FireTarget[]> {
     const { spec } = schedule;
@@ -202,7 +208,7 @@ export class TeamFanOut implements FireTargets {
     const criteria = criteriaOf(template) ?? "UNKNOWN";
     if (!this.deps.client) {
       this.deps.metrics?.rounds.inc({ criteria_type: criteria, outcome: "failed" });
-      throw new Error("for_each_team schedules need the Hub (HUB_API_URL and HUB_API_KEY) to list teams");
+      throw new Error(HUB_NOT_CONFIGURED);
     }
     let teams: TeamInputs[];
     try {

@@ -20,6 +20,8 @@ export interface FireTarget {
 /** Turns one fire of a schedule into the job submissions it makes. */
 export interface FireTargets {
   targets(schedule: ScheduleRecord, fireTime: number): Promise<FireTarget[]>;
+  /** Why no fire can be turned into targets on this server (e.g. a setting is missing), else null. */
+  unavailableReason?(): string | null;
 }
 
 /** A plain fire: the template, once. */

@@ -107,6 +107,8 @@ export class Scheduler {
 
   async create(spec: ScheduleSpec | undefined, source: ScheduleSource = "api"): Promise<ScheduleRecord> {
     const resolved = validateScheduleSpec(spec, this.deps.registry);
+    // A declared schedule is kept even so: it fires once the server has what it needs.
+    if (source === "api") this.requireFireTargets(resolved.spec);
     const now = this.clock.now();
     const schedule: ScheduleRecord = {
       id: newJobId(now),
@@ -151,6 +153,7 @@ export class Scheduler {
       if (resolved.spec.name !== current.name) {
         throw ApiError.invalid("spec.name", `cannot change (the schedule is named "${current.name}"; create a new schedule for another name)`);
       }
+      this.requireFireTargets(resolved.spec);
       const now = this.clock.now();
       const updated = await this.store.updateSchedule(id, { spec: resolved.spec, nextFireAt: firstFireAfter(resolved, now) }, now);
       if (!updated) throw ApiError.notFound(`schedule ${id} not found`);
@@ -196,6 +199,7 @@ export class Scheduler {
     return this.serial.run(id, async () => {
       const schedule = await this.get(id);
       const resolved = resolveSpec(schedule.spec);
+      this.requireFireTargets(schedule.spec);
       const now = this.clock.now();
       const outcome = await this.fire(schedule, resolved, now, false);
       await this.store.recordScheduleProgress(id, {
@@ -240,6 +244,13 @@ export class Scheduler {
       );
       this.logger.info({ scheduleId: existing.id, name: existing.name, changed }, "declared schedule updated");
     }
+  }
+
+  /** FAILED_PRECONDITION when this server cannot turn the spec's fires into jobs (a fan-out without the Hub). */
+  private requireFireTargets(spec: ScheduleSpec): void {
+    if (!spec.forEachTeam) return;
+    const reason = this.deps.fanOut?.unavailableReason?.();
+    if (reason) throw ApiError.failedPrecondition(reason, "FAN_OUT_UNAVAILABLE");
   }
 
   // --- firing ---------------------------------------------------------------
