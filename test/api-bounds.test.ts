@@ -108,6 +108,13 @@ describe("values that used to be accepted", () => {
     await call(client(), client().cancelJob, { jobId: job!.id, reason: "done" });
   });
 
+  it("refuses a queue_timeout over a year, whose deadline no client could print as a Timestamp", async () => {
+    await expectInvalid(schedule(timerJson({}, { queue_timeout: { seconds: 315_576_000_000, nanos: 0 } })), "queue_timeout: must be at most 8760h");
+    const { job } = await schedule(timerJson({}, { queue_timeout: { seconds: 31_536_000, nanos: 0 }, run_at: new Date(Date.now() + 86_400_000).toISOString() }));
+    expect(job!.queueDeadline!.getTime()).toBeLessThan(Date.UTC(10000, 0));
+    await call(client(), client().cancelJob, { jobId: job!.id, reason: "done" });
+  });
+
   it("refuses a 1 MiB timer_name with its maximum, not 'must be a string'", async () => {
     await expectInvalid(schedule(timerJson({ timer_name: "x".repeat(MiB) })), `timer.timer_name: must be at most 253 characters (got ${MiB})`);
   });

@@ -74,7 +74,12 @@ describe("the API under a seeded fuzz of every RPC", () => {
     const answer = await raw.call(rpc, encodeJson(requestTypeOf(rpc), json), { deadlineMs: DEADLINE_MS });
     if (answer.code !== status.OK) throw new Error(`${rpc} ${JSON.stringify(json)}: ${status[answer.code]} ${answer.details}`);
     const type = RESPONSE_TYPES[rpc];
-    return type && answer.messages.length ? (decodeToJson(type, answer.messages[0]) as JsonObject) : {};
+    if (!type || !answer.messages.length) return {};
+    try {
+      return decodeToJson(type, answer.messages[0]) as JsonObject;
+    } catch (error) {
+      throw new Error(`${rpc} ${JSON.stringify(json)}: the answer is no proto3 JSON: ${(error as Error).message}`);
+    }
   }
 
   /** A job as GetJobStatus shows it, without its queue status (its position moves as jobs arrive). */
@@ -127,7 +132,13 @@ describe("the API under a seeded fuzz of every RPC", () => {
   /** What a successful answer teaches: new ids and page tokens for later valid requests. */
   function learn(rpc: string, answer: RawAnswer): void {
     if (answer.code !== status.OK || !answer.messages.length) return;
-    const read = (type: string) => decodeToJson(type, answer.messages[0]) as JsonObject;
+    const read = (type: string) => {
+      try {
+        return decodeToJson(type, answer.messages[0]) as JsonObject;
+      } catch (error) {
+        throw new Error(`${rpc}: the answer is no proto3 JSON (${(error as Error).message}): ${Buffer.from(answer.messages[0]).toString("hex")}`);
+      }
+    };
     if (rpc === "ScheduleJob" || rpc === "RetryJob") {
       const job = rpc === "ScheduleJob" ? (read("ScheduleJobResponse").job as JsonObject) : read("Job");
       if (pools.jobIds.length < 2000) pools.jobIds.push(job.id as string);

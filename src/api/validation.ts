@@ -22,6 +22,8 @@ export const MAX_LABELS = 64;
 const MAX_ATTEMPTS_LIMIT = 20;
 const PRIORITY_LIMIT = 1000;
 const MAX_BACKOFF_MS = 24 * 3_600_000;
+/** A job may wait in the queue at most a year: its deadline (run_at + queue_timeout) stays a Timestamp every client can print. */
+const MAX_QUEUE_TIMEOUT_MS = 8760 * 3_600_000;
 /** Kubernetes label keys: a DNS-subdomain prefix (253), "/", a name (63). */
 const MAX_LABEL_KEY = 253 + 1 + 63;
 const MAX_LABEL_VALUE = 63;
@@ -228,6 +230,9 @@ export function validateScheduleJob(request: ScheduleJobRequest, registry: JobRe
     throw ApiError.invalid("run_at", `must be at most ${formatMs(horizon.maxMs)} from now (MAX_SCHEDULE_HORIZON)`);
   }
   const queueTimeoutMs = durationToMs(request.queueTimeout, "queue_timeout") ?? null;
+  if (queueTimeoutMs !== null && queueTimeoutMs > MAX_QUEUE_TIMEOUT_MS) {
+    throw ApiError.invalid("queue_timeout", `must be at most ${formatMs(MAX_QUEUE_TIMEOUT_MS)}`);
+  }
   const retryPolicy = validateRetryPolicy(request.retryPolicy);
 
   const team = validateTeam(request);
