@@ -2,14 +2,18 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import pg from "pg";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { JobRecord, JobStateName } from "../src/jobs/job.js";
 import { matchesLabels, parseLabelSelector } from "../src/store/label-selector.js";
+import type { Migration } from "../src/store/migrations.js";
 import { postgresMigrations } from "../src/store/postgres/migrations.js";
-import { PostgresStore } from "../src/store/postgres/postgres-store.js";
+import { PostgresStore, postgresDialect } from "../src/store/postgres/postgres-store.js";
+import { eventValues, insertEventSql, insertJobSql, jobRowValues, listJobsSql, type SqlDialect } from "../src/store/sql.js";
 import { sqliteMigrations } from "../src/store/sqlite/migrations.js";
-import { SqliteStore } from "../src/store/sqlite/sqlite-store.js";
+import { SqliteStore, sqliteDialect } from "../src/store/sqlite/sqlite-store.js";
+import { firstEvent } from "../src/store/transition.js";
 import type { JobCursor, JobQuery, JobStore } from "../src/store/store.js";
 import { makeJob } from "./support/job-fixtures.js";
 
@@ -19,10 +23,25 @@ interface OpenedStore {
   store: JobStore;
   /** Another store on the same storage (the same file, or a new pool on the same schema). */
   reopen(): JobStore;
+  /** A plain connection to the same storage, bypassing the store (closed by the backend's cleanup). */
+  raw(): Promise<RawDb>;
+}
+
+/** Direct SQL on a store's storage: to set up old schemas and to read query plans. */
+interface RawDb {
+  run(sql: string, values?: unknown[]): Promise<Record<string, unknown>[]>;
+  /** Several statements, no parameters. */
+  exec(sql: string): Promise<void>;
+  /** The plan of a query as one line of text, with the planner told to avoid sorts and full scans where it can. */
+  plan(sql: string, values: unknown[]): Promise<string>;
 }
 
 interface Backend {
   name: "sqlite" | "postgres";
+  dialect: SqlDialect;
+  migrations: readonly Migration[];
+  /** JSON column values as this backend's driver takes them. */
+  json(value: unknown): unknown;
   migrationCount: number;
   /** A store on empty storage of its own, not yet migrated. */
   open(): Promise<OpenedStore>;
@@ -33,15 +52,42 @@ interface Backend {
 function sqliteBackend(): Backend {
   let dir: string | undefined;
   let opened = 0;
+  const raws: Database.Database[] = [];
   return {
     name: "sqlite",
+    dialect: sqliteDialect,
+    migrations: sqliteMigrations,
+    json: (value) => JSON.stringify(value),
     migrationCount: sqliteMigrations.length,
     async open() {
       dir ??= await mkdtemp(join(tmpdir(), "jobscheduler-store-test-"));
       const path = join(dir, `store-${++opened}.db`);
-      return { store: new SqliteStore(path), reopen: () => new SqliteStore(path) };
+      return {
+        store: new SqliteStore(path),
+        reopen: () => new SqliteStore(path),
+        async raw() {
+          const db = new Database(path);
+          raws.push(db);
+          db.pragma("busy_timeout = 5000");
+          return {
+            async run(sql, values = []) {
+              const statement = db.prepare(sql);
+              if (statement.reader) return statement.all(...values) as Record<string, unknown>[];
+              statement.run(...values);
+              return [];
+            },
+            async exec(sql) {
+              db.exec(sql);
+            },
+            async plan(sql, values) {
+              return (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...values) as { detail: string }[]).map((r) => r.detail).join(" | ");
+            },
+          };
+        },
+      };
     },
     async cleanup() {
+      for (const db of raws.splice(0)) db.close();
       if (dir) await rm(dir, { recursive: true, force: true });
     },
   };
@@ -52,8 +98,12 @@ function postgresBackend(): Backend {
   const runPrefix = `jobscheduler_test_${process.pid}_${Date.now().toString(36)}`;
   const schemas: string[] = [];
   let reachable: Promise<void> | undefined;
+  const raws: pg.Client[] = [];
   return {
     name: "postgres",
+    dialect: postgresDialect,
+    migrations: postgresMigrations,
+    json: (value) => JSON.stringify(value),
     migrationCount: postgresMigrations.length,
     async open() {
       await (reachable ??= assertPostgresReachable());
@@ -62,9 +112,31 @@ function postgresBackend(): Backend {
       return {
         store: new PostgresStore(POSTGRES_URL, { schema }),
         reopen: () => new PostgresStore(POSTGRES_URL, { schema }),
+        async raw() {
+          const client = new pg.Client({ connectionString: POSTGRES_URL, options: `-c search_path=${schema}` });
+          raws.push(client);
+          await client.connect();
+          await client.query(`CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(schema)}`);
+          return {
+            async run(sql, values = []) {
+              return (await client.query(sql, values)).rows;
+            },
+            async exec(sql) {
+              await client.query(sql);
+            },
+            async plan(sql, values) {
+              // A test store is tiny, so the planner would rightly read it whole; these make it show
+              // the plan it takes for a big one, where the indexes pay.
+              await client.query("SET enable_seqscan = off; SET enable_sort = off; SET enable_bitmapscan = off");
+              const { rows } = await client.query(`EXPLAIN ${sql}`, values);
+              return rows.map((r: Record<string, string>) => r["QUERY PLAN"].trim()).join(" | ");
+            },
+          };
+        },
       };
     },
     async cleanup() {
+      await Promise.all(raws.splice(0).map((c) => c.end().catch(() => {})));
       if (schemas.length === 0) return;
       const client = new pg.Client({ connectionString: POSTGRES_URL });
       await client.connect();
@@ -500,6 +572,231 @@ describe.each([sqliteBackend(), postgresBackend()])("$name store", (backend) => 
           { type: "timer", state: "RUNNING", count: 1 },
         ].sort(byKey),
       );
+    });
+  });
+
+  describe("listJobs agrees with an in-memory filter", () => {
+    // A seeded mix of states, types, labels and creation times (several jobs per millisecond).
+    const STATES: JobStateName[] = ["QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"];
+    let seed = 7;
+    const random = (n: number) => ((seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648), seed % n);
+    const jobs = Array.from({ length: 120 }, (_, i) => {
+      const labels: Record<string, string> = {};
+      if (random(4)) labels.team = `t${random(4)}`;
+      if (random(3) === 0) labels.app = ["web", "api", ""][random(3)];
+      return makeJob({
+        id: `job-${String(i).padStart(3, "0")}`,
+        name: `job-${String(i).padStart(3, "0")}`,
+        type: ["timer", "http"][random(2)],
+        state: STATES[random(STATES.length)],
+        labels,
+        createdAt: BASE_TIME + random(40),
+      });
+    });
+    const newestFirst = (list: JobRecord[]) =>
+      [...list].sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+
+    function expected(query: Omit<JobQuery, "limit" | "after">): string[] {
+      return names(newestFirst(jobs.filter((j) =>
+        (!query.type || j.type === query.type) &&
+        (!query.states?.length || query.states.includes(j.state)) &&
+        (query.createdAfter === undefined || j.createdAt > query.createdAfter) &&
+        (query.createdBefore === undefined || j.createdAt < query.createdBefore) &&
+        matchesLabels(j.labels, query.labels ?? []),
+      )));
+    }
+
+    beforeEach(async () => {
+      await Promise.all(jobs.map((job) => store.createJob(job)));
+    });
+
+    it.each([
+      ["no filter", {}],
+      ["one state", { states: ["QUEUED"] }],
+      ["several states", { states: ["QUEUED", "FAILED", "SUCCEEDED"] }],
+      ["a type and several states", { type: "http", states: ["RUNNING", "CANCELLED"] }],
+      ["several states in a creation window", { states: ["QUEUED", "RUNNING"], createdAfter: BASE_TIME + 5, createdBefore: BASE_TIME + 30 }],
+      ["a label", { labels: parseLabelSelector("team=t1") }],
+      ["an empty label value", { labels: parseLabelSelector("app=") }],
+      ["a label in a set", { labels: parseLabelSelector("team in (t1, t3, t1)") }],
+      ["a label in a set and several states", { labels: parseLabelSelector("team in (t0,t2)"), states: ["QUEUED", "FAILED"] }],
+      ["a label and a negative one", { labels: parseLabelSelector("team=t2,app!=web") }],
+      ["a label in a creation window", { labels: parseLabelSelector("team=t0"), createdAfter: BASE_TIME + 10, createdBefore: BASE_TIME + 35 }],
+      ["a label, a type and a state", { labels: parseLabelSelector("team=t3"), type: "timer", states: ["SUCCEEDED"] }],
+      ["negative labels only", { labels: parseLabelSelector("!team,app notin (api)") }],
+      ["an existing label and states", { labels: parseLabelSelector("app"), states: ["QUEUED", "RUNNING", "FAILED"] }],
+      ["a label no job has", { labels: parseLabelSelector("team=nobody") }],
+    ] as [string, Omit<JobQuery, "limit">][])("with %s, page after page", async (_, query) => {
+      for (const limit of [7, 1000]) {
+        const seen: string[] = [];
+        let after: JobCursor | undefined;
+        for (let pages = 0; ; pages++) {
+          if (pages > jobs.length) throw new Error("pagination does not end");
+          const page = await store.listJobs({ ...query, limit, after });
+          seen.push(...names(page));
+          if (page.length < limit) break;
+          const last = page[page.length - 1];
+          after = { createdAt: last.createdAt, id: last.id };
+        }
+        expect(seen).toEqual(expected(query));
+      }
+    });
+  });
+
+  describe("query plans: a page reads about its own rows, whatever the store holds", () => {
+    let raw: RawDb;
+    beforeEach(async () => {
+      raw = await opened.raw();
+    });
+
+    const plan = (query: Partial<JobQuery>) => {
+      const { sql, values } = listJobsSql({ limit: 50, ...query }, backend.dialect);
+      return raw.plan(sql, values);
+    };
+    const fullScan = /\bSCAN (jobs|l)\b|Seq Scan/;
+    const sorts = /TEMP B-TREE|Sort/;
+
+    it("lists one state from the state index, in its order", async () => {
+      const text = await plan({ states: ["QUEUED"], after: { createdAt: BASE_TIME, id: "x" } });
+      expect(text).toMatch(/jobs_state_created/);
+      expect(text).not.toMatch(fullScan);
+      expect(text).not.toMatch(sorts);
+    });
+
+    it("lists several states as one ordered read of the state index each", async () => {
+      const text = await plan({ states: ["QUEUED", "RUNNING", "FAILED"] });
+      expect(text.match(/jobs_state_created/g)).toHaveLength(3);
+      expect(text).not.toMatch(fullScan);
+    });
+
+    it.each(["team=nobody", "team in (a, b)", "team=a, app!=web", "team=a, !app"])("selects %j from the label index", async (selector) => {
+      const text = await plan({ labels: parseLabelSelector(selector), states: ["QUEUED"] });
+      expect(text).toMatch(backend.name === "sqlite" ? /SEARCH l USING PRIMARY KEY \(key=\? AND value=\?/ : /job_labels_pkey/);
+      expect(text).not.toMatch(fullScan);
+      if (!selector.includes(" in ")) expect(text).not.toMatch(sorts);
+    });
+
+    it("counts a queue position from the dispatch index alone", async () => {
+      // The store's bounded counts, as the planner sees them: ranges of the dispatch index, nothing read from the rows.
+      const d = backend.dialect;
+      const higher = `SELECT COUNT(*) AS n FROM (SELECT 1 FROM jobs WHERE state = 'QUEUED' AND priority > ${d.param(1)} AND +run_at <= ${d.param(2)} LIMIT ${d.param(3)}) AS ahead`;
+      const text = await raw.plan(higher, [0, BASE_TIME, 10]);
+      // SQLite plans without statistics: the plan must be right by its shape. PostgreSQL picks the
+      // index by its statistics; what must hold there is that the count stops at the bound.
+      if (backend.name === "sqlite") expect(text).toMatch(/COVERING INDEX jobs_state_dispatch \(state=\? AND priority>\?\)/);
+      else expect(text).toMatch(/^Aggregate .*-> +Limit .*Index/);
+      expect(text).not.toMatch(fullScan);
+    });
+  });
+
+  describe("job counts", () => {
+    const sorted = (counts: { type: string; state: string; count: number }[]) =>
+      [...counts].sort((a, b) => `${a.type}/${a.state}`.localeCompare(`${b.type}/${b.state}`));
+
+    it("follow every state change, and only the changes that happen", async () => {
+      const a = makeJob({ type: "timer", idempotencyKey: "counted-once" });
+      const b = makeJob({ type: "timer" });
+      const c = makeJob({ type: "http" });
+      await Promise.all([store.createJob(a), store.createJob(b), store.createJob(c)]);
+      // A repeated key and a failed insert (same id) count nothing.
+      await store.createJob({ ...makeJob({ type: "timer" }), idempotencyKey: "counted-once" });
+      await expect(store.createJob({ ...makeJob({ type: "timer" }), id: b.id })).rejects.toThrow();
+      await store.transition(a.id, { from: ["QUEUED"], to: "STARTING", at: BASE_TIME });
+      await store.transition(a.id, { from: ["STARTING"], to: "RUNNING", at: BASE_TIME });
+      await store.transition(a.id, { from: ["QUEUED"], to: "CANCELLED", at: BASE_TIME }); // not QUEUED: no change
+      await store.transition(a.id, { from: ["RUNNING"], to: "SUCCEEDED", at: BASE_TIME });
+      await store.transition(c.id, { from: ["QUEUED"], to: "FAILED", at: BASE_TIME });
+      await store.transition(b.id, { from: ["QUEUED"], to: "QUEUED", reason: "SAME_STATE", at: BASE_TIME });
+      expect(sorted(await store.countByTypeAndState())).toStrictEqual(sorted([
+        { type: "timer", state: "SUCCEEDED", count: 1 },
+        { type: "timer", state: "QUEUED", count: 1 },
+        { type: "http", state: "FAILED", count: 1 },
+      ]));
+    });
+
+    it("split the queue into due, delayed and backing off, per type", async () => {
+      const now = BASE_TIME + 1_000;
+      await Promise.all([
+        store.createJob(makeJob({ type: "timer", createdAt: BASE_TIME, runAt: BASE_TIME })),
+        store.createJob(makeJob({ type: "timer", createdAt: BASE_TIME, runAt: now })),
+        store.createJob(makeJob({ type: "timer", createdAt: BASE_TIME, runAt: now + 1 })),
+        store.createJob(makeJob({ type: "timer", createdAt: BASE_TIME, runAt: now + 5, attempt: 2 })),
+        store.createJob(makeJob({ type: "http", createdAt: BASE_TIME, runAt: now + 5 })),
+        store.createJob(makeJob({ type: "http", state: "RUNNING", createdAt: BASE_TIME, runAt: BASE_TIME })),
+      ]);
+      const counts = await store.queuedCounts(now);
+      expect([...counts].sort((a, b) => `${a.type}/${a.wait}`.localeCompare(`${b.type}/${b.wait}`))).toStrictEqual([
+        { type: "http", wait: "DELAYED", count: 1 },
+        { type: "timer", wait: "DELAYED", count: 1 },
+        { type: "timer", wait: "DUE", count: 2 },
+        { type: "timer", wait: "RETRY_BACKOFF", count: 1 },
+      ]);
+    });
+  });
+
+  describe("queuePosition", () => {
+    const now = BASE_TIME + 1_000;
+    // Dispatch order: p10 first, then the priority-0 jobs oldest first (ties by id); "later" is not due.
+    const queue = [
+      makeJob({ id: "a-high", name: "high", priority: 10, createdAt: BASE_TIME + 9, runAt: BASE_TIME }),
+      makeJob({ id: "b-old", name: "old", createdAt: BASE_TIME + 1, runAt: BASE_TIME }),
+      makeJob({ id: "c-tie-1", name: "tie-1", createdAt: BASE_TIME + 2, runAt: BASE_TIME }),
+      makeJob({ id: "d-tie-2", name: "tie-2", createdAt: BASE_TIME + 2, runAt: BASE_TIME }),
+      makeJob({ id: "e-later", name: "later", createdAt: BASE_TIME + 2, runAt: now + 1 }),
+      makeJob({ id: "f-new", name: "new", createdAt: BASE_TIME + 3, runAt: BASE_TIME }),
+      makeJob({ id: "g-newest", name: "newest", createdAt: BASE_TIME + 4, runAt: BASE_TIME }),
+    ];
+    const byName = (name: string) => queue.find((j) => j.name === name)!;
+    beforeEach(async () => {
+      await Promise.all([...queue, makeJob({ state: "RUNNING", priority: 20, createdAt: BASE_TIME })].map((job) => store.createJob(job)));
+    });
+
+    it("is exact up to the bound, counting only due queued jobs ahead", async () => {
+      const positions = await Promise.all(["high", "old", "tie-1", "tie-2", "new", "newest"].map((n) => store.queuePosition(byName(n), now, 100)));
+      expect(positions).toEqual([1, 2, 3, 4, 5, 6]);
+    });
+
+    it("is bound + 1 for a job with more than `bound` jobs ahead, however they split by priority", async () => {
+      expect(await store.queuePosition(byName("tie-2"), now, 3)).toBe(4);
+      expect(await store.queuePosition(byName("newest"), now, 3)).toBe(4);
+      expect(await store.queuePosition(byName("newest"), now, 1)).toBe(2);
+      expect(await store.queuePosition(byName("old"), now, 1)).toBe(2);
+      expect(await store.queuePosition(byName("high"), now, 1)).toBe(1);
+    });
+  });
+
+  describe("migration 7 on a store that already holds jobs", () => {
+    it("fills the label index and the job counts from the existing rows", async () => {
+      const old = await backend.open();
+      const raw = await old.raw();
+      await raw.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)");
+      for (const migration of backend.migrations.filter((m) => m.version < 7)) {
+        await raw.exec(migration.sql);
+        await raw.run(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (${[1, 2, 3].map(backend.dialect.param).join(", ")})`, [migration.version, migration.name, 0]);
+      }
+      const jobs = [
+        makeJob({ name: "web-1", labels: { app: "web", team: "core" }, createdAt: BASE_TIME + 1 }),
+        makeJob({ name: "web-2", type: "http", state: "FAILED", labels: { app: "web" }, createdAt: BASE_TIME + 2 }),
+        makeJob({ name: "api", labels: { app: "api" }, createdAt: BASE_TIME + 3 }),
+        makeJob({ name: "bare", labels: {}, createdAt: BASE_TIME + 4 }),
+      ];
+      for (const job of jobs) {
+        await raw.run(insertJobSql(backend.dialect), jobRowValues(job, backend.json));
+        await raw.run(insertEventSql(backend.dialect), eventValues(firstEvent(job)));
+      }
+
+      const migrated = keep(old.store);
+      expect(await migrated.migrate()).toBe(backend.migrationCount - 6);
+      expect(names(await migrated.listJobs({ limit: 10, labels: parseLabelSelector("app=web") }))).toEqual(["web-2", "web-1"]);
+      expect(names(await migrated.listJobs({ limit: 10, labels: parseLabelSelector("team in (core)") }))).toEqual(["web-1"]);
+      const count = (type: string, state: string) =>
+        migrated.countByTypeAndState().then((all) => all.find((c) => c.type === type && c.state === state)?.count ?? 0);
+      expect(await count("timer", "QUEUED")).toBe(3);
+      expect(await count("http", "FAILED")).toBe(1);
+      // The backfilled counts go on from there.
+      await migrated.transition(jobs[0].id, { from: ["QUEUED"], to: "CANCELLED", at: BASE_TIME + 10 });
+      expect(await count("timer", "QUEUED")).toBe(2);
+      expect(await count("timer", "CANCELLED")).toBe(1);
     });
   });
 

@@ -87,20 +87,48 @@ export async function nextQueueChange(all: QueryAll, d: SqlDialect, now: number)
   return times.length ? Math.min(...times) : null;
 }
 
-/** 1-based position among due queued jobs. */
-export async function queuePosition(all: QueryAll, d: SqlDialect, job: JobRecord, now: number): Promise<number> {
-  const [row] = await all(
-    `SELECT COUNT(*) AS n FROM jobs WHERE state = 'QUEUED' AND run_at <= ${d.param(1)} AND (priority > ${d.param(2)} OR (priority = ${d.param(3)} AND (created_at < ${d.param(4)} OR (created_at = ${d.param(5)} AND id < ${d.param(6)}))))`,
-    [now, job.priority, job.priority, job.createdAt, job.createdAt, job.id],
+/**
+ * 1-based position among due queued jobs, counted up to `bound` jobs ahead: a job further back
+ * gets `bound + 1`. Two index ranges of the dispatch index (higher priority; same priority and
+ * earlier; "+run_at" keeps SQLite on it), each read for at most `bound` entries, so the cost does not grow with the queue.
+ */
+export async function queuePosition(all: QueryAll, d: SqlDialect, job: JobRecord, now: number, bound: number): Promise<number> {
+  const [higher] = await all(
+    `SELECT COUNT(*) AS n FROM (SELECT 1 FROM jobs WHERE state = 'QUEUED' AND priority > ${d.param(1)} AND +run_at <= ${d.param(2)} LIMIT ${d.param(3)}) AS ahead`,
+    [job.priority, now, bound],
   );
-  return Number(row.n) + 1;
+  const before = Number(higher.n);
+  if (before >= bound) return bound + 1;
+  const [same] = await all(
+    `SELECT COUNT(*) AS n FROM (SELECT 1 FROM jobs WHERE state = 'QUEUED' AND priority = ${d.param(1)} AND created_at <= ${d.param(2)}
+       AND (created_at < ${d.param(3)} OR id < ${d.param(4)}) AND +run_at <= ${d.param(5)} LIMIT ${d.param(6)}) AS ahead`,
+    [job.priority, job.createdAt, job.createdAt, job.id, now, bound - before],
+  );
+  return Math.min(before + Number(same.n), bound) + 1;
 }
 
+/**
+ * Queued jobs by type and what they wait for. The totals come from job_counts; the delayed and
+ * backing-off ones are counted from jobs_state_run_at (which covers type and attempt), so the cost grows with the jobs not yet due, never with the due backlog.
+ */
 export async function queuedCounts(all: QueryAll, d: SqlDialect, now: number): Promise<QueuedCount[]> {
-  const rows = await all(
-    `SELECT type, CASE WHEN run_at <= ${d.param(1)} THEN 'DUE' WHEN attempt > 1 THEN 'RETRY_BACKOFF' ELSE 'DELAYED' END AS wait, COUNT(*) AS n
-       FROM jobs WHERE state = 'QUEUED' GROUP BY type, wait`,
+  const totals = await all("SELECT type, SUM(n) AS n FROM job_counts WHERE state = 'QUEUED' GROUP BY type", []);
+  const waiting = await all(
+    `SELECT type, CASE WHEN attempt > 1 THEN 'RETRY_BACKOFF' ELSE 'DELAYED' END AS wait, COUNT(*) AS n
+       FROM jobs WHERE state = 'QUEUED' AND run_at > ${d.param(1)} GROUP BY type, wait`,
     [now],
   );
-  return rows.map((r) => ({ type: r.type as string, wait: r.wait as string, count: Number(r.n) }));
+  const counts: QueuedCount[] = [];
+  const notDue = new Map<string, number>();
+  for (const row of waiting) {
+    const type = row.type as string;
+    counts.push({ type, wait: row.wait as string, count: Number(row.n) });
+    notDue.set(type, (notDue.get(type) ?? 0) + Number(row.n));
+  }
+  for (const row of totals) {
+    const type = row.type as string;
+    const due = Number(row.n) - (notDue.get(type) ?? 0);
+    if (due > 0) counts.push({ type, wait: "DUE", count: due });
+  }
+  return counts;
 }

@@ -41,8 +41,8 @@ export abstract class SharedQueries {
     return admission.nextQueueChange(this.all, this.dialect, now);
   }
 
-  queuePosition(job: JobRecord, now: number): Promise<number> {
-    return admission.queuePosition(this.all, this.dialect, job, now);
+  queuePosition(job: JobRecord, now: number, bound: number): Promise<number> {
+    return admission.queuePosition(this.all, this.dialect, job, now, bound);
   }
 
   queuedCounts(now: number): Promise<admission.QueuedCount[]> {

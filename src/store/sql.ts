@@ -1,6 +1,7 @@
 // SQL shared by the SQLite and PostgreSQL stores. Each store supplies a dialect
 // for the few places where the two differ (placeholders, JSON access).
 import type { JobEventRecord, JobRecord, JobStateName } from "../jobs/job.js";
+import type { LabelRequirement } from "./label-selector.js";
 import type { JobQuery } from "./store.js";
 
 export interface SqlDialect {
@@ -10,6 +11,8 @@ export interface SqlDialect {
   labelValue(paramSql: string): string;
   labelExists(paramSql: string): string;
   labelKeyArg(key: string): string;
+  /** A table of (key, value) text pairs from the JSON object bound at `paramSql`. */
+  jsonEachText(paramSql: string): string;
 }
 
 export const JOB_COLUMNS = [
@@ -126,50 +129,129 @@ export function updateJobValues(job: JobRecord, json: Json): unknown[] {
   ];
 }
 
+/** Adds one label row per label of a job inserted with it; parameters: created_at, id, labels JSON. */
+export function insertLabelsSql(d: SqlDialect): string {
+  return `INSERT INTO job_labels (key, value, created_at, job_id) SELECT key, value, CAST(${d.param(1)} AS BIGINT), CAST(${d.param(2)} AS TEXT) FROM ${d.jsonEachText(d.param(3))}`;
+}
+
+/** Adds a delta to the count of jobs of one type in one state (parameters: type, state, shard, delta). */
+export function countDeltaSql(d: SqlDialect): string {
+  return `INSERT INTO job_counts (type, state, shard, n) VALUES (${[1, 2, 3, 4].map(d.param).join(", ")})
+    ON CONFLICT (type, state, shard) DO UPDATE SET n = job_counts.n + excluded.n`;
+}
+
+export interface CountDelta {
+  type: string;
+  state: JobStateName;
+  delta: number;
+}
+
+/**
+ * The count changes of a transition (none when the state stays), in state order: every writer
+ * takes the counter rows' locks in the same order, so two transitions cannot deadlock on them.
+ */
+export function transitionDeltas(from: JobRecord, to: JobRecord): CountDelta[] {
+  if (from.state === to.state) return [];
+  const deltas: CountDelta[] = [
+    { type: from.type, state: from.state, delta: -1 },
+    { type: to.type, state: to.state, delta: 1 },
+  ];
+  return deltas.sort((a, b) => (a.state < b.state ? -1 : 1));
+}
+
+/** The count changes of a batch of inserted jobs, one per (type, state), in a stable order. */
+export function insertDeltas(jobs: readonly JobRecord[]): CountDelta[] {
+  const byKey = new Map<string, CountDelta>();
+  for (const job of jobs) {
+    const key = `${job.type}\u0000${job.state}`;
+    const known = byKey.get(key);
+    if (known) known.delta++;
+    else byKey.set(key, { type: job.type, state: job.state, delta: 1 });
+  }
+  return [...byKey.values()].sort((a, b) => (a.type < b.type ? -1 : a.type > b.type ? 1 : a.state < b.state ? -1 : 1));
+}
+
+export const COUNTS_SQL = "SELECT type, state, SUM(n) AS count FROM job_counts GROUP BY type, state HAVING SUM(n) <> 0";
+
+type LabelDriver = { key: string; values: string[] };
+
+/**
+ * The part of a query that decides the order of the rows read: one label requirement (= or in)
+ * is read from job_labels in list order; several states, or several values of that label, are
+ * read as one ordered walk each, merged (UNION ALL) and cut to the page. A single ordered walk
+ * is an index range for every filter ListJobs offers, so a page costs about its own rows
+ * however many jobs the store holds, and a filter that matches nothing costs nothing.
+ */
+function pickDriver(query: JobQuery): { label?: LabelDriver; labelIndex: number } {
+  const labelIndex = (query.labels ?? []).findIndex((r) => r.op === "=" || r.op === "in");
+  if (labelIndex < 0) return { labelIndex };
+  const req = query.labels![labelIndex];
+  return { label: { key: req.key, values: [...new Set(req.values)] }, labelIndex };
+}
+
 export function listJobsSql(query: JobQuery, d: SqlDialect): { sql: string; values: unknown[] } {
-  const where: string[] = [];
   const values: unknown[] = [];
   const next = (value: unknown) => {
     values.push(value);
     return d.param(values.length);
   };
-  if (query.type) where.push(`type = ${next(query.type)}`);
-  if (query.scheduleId) where.push(`schedule_id = ${next(query.scheduleId)}`);
-  // The second term lets the planner use jobs_reason, which holds only jobs with a reason.
-  if (query.reason) where.push(`reason = ${next(query.reason)} AND reason <> ''`);
-  if (query.states?.length) where.push(`state IN (${query.states.map(next).join(", ")})`);
-  if (query.createdAfter !== undefined) where.push(`created_at > ${next(query.createdAfter)}`);
-  if (query.createdBefore !== undefined) where.push(`created_at < ${next(query.createdBefore)}`);
-  for (const req of query.labels ?? []) {
-    const key = next(d.labelKeyArg(req.key));
-    const value = d.labelValue(key);
-    switch (req.op) {
-      case "=":
-        where.push(`${value} = ${next(req.values[0])}`);
-        break;
-      // These name the label twice; positional placeholders ("?") need the key bound for each use.
-      case "!=":
-        where.push(`(${value} IS NULL OR ${d.labelValue(next(d.labelKeyArg(req.key)))} <> ${next(req.values[0])})`);
-        break;
-      case "in":
-        where.push(`${value} IN (${req.values.map(next).join(", ")})`);
-        break;
-      case "notin":
-        where.push(`(${value} IS NULL OR ${d.labelValue(next(d.labelKeyArg(req.key)))} NOT IN (${req.values.map(next).join(", ")}))`);
-        break;
-      case "exists":
-        where.push(d.labelExists(key));
-        break;
-      case "!exists":
-        where.push(`NOT ${d.labelExists(key)}`);
-        break;
+  const { label, labelIndex } = pickDriver(query);
+  // Each branch of the merge is one value of the driving dimension; a query without a driver has one branch.
+  const branches: ({ state?: JobStateName; labelValue?: string })[] = label
+    ? label.values.map((labelValue) => ({ labelValue }))
+    : query.states && query.states.length > 1
+      ? [...new Set(query.states)].map((state) => ({ state }))
+      : [{}];
+  const branchSql = (branch: { state?: JobStateName; labelValue?: string }): string => {
+    const where: string[] = [];
+    // Order and creation-time bounds on the driving table's columns, so they bound its index range.
+    const created = label ? "l.created_at" : "jobs.created_at";
+    const id = label ? "l.job_id" : "jobs.id";
+    let from = "jobs";
+    if (label) {
+      // CROSS JOIN makes SQLite read job_labels first (PostgreSQL plans it as any join).
+      from = "job_labels l CROSS JOIN jobs";
+      where.push(`l.key = ${next(label.key)}`, `l.value = ${next(branch.labelValue)}`, "jobs.id = l.job_id");
     }
+    if (query.type) where.push(`jobs.type = ${next(query.type)}`);
+    if (query.scheduleId) where.push(`jobs.schedule_id = ${next(query.scheduleId)}`);
+    // The second term lets the planner use jobs_reason, which holds only jobs with a reason.
+    if (query.reason) where.push(`jobs.reason = ${next(query.reason)} AND jobs.reason <> ''`);
+    if (branch.state) where.push(`jobs.state = ${next(branch.state)}`);
+    else if (query.states?.length) where.push(`jobs.state IN (${[...new Set(query.states)].map(next).join(", ")})`);
+    if (query.createdAfter !== undefined) where.push(`${created} > ${next(query.createdAfter)}`);
+    if (query.createdBefore !== undefined) where.push(`${created} < ${next(query.createdBefore)}`);
+    (query.labels ?? []).forEach((req, i) => {
+      if (i !== labelIndex) where.push(labelCondition(req, d, next));
+    });
+    if (query.after) {
+      // The first term bounds the index range; the second skips the rows up to the cursor within its millisecond.
+      where.push(`${created} <= ${next(query.after.createdAt)}`);
+      where.push(`(${created} < ${next(query.after.createdAt)} OR ${id} < ${next(query.after.id)})`);
+    }
+    return `SELECT jobs.* FROM ${from} ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY ${created} DESC, ${id} DESC LIMIT ${next(query.limit)}`;
+  };
+  if (branches.length === 1) return { sql: branchSql(branches[0]), values };
+  const merged = branches.map((branch, i) => `SELECT * FROM (${branchSql(branch)}) AS b${i}`).join(" UNION ALL ");
+  return { sql: `${merged} ORDER BY created_at DESC, id DESC LIMIT ${next(query.limit)}`, values };
+}
+
+function labelCondition(req: LabelRequirement, d: SqlDialect, next: (value: unknown) => string): string {
+  const key = next(d.labelKeyArg(req.key));
+  const value = d.labelValue(key);
+  switch (req.op) {
+    case "=":
+      return `${value} = ${next(req.values[0])}`;
+    // These name the label twice; positional placeholders ("?") need the key bound for each use.
+    case "!=":
+      return `(${value} IS NULL OR ${d.labelValue(next(d.labelKeyArg(req.key)))} <> ${next(req.values[0])})`;
+    case "in":
+      return `${value} IN (${req.values.map(next).join(", ")})`;
+    case "notin":
+      return `(${value} IS NULL OR ${d.labelValue(next(d.labelKeyArg(req.key)))} NOT IN (${req.values.map(next).join(", ")}))`;
+    case "exists":
+      return d.labelExists(key);
+    case "!exists":
+      return `NOT ${d.labelExists(key)}`;
   }
-  if (query.after) {
-    const c = next(query.after.createdAt);
-    const c2 = next(query.after.createdAt);
-    where.push(`(created_at < ${c} OR (created_at = ${c2} AND id < ${next(query.after.id)}))`);
-  }
-  const sql = `SELECT * FROM jobs ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY created_at DESC, id DESC LIMIT ${next(query.limit)}`;
-  return { sql, values };
 }

@@ -76,6 +76,7 @@ export interface JobStore {
   listEvents(jobId: string, afterSequence: number): Promise<JobEventRecord[]>;
   /** Jobs in the given states, in dispatch order: priority desc, then oldest first. */
   jobsInDispatchOrder(states: readonly JobStateName[], limit: number): Promise<JobRecord[]>;
+  /** From counts maintained with every insert and state change: no count over the jobs. */
   countByTypeAndState(): Promise<StateCount[]>;
   /** Jobs STARTING or RUNNING, by type, concurrency key and exclusive group. */
   activeCounts(): Promise<ActiveCounts>;
@@ -86,7 +87,8 @@ export interface JobStore {
   expiredQueuedJobs(now: number, limit: number): Promise<JobRecord[]>;
   /** When the next delayed job becomes due or the next queue deadline passes. */
   nextQueueChange(now: number): Promise<number | null>;
-  queuePosition(job: JobRecord, now: number): Promise<number>;
+  /** 1-based position among due queued jobs, exact up to `bound` jobs ahead; `bound + 1` beyond. */
+  queuePosition(job: JobRecord, now: number, bound: number): Promise<number>;
   queuedCounts(now: number): Promise<QueuedCount[]>;
   getSetting(key: string): Promise<string | null>;
   setSetting(key: string, value: string | null): Promise<void>;

@@ -5,20 +5,24 @@ import type { ScheduleStore } from "../schedule-store.js";
 import { SharedQueries } from "../shared-queries.js";
 import { pendingMigrations } from "../migrations.js";
 import {
-  eventValues, insertEventSql, insertJobSql, jobRowValues, listJobsSql, rowToEvent, rowToJob,
-  updateJobSql, updateJobValues, type SqlDialect,
+  COUNTS_SQL, countDeltaSql, eventValues, insertDeltas, insertEventSql, insertJobSql, insertLabelsSql, jobRowValues, listJobsSql,
+  rowToEvent, rowToJob, transitionDeltas, updateJobSql, updateJobValues, type CountDelta, type SqlDialect,
 } from "../sql.js";
 import type { JobPatch, JobQuery, JobStore, JobTransition, StateCount, TransitionResult } from "../store.js";
 import { applyPatch, applyTransition, firstEvent } from "../transition.js";
 import { postgresMigrations } from "./migrations.js";
 import { PostgresOutbox } from "./postgres-outbox.js";
 
-const dialect: SqlDialect = {
+export const postgresDialect: SqlDialect = {
   param: (n) => `$${n}`,
-  labelValue: (keySql) => `(labels ->> ${keySql})`,
-  labelExists: (keySql) => `(labels ? ${keySql})`,
+  labelValue: (keySql) => `(jobs.labels ->> ${keySql})`,
+  labelExists: (keySql) => `(jobs.labels ? ${keySql})`,
   labelKeyArg: (key) => key,
+  jsonEachText: (paramSql) => `jsonb_each_text(${paramSql}::jsonb)`,
 };
+const dialect = postgresDialect;
+/** Rows per (type, state) in job_counts that concurrent transactions spread their changes over. */
+const COUNT_SHARDS = 8;
 
 type Row = Record<string, unknown>;
 // The driver already parses JSONB; it is written as JSON text so that arrays
@@ -106,6 +110,8 @@ export class PostgresStore extends SharedQueries implements JobStore, ScheduleSt
       );
       if (inserted.rowCount === 1) {
         await client.query(insertEventSql(dialect), eventValues(firstEvent(job)));
+        if (Object.keys(job.labels).length) await client.query(insertLabelsSql(dialect), [job.createdAt, job.id, json(job.labels)]);
+        await addCounts(client, insertDeltas([job]));
         return { job, created: true };
       }
       const existing = await client.query("SELECT * FROM jobs WHERE idempotency_key = $1", [job.idempotencyKey]);
@@ -133,6 +139,8 @@ export class PostgresStore extends SharedQueries implements JobStore, ScheduleSt
       await client.query(updateJobSql(dialect), updateJobValues(outcome.job, json));
       await client.query(insertEventSql(dialect), eventValues(outcome.event));
       if (change.outbox) await this.outbox.insertWith(client, change.outbox);
+      // Last, so the counter row's lock is held only until the commit.
+      await addCounts(client, transitionDeltas(current, outcome.job));
       return outcome;
     });
   }
@@ -164,7 +172,7 @@ export class PostgresStore extends SharedQueries implements JobStore, ScheduleSt
   }
 
   async countByTypeAndState(): Promise<StateCount[]> {
-    const { rows } = await this.pool.query("SELECT type, state, COUNT(*) AS count FROM jobs GROUP BY type, state");
+    const { rows } = await this.pool.query(COUNTS_SQL);
     return rows.map((r: Row) => ({ type: r.type as string, state: r.state as JobStateName, count: Number(r.count) }));
   }
 
@@ -227,4 +235,10 @@ async function appliedVersions(client: pg.PoolClient): Promise<Set<number>> {
 async function lockJob(client: pg.PoolClient, id: string): Promise<JobRecord | null> {
   const { rows } = await client.query("SELECT * FROM jobs WHERE id = $1 FOR UPDATE", [id]);
   return rows[0] ? rowToJob(rows[0], parse) : null;
+}
+
+async function addCounts(client: pg.PoolClient, deltas: readonly CountDelta[]): Promise<void> {
+  if (deltas.length === 0) return;
+  const shard = Math.floor(Math.random() * COUNT_SHARDS);
+  for (const { type, state, delta } of deltas) await client.query(countDeltaSql(dialect), [type, state, shard, delta]);
 }

@@ -148,4 +148,40 @@ export const sqliteMigrations: MigrationSet = [
       CREATE INDEX jobs_active_keys ON jobs (state, type, concurrency_key, exclusive_group) WHERE state IN ('STARTING', 'RUNNING');
     `,
   },
+  {
+    version: 7,
+    name: "a million jobs: list indexes, label index, job counts",
+    // ListJobs by state reads jobs_state_created in its order instead of sorting the state's rows;
+    // the dispatch index also holds run_at, so the due queue is read (and a position counted) from
+    // the index alone; the run_at index also holds type and attempt, so delayed jobs are counted
+    // from it. (Not partial: without statistics SQLite's planner prefers any index whose first
+    // column is equal to a partial index's range.) job_labels holds one row per label, in the transaction
+    // that inserts the job (labels never change), ordered for ListJobs, so a selector is an index
+    // walk instead of a JSON scan of every row. job_counts holds the number of jobs per type and
+    // state, changed in the transaction of each insert and state change (shard: always 0 here).
+    sql: `
+      CREATE INDEX jobs_state_created ON jobs (state, created_at DESC, id DESC);
+      DROP INDEX jobs_state_dispatch;
+      CREATE INDEX jobs_state_dispatch ON jobs (state, priority DESC, created_at, id, run_at);
+      DROP INDEX jobs_state_run_at;
+      CREATE INDEX jobs_state_run_at ON jobs (state, run_at, type, attempt);
+      CREATE TABLE job_labels (
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        job_id TEXT NOT NULL,
+        PRIMARY KEY (key, value, created_at, job_id)
+      ) STRICT, WITHOUT ROWID;
+      INSERT INTO job_labels (key, value, created_at, job_id)
+        SELECT l.key, l.value, j.created_at, j.id FROM jobs j, json_each(j.labels) l;
+      CREATE TABLE job_counts (
+        type TEXT NOT NULL,
+        state TEXT NOT NULL,
+        shard INTEGER NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (type, state, shard)
+      ) STRICT, WITHOUT ROWID;
+      INSERT INTO job_counts (type, state, shard, n) SELECT type, state, 0, COUNT(*) FROM jobs GROUP BY type, state;
+    `,
+  },
 ];

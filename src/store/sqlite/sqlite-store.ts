@@ -7,8 +7,8 @@ import type { ScheduleStore } from "../schedule-store.js";
 import { SharedQueries } from "../shared-queries.js";
 import { pendingMigrations } from "../migrations.js";
 import {
-  eventValues, insertEventSql, insertJobSql, jobRowValues, listJobsSql, rowToEvent, rowToJob,
-  updateJobSql, updateJobValues, type SqlDialect,
+  COUNTS_SQL, countDeltaSql, eventValues, insertDeltas, insertEventSql, insertJobSql, insertLabelsSql, jobRowValues, listJobsSql,
+  rowToEvent, rowToJob, transitionDeltas, updateJobSql, updateJobValues, type CountDelta, type SqlDialect,
 } from "../sql.js";
 import type { JobPatch, JobQuery, JobStore, JobTransition, StateCount, TransitionResult } from "../store.js";
 import { applyPatch, applyTransition, firstEvent } from "../transition.js";
@@ -16,12 +16,14 @@ import { JobCache } from "./job-cache.js";
 import { sqliteMigrations } from "./migrations.js";
 import { SqliteOutbox } from "./sqlite-outbox.js";
 
-const dialect: SqlDialect = {
+export const sqliteDialect: SqlDialect = {
   param: () => "?",
-  labelValue: (keySql) => `json_extract(labels, ${keySql})`,
-  labelExists: (keySql) => `(json_type(labels, ${keySql}) IS NOT NULL)`,
+  labelValue: (keySql) => `json_extract(jobs.labels, ${keySql})`,
+  labelExists: (keySql) => `(json_type(jobs.labels, ${keySql}) IS NOT NULL)`,
   labelKeyArg: (key) => `$."${key}"`,
+  jsonEachText: (paramSql) => `json_each(${paramSql})`,
 };
+const dialect = sqliteDialect;
 
 type Row = Record<string, unknown>;
 /** Runs `work` in one IMMEDIATE transaction and returns what it returns. */
@@ -91,12 +93,14 @@ export class SqliteStore extends SharedQueries implements JobStore, ScheduleStor
     return {
       insertJob: this.db.prepare(insertJobSql(dialect)),
       insertEvent: this.db.prepare(insertEventSql(dialect)),
+      insertLabels: this.db.prepare(insertLabelsSql(dialect)),
+      countDelta: this.db.prepare(countDeltaSql(dialect)),
       updateJob: this.db.prepare(updateJobSql(dialect)),
       byId: this.db.prepare("SELECT * FROM jobs WHERE id = ?"),
       byKey: this.db.prepare("SELECT * FROM jobs WHERE idempotency_key = ?"),
       deleteJob: this.db.prepare("DELETE FROM jobs WHERE id = ?"),
       events: this.db.prepare("SELECT * FROM job_events WHERE job_id = ? AND sequence > ? ORDER BY sequence"),
-      counts: this.db.prepare("SELECT type, state, COUNT(*) AS count FROM jobs GROUP BY type, state"),
+      counts: this.db.prepare(COUNTS_SQL),
       getSetting: this.db.prepare("SELECT value FROM settings WHERE key = ?"),
       setSetting: this.db.prepare("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
       deleteSetting: this.db.prepare("DELETE FROM settings WHERE key = ?"),
@@ -133,13 +137,17 @@ export class SqliteStore extends SharedQueries implements JobStore, ScheduleStor
     const outcomes: ({ ok: true; value: { job: JobRecord; created: boolean } } | { ok: false; error: unknown })[] = [];
     try {
       this.inTransaction.immediate(() => {
+        const inserted: JobRecord[] = [];
         for (const { job } of batch) {
           try {
-            outcomes.push({ ok: true, value: this.insertJob(job) });
+            const outcome = this.insertJob(job);
+            outcomes.push({ ok: true, value: outcome });
+            if (outcome.created) inserted.push(job);
           } catch (error) {
             outcomes.push({ ok: false, error });
           }
         }
+        this.addCounts(insertDeltas(inserted));
       });
     } catch (error) {
       for (const item of batch) item.reject(error);
@@ -158,16 +166,22 @@ export class SqliteStore extends SharedQueries implements JobStore, ScheduleStor
       if (existing) return { job: rowToJob(existing, parse), created: false };
     }
     // A failed statement undoes only itself and leaves the transaction open, so a failed job
-    // insert wrote nothing, and a failed event insert is undone by hand: cheaper than a
-    // savepoint around every job.
+    // insert wrote nothing, and a failed event or label insert is undone by hand (the job's
+    // events go with it): cheaper than a savepoint around every job.
     this.s.insertJob.run(...jobRowValues(job, json));
     try {
       this.s.insertEvent.run(...eventValues(firstEvent(job)));
+      if (hasLabels(job)) this.s.insertLabels.run(job.createdAt, job.id, json(job.labels));
     } catch (error) {
       this.s.deleteJob.run(job.id);
       throw error;
     }
     return { job, created: true };
+  }
+
+  /** Applies count changes inside the caller's transaction (one shard: SQLite has one writer). */
+  private addCounts(deltas: readonly CountDelta[]): void {
+    for (const { type, state, delta } of deltas) this.s.countDelta.run(type, state, 0, delta);
   }
 
   async getJob(id: string): Promise<JobRecord | null> {
@@ -190,6 +204,7 @@ export class SqliteStore extends SharedQueries implements JobStore, ScheduleStor
       this.s.updateJob.run(...updateJobValues(outcome.job, json));
       this.s.insertEvent.run(...eventValues(outcome.event));
       if (change.outbox) this.outbox.insertSync(change.outbox);
+      this.addCounts(transitionDeltas(current, outcome.job));
       return outcome;
     });
     // After the commit: the next read takes the row as stored.
@@ -258,4 +273,9 @@ export class SqliteStore extends SharedQueries implements JobStore, ScheduleStor
       this.db.close();
     }
   }
+}
+
+function hasLabels(job: JobRecord): boolean {
+  for (const _ in job.labels) return true;
+  return false;
 }
