@@ -10,9 +10,10 @@ import admission from "./admission.js";
 import grpcApi from "./grpc-api.js";
 import hubRound from "./hub-round.js";
 import kubernetes from "./kubernetes.js";
+import scale from "./scale.js";
 import { formatReport, type BenchModule, type BenchReport } from "./report.js";
 
-const BENCHMARKS: BenchModule[] = [grpcApi, admission, kubernetes, hubRound];
+const BENCHMARKS: BenchModule[] = [grpcApi, admission, kubernetes, hubRound, scale];
 
 const only = (process.env.BENCH_ONLY ?? "").split(",").map((s) => s.trim()).filter(Boolean);
 const unknown = only.filter((n) => !BENCHMARKS.some((b) => b.name === n));
