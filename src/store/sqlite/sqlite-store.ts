@@ -12,6 +12,7 @@ import {
 } from "../sql.js";
 import type { JobPatch, JobQuery, JobStore, JobTransition, StateCount, TransitionResult } from "../store.js";
 import { applyPatch, applyTransition, firstEvent } from "../transition.js";
+import { Checkpointer } from "./checkpointer.js";
 import { JobCache } from "./job-cache.js";
 import { sqliteMigrations } from "./migrations.js";
 import { SqliteOutbox } from "./sqlite-outbox.js";
@@ -39,7 +40,7 @@ export class SqliteStore extends SharedQueries implements JobStore, ScheduleStor
   readonly kind = "sqlite" as const;
   private readonly db: Database.Database;
   private readonly inTransaction: Transaction;
-  private checkpointTimer?: NodeJS.Timeout;
+  private checkpointer?: Checkpointer;
   private readonly statements;
   private readonly cache = new JobCache(CACHED_JOBS);
   readonly outbox: SqliteOutbox;
@@ -54,12 +55,11 @@ export class SqliteStore extends SharedQueries implements JobStore, ScheduleStor
     // WAL + NORMAL survives a process crash (the case that matters for jobs);
     // only an OS crash can lose the last commits.
     this.db.pragma("synchronous = NORMAL");
-    // Checkpoints (which fsync) run on a timer instead of inside whichever commit crosses the
-    // WAL size threshold, so no single request pays for them.
+    // Checkpoints (which fsync) run every second in a worker thread on its own connection
+    // instead of inside whichever commit crosses the WAL size threshold, so no request waits
+    // for them: on a big store one takes tens of milliseconds.
     this.db.pragma("wal_autocheckpoint = 0");
-    if (path !== ":memory:") {
-      this.checkpointTimer = setInterval(() => this.db.open && this.db.pragma("wal_checkpoint(PASSIVE)"), 1000).unref();
-    }
+    if (path !== ":memory:") this.checkpointer = new Checkpointer(path, 1000);
     this.db.pragma("busy_timeout = 5000");
     this.db.pragma("foreign_keys = ON");
     this.db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)");
@@ -266,7 +266,9 @@ export class SqliteStore extends SharedQueries implements JobStore, ScheduleStor
   }
 
   async close(): Promise<void> {
-    clearInterval(this.checkpointTimer);
+    const checkpointer = this.checkpointer;
+    this.checkpointer = undefined;
+    await checkpointer?.close();
     if (this.pendingCreates.length) this.flushCreates();
     if (this.db.open) {
       this.db.pragma("wal_checkpoint(TRUNCATE)");
