@@ -12,7 +12,7 @@ import {
 } from "../sql.js";
 import type { JobPatch, JobQuery, JobStore, JobTransition, StateCount, TransitionResult } from "../store.js";
 import { applyPatch, applyTransition, firstEvent } from "../transition.js";
-import { Checkpointer } from "./checkpointer.js";
+import { SqliteWorker } from "./sqlite-worker.js";
 import { JobCache } from "./job-cache.js";
 import { sqliteMigrations } from "./migrations.js";
 import { SqliteOutbox } from "./sqlite-outbox.js";
@@ -40,7 +40,8 @@ export class SqliteStore extends SharedQueries implements JobStore, ScheduleStor
   readonly kind = "sqlite" as const;
   private readonly db: Database.Database;
   private readonly inTransaction: Transaction;
-  private checkpointer?: Checkpointer;
+  /** Checkpoints and ListJobs reads, off the event loop (absent for ":memory:", which no other connection can open). */
+  private worker?: SqliteWorker;
   private readonly statements;
   private readonly cache = new JobCache(CACHED_JOBS);
   readonly outbox: SqliteOutbox;
@@ -59,7 +60,7 @@ export class SqliteStore extends SharedQueries implements JobStore, ScheduleStor
     // instead of inside whichever commit crosses the WAL size threshold, so no request waits
     // for them: on a big store one takes tens of milliseconds.
     this.db.pragma("wal_autocheckpoint = 0");
-    if (path !== ":memory:") this.checkpointer = new Checkpointer(path, 1000);
+    if (path !== ":memory:") this.worker = new SqliteWorker(path, 1000);
     this.db.pragma("busy_timeout = 5000");
     this.db.pragma("foreign_keys = ON");
     this.db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)");
@@ -191,9 +192,11 @@ export class SqliteStore extends SharedQueries implements JobStore, ScheduleStor
     return job && this.cache.remember(job);
   }
 
+  /** Read in the worker thread: a filter no index orders by can read much of the table, and must not hold the event loop. */
   async listJobs(query: JobQuery): Promise<JobRecord[]> {
     const { sql, values } = listJobsSql(query, dialect);
-    return (this.db.prepare(sql).all(...values) as Row[]).map((row) => rowToJob(row, parse));
+    const rows = this.worker ? await this.worker.all(sql, values) : (this.statement(sql).all(...values) as Row[]);
+    return rows.map((row) => rowToJob(row, parse));
   }
 
   async transition(id: string, change: JobTransition): Promise<TransitionResult | null> {
@@ -266,9 +269,9 @@ export class SqliteStore extends SharedQueries implements JobStore, ScheduleStor
   }
 
   async close(): Promise<void> {
-    const checkpointer = this.checkpointer;
-    this.checkpointer = undefined;
-    await checkpointer?.close();
+    const worker = this.worker;
+    this.worker = undefined;
+    await worker?.close();
     if (this.pendingCreates.length) this.flushCreates();
     if (this.db.open) {
       this.db.pragma("wal_checkpoint(TRUNCATE)");

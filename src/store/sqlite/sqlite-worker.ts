@@ -1,0 +1,91 @@
+import { createRequire } from "node:module";
+import { Worker } from "node:worker_threads";
+
+// A thread of the SQLite store with a connection of its own to the same file, for the work that
+// must not hold the event loop (better-sqlite3 blocks the thread it runs on):
+// - WAL checkpoints, every `checkpointMs`: one copies the WAL into the database file and fsyncs
+//   it, tens of milliseconds on a big store under writes;
+// - reads whose cost the caller decides (ListJobs with any combination of filters: most are an
+//   index walk that stops at the page, but a filter no index orders by can read much of the table).
+// WAL mode lets it read while the main connection writes; each read sees every commit made
+// before it started. Evaluated as CommonJS (`eval: true`), so it needs no file of its own in
+// dist/ and runs the same under the tests.
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require("node:worker_threads");
+const Database = require(workerData.driver);
+const db = new Database(workerData.path);
+db.pragma("busy_timeout = 5000");
+const statements = new Map();
+const timer = setInterval(() => {
+  try {
+    db.pragma("wal_checkpoint(PASSIVE)");
+  } catch {
+    // Busy: the next one catches up.
+  }
+}, workerData.checkpointMs);
+parentPort.on("message", (message) => {
+  if (message.kind === "close") {
+    clearInterval(timer);
+    db.close();
+    parentPort.close();
+    return;
+  }
+  try {
+    let statement = statements.get(message.sql);
+    if (!statement) {
+      statement = db.prepare(message.sql);
+      statements.set(message.sql, statement);
+      if (statements.size > 500) statements.delete(statements.keys().next().value);
+    }
+    parentPort.postMessage({ id: message.id, rows: statement.all(...message.values) });
+  } catch (error) {
+    parentPort.postMessage({ id: message.id, error: String((error && error.message) || error) });
+  }
+});
+`;
+
+type Row = Record<string, unknown>;
+
+export class SqliteWorker {
+  private readonly worker: Worker;
+  private readonly exited: Promise<void>;
+  private readonly pending = new Map<number, { resolve: (rows: Row[]) => void; reject: (error: Error) => void }>();
+  private nextId = 0;
+
+  constructor(path: string, checkpointMs: number) {
+    const driver = createRequire(import.meta.url).resolve("better-sqlite3");
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { driver, path, checkpointMs } });
+    this.worker.on("message", (message: { id: number; rows?: Row[]; error?: string }) => {
+      const waiting = this.pending.get(message.id);
+      if (!waiting) return;
+      this.pending.delete(message.id);
+      if (this.pending.size === 0) this.worker.unref();
+      if (message.error !== undefined) waiting.reject(new Error(message.error));
+      else waiting.resolve(message.rows!);
+    });
+    // Idle, the thread keeps no process alive (the store's close() ends it); a read in flight does.
+    this.worker.unref();
+    this.exited = new Promise((resolve) => this.worker.once("exit", () => resolve()));
+    void this.exited.then(() => {
+      for (const waiting of this.pending.values()) waiting.reject(new Error("the SQLite worker thread has ended"));
+      this.pending.clear();
+    });
+  }
+
+  /** The rows of one query, read on the worker's connection. */
+  all(sql: string, values: unknown[]): Promise<Row[]> {
+    return new Promise((resolve, reject) => {
+      const id = this.nextId++;
+      if (this.pending.size === 0) this.worker.ref();
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ kind: "all", id, sql, values });
+    });
+  }
+
+  /** Stops checkpointing, answers the reads already asked, and closes the worker's connection. */
+  async close(): Promise<void> {
+    this.worker.ref();
+    this.worker.postMessage({ kind: "close" });
+    await this.exited;
+  }
+}
