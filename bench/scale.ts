@@ -24,7 +24,7 @@ import { JobState, ScheduleJobRequest, type Job, type ListJobsRequest, type List
 import { QUEUE_POSITION_BOUND } from "../src/dispatch/queue-positions.js";
 import { baseEnv, call, cleanup, ROOT, spawnService, tempDir, type ChildService } from "../test/support/service.js";
 import { percentile } from "./load.js";
-import { envNumber } from "./procs.js";
+import { envNumber, processCpuSeconds } from "./procs.js";
 import { emptyReport, type BenchModule, type BenchReport } from "./report.js";
 
 export const name = "scale";
@@ -144,13 +144,17 @@ async function run(): Promise<BenchReport> {
   let peakRss = 0;
   const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, rssOf(pid))), 250);
   const c = service.client;
-  const rows: [string, Latencies, number][] = [];
+  /** label, latencies, target (ms), the service's CPU per call (ms: all its threads, so a figure the machine's load hardly moves). */
+  const rows: [string, Latencies, number, number | null][] = [];
+  const cpuMs = () => (processCpuSeconds(pid) ?? NaN) * 1000;
   const check = (label: string, value: number, limit: number, unit = "ms") =>
     report.checks.push({ label: `${label} (${store})`, value, target: `<= ${limit} ${unit}`, met: value <= limit, format: "number" });
   const measureRow = async (label: string, target: number, once: () => Promise<void>, n = concurrency): Promise<Latencies> => {
+    const cpuBefore = cpuMs();
     const latencies = await closedLoop(seconds, n, once);
-    rows.push([label, latencies, target]);
-    console.log(`  ${label}: p50 ${latencies.p50.toFixed(2)} ms, p99 ${latencies.p99.toFixed(2)} ms (${latencies.count} calls)`);
+    const cpuPerCall = (cpuMs() - cpuBefore) / latencies.count;
+    rows.push([label, latencies, target, cpuPerCall]);
+    console.log(`  ${label}: p50 ${latencies.p50.toFixed(2)} ms, p99 ${latencies.p99.toFixed(2)} ms, service CPU ${cpuPerCall.toFixed(2)} ms/call (${latencies.count} calls)`);
     check(`${label} p99`, latencies.p99, target);
     return latencies;
   };
@@ -175,6 +179,7 @@ async function run(): Promise<BenchReport> {
     });
     // The deep walk: one walker following page tokens; each page is a sample.
     const pages: number[] = [];
+    const walkCpu = cpuMs();
     const walkEnd = performance.now() + seconds * 1000;
     while (performance.now() < walkEnd) {
       let token = "";
@@ -185,7 +190,7 @@ async function run(): Promise<BenchReport> {
       }
     }
     const deep = summarize(pages);
-    rows.push(["ListJobs, 50-page deep walk (per page)", deep, 20]);
+    rows.push(["ListJobs, 50-page deep walk (per page)", deep, 20, (cpuMs() - walkCpu) / deep.count]);
     check("ListJobs, 50-page deep walk (per page) p99", deep.p99, 20);
     await measureRow("ListJobs, states=[QUEUED]", 20, async () => void (await list({ states: [JobState.JOB_STATE_QUEUED] })));
     await measureRow("ListJobs, rare state (SUCCEEDED, 0.1%)", 20, async () => void (await list({ states: [JobState.JOB_STATE_SUCCEEDED] })));
@@ -199,6 +204,7 @@ async function run(): Promise<BenchReport> {
     // Resume admits work: one run at a time while measuring it, each resume followed by a pause.
     await call(c, c.updateDispatchLimits, { limits: { maxRunning: 1, maxRunningPerType: {}, maxRunningPerKey: 1, maxRunningPerKeyOverrides: {} } });
     const resumes: number[] = [];
+    const resumeCpu = cpuMs();
     const resumeEnd = performance.now() + seconds * 1000;
     while (performance.now() < resumeEnd) {
       const started = performance.now();
@@ -207,16 +213,17 @@ async function run(): Promise<BenchReport> {
       await call(c, c.pauseDispatching, { reason: "scale benchmark" });
     }
     const resume = summarize(resumes);
-    rows.push(["ResumeDispatching", resume, 10]);
+    rows.push(["ResumeDispatching (+ a pause each)", resume, 10, (cpuMs() - resumeCpu) / resume.count]);
     check("ResumeDispatching p99", resume.p99, 10);
     const scrapes: number[] = [];
+    const scrapeCpu = cpuMs();
     for (let i = 0; i < 20; i++) {
       const started = performance.now();
       await httpGet(service.metricsPort, "/metrics");
       scrapes.push(performance.now() - started);
     }
     const scrape = summarize(scrapes);
-    rows.push(["/metrics scrape", scrape, 100]);
+    rows.push(["/metrics scrape", scrape, 100, (cpuMs() - scrapeCpu) / scrape.count]);
     check("/metrics scrape max", scrape.max, 100);
 
     // Mixed read/write load; the event loop's delay read every second.
@@ -261,11 +268,12 @@ async function run(): Promise<BenchReport> {
     await eventLoopMaxMs(service.metricsPort);
     const busyStatus = await closedLoop(seconds, concurrency, getStatus);
     const busyList = await closedLoop(seconds, concurrency, async () => void (await list({})));
+    // (CPU per call is not shown here: the runs' own start-up and exit handling is in it.)
     const busyLoop = await eventLoopMaxMs(service.metricsPort);
     running = (await call<object, { running: number }>(c, c.getDispatchingStatus, {})).running;
     await call(c, c.pauseDispatching, { reason: "scale benchmark" });
-    rows.push([`GetJobStatus, ${running} runs active`, busyStatus, 2 * idle.status.p99]);
-    rows.push([`ListJobs no filter, ${running} runs active`, busyList, 2 * idle.list.p99]);
+    rows.push([`GetJobStatus, ${running} runs active`, busyStatus, 2 * idle.status.p99, null]);
+    rows.push([`ListJobs no filter, ${running} runs active`, busyList, 2 * idle.list.p99, null]);
     check(`GetJobStatus p99 with ${running} runs active, vs 2x idle`, busyStatus.p99, Number((2 * idle.status.p99).toFixed(2)));
     check(`ListJobs p99 with ${running} runs active, vs 2x idle`, busyList.p99, Number((2 * idle.list.p99).toFixed(2)));
     report.rows.push({ label: `${running} runs active`, figures: { "event loop max ms": busyLoop } });
@@ -291,8 +299,11 @@ async function run(): Promise<BenchReport> {
       }
     }
   }
-  for (const [label, latencies, target] of rows) {
-    report.rows.push({ label, figures: { calls: latencies.count, "p50 ms": latencies.p50, "p99 ms": latencies.p99, "max ms": latencies.max, "target ms": target } });
+  for (const [label, latencies, target, cpu] of rows) {
+    report.rows.push({
+      label,
+      figures: { calls: latencies.count, "p50 ms": latencies.p50, "p99 ms": latencies.p99, "max ms": latencies.max, "target ms": target, "service CPU ms/call": cpu },
+    });
   }
   report.notes.push(`load average at the end: ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")} (2 cores shared with other work)`);
   return report;
