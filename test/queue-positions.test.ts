@@ -1,5 +1,5 @@
 // Queue positions shown by GetJobStatus (src/dispatch/queue-positions.ts): exact up to the
-// bound, bound + 1 beyond it, answered from one shared read of the head of the queue.
+// bound, bound + 1 beyond it, a job behind the bound-th answered from memory.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -26,7 +26,7 @@ beforeEach(async () => {
   await store.migrate();
   clock = new ManualClock(START);
   reads = 0;
-  for (const method of ["dueQueuedIds", "queuePosition", "getJob"] as const) {
+  for (const method of ["nthDueQueued", "queuePosition", "getJob"] as const) {
     const original = store[method].bind(store) as (...args: unknown[]) => Promise<unknown>;
     (store as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
       reads++;
@@ -52,7 +52,7 @@ describe("QueuePositions", () => {
     expect(answers).toEqual([1, 2, 3, 4, 4, 4]);
   });
 
-  it("answers a job behind a full snapshot from memory, with no count per request", async () => {
+  it("answers a job behind the bound-th due job from memory, with no count per request", async () => {
     const jobs = await queue(8);
     const positions = new QueuePositions(store, clock, 250, BOUND);
     expect(await positions.positionOf(jobs[0])).toBe(1);
@@ -61,7 +61,7 @@ describe("QueuePositions", () => {
     expect(reads).toBe(afterSnapshot);
   });
 
-  it("gives a job that arrived ahead of the snapshot's last entry its exact place", async () => {
+  it("gives a job that arrived ahead of the bound-th due job its exact place", async () => {
     const jobs = await queue(5);
     const positions = new QueuePositions(store, clock, 250, BOUND);
     expect(await positions.positionOf(jobs[4])).toBe(BOUND + 1);
@@ -80,7 +80,7 @@ describe("QueuePositions", () => {
     expect(reads).toBe(0);
   });
 
-  it("counts a queue shorter than the bound exactly, also for a job the snapshot missed", async () => {
+  it("counts a queue shorter than the bound exactly, also for a job that arrived since", async () => {
     const jobs = await queue(2);
     const positions = new QueuePositions(store, clock, 250, BOUND);
     expect(await positions.positionOf(jobs[1])).toBe(2);

@@ -756,6 +756,14 @@ describe.each([sqliteBackend(), postgresBackend()])("$name store", (backend) => 
       expect(positions).toEqual([1, 2, 3, 4, 5, 6]);
     });
 
+    it("finds the n-th due job in dispatch order, or none past the end", async () => {
+      const key = (job: JobRecord) => ({ priority: job.priority, createdAt: job.createdAt, id: job.id });
+      expect(await store.nthDueQueued(now, 1)).toStrictEqual(key(byName("high")));
+      expect(await store.nthDueQueued(now, 4)).toStrictEqual(key(byName("tie-2")));
+      expect(await store.nthDueQueued(now, 6)).toStrictEqual(key(byName("newest")));
+      expect(await store.nthDueQueued(now, 7)).toBeNull();
+    });
+
     it("is bound + 1 for a job with more than `bound` jobs ahead, however they split by priority", async () => {
       expect(await store.queuePosition(byName("tie-2"), now, 3)).toBe(4);
       expect(await store.queuePosition(byName("newest"), now, 3)).toBe(4);

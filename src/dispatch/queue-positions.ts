@@ -1,4 +1,5 @@
 import type { JobRecord } from "../jobs/job.js";
+import type { DispatchCursor } from "../store/admission-queries.js";
 import type { JobStore } from "../store/store.js";
 import type { Clock } from "./clock.js";
 
@@ -8,31 +9,28 @@ import type { Clock } from "./clock.js";
  */
 export const QUEUE_POSITION_BOUND = 10_000;
 
-interface Snapshot {
+interface Line {
   at: number;
-  positions: Map<string, number>;
-  /** The last job of a full snapshot (the bound-th due job): anything after it is beyond the bound. */
-  last: JobRecord | null;
+  /** The bound-th due job in dispatch order (null: fewer are due). A job after it is beyond the bound. */
+  last: DispatchCursor | null;
 }
 
 /** Whether `a` comes after `b` in dispatch order (priority desc, then oldest first, then id). */
-function after(a: Pick<JobRecord, "priority" | "createdAt" | "id">, b: Pick<JobRecord, "priority" | "createdAt" | "id">): boolean {
+function after(a: DispatchCursor, b: DispatchCursor): boolean {
   if (a.priority !== b.priority) return a.priority < b.priority;
   if (a.createdAt !== b.createdAt) return a.createdAt > b.createdAt;
   return a.id > b.id;
 }
 
 /**
- * Queue positions for GetJobStatus, from one ordered read of the first `bound` due jobs
- * shared by every request for `maxAgeMs` (a position may lag the queue by that much),
- * instead of a count over the queue per request. A job behind the snapshot's last
- * entry is beyond the bound (answered from memory); a job the snapshot does not hold
- * yet (it arrived since, ahead of the last entry) refreshes it, then is counted with
- * a bounded count.
+ * Queue positions for GetJobStatus. Where the bound-th due job stands is read once and shared
+ * by every request for `maxAgeMs` (so "beyond the bound" may lag the queue by that much): a job
+ * behind it is answered from memory, which is nearly every job of a deep queue; a job ahead of
+ * it is counted, a count the bound caps (an index range of at most `bound` entries).
  */
 export class QueuePositions {
-  private snapshot: Snapshot | null = null;
-  private loading: Promise<Snapshot> | null = null;
+  private line: Line | null = null;
+  private loading: Promise<Line> | null = null;
 
   constructor(
     private readonly store: JobStore,
@@ -41,41 +39,30 @@ export class QueuePositions {
     private readonly bound = QUEUE_POSITION_BOUND,
   ) {}
 
-  /** 1-based position among due jobs; 0 for a job not due yet (it has no place in the line). */
+  /** 1-based position among due jobs (bound + 1 beyond the bound); 0 for a job not due yet (it has no place in the line). */
   async positionOf(job: JobRecord): Promise<number> {
     const now = this.clock.now();
-    if (job.runAt > now) return 0;
     const known = this.cachedPositionOf(job, now);
     if (known !== undefined) return known;
-    const snapshot = await this.refresh(now);
-    return this.fromSnapshot(snapshot, job) ?? this.store.queuePosition(job, now, this.bound);
+    const line = await this.refresh(now);
+    if (line.last && after(job, line.last)) return this.bound + 1;
+    return this.store.queuePosition(job, now, this.bound);
   }
 
-  /** The job's position from the current snapshot when that is fresh and answers it (no I/O), else undefined. */
+  /** The job's position when it is known without I/O (not due, or behind a fresh line), else undefined. */
   cachedPositionOf(job: JobRecord, now = this.clock.now()): number | undefined {
     if (job.runAt > now) return 0;
-    const snapshot = this.snapshot;
-    return snapshot && now - snapshot.at <= this.maxAgeMs ? this.fromSnapshot(snapshot, job) : undefined;
+    const line = this.line;
+    if (line && now - line.at <= this.maxAgeMs && line.last && after(job, line.last)) return this.bound + 1;
+    return undefined;
   }
 
-  private fromSnapshot(snapshot: Snapshot, job: JobRecord): number | undefined {
-    const position = snapshot.positions.get(job.id);
-    if (position !== undefined) return position;
-    return snapshot.last && after(job, snapshot.last) ? this.bound + 1 : undefined;
-  }
-
-  private refresh(now: number): Promise<Snapshot> {
-    this.loading ??= this.load(now).finally(() => {
+  private refresh(now: number): Promise<Line> {
+    const line = this.line;
+    if (line && now - line.at <= this.maxAgeMs) return Promise.resolve(line);
+    this.loading ??= this.store.nthDueQueued(now, this.bound).then((last) => (this.line = { at: now, last })).finally(() => {
       this.loading = null;
     });
     return this.loading;
-  }
-
-  private async load(now: number): Promise<Snapshot> {
-    const ids = await this.store.dueQueuedIds(now, this.bound);
-    // The last entry's order key, read only when the snapshot is full (the queue is longer than the bound).
-    const last = ids.length === this.bound ? await this.store.getJob(ids[ids.length - 1]) : null;
-    this.snapshot = { at: now, positions: new Map(ids.map((id, i) => [id, i + 1])), last };
-    return this.snapshot;
   }
 }

@@ -60,13 +60,17 @@ export async function dueQueuedJobs(all: QueryAll, d: SqlDialect, now: number, l
   );
 }
 
-/** Ids of due queued jobs in dispatch order (for queue positions). */
-export async function dueQueuedIds(all: QueryAll, d: SqlDialect, now: number, limit: number): Promise<string[]> {
-  const rows = await all(
-    `SELECT id FROM jobs WHERE state = 'QUEUED' AND +run_at <= ${d.param(1)} ORDER BY priority DESC, created_at, id LIMIT ${d.param(2)}`,
-    [now, limit],
+/**
+ * The dispatch-order key of the n-th (1-based) due queued job, or null when fewer are due: the
+ * line beyond which queue positions are not counted. Read from the dispatch index alone, one
+ * row materialised.
+ */
+export async function nthDueQueued(all: QueryAll, d: SqlDialect, now: number, n: number): Promise<DispatchCursor | null> {
+  const [row] = await all(
+    `SELECT priority, created_at, id FROM jobs WHERE state = 'QUEUED' AND +run_at <= ${d.param(1)} ORDER BY priority DESC, created_at, id LIMIT 1 OFFSET ${d.param(2)}`,
+    [now, n - 1],
   );
-  return rows.map((row) => row.id as string);
+  return row ? { priority: Number(row.priority), createdAt: Number(row.created_at), id: row.id as string } : null;
 }
 
 export async function expiredQueuedJobs(all: QueryAll, d: SqlDialect, now: number, limit: number): Promise<Row[]> {
@@ -111,9 +115,9 @@ export async function queuePosition(all: QueryAll, d: SqlDialect, job: JobRecord
  * Queued jobs by type and what they wait for. The totals come from job_counts; the delayed and
  * backing-off ones are counted from jobs_state_run_at (which covers type and attempt), so the cost grows with the jobs not yet due, never with the due backlog.
  */
-export async function queuedCounts(all: QueryAll, d: SqlDialect, now: number): Promise<QueuedCount[]> {
+export async function queuedCounts(all: QueryAll, allOffLoop: QueryAll, d: SqlDialect, now: number): Promise<QueuedCount[]> {
   const totals = await all("SELECT type, SUM(n) AS n FROM job_counts WHERE state = 'QUEUED' GROUP BY type", []);
-  const waiting = await all(
+  const waiting = await allOffLoop(
     `SELECT type, CASE WHEN attempt > 1 THEN 'RETRY_BACKOFF' ELSE 'DELAYED' END AS wait, COUNT(*) AS n
        FROM jobs WHERE state = 'QUEUED' AND run_at > ${d.param(1)} GROUP BY type, wait`,
     [now],

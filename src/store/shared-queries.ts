@@ -10,6 +10,8 @@ import { rowToJob, type SqlDialect } from "./sql.js";
 
 export abstract class SharedQueries {
   protected abstract readonly all: admission.QueryAll;
+  /** For reads whose cost grows with the data (SQLite: its worker thread); the same as `all` where nothing blocks. */
+  protected abstract readonly allOffLoop: admission.QueryAll;
   protected abstract readonly dialect: SqlDialect;
   protected abstract readonly parseJson: (value: unknown) => unknown;
 
@@ -29,8 +31,8 @@ export abstract class SharedQueries {
     return this.jobs(await admission.dueQueuedJobs(this.all, this.dialect, now, limit, after));
   }
 
-  dueQueuedIds(now: number, limit: number): Promise<string[]> {
-    return admission.dueQueuedIds(this.all, this.dialect, now, limit);
+  nthDueQueued(now: number, n: number): Promise<admission.DispatchCursor | null> {
+    return admission.nthDueQueued(this.all, this.dialect, now, n);
   }
 
   async expiredQueuedJobs(now: number, limit: number): Promise<JobRecord[]> {
@@ -46,7 +48,7 @@ export abstract class SharedQueries {
   }
 
   queuedCounts(now: number): Promise<admission.QueuedCount[]> {
-    return admission.queuedCounts(this.all, this.dialect, now);
+    return admission.queuedCounts(this.all, this.allOffLoop, this.dialect, now);
   }
 
   insertSchedule(schedule: ScheduleRecord): Promise<boolean> {

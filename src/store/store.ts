@@ -82,7 +82,8 @@ export interface JobStore {
   activeCounts(): Promise<ActiveCounts>;
   /** QUEUED jobs whose run_at has come, in dispatch order, optionally after a cursor. */
   dueQueuedJobs(now: number, limit: number, after?: DispatchCursor): Promise<JobRecord[]>;
-  dueQueuedIds(now: number, limit: number): Promise<string[]>;
+  /** The dispatch-order key of the n-th (1-based) due queued job, or null when fewer are due. */
+  nthDueQueued(now: number, n: number): Promise<DispatchCursor | null>;
   /** QUEUED jobs whose queue deadline has passed. */
   expiredQueuedJobs(now: number, limit: number): Promise<JobRecord[]>;
   /** When the next delayed job becomes due or the next queue deadline passes. */

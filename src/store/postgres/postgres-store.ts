@@ -192,6 +192,7 @@ export class PostgresStore extends SharedQueries implements JobStore, ScheduleSt
   }
 
   protected readonly all: admission.QueryAll = async (sql, values) => (await this.pool.query(sql, values)).rows;
+  protected readonly allOffLoop = this.all;
 
   async ping(): Promise<void> {
     await this.pool.query("SELECT 1");
