@@ -178,9 +178,11 @@ type LabelDriver = { key: string; values: string[] };
 /**
  * The part of a query that decides the order of the rows read: one label requirement (= or in)
  * is read from job_labels in list order; several states, or several values of that label, are
- * read as one ordered walk each, merged (UNION ALL) and cut to the page. A single ordered walk
- * is an index range for every filter ListJobs offers, so a page costs about its own rows
- * however many jobs the store holds, and a filter that matches nothing costs nothing.
+ * read as one ordered walk each, merged (UNION ALL) and cut to the page. Each filter alone is
+ * then an index range read in list order, so a page costs about its own rows however many jobs
+ * the store holds, and a filter that matches nothing costs nothing. Combined filters walk one of
+ * those indexes and test the others on its rows, which can read far more than a page when they
+ * rarely match together: SQLite runs ListJobs off the event loop for that reason.
  */
 function pickDriver(query: JobQuery): { label?: LabelDriver; labelIndex: number } {
   const labelIndex = (query.labels ?? []).findIndex((r) => r.op === "=" || r.op === "in");
