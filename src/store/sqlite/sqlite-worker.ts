@@ -54,7 +54,13 @@ export class SqliteWorker {
 
   constructor(path: string, checkpointMs: number) {
     const driver = createRequire(import.meta.url).resolve("better-sqlite3");
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { driver, path, checkpointMs } });
+    // Small heaps: it holds one page of rows at a time (ListJobs pages are at most 1000 jobs),
+    // and a worker's default young generation alone would add tens of MiB to the service's RSS.
+    this.worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { driver, path, checkpointMs },
+      resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 96 },
+    });
     this.worker.on("message", (message: { id: number; rows?: Row[]; error?: string }) => {
       const waiting = this.pending.get(message.id);
       if (!waiting) return;
