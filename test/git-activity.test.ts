@@ -119,8 +119,60 @@ describe("git_activity against a GitHub stand-in", () => {
       expect(handler.isRetryable!({ kind: "exited", exitCode: EXIT_TEMPORARY, output: { rawResult: null, outputTail: "" } }, policy)).toBe(true);
       expect(handler.isRetryable!({ kind: "exited", exitCode: 1, output: { rawResult: null, outputTail: "" } }, policy)).toBe(false);
     } finally {
-      github.rateLimit(5000, 0);
+      github.resetLimits();
     }
+  });
+
+  it("waits out a secondary rate limit (403 with retry-after, the hourly budget not spent) and then finishes", async () => {
+    github.secondaryLimit(1, 1);
+    const before = github.requests.length;
+    const { exitCode, result, output } = await run("https://github.com/team-e/limited");
+    expect(exitCode, output).toBe(0);
+    expect(output).toMatch(/rate limited by GitHub \(HTTP 403\); waiting 1000 ms/);
+    expect(result).toMatchObject({ outcome: "OK", commitsCount: 3, rateLimitWaitMs: 1000 });
+    expect(github.requests.slice(before).map((r) => r.status)).toEqual([403, 200, 200]);
+  });
+
+  it("a secondary rate limit without retry-after is a rate limit too (at least a minute), not an inaccessible repository", async () => {
+    github.secondaryLimit(1, null);
+    try {
+      const { exitCode, result, output } = await run("https://github.com/team-e/limited", {}, { timeoutMs: 20_000 });
+      expect(exitCode, output).toBe(EXIT_TEMPORARY);
+      expect(result).toBeNull();
+      expect(output).toMatch(/rate limit reached; it resets at .* after this run's deadline/);
+    } finally {
+      github.resetLimits();
+    }
+  });
+
+  it("60 requests an hour without a token, 5,000 with one: a spent anonymous budget does not stop a run with a token", async () => {
+    const anonymous = await fetch(`${github.url}/repos/team-e/limited`);
+    expect(anonymous.headers.get("x-ratelimit-limit")).toBe("60");
+    const withToken = await fetch(`${github.url}/repos/team-e/limited`, { headers: { authorization: "Bearer ghp_budget" } });
+    expect(withToken.headers.get("x-ratelimit-limit")).toBe("5000");
+    try {
+      // The anonymous budget spent for the next 10 minutes (about what a 500-team round without a token does).
+      github.rateLimit(0, 10 * 60_000);
+      const anon = await run("https://github.com/team-e/limited", {}, { timeoutMs: 20_000 });
+      expect(anon.exitCode, anon.output).toBe(EXIT_TEMPORARY);
+      const authed = await run("https://github.com/team-e/limited", {}, { token: "ghp_budget", timeoutMs: 20_000 });
+      expect(authed.exitCode, authed.output).toBe(0);
+      expect(authed.result).toMatchObject({ outcome: "OK", commitsCount: 3 });
+    } finally {
+      github.resetLimits();
+    }
+  });
+
+  it("follows a renamed repository (301 to /repositories/{id}) through metadata and every commit page", async () => {
+    github.addRepo("team-f/old-name", { defaultBranch: "trunk", commits: Array.from({ length: 150 }, (_, i) => now - HOUR - i * 60_000) });
+    github.renameRepo("team-f/old-name", "team-f/new-name");
+    const before = github.requests.length;
+    const { exitCode, result, output } = await run("https://github.com/team-f/old-name");
+    expect(exitCode, output).toBe(0);
+    expect(result).toMatchObject({ outcome: "OK", commitsCount: 150, defaultBranch: "trunk", hasRecentActivity: true });
+    const seen = github.requests.slice(before);
+    expect(seen.filter((r) => r.status === 301).map((r) => r.path)).toEqual(["/repos/team-f/old-name", "/repos/team-f/old-name/commits"]);
+    expect(seen.filter((r) => r.path.startsWith("/repositories/") && r.path.endsWith("/commits")).map((r) => r.query.page ?? "1")).toEqual(["1", "2"]);
   });
 });
 

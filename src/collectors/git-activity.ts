@@ -2,8 +2,9 @@
 //   GET /repos/{owner}/{repo}                              default branch; 404 = missing or private
 //   GET /repos/{owner}/{repo}/commits?since=&per_page=100  every page, following Link rel="next"
 //   GET /repos/{owner}/{repo}/commits?per_page=1           the last commit, when none is after `since`
-// Rate limits (403/429 with x-ratelimit-remaining: 0 and x-ratelimit-reset, or retry-after) are
-// waited out when the reset comes before the deadline; else exit 75 (retry the job later).
+// Rate limits (403/429 with x-ratelimit-remaining: 0 and x-ratelimit-reset, or retry-after; a 403
+// whose message names a rate limit waits a minute) are waited out when the reset comes before the
+// deadline; else exit 75 (retry the job later). Redirects (301 of a renamed repository) are followed.
 // Env: GITHUB_API_URL, GITHUB_TOKEN (optional), GIT_REPO_OWNER, GIT_REPO_NAME, GIT_REPO_URL,
 // GIT_SINCE (ISO, optional), GIT_WINDOW_MS, GIT_DEADLINE_MS, GIT_USER_AGENT.
 import { requireEnv, sleep, writeResult } from "./io.js";
@@ -67,24 +68,6 @@ async function get(url: string): Promise<Answer> {
       await sleep(500 * 2 ** serverErrors);
       continue;
     }
-    const wait = rateLimitWait(response);
-    if (wait !== null) {
-      if (Date.now() + wait > deadlineAt) {
-        const reset = new Date(Date.now() + wait).toISOString();
-        throw new Stop(EXIT_TEMPORARY, `GitHub rate limit reached; it resets at ${reset}, after this run's deadline`);
-      }
-      console.log(`rate limited by GitHub (HTTP ${response.status}); waiting ${wait} ms for the reset`);
-      await response.body?.cancel();
-      rateLimitWaitMs += wait;
-      await sleep(wait);
-      continue;
-    }
-    if (response.status >= 500) {
-      await response.body?.cancel();
-      if (++serverErrors >= SERVER_ERROR_ATTEMPTS) throw new Stop(EXIT_TEMPORARY, `GitHub answered ${response.status} ${SERVER_ERROR_ATTEMPTS} times`);
-      await sleep(500 * 2 ** serverErrors);
-      continue;
-    }
     const text = await response.text();
     let body: unknown = null;
     try {
@@ -92,19 +75,39 @@ async function get(url: string): Promise<Answer> {
     } catch {
       body = text;
     }
+    const wait = rateLimitWait(response, body);
+    if (wait !== null) {
+      if (Date.now() + wait > deadlineAt) {
+        const reset = new Date(Date.now() + wait).toISOString();
+        throw new Stop(EXIT_TEMPORARY, `GitHub rate limit reached; it resets at ${reset}, after this run's deadline`);
+      }
+      console.log(`rate limited by GitHub (HTTP ${response.status}); waiting ${wait} ms for the reset`);
+      rateLimitWaitMs += wait;
+      await sleep(wait);
+      continue;
+    }
+    if (response.status >= 500) {
+      if (++serverErrors >= SERVER_ERROR_ATTEMPTS) throw new Stop(EXIT_TEMPORARY, `GitHub answered ${response.status} ${SERVER_ERROR_ATTEMPTS} times`);
+      await sleep(500 * 2 ** serverErrors);
+      continue;
+    }
     return { status: response.status, headers: response.headers, body };
   }
 }
 
-/** Milliseconds until GitHub lifts a rate limit this answer reports, or null when it reports none. */
-function rateLimitWait(response: Response): number | null {
+/**
+ * Milliseconds until GitHub lifts a rate limit this answer reports, or null when it reports none.
+ * A secondary limit may come as a bare 403 whose message names it; GitHub then asks for at least a
+ * minute's wait. Any other 403 (a blocked or disabled repository) is not a rate limit.
+ */
+function rateLimitWait(response: Response, body: unknown): number | null {
   if (response.status !== 403 && response.status !== 429) return null;
   const retryAfter = response.headers.get("retry-after");
   if (retryAfter !== null && /^\d+$/.test(retryAfter)) return Number(retryAfter) * 1000;
   const remaining = response.headers.get("x-ratelimit-remaining");
   const reset = response.headers.get("x-ratelimit-reset");
   if (remaining === "0" && reset !== null && /^\d+$/.test(reset)) return Math.max(0, Number(reset) * 1000 - Date.now()) + 1000;
-  return response.status === 429 ? 60_000 : null;
+  return response.status === 429 || /rate limit/i.test(message(body)) ? 60_000 : null;
 }
 
 function describe(error: unknown): string {
