@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { fireKey } from "../src/dispatch/schedules/scheduler.js";
 import type { FireTarget } from "../src/dispatch/schedules/fire-targets.js";
-import { fireTargetKey, interleaveLong, lastDurations } from "../src/dispatch/schedules/target-order.js";
+import { fireTargetKey, alternateShortLong, lastDurations } from "../src/dispatch/schedules/target-order.js";
 import { ScheduleJobRequest } from "../src/gen/jobscheduler/v1/jobscheduler.js";
 
 const SCHEDULE = "01a20916-8196-7f7c-8afd-7a088dd4e10d";
@@ -28,23 +28,21 @@ describe("the order a fire's jobs start in", () => {
     expect(lastDurations(runs, SCHEDULE)).toEqual(new Map([["slow", 10_000], ["fast", 200]]));
   });
 
-  it("puts one short target before each long one, the long ones longest first, the short ones in the order given", () => {
-    // Median 300: long is above 600; new-1 and new-2 have no history while the others have one.
+  it("alternates the shortest and the longest left; targets without history count as longest; ties in the order given", () => {
     const durations = new Map([["a", 300], ["b", 10_000], ["c", 300], ["d", 5_000], ["e", 250], ["f", 400]]);
-    const ordered = interleaveLong(["a", "b", "new-1", "c", "d", "new-2", "e", "f"].map(target), durations);
-    expect(ordered.map((t) => t.key)).toEqual(["a", "new-1", "c", "new-2", "e", "b", "f", "d"]);
+    const ordered = alternateShortLong(["a", "b", "new-1", "c", "d", "new-2", "e", "f"].map(target), durations);
+    // Ascending: e a c f d b new-1 new-2.
+    expect(ordered.map((t) => t.key)).toEqual(["e", "new-2", "a", "new-1", "c", "b", "f", "d"]);
   });
 
-  it("puts the long targets one after another once the short ones run out", () => {
-    // Known: 100, 100, 9000 (median 100); new-1 and new-2 have no history, so they count as long.
-    const durations = new Map([["a", 100], ["b", 9_000], ["e", 100]]);
-    const ordered = interleaveLong(["a", "new-1", "b", "new-2", "e"].map(target), durations);
-    expect(ordered.map((t) => t.key)).toEqual(["a", "new-1", "e", "new-2", "b"]);
+  it("keeps a long target second however the short ones' durations vary", () => {
+    const durations = new Map([["fast-1", 900], ["fast-2", 2_100], ["slow", 2_400], ["fast-3", 1_000]]);
+    expect(alternateShortLong(["fast-1", "fast-2", "slow", "fast-3"].map(target), durations).map((t) => t.key)).toEqual(["fast-1", "slow", "fast-3", "fast-2"]);
   });
 
   it("keeps the given order when there is no history", () => {
     const keys = Array.from({ length: 50 }, (_, i) => `team-${i}`);
-    expect(interleaveLong(keys.map(target), new Map()).map((t) => t.key)).toEqual(keys);
+    expect(alternateShortLong(keys.map(target), new Map()).map((t) => t.key)).toEqual(keys);
   });
 });
 
@@ -74,7 +72,7 @@ function shuffled<T>(items: readonly T[], seed = 7): T[] {
   return out;
 }
 
-describe("the interleaved order against longest-first and the order given (simulated rounds)", () => {
+describe("the alternating order against longest-first and the order given (simulated rounds)", () => {
   const repeat = (count: number, seconds: number) => Array.from({ length: count }, () => seconds);
   // Seconds per team check, as the last round measured them.
   const rounds = {
@@ -93,7 +91,7 @@ describe("the interleaved order against longest-first and the order given (simul
         const targets = seconds.map((_, i) => target(`team-${i}`));
         const durations = new Map(seconds.map((s, i) => [`team-${i}`, s * 1000]));
         const order = (ordered: FireTarget[]) => ordered.map((t) => durations.get(t.key)! / 1000);
-        const interleaved = simulate(order(interleaveLong(targets, durations)), width);
+        const interleaved = simulate(order(alternateShortLong(targets, durations)), width);
         const longest = simulate([...seconds].sort((a, b) => b - a), width);
         const given = simulate(seconds, width);
         const shortest = Math.min(...seconds);

@@ -19,7 +19,7 @@ import type { CancelOutcome } from "../lifecycle.js";
 import { planFires } from "./fire-planner.js";
 import { templateOnce, type FireTarget, type FireTargets } from "./fire-targets.js";
 import { jitterDelayMs } from "./jitter.js";
-import { interleaveLong, lastDurations } from "./target-order.js";
+import { alternateShortLong, lastDurations } from "./target-order.js";
 import type { ScheduleObserver } from "./metrics.js";
 import { decideOverlap, exclusiveGroupOf } from "./overlap.js";
 import { resolveSpec, validateScheduleSpec, type ResolvedSpec } from "./spec.js";
@@ -349,11 +349,11 @@ export class Scheduler {
     return !plan.complete;
   }
 
-  /** A fire's targets in the order their jobs should start: those that ran long last time early, between short ones. */
+  /** A fire's targets in the order their jobs should start: alternately the shortest and the longest of the last round. */
   private async dispatchOrder(scheduleId: string, targets: FireTarget[]): Promise<FireTarget[]> {
     if (targets.length < 2) return targets;
     const runs = await this.store.recentScheduleRuns(scheduleId, Math.min(targets.length * 2, MAX_HISTORY_RUNS));
-    return interleaveLong(targets, lastDurations(runs, scheduleId));
+    return alternateShortLong(targets, lastDurations(runs, scheduleId));
   }
 
   /** One fire: the overlap policy, then one job per target (jittered for cron fires). */

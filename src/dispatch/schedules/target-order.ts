@@ -3,11 +3,12 @@
 // the targets that ran long last time (a team app that hung until the timeout) must start early:
 // their waits then overlap the rest of the fire instead of trailing it. Starting them all first
 // (longest processing time first) does that, but ~25 hanging apps then fill every slot of a 16-wide
-// round for a whole timeout while nothing reports. So the long ones are interleaved with the short
-// ones, one short job before each long one: at any width the long jobs still all start within the
-// first 2 x (their number) positions, about as early as longest-first starts them, and the short
-// jobs between them end and report from the first moments of the round. (The simulation in
-// test/target-order.test.ts compares makespan and time to the first completion at several widths.)
+// round for a whole timeout while nothing reports. So the order alternates: the shortest left, then
+// the longest left, and so on. Every job starts at most about twice as late (in positions) as
+// longest-first would start it, so the long waits still overlap the round, while the short jobs
+// between them end and report from its first moments. No threshold says what "long" is, so noise in
+// short durations cannot move a long job back. (The simulation in test/target-order.test.ts
+// compares makespan and time to the first completion at several widths.)
 import type { FireTarget } from "./fire-targets.js";
 
 /** The target key of a schedule job's idempotency key (fireKey's last part), or null for another schedule's. */
@@ -29,31 +30,22 @@ export function lastDurations(runs: readonly { idempotencyKey: string | null; du
   return durations;
 }
 
-/** A target is long when its last run took more than this many times the fire's median run. */
-export const LONG_FACTOR = 2;
-
 /**
- * Targets in dispatch order: the long ones (more than LONG_FACTOR x the median of the known durations,
- * or without history while others have one) longest first, each preceded by one short one; the
- * short ones in the order given. Without any history the order given is kept.
+ * Targets in dispatch order: alternately the shortest and the longest of those left, by each one's
+ * last duration (a target without history counts as the longest: it may hang); ties in the order
+ * given. Without any history the order given is kept.
  */
-export function interleaveLong(targets: readonly FireTarget[], durations: ReadonlyMap<string, number>): FireTarget[] {
-  const known = targets.map((t) => durations.get(t.key)).filter((d): d is number => d !== undefined).sort((a, b) => a - b);
-  if (known.length === 0) return [...targets];
-  const threshold = LONG_FACTOR * known[Math.floor((known.length - 1) / 2)]!;
+export function alternateShortLong(targets: readonly FireTarget[], durations: ReadonlyMap<string, number>): FireTarget[] {
+  if (!targets.some((t) => durations.has(t.key))) return [...targets];
   const expected = (target: FireTarget) => durations.get(target.key) ?? Number.POSITIVE_INFINITY;
-  const long = targets
+  const ascending = targets
     .map((target, index) => ({ target, index, expected: expected(target) }))
-    .filter(({ expected }) => expected > threshold)
-    .sort((a, b) => (a.expected === b.expected ? a.index - b.index : b.expected > a.expected ? 1 : -1))
+    .sort((a, b) => (a.expected === b.expected ? a.index - b.index : a.expected < b.expected ? -1 : 1))
     .map(({ target }) => target);
-  const isLong = new Set(long);
-  const short = targets.filter((t) => !isLong.has(t));
   const order: FireTarget[] = [];
-  let next = 0;
-  for (const target of long) {
-    if (next < short.length) order.push(short[next++]!);
-    order.push(target);
+  for (let short = 0, long = ascending.length - 1; short <= long; ) {
+    order.push(ascending[short++]!);
+    if (short <= long) order.push(ascending[long--]!);
   }
-  return order.concat(short.slice(next));
+  return order;
 }
