@@ -108,3 +108,39 @@ describe("outbox delivery after a Hub outage", () => {
     expect(hub.criteriaWrites().length).toBe(postsBefore + 2);
   });
 });
+
+describe("outbox delivery against the Hub's body size limit", () => {
+  const limited = new FakeHub({ bodyLimitBytes: 2500 });
+
+  beforeAll(async () => {
+    limited.addKey(key, ["*"]);
+    await limited.start();
+    for (let i = 0; i < 10; i++) limited.addTeam({ nickname: `team-${i}`, hackathonId: HACKATHON });
+  });
+
+  afterAll(() => limited.close());
+
+  it("a batch over the limit (413) is split until it fits: every report delivered, none parked", async () => {
+    const clock = new ManualClock("2025-06-01T00:00:00Z");
+    const store = new SqliteStore(join(dir, "body-limit.db"));
+    await store.migrate();
+    // About 600 bytes each: 10 in one POST are over the limit, 3 are not.
+    const reports = Array.from({ length: 10 }, (_, i) => ({
+      ...report(`team-${i}`, clock.now()), sourceKey: `limit:${i}`, metrics: { judgeScore: 8, note: "x".repeat(450) },
+    }));
+    await store.outbox.enqueue(reports);
+    const client = new HubClient({ baseUrl: limited.url, apiKey: key, timeoutMs: 5000, readAttempts: 1 });
+    const delivery = new OutboxDelivery(store.outbox, client, options, null, pino({ level: "silent" }), clock);
+    opened = { store, delivery };
+    const delivered = async () => (await store.outbox.list({ states: ["DELIVERED"], limit: 20 })).length;
+    for (let pass = 0; (await delivered()) < 10; pass++) {
+      expect(pass, "delivery passes").toBeLessThan(options.maxRejections * 4);
+      const result = await delivery.deliverOnce();
+      if (result === "idle") await clock.advance(BACK_OFF_MS);
+    }
+    expect(limited.criteriaWrites()[0]!.status).toBe(413);
+    expect(limited.criteriaWrites().filter((w) => w.status === 200).length).toBeGreaterThan(1);
+    expect(await store.outbox.list({ states: ["PARKED"], limit: 20 })).toEqual([]);
+    for (let i = 0; i < 10; i++) expect(limited.current(`team-${i}`, "JUDGE_SCORE")?.score).toBe(8);
+  });
+});

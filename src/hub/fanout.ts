@@ -5,6 +5,7 @@
 //   planTeamRound  pure: template + teams -> submissions + no-data teams
 //   TeamFanOut     the scheduler's FireTargets for for_each_team schedules
 //   submitTeamRound submits a planned round directly (benchmarks, tools)
+import { status } from "@grpc/grpc-js";
 import { createHash } from "node:crypto";
 import type { Logger } from "pino";
 import { ApiError } from "../api/errors.js";
@@ -21,10 +22,22 @@ import type { ScheduleRecord } from "../store/schedule-store.js";
 import type { JobStore } from "../store/store.js";
 import { isCriteriaType, type CriteriaTypeName } from "./criteria.js";
 import { noDataReport, type CriteriaSettings } from "./evaluator.js";
-import type { HubClient } from "./hub-client.js";
+import { HubError, type HubClient } from "./hub-client.js";
 import type { HubMetrics } from "./hub-metrics.js";
 import { outboxInsert } from "./outbox.js";
 import { discoverTeams, type TeamEnvKeys, type TeamInputs } from "./teams.js";
+
+/**
+ * Why the round's teams could not be listed, as the caller's status: the Hub down or timing out is
+ * UNAVAILABLE (try again later), a refused key FAILED_PRECONDITION (fix the configuration).
+ */
+function teamListingError(error: unknown): unknown {
+  if (!(error instanceof HubError)) return error;
+  const message = `the Hub did not list the round's teams (${error.message})`;
+  return error.kind === "auth"
+    ? ApiError.failedPrecondition(message, "HUB_AUTH")
+    : new ApiError(status.UNAVAILABLE, message, undefined, "HUB_UNAVAILABLE");
+}
 
 /** The criterion each job type reports when the template names none (k6 templates must name theirs). */
 const DEFAULT_CRITERIA: Record<string, CriteriaTypeName> = {
@@ -208,14 +221,14 @@ export class TeamFanOut implements FireTargets {
     const criteria = criteriaOf(template) ?? "UNKNOWN";
     if (!this.deps.client) {
       this.deps.metrics?.rounds.inc({ criteria_type: criteria, outcome: "failed" });
-      throw new Error(HUB_NOT_CONFIGURED);
+      throw ApiError.failedPrecondition(HUB_NOT_CONFIGURED, "HUB_NOT_CONFIGURED");
     }
     let teams: TeamInputs[];
     try {
       teams = await discoverTeams(this.deps.client, fanout.hackathonId, fanout.teamStatus || "APPROVED", this.deps.envKeys);
     } catch (error) {
       this.deps.metrics?.rounds.inc({ criteria_type: criteria, outcome: "failed" });
-      throw error;
+      throw teamListingError(error);
     }
     const plan = planTeamRound(template, teams, fireTime, schedule.name);
     // A request the job type refuses (an unusable input) is that team's NO_DATA, not the round's failure.

@@ -9,7 +9,12 @@
 //     "Hackathon ID mismatch" and a fractional score fail that item inside a 200)
 //   - GET  /api/service/team-criteria?team&hackathon&criteriaType (environment:read)
 //   - one current row per (team, hackathon, criteriaType) plus a history row per write;
-//   - fault injection: down for the next N requests (503, 500 or a dropped connection), slow answers.
+//   - a request body over `bodyLimitBytes` (1 MiB by default, the limit of the Next.js API routes the
+//     Hub is built on; an assumption, shared/hackload/hub-api.md names none) is answered 413;
+//   - latency on by default: every answer waits a few ms, about one in twenty 50-250 ms
+//     (`{ latency: false }` for a quiet Hub);
+//   - fault injection: down for the next N requests (503, 500 or a dropped connection), criteria
+//     writes only or every request (team discovery during an outage), slow answers.
 import { createHash, randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -103,7 +108,21 @@ export function newApiKey(): string {
   return `sk_${createHash("sha256").update(randomUUID()).digest("hex")}`;
 }
 
+export interface FakeHubOptions {
+  /** Bodies above this are answered 413 (default 1 MiB). */
+  bodyLimitBytes?: number;
+  /** Occasional latency (default on): a few ms per answer, about 1 in 20 waits 50-250 ms. */
+  latency?: boolean;
+}
+
 export class FakeHub {
+  private readonly bodyLimitBytes: number;
+  private readonly latency: boolean;
+  constructor(options: FakeHubOptions = {}) {
+    this.bodyLimitBytes = options.bodyLimitBytes ?? 1024 * 1024;
+    this.latency = options.latency ?? true;
+  }
+
   private server?: Server;
   url = "";
   private readonly keys = new Map<string, string[]>();
@@ -154,7 +173,7 @@ export class FakeHub {
     });
   }
 
-  /** The next `count` requests fail (criteria writes only, unless `allRequests`). */
+  /** The next `count` requests fail (criteria writes only, unless `allRequests`: team listings and every other read too). */
   down(count: number, mode: DownMode = "503", allRequests = false): void {
     this.downRemaining = count;
     this.downMode = mode;
@@ -200,12 +219,13 @@ export class FakeHub {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://hub");
-    const raw = await readBody(req);
+    const { text: raw, bytes } = await readBody(req);
     const record = (status: number, body: unknown) => {
       this.requests.push({ method: req.method ?? "", path: url.pathname, status, body: parseOrText(raw), at: Date.now() });
       return body;
     };
     if (this.slowMs) await new Promise((r) => setTimeout(r, this.slowMs));
+    if (this.latency) await new Promise((r) => setTimeout(r, Math.random() < 0.05 ? 50 + Math.random() * 200 : Math.random() * 5));
     const isCriteriaWrite = req.method === "POST" && url.pathname === "/api/service/team-criteria";
     if (this.downRemaining > 0 && (isCriteriaWrite || !this.downOnlyCriteria)) {
       this.downRemaining--;
@@ -218,6 +238,7 @@ export class FakeHub {
       return send(res, status, record(status, status === 500 ? { error: "Internal server error" } : { error: "Service Unavailable" }));
     }
     const reply = (status: number, body: unknown) => send(res, status, record(status, body));
+    if (bytes > this.bodyLimitBytes) return reply(413, { error: `Body exceeded ${this.bodyLimitBytes} bytes limit` });
 
     const route = `${req.method} ${url.pathname}`;
     const needed: Record<string, string> = {
@@ -351,12 +372,16 @@ function sha256(text: string): string {
   return createHash("sha256").update(text).digest("hex");
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
+function readBody(req: IncomingMessage): Promise<{ text: string; bytes: number }> {
   return new Promise((resolve) => {
-    let body = "";
-    req.on("data", (chunk) => (body += chunk));
-    req.on("end", () => resolve(body));
-    req.on("error", () => resolve(body));
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    const done = () => {
+      const body = Buffer.concat(chunks);
+      resolve({ text: body.toString("utf8"), bytes: body.length });
+    };
+    req.on("end", done);
+    req.on("error", done);
   });
 }
 
