@@ -457,7 +457,7 @@ describe("the order of a round's jobs", () => {
         const ids = await fire(client, schedule.id);
         await waitForJobs(client, ids);
         const jobs = await Promise.all(ids.map((jobId) => call(client, client.getJobStatus, { jobId })));
-        lastRun = jobs.map((j) => `${j.team!.slug} ${j.startTime!.toISOString()} ${j.endTime ? j.endTime.getTime() - j.startTime!.getTime() : "?"}ms`).join(", ");
+        lastRun = jobs.map((j) => `${j.team!.slug} ${j.startTime!.toISOString()} ${j.finishTime ? j.finishTime.getTime() - j.startTime!.getTime() : "?"}ms`).join(", ");
         return jobs.sort((a, b) => a.startTime!.getTime() - b.startTime!.getTime()).map((j) => j.team!.slug);
       };
       // No history: the order the Hub lists the teams in (by slug), the hanging app last.
