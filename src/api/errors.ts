@@ -47,6 +47,11 @@ export class ApiError extends Error {
     return new ApiError(status.FAILED_PRECONDITION, message, undefined, reason);
   }
 
+  /** A dependency (the Hub) is down: the caller may try again later. */
+  static unavailable(message: string, reason = "UNAVAILABLE"): ApiError {
+    return new ApiError(status.UNAVAILABLE, message, undefined, reason);
+  }
+
   static alreadyExists(field: string, message: string): ApiError {
     return new ApiError(status.ALREADY_EXISTS, message, field, "ALREADY_EXISTS");
   }

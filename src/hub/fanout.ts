@@ -5,7 +5,6 @@
 //   planTeamRound  pure: template + teams -> submissions + no-data teams
 //   TeamFanOut     the scheduler's FireTargets for for_each_team schedules
 //   submitTeamRound submits a planned round directly (benchmarks, tools)
-import { status } from "@grpc/grpc-js";
 import { createHash } from "node:crypto";
 import type { Logger } from "pino";
 import { ApiError } from "../api/errors.js";
@@ -36,7 +35,7 @@ function teamListingError(error: unknown): unknown {
   const message = `the Hub did not list the round's teams (${error.message})`;
   return error.kind === "auth"
     ? ApiError.failedPrecondition(message, "HUB_AUTH")
-    : new ApiError(status.UNAVAILABLE, message, undefined, "HUB_UNAVAILABLE");
+    : ApiError.unavailable(message, "HUB_UNAVAILABLE");
 }
 
 /** The criterion each job type reports when the template names none (k6 templates must name theirs). */
