@@ -4,6 +4,7 @@ import {
   BatchV1Api,
   CoordinationV1Api,
   CoreV1Api,
+  Log,
   V1MicroTime,
   Watch,
   makeInformer,
@@ -12,6 +13,7 @@ import {
   type V1Job,
   type V1Pod,
 } from "@kubernetes/client-node";
+import { PassThrough } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   COMPLETION_INDEX,
@@ -757,5 +759,91 @@ describe("fault injection", () => {
     const fast = Date.now() - started;
     await apiError(batch.readNamespacedJob({ name: "none", namespace: NS }));
     expect(Date.now() - started - fast).toBeGreaterThanOrEqual(75);
+  });
+});
+
+describe("load: latency, flow control, a resetting proxy (on by default)", () => {
+  it("throttles every verb past the user's rate with 429 and Retry-After, pods/log and watch included; admins are exempt", async () => {
+    const loaded = await startFakeKube({ timing: FAST, rbac: { yaml: TEST_RBAC }, flowControl: { qps: 0.001, burst: 2, retryAfterSeconds: 3 } });
+    try {
+      const lkc = loaded.kubeConfig();
+      const lbatch = lkc.makeApiClient(BatchV1Api);
+      const lcore = lkc.makeApiClient(CoreV1Api);
+      await lbatch.listNamespacedJob({ namespace: NS });
+      await lcore.listNamespacedPod({ namespace: NS });
+      const refused = await apiError(lcore.readNamespacedPodLog({ name: "any", namespace: NS }));
+      expect(refused.code).toBe(429);
+      expect(refused.headers["retry-after"]).toBe("3");
+      const watchEnd = new Promise<unknown>((resolve) => void new Watch(lkc).watch(`/apis/batch/v1/namespaces/${NS}/jobs`, {}, () => {}, resolve));
+      expect((await watchEnd) as { statusCode?: number }).toMatchObject({ statusCode: 429 });
+      // The exempt priority level: a cluster admin is never throttled.
+      await loaded.kubeConfig({ admin: true }).makeApiClient(BatchV1Api).listNamespacedJob({ namespace: NS });
+      expect(loaded.flowControl!.rejected).toBe(2);
+      expect(loaded.requests.filter((r) => r.code === 429).map((r) => `${r.verb} ${r.resource}${r.subresource ? `/${r.subresource}` : ""}`)).toEqual(["get pods/log", "watch jobs"]);
+    } finally {
+      await loaded.close();
+    }
+  });
+
+  it("answers each request after its latency, pods/log after a longer one", async () => {
+    const slow = await startFakeKube({ timing: FAST, rbac: { yaml: TEST_RBAC }, latency: { requestMs: 40, logMs: 120 } });
+    try {
+      const score = slow.kubeConfig().makeApiClient(CoreV1Api);
+      let started = performance.now();
+      await score.listNamespacedPod({ namespace: NS });
+      expect(performance.now() - started).toBeGreaterThanOrEqual(39);
+      started = performance.now();
+      await apiError(score.readNamespacedPodLog({ name: "none", namespace: NS }));
+      expect(performance.now() - started).toBeGreaterThanOrEqual(119);
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it("resets every watch connection a set time after it opened, as a proxy in front of the server would", async () => {
+    const proxied = await startFakeKube({ timing: FAST, rbac: { yaml: TEST_RBAC }, watchResetMs: 50 });
+    try {
+      const ended = new Promise<unknown>((resolve) => void new Watch(proxied.kubeConfig()).watch(`/apis/batch/v1/namespaces/${NS}/jobs`, {}, () => {}, resolve));
+      expect(await ended).toBeInstanceOf(Error);
+      expect(proxied.watchResets).toBe(1);
+    } finally {
+      await proxied.close();
+    }
+    expect(fake.watchResetMs).toBeGreaterThan(0);
+    const quiet = await startFakeKube({ quiet: true });
+    expect([quiet.watchResetMs, quiet.latency, quiet.flowControl]).toEqual([0, undefined, undefined]);
+    await quiet.close();
+  });
+});
+
+describe("pods/log?follow=true", () => {
+  async function follow(pod: string, tailLines?: number): Promise<{ text: () => string; ended: Promise<void> }> {
+    const stream = new PassThrough();
+    let text = "";
+    stream.on("data", (chunk: Buffer) => (text += chunk.toString()));
+    const ended = new Promise<void>((resolve) => stream.on("end", resolve));
+    await new Log(kc).log(NS, pod, "main", stream, { follow: true, tailLines });
+    return { text: () => text, ended };
+  }
+
+  it("streams what the container writes until it stops, including what it logs on SIGTERM", async () => {
+    fake.scriptPods({ job: "followed" }, outcome.hang({ log: "one\ntwo\n", sigtermLog: "stopping on SIGTERM\n" }));
+    await batch.createNamespacedJob({ namespace: NS, body: jobManifest("followed") });
+    const pod = await fake.waitFor(() => fake.podsOf(NS, "followed").find((p) => p.status?.phase === "Running"));
+    const followed = await follow(pod.metadata.name, 1);
+    fake.appendPodLog(NS, pod.metadata.name, "three\n");
+    await fake.waitFor(() => followed.text().includes("three"));
+    fake.delete("Pod", NS, pod.metadata.name);
+    await followed.ended;
+    expect(followed.text()).toBe("two\nthree\nstopping on SIGTERM\n");
+  });
+
+  it("gives a stopped container's log and ends at once", async () => {
+    fake.scriptPods({ job: "stopped" }, outcome.succeed(undefined, { log: "done\n" }));
+    await batch.createNamespacedJob({ namespace: NS, body: jobManifest("stopped") });
+    await fake.waitForJobCondition(NS, "stopped", "Complete");
+    const followed = await follow(fake.podsOf(NS, "stopped")[0].metadata.name);
+    await followed.ended;
+    expect(followed.text()).toBe("done\n");
   });
 });

@@ -278,6 +278,43 @@ function tail(text: string, lines: number): string {
   return parts.slice(-lines).join("\n") + (trailingNewline ? "\n" : "");
 }
 
+/**
+ * pods/log?follow=true: the (tailLines) log so far, then what the container writes, streamed
+ * until it stops or the pod is deleted; limitBytes bounds the whole stream.
+ */
+export function followPodLog(ctx: HandlerContext, rt: ResourceType, req: ResourceRequest, res: ServerResponse): void {
+  const obj = ctx.store.get("Pod", req.namespace ?? "", req.name ?? "");
+  if (!obj) throw notFound(rt, req.name ?? "");
+  const limitText = req.query.get("limitBytes");
+  let left = limitText === null ? Infinity : Number(limitText);
+  let ended = false;
+  const end = (): void => {
+    if (ended) return;
+    ended = true;
+    stop();
+    if (!res.destroyed) res.end();
+  };
+  const send = (text: string): void => {
+    if (ended || res.destroyed) return;
+    const bytes = Buffer.from(text);
+    const part = bytes.length <= left ? bytes : bytes.subarray(0, left);
+    left -= part.length;
+    if (part.length) res.write(part);
+    if (left <= 0) end();
+  };
+  const opened = ctx.kubelet.followLog(asPod(obj), req.query.get("container") ?? undefined, { data: send, end });
+  const stop = opened.stop;
+  res.writeHead(200, { "Content-Type": "text/plain", "Cache-Control": "no-cache, private" });
+  res.flushHeaders();
+  res.on("close", () => {
+    ended = true;
+    stop();
+  });
+  const tailLines = req.query.get("tailLines");
+  send(tailLines === null ? opened.text : tail(opened.text, Number(tailLines)));
+  if (!opened.following) end();
+}
+
 export function podLog(ctx: HandlerContext, rt: ResourceType, req: ResourceRequest): Reply {
   const obj = ctx.store.get("Pod", req.namespace ?? "", req.name ?? "");
   if (!obj) throw notFound(rt, req.name ?? "");

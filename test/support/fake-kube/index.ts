@@ -12,6 +12,7 @@ import { GarbageCollector, type DeleteOptions, type DeleteResult } from "./garba
 import type { HandlerContext } from "./handlers.js";
 import { JobController } from "./job-controller.js";
 import { Kubelet } from "./kubelet.js";
+import { DEFAULT_FLOW_CONTROL, DEFAULT_LATENCY, DEFAULT_WATCH_RESET_MS, FlowControl, type FlowControlSettings, type Latency } from "./load.js";
 import { PodScripts, type OutcomeSource, type PodMatcher, type PodOutcome, type ScriptHandle } from "./pod-outcomes.js";
 import { MASTERS_GROUP, RbacAuthorizer, serviceAccountUser, type Grant, type PolicyRule, type UserInfo } from "./rbac.js";
 import { Scheduler } from "./scheduler.js";
@@ -30,6 +31,7 @@ export type { RequestRecord } from "./server.js";
 export type { DeleteOptions, DeleteResult } from "./garbage-collector.js";
 export type { StoreEvent } from "./store.js";
 export type { Timing } from "./timing.js";
+export type { FlowControl, FlowControlSettings, Latency } from "./load.js";
 export type { Kind, KubeObject, StoredConfigMap, StoredJob, StoredLease, StoredPod } from "./types.js";
 export { COMPLETION_INDEX, LABEL_CONTROLLER_UID, LABEL_JOB_NAME } from "./defaults.js";
 export { NODE_NAME } from "./kubelet.js";
@@ -53,6 +55,17 @@ export interface FakeKubeOptions {
   defaultOutcome?: OutcomeSource;
   /** Seed for pod name suffixes and errorRate faults, for reproducible runs. */
   seed?: number;
+  /**
+   * A quiet server: no latency, no flow control, no watch resets (unless given below). By
+   * default the fake behaves like a loaded API server behind a proxy, as a real one can.
+   */
+  quiet?: boolean;
+  /** Answer latency: a few ms per request, tens for pods/log (DEFAULT_LATENCY); false: none. */
+  latency?: false | Partial<Latency>;
+  /** APF-like throttling per user: 429 + Retry-After past the rate (DEFAULT_FLOW_CONTROL); false: none. */
+  flowControl?: false | Partial<FlowControlSettings>;
+  /** A proxy resets each watch connection this long after it opened (DEFAULT_WATCH_RESET_MS); 0: never. */
+  watchResetMs?: number;
 }
 
 export interface KubeConfigOptions {
@@ -95,6 +108,12 @@ export class FakeKube {
   readonly requests: RequestRecord[] = [];
   /** Exceptions inside the fake itself (a bug in the fake, not in the code under test). */
   readonly internalErrors: unknown[] = [];
+  /** Answer latency; change its fields, or set undefined for none. */
+  latency: Latency | undefined;
+  /** The APF-like throttle (configure() changes the rate; `rejected` counts 429s); undefined: none. */
+  flowControl: FlowControl | undefined;
+  /** Watch connections are reset this long after they open; 0: never. Applies to watches opened later. */
+  watchResetMs: number;
 
   private portNumber = 0;
   private authorizer: RbacAuthorizer | undefined;
@@ -113,6 +132,11 @@ export class FakeKube {
     const sa = opts.serviceAccount ?? { namespace: "jobscheduler", name: "jobscheduler" };
     this.user = serviceAccountUser(sa.namespace, sa.name);
     this.timing = { ...DEFAULT_TIMING, ...opts.timing };
+    const quiet = opts.quiet === true;
+    this.latency = opts.latency === false || (quiet && opts.latency === undefined) ? undefined : { ...DEFAULT_LATENCY, ...opts.latency };
+    this.flowControl =
+      opts.flowControl === false || (quiet && opts.flowControl === undefined) ? undefined : new FlowControl({ ...DEFAULT_FLOW_CONTROL, ...opts.flowControl });
+    this.watchResetMs = opts.watchResetMs ?? (quiet ? 0 : DEFAULT_WATCH_RESET_MS);
     this.events.setMaxListeners(200);
     this.faults = new Faults(random);
     this.store = new ObjectStore(opts.historySize ?? 1000, 1000, onError);
@@ -122,7 +146,7 @@ export class FakeKube {
     this.kubelet = new Kubelet(this.store, this.scheduler, this.scripts, this.timing);
     const jobs = new JobController(this.store, this.scheduler, this.gc, this.timing, random);
     const ttl = new TtlAfterFinished(this.store, this.scheduler, this.gc, this.timing);
-    this.watches = new WatchHub(this.store, this.faults, this.timing);
+    this.watches = new WatchHub(this.store, this.faults, this.timing, () => this.watchResetMs);
     this.stops.push(this.gc.start(), this.kubelet.start(), jobs.start(), ttl.start());
     this.stops.push(this.store.subscribe((event) => this.events.emit("change", event)));
 
@@ -146,6 +170,8 @@ export class FakeKube {
     this.server = new ApiServer({
       ctx,
       faults: this.faults,
+      latency: () => this.latency,
+      flowControl: () => this.flowControl,
       authorizer: () => this.authorizer,
       userForToken: (token) => (token === this.token ? this.user : token === this.adminToken ? admin : undefined),
       onRequest: (record) => this.requests.push(record),
@@ -328,6 +354,11 @@ export class FakeKube {
 
   get openWatches(): number {
     return this.watches.openCount;
+  }
+
+  /** Watch connections the simulated proxy has reset so far. */
+  get watchResets(): number {
+    return this.watches.resets;
   }
 
   /** Freezes the job controller, kubelet, garbage collector and TTL controller (the API keeps answering). */

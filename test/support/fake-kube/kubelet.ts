@@ -1,6 +1,7 @@
 // The kubelet (and scheduler) simulation: takes each new pod through Pending → Running →
 // Succeeded/Failed according to its scripted outcome, restarts OnFailure containers, and carries
 // out graceful deletion (SIGTERM → exit 143, or SIGKILL → 137 at the end of the grace period).
+// pods/log reads come from here, including `follow` streams, which end when the container stops.
 import { randomBytes } from "node:crypto";
 import { setCondition } from "./conditions.js";
 import type { PodOutcome, PodScripts } from "./pod-outcomes.js";
@@ -28,8 +29,16 @@ interface PodRun {
   log: string;
   terminating: boolean;
   timers: Cancel[];
+  /** Open pods/log?follow=true streams of the current container. */
+  followers: Set<LogFollower>;
   /** Containers cannot start until these ConfigMaps (non-optional volumes) exist. */
   missingConfigMaps?: string[];
+}
+
+/** One pods/log?follow=true stream: what the container writes, until it stops (or the pod goes). */
+export interface LogFollower {
+  data(text: string): void;
+  end(): void;
 }
 
 interface ExitResult {
@@ -86,6 +95,18 @@ export class Kubelet {
     return this.store.subscribe((event) => this.onEvent(event));
   }
 
+  /**
+   * pods/log?follow=true: the log so far, then what the container writes until it stops. A
+   * container that already stopped gives its log and ends at once (`following` false).
+   */
+  followLog(pod: StoredPod, container: string | undefined, follower: LogFollower): { text: string; following: boolean; stop(): void } {
+    const text = this.readLog(pod, container);
+    const run = this.runs.get(pod.metadata.uid)!;
+    if (run.state !== "running") return { text, following: false, stop: () => {} };
+    run.followers.add(follower);
+    return { text, following: true, stop: () => run.followers.delete(follower) };
+  }
+
   /** pods/log: the text the pod's outcome wrote (plus appended text), or a 400 while it has not started. */
   readLog(pod: StoredPod, container: string | undefined): string {
     const names = allContainers(pod).map((c) => c.name);
@@ -107,7 +128,20 @@ export class Kubelet {
 
   appendLog(uid: string, text: string): void {
     const run = this.runs.get(uid);
-    if (run) run.log += text;
+    if (run) this.write(run, text);
+  }
+
+  private write(run: PodRun, text: string): void {
+    if (!text) return;
+    run.log += text;
+    for (const follower of run.followers) follower.data(text);
+  }
+
+  /** The container stopped (or the pod is gone): every follow stream ends. */
+  private endFollowers(run: PodRun): void {
+    const followers = [...run.followers];
+    run.followers.clear();
+    for (const follower of followers) follower.end();
   }
 
   /** Ends a running pod's containers now with the given outcome (for pods scripted to hang). */
@@ -118,7 +152,7 @@ export class Kubelet {
       throw new Error(`fake-kube: finish() needs a running pod and a succeed/fail/oomKilled outcome (pod state: ${run?.state ?? "unknown"})`);
     }
     this.cancelTimers(run);
-    if ("log" in o && o.log) run.log += o.log;
+    if ("log" in o && o.log) this.write(run, o.log);
     this.exit(run, result);
   }
 
@@ -159,6 +193,7 @@ export class Kubelet {
       log: "",
       terminating: false,
       timers: [],
+      followers: new Set(),
     };
     this.runs.set(run.uid, run);
     this.later(run, this.timing.podScheduleMs, () => this.schedule(run));
@@ -234,7 +269,7 @@ export class Kubelet {
     run.state = "running";
     run.startedAt = kubeTime();
     const o = run.outcome;
-    if ("log" in o && o.log) run.log += o.log;
+    if ("log" in o && o.log) this.write(run, o.log);
     this.update(run, (pod) => {
       let conditions = pod.status?.conditions;
       for (const type of ["PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady"]) {
@@ -302,6 +337,7 @@ export class Kubelet {
           ),
         };
       });
+      this.endFollowers(run);
       this.later(run, delay, () => {
         const next = this.currentPod(run);
         if (!next) return;
@@ -327,6 +363,7 @@ export class Kubelet {
         ),
       };
     });
+    this.endFollowers(run);
     if (run.terminating) this.later(run, 0, () => this.remove(run));
   }
 
@@ -346,6 +383,7 @@ export class Kubelet {
     const ignoresSigterm = run.outcome.type === "hang" && run.outcome.ignoreSigterm === true;
     if (ignoresSigterm) this.later(run, graceMs, () => this.exit(run, { exitCode: 137, reason: "Error" }));
     else {
+      if (run.outcome.type === "hang" && run.outcome.sigtermLog) this.write(run, run.outcome.sigtermLog);
       const terminationMessage = run.outcome.type === "hang" ? run.outcome.sigtermMessage : undefined;
       this.later(run, Math.min(this.timing.sigtermExitMs, graceMs), () => this.exit(run, { exitCode: 143, reason: "Error", terminationMessage }));
     }
@@ -359,6 +397,7 @@ export class Kubelet {
     const run = this.runs.get(uid);
     if (!run) return;
     this.cancelTimers(run);
+    this.endFollowers(run);
     this.runs.delete(uid);
   }
 

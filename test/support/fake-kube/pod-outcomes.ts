@@ -18,9 +18,9 @@ export type PodOutcome =
   /**
    * Runs until deleted or the Job's deadline; with ignoreSigterm it survives SIGTERM until the grace
    * period ends (then exit 137). sigtermMessage: the termination message it writes when it stops on
-   * SIGTERM (a partial result), as our collectors do.
+   * SIGTERM (a partial result), as our collectors do; sigtermLog: what it logs on SIGTERM.
    */
-  | (Omit<RunTiming, "runMs"> & { type: "hang"; ignoreSigterm?: boolean; sigtermMessage?: string })
+  | (Omit<RunTiming, "runMs"> & { type: "hang"; ignoreSigterm?: boolean; sigtermMessage?: string; sigtermLog?: string })
   /** Stays Pending: ErrImagePull, then ImagePullBackOff. */
   | { type: "imagePullFailure"; message?: string }
   /** Stays Pending: PodScheduled=False, reason Unschedulable. */
@@ -35,7 +35,7 @@ export const outcome = {
     ...extra,
   }),
   oomKilled: (extra: RunTiming & { terminationMessage?: string } = {}): PodOutcome => ({ type: "oomKilled", ...extra }),
-  hang: (extra: Omit<RunTiming, "runMs"> & { ignoreSigterm?: boolean; sigtermMessage?: string } = {}): PodOutcome => ({ type: "hang", ...extra }),
+  hang: (extra: Omit<RunTiming, "runMs"> & { ignoreSigterm?: boolean; sigtermMessage?: string; sigtermLog?: string } = {}): PodOutcome => ({ type: "hang", ...extra }),
   imagePullFailure: (message?: string): PodOutcome => ({ type: "imagePullFailure", message }),
   unschedulable: (message = "0/3 nodes are available: 3 Insufficient cpu."): PodOutcome => ({ type: "unschedulable", message }),
 };

@@ -1,15 +1,16 @@
 // The HTTP front: the request pipeline kube-apiserver runs for every call, in its order —
-// authentication, (injected) flow-control faults, authorization — then the verb's handler, and
-// every answer written as JSON or as a Status.
+// (the load's latency), authentication, flow control (APF-like throttling, then injected faults),
+// authorization — then the verb's handler, and every answer written as JSON or as a Status.
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Faults } from "./faults.js";
 import * as rest from "./handlers.js";
-import type { RbacAuthorizer, UserInfo } from "./rbac.js";
+import { latencyFor, type FlowControl, type Latency } from "./load.js";
+import { MASTERS_GROUP, type RbacAuthorizer, type UserInfo } from "./rbac.js";
 import { resourceByPlural } from "./resources.js";
 import { parseRequest, type NonResourceRequest, type ResourceRequest } from "./router.js";
 import { parseFieldSelector } from "./selectors.js";
-import { ApiError, badRequest, forbidden, internalError, methodNotAllowed, unauthorized, unknownResource } from "./status.js";
+import { ApiError, badRequest, forbidden, internalError, methodNotAllowed, tooManyRequests, unauthorized, unknownResource } from "./status.js";
 
 /** One request as the fake saw it. */
 export interface RequestRecord {
@@ -32,6 +33,9 @@ export interface RequestRecord {
 export interface ServerParts {
   ctx: rest.HandlerContext;
   faults: Faults;
+  /** Read per request, so a test can change them; undefined: none. */
+  latency(): Latency | undefined;
+  flowControl(): FlowControl | undefined;
   /** Undefined when RBAC is off. Read per request, so a test can swap the rules. */
   authorizer(): RbacAuthorizer | undefined;
   userForToken(token: string): UserInfo | undefined;
@@ -112,10 +116,17 @@ export class ApiServer {
     res.on("close", () => this.parts.onResponse(record));
     try {
       const body = BODY_METHODS.has(method) ? await readJson(req) : undefined;
+      const latencyMs = latencyFor(this.parts.latency(), info.type === "resource" ? info.subresource : undefined);
+      if (latencyMs > 0) await sleep(latencyMs);
       const decision = this.parts.faults.decide({ verb: info.verb, ...(info.type === "resource" ? info : {}) });
       if (decision.delayMs > 0) await sleep(decision.delayMs);
       const user = this.authenticate(req);
       record.user = user.name;
+      const flowControl = this.parts.flowControl();
+      if (flowControl && !user.groups.includes(MASTERS_GROUP)) {
+        const retryAfter = flowControl.admit(user.name);
+        if (retryAfter !== undefined) throw tooManyRequests(retryAfter);
+      }
       if (decision.error) throw decision.error;
       if (info.type === "nonResource") return this.reply(res, record, nonResourceReply(info));
       this.authorize(user, info);
@@ -159,6 +170,11 @@ export class ApiServer {
     if (info.subresource) {
       if (!rt.subresources.has(info.subresource)) throw unknownResource();
       if (info.verb !== "get") throw methodNotAllowed(`${info.verb} on ${info.resource}/${info.subresource}`);
+      if (info.query.get("follow") === "true") {
+        rest.followPodLog(ctx, rt, info, res);
+        record.code = 200;
+        return undefined;
+      }
       return rest.podLog(ctx, rt, info);
     }
     if (!rt.verbs.has(info.verb)) throw methodNotAllowed(`${info.verb} on ${info.resource}`);

@@ -1,5 +1,6 @@
 // `?watch=true` streams: newline-delimited JSON events, replayed from the store's history after
-// the requested resourceVersion, filtered by selectors, with BOOKMARKs and timeoutSeconds.
+// the requested resourceVersion, filtered by selectors, with BOOKMARKs and timeoutSeconds; and
+// cut (a connection reset) a set time after it opened when a proxy is simulated.
 import type { ServerResponse } from "node:http";
 import type { Faults } from "./faults.js";
 import type { ResourceType } from "./resources.js";
@@ -82,11 +83,15 @@ class WatchStream {
 
 export class WatchHub {
   private readonly streams = new Set<WatchStream>();
+  /** Watches cut by the simulated proxy so far. */
+  resets = 0;
 
   constructor(
     private readonly store: ObjectStore,
     private readonly faults: Faults,
     private readonly timing: Timing,
+    /** A proxy resets every watch connection this long after it opened; 0: never. Read per watch. */
+    private readonly resetAfterMs: () => number = () => 0,
   ) {}
 
   get openCount(): number {
@@ -128,6 +133,14 @@ export class WatchHub {
     }
     if (request.timeoutMs !== undefined) {
       const timer = setTimeout(() => stream.close(true), request.timeoutMs);
+      stream.onClose(() => clearTimeout(timer));
+    }
+    const resetMs = this.resetAfterMs();
+    if (resetMs > 0) {
+      const timer = setTimeout(() => {
+        this.resets++;
+        stream.close(false);
+      }, resetMs);
       stream.onClose(() => clearTimeout(timer));
     }
     this.streams.add(stream);
