@@ -6,13 +6,17 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { startApp } from "../src/app.js";
 import { loadConfig } from "../src/config.js";
 import { JobState, ScheduleJobRequest, type Job, type JobEvent } from "../src/gen/jobscheduler/v1/jobscheduler.js";
 import { builtinRegistry } from "../src/jobs/builtin.js";
 import type { Workload } from "../src/jobs/handler.js";
 import type { JobPlacement, JobRecord } from "../src/jobs/job.js";
+import { Backoff } from "../src/runtime/kubernetes/backoff.js";
+import { JobTracker } from "../src/runtime/kubernetes/job-tracker.js";
 import { KubeClient } from "../src/runtime/kubernetes/kube-client.js";
+import { TokenBucket } from "../src/runtime/kubernetes/rate-limiter.js";
 import { KubernetesRuntime } from "../src/runtime/kubernetes/kubernetes-runtime.js";
 import { buildJob } from "../src/runtime/kubernetes/job-builder.js";
 import { kubernetesJobName } from "../src/runtime/kubernetes/names.js";
@@ -177,14 +181,18 @@ describe("the service with RUNTIME=kubernetes against the fake API (shipped Role
     expect(fake.internalErrors).toEqual([]);
   });
 
-  it("runs a timer job as a Job with the expected spec, and records the result from the termination message", async () => {
+  it("runs a timer job as a Job with the expected spec, and records the result from the termination message without reading the log", async () => {
     const job = await schedule(service, timerRequest("spec-check", { ms: 1500, timeoutSeconds: 90 }));
     const events = await collect(service.client.watchJob({ jobId: job.id, afterSequence: 0 }));
     expect(history(events)).toEqual(["QUEUED", "STARTING", "RUNNING", "SUCCEEDED"]);
     const done = events.at(-1)!.job!;
     expect(done.result).toEqual({ timerName: "spec-check", durationMs: 1500, elapsedMs: 1500, completed: true });
-    expect(done.outputTail).toBe("timer spec-check: waiting\ntimer spec-check: done\n");
+    // The result came whole in the termination message: the end costs no pods/log read (nor a pod list).
     const name = k8sName(job);
+    const [collectorPod] = fake.podsOf(NS, name);
+    expect(fake.requests.filter((r) => r.subresource === "log" && r.name === collectorPod.metadata.name)).toEqual([]);
+    expect(fake.requests.filter((r) => r.verb === "list" && r.query.labelSelector?.includes(name))).toEqual([]);
+    expect(done.outputTail).toBe("");
     expect(done.placement).toMatchObject({ runtime: "kubernetes", location: `${NS}/${name}`, namespace: NS, kubernetesJobName: name, host: NODE_NAME });
 
     const kjob = fake.get<StoredJob>("Job", NS, name)!;
@@ -283,8 +291,14 @@ describe("the service with RUNTIME=kubernetes against the fake API (shipped Role
     expect(pod.status!.containerStatuses![0].state!.terminated!.message).toHaveLength(4096);
   });
 
-  it("cancels by deleting the Job with its pods (SIGTERM first): CANCELLED with the partial result", async () => {
-    fake.scriptPods(byTimer("cancel-me"), (pod) => outcome.hang({ sigtermMessage: timerResult(pod, { completed: false, elapsedMs: 42 }) }));
+  it("cancels by deleting the Job with its pods (SIGTERM first): CANCELLED with the partial result and the output up to the end", async () => {
+    fake.scriptPods(byTimer("cancel-me"), (pod) =>
+      outcome.hang({
+        log: "timer cancel-me: waiting\n",
+        sigtermLog: "timer cancel-me: stopped by SIGTERM after 42 ms\n",
+        sigtermMessage: timerResult(pod, { completed: false, elapsedMs: 42 }),
+      }),
+    );
     const job = await schedule(service, timerRequest("cancel-me", { ms: 60_000 }));
     await waitForState(service, job.id, [JobState.JOB_STATE_RUNNING]);
     const name = k8sName(job);
@@ -293,6 +307,8 @@ describe("the service with RUNTIME=kubernetes against the fake API (shipped Role
     const cancelled = await call(service.client, service.client.cancelJob, { jobId: job.id, reason: "not needed" });
     expect([stateName(cancelled.state), cancelled.reason]).toEqual(["CANCELLED", "CANCELLED_BY_USER"]);
     expect(cancelled.result).toMatchObject({ timerName: "cancel-me", completed: false, elapsedMs: 42 });
+    // As a local run's: the output the collector wrote, what it said on SIGTERM included.
+    expect(cancelled.outputTail).toBe("timer cancel-me: waiting\ntimer cancel-me: stopped by SIGTERM after 42 ms\n");
     expect(fake.get("Job", NS, name)).toBeUndefined();
     expect(fake.podsOf(NS, name)).toEqual([]);
     const deletes = fake.requests.slice(from).filter((r) => r.verb === "delete" && r.resource === "jobs");
@@ -346,7 +362,8 @@ describe("the service with RUNTIME=kubernetes against the fake API (shipped Role
     const seen = fake.requests.slice(from);
     expect(seen.filter((r) => r.code === 500).length).toBeGreaterThanOrEqual(3);
     expect(seen.filter((r) => r.code === 429)).toHaveLength(2);
-    expect(seen.filter((r) => r.verb === "list" && r.resource === "jobs").length).toBeGreaterThanOrEqual(2);
+    // A cut or closed watch resumes from its resourceVersion; 410 Gone (a compacted history) relists.
+    expect(seen.filter((r) => r.verb === "list" && r.resource === "jobs").length).toBeGreaterThanOrEqual(1);
     // One Job per job, despite retried creates.
     const created = new Set(Object.keys(expected));
     expect(fake.list<StoredJob>("Job", NS).filter((j) => created.has(envOf({ spec: j.spec!.template.spec } as StoredPod).TIMER_NAME)).length).toBe(12);
@@ -395,9 +412,171 @@ describe("the service with RUNTIME=kubernetes against the fake API (shipped Role
   });
 });
 
+// ---- the output of runs stopped by their deadline --------------------------------------------
+
+describe("a run stopped by its deadline (one API second = one second)", () => {
+  it("ends TIMED_OUT with its partial result and its output up to the end, what it wrote on SIGTERM included", async () => {
+    // Real seconds, so that the runtime can tell when the deadline comes (it follows the log first).
+    const fake = await startFakeKube({ timing: { ...FAST, msPerSecond: 1000 } });
+    fake.setDefaultOutcome(timerLike);
+    const service = await startService(kubeEnv(fake));
+    try {
+      fake.scriptPods(byTimer("deadline-tail"), (pod) =>
+        outcome.hang({
+          log: "timer deadline-tail: waiting\n",
+          sigtermLog: "timer deadline-tail: stopped by SIGTERM after 1000 ms\n",
+          sigtermMessage: timerResult(pod, { completed: false, elapsedMs: 1000 }),
+        }),
+      );
+      const job = await schedule(service, timerRequest("deadline-tail", { ms: 60_000, timeoutSeconds: 1 }));
+      const done = await waitForState(service, job.id, TERMINAL);
+      expect([stateName(done.state), done.reason]).toEqual(["FAILED", "TIMED_OUT"]);
+      expect(done.result).toMatchObject({ timerName: "deadline-tail", completed: false, elapsedMs: 1000 });
+      expect(done.outputTail).toBe("timer deadline-tail: waiting\ntimer deadline-tail: stopped by SIGTERM after 1000 ms\n");
+      expect(fake.podsOf(NS, k8sName(job))).toEqual([]);
+    } finally {
+      await service.stop();
+      cleanup(service.dataDir);
+      await fake.close();
+    }
+    expect(fake.internalErrors).toEqual([]);
+  });
+});
+
+// ---- the tracker behind a proxy that resets connections -----------------------------------------
+
+describe("watches behind a proxy that resets every connection", () => {
+  it("resume after each reset without relisting, and the reconnect back-off never climbs", async () => {
+    const fake = await startFakeKube({ timing: FAST, watchResetMs: 60 });
+    const client = new KubeClient(fake.kubeConfig(), { qps: 1000, burst: 1000, maxRetries: 2, requestTimeoutMs: 5000, logger: silent });
+    const seen: string[] = [];
+    // A watch open 30 ms counts as healthy here (1 s in the service), so the test need not wait for seconds of resets.
+    const tracker = new JobTracker(
+      client,
+      { namespace: NS, labelSelector: "app.kubernetes.io/managed-by=jobscheduler", logger: silent, watchBackoff: { baseMs: 100, capMs: 10_000, resetAfterMs: 60_000, healthyWatchMs: 30 } },
+      (type, job) => seen.push(`${type} ${job.metadata?.name}`),
+      () => {},
+    );
+    try {
+      await tracker.start();
+      const job = makeJob({ type: "timer", params: { durationMs: 10, timerName: "behind-a-proxy" } });
+      fake.scriptPods(byTimer("behind-a-proxy"), outcome.hang());
+      const name = kubernetesJobName(job.id, 1, "timer");
+      // 30 resets of each watch; with a back-off that only counted up, the pauses alone would add up to minutes.
+      await fake.waitFor(() => fake.watchResets >= 60, 15_000, "60 watch resets");
+      fake.seed(buildJob({ job, workload: builtinRegistry().require("timer").buildWorkload(job as never) }, directSettings()) as never);
+      await fake.waitFor(() => tracker.jobs.items.has(name) && tracker.pods.items.size > 0, 5000, "the tracker to see the Job and its pod");
+      expect([tracker.jobs.failures, tracker.pods.failures]).toEqual([0, 0]);
+      expect([tracker.jobs.relists, tracker.pods.relists]).toEqual([1, 1]);
+      expect(fake.requests.filter((r) => r.verb === "list").length).toBe(2);
+      expect(seen).toContain(`ADDED ${name}`);
+      // Every watch after the first resumed where the previous one stopped.
+      const watches = fake.requests.filter((r) => r.verb === "watch" && r.resource === "jobs");
+      expect(watches.length).toBeGreaterThan(30);
+      expect(watches.every((r) => Number(r.query.resourceVersion) > 0)).toBe(true);
+    } finally {
+      await tracker.stop();
+      await fake.close();
+    }
+    expect(fake.internalErrors).toEqual([]);
+  });
+});
+
+describe("the reconnect back-off and the client's queue", () => {
+  it("doubles the pause per failure up to the cap, and starts over after a healthy watch or a quiet period", () => {
+    let now = 0;
+    const backoff = new Backoff({ baseMs: 100, capMs: 1000, resetAfterMs: 60_000, now: () => now, random: () => 1 });
+    expect([1, 2, 3, 4, 5, 6].map(() => backoff.failure())).toEqual([100, 200, 400, 800, 1000, 1000]);
+    expect(backoff.failures).toBe(6);
+    backoff.reset();
+    expect(backoff.failure()).toBe(100);
+    now += 59_999;
+    expect(backoff.failure()).toBe(200);
+    now += 60_000;
+    expect(backoff.failure()).toBe(100);
+    expect(backoff.failures).toBe(1);
+    // Full jitter keeps each pause between half and all of its ceiling.
+    const jittered = new Backoff({ baseMs: 100, capMs: 1000, resetAfterMs: 60_000, now: () => now, random: () => 0 });
+    expect([jittered.failure(), jittered.failure()]).toEqual([50, 100]);
+  });
+
+  it("hands tokens to launches before log reads, and to a log read that waited too long before either", async () => {
+    vi.useFakeTimers();
+    try {
+      const bucket = new TokenBucket(50, 1, () => Date.now(), 100);
+      const order: string[] = [];
+      const take = (id: string, priority: "high" | "low") => void bucket.take(priority).then(() => order.push(id));
+      take("first", "high");
+      take("log-1", "low");
+      take("create-1", "high");
+      take("create-2", "high");
+      await vi.advanceTimersByTimeAsync(50);
+      expect(order).toEqual(["first", "create-1", "create-2"]);
+      // Launches keep coming: they go first until the log read has waited 100 ms.
+      for (let i = 3; i < 8; i++) take(`create-${i}`, "high");
+      await vi.advanceTimersByTimeAsync(40);
+      expect(order.slice(3)).toEqual(["create-3", "create-4"]);
+      await vi.advanceTimersByTimeAsync(20);
+      expect(order.slice(5)).toEqual(["log-1"]);
+      await vi.advanceTimersByTimeAsync(100);
+      expect(order.slice(6)).toEqual(["create-5", "create-6", "create-7"]);
+      expect(bucket.waiting).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
+
 // ---- restarts ---------------------------------------------------------------------------------
 
 describe("restarts: no duplicates, nothing lost", () => {
+  it("logs the adopted count the lifecycle counts, also when an adopted run ends during the recovery", async () => {
+    const fake = await startFake();
+    const env = kubeEnv(fake);
+    try {
+      fake.scriptPods(byTimer("ends-meanwhile"), outcome.hang());
+      const first = await startService(env);
+      const adopted = await schedule(first, timerRequest("ends-meanwhile", { ms: 60_000 }));
+      await waitForState(first, adopted.id, [JobState.JOB_STATE_RUNNING]);
+      const pod = await runningPod(fake, k8sName(adopted));
+      await first.stop();
+      // A STARTING row without a Job (stopped before the create): the recovery creates it.
+      const store = await openStore(loadConfig(baseEnv(first.dataDir, env)));
+      const now = Date.now();
+      const starting = makeJob({ name: "starting", params: { durationMs: 100, timerName: "recover-create" }, createdAt: now, runAt: now });
+      await store.createJob(starting);
+      await store.transition(starting.id, { from: ["QUEUED"], to: "STARTING", at: now });
+      await store.close();
+
+      // That create is slow; the adopted Job finishes while it is in flight.
+      const slowCreate = fake.faults.delay(1000, { verb: "create", resource: "jobs" });
+      const from = fake.requests.length;
+      const lines: Array<{ msg?: string; adopted?: number }> = [];
+      const logger = pino({ level: "info" }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+      const starting$ = startApp(loadConfig(baseEnv(first.dataDir, env)), logger);
+      await fake.waitFor(() => fake.requests.slice(from).some((r) => r.verb === "create" && r.resource === "jobs"), 5000, "the recovery's create");
+      fake.completePod(NS, pod.metadata.name, outcome.succeed(timerResult(pod)));
+      const app = await starting$;
+      slowCreate.remove();
+      try {
+        const runtimeLine = lines.find((l) => l.msg === "reconciled the store's in-flight jobs with Kubernetes");
+        const lifecycleLine = lines.find((l) => l.msg === "recovered jobs that were in flight when the service last stopped");
+        expect(lifecycleLine?.adopted).toBe(2);
+        expect(runtimeLine?.adopted).toBe(lifecycleLine?.adopted);
+        // The adopted run did end meanwhile (before the log line), as the store shows.
+        const endedAt = lines.findIndex((l) => l.msg === "Kubernetes Job ended");
+        expect(endedAt).toBeGreaterThanOrEqual(0);
+        expect(endedAt).toBeLessThan(lines.indexOf(runtimeLine!));
+      } finally {
+        await app.stop();
+        cleanup(first.dataDir);
+      }
+      expect(fake.internalErrors).toEqual([]);
+    } finally {
+      await fake.close();
+    }
+  });
+
   it("re-adopts a Job that was running when the service stopped; it finishes once, with no second Job", async () => {
     const fake = await startFake();
     const env = kubeEnv(fake);
@@ -567,6 +746,8 @@ describe("RBAC: the service needs every grant of the shipped Role", () => {
         const ok = makeJob({ type: "timer", params: { durationMs: 10, timerName: `rbac-ok-${grant.verb}` }, state: "STARTING", timeoutMs: 3_600_000 });
         const hang = makeJob({ type: "timer", params: { durationMs: 10, timerName: `rbac-hang-${grant.verb}` }, state: "STARTING", timeoutMs: 3_600_000 });
         fake.scriptPods(byTimer(`rbac-hang-${grant.verb}`), outcome.hang());
+        // No termination message: its result has to be read from its log.
+        fake.scriptPods(byTimer(`rbac-ok-${grant.verb}`), (pod) => outcome.succeed(undefined, { log: `${timerResult(pod)}\n` }));
         try {
           await runtime.recover([]).catch((error: unknown) => (failures.start = error));
           if (!failures.start) {

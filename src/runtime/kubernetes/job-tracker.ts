@@ -1,12 +1,20 @@
 // The runtime's view of the cluster: one list+watch of the service's own Jobs and one of their
-// Pods (by the managed-by label), each kept as a cache. A watch resumes from the last
-// resourceVersion after a clean close; after 410 Gone or an error it relists (with back-off) and
-// reports the difference as events, as client-go's reflector does. The caches are a copy of the
-// API server's state, never a source of truth of their own.
+// Pods (by the managed-by label), each kept as a cache. As client-go's reflector does:
+// - a watch that ends, cleanly or because its connection was cut (a proxy resetting connections,
+//   a restarted API server), resumes from the last resourceVersion: what the cache holds is
+//   exact up to there, so nothing needs listing again;
+// - 410 Gone relists at once; an error the server answered (a watch refused, an ERROR event)
+//   relists after a back-off; the difference between the old cache and the new list is
+//   reported as events;
+// - the back-off counts failures only until a healthy period: a watch that stayed open
+//   healthyWatchMs (or brought events) starts the count over, so routine resets never climb
+//   to the cap, while a watch that fails at once ("very short watch") still backs off.
+// The caches are a copy of the API server's state, never a source of truth of their own.
 import type { V1Job, V1ObjectMeta, V1Pod } from "@kubernetes/client-node";
 import { ObjectSerializer } from "@kubernetes/client-node/dist/serializer.js";
 import type { Logger } from "pino";
-import { backoffDelay, statusOf, type KubeClient, type WatchHandle } from "./kube-client.js";
+import { Backoff } from "./backoff.js";
+import { statusOf, type KubeClient, type WatchHandle } from "./kube-client.js";
 
 export type ChangeType = "ADDED" | "MODIFIED" | "DELETED";
 
@@ -24,7 +32,20 @@ interface ReflectorSpec<T extends KubeObject> {
   list(): Promise<{ items: T[]; metadata?: { resourceVersion?: string } }>;
 }
 
-type WatchOutcome = { kind: "closed" } | { kind: "expired" } | { kind: "error"; error: unknown };
+/** How a watch ended; `healthy` when it stayed open healthyWatchMs or brought any event. */
+type WatchOutcome = { healthy: boolean } & ({ kind: "closed"; cut?: unknown } | { kind: "expired" } | { kind: "error"; error: unknown });
+
+export interface WatchBackoffSettings {
+  baseMs: number;
+  capMs: number;
+  /** Failures are forgotten after this long without one. */
+  resetAfterMs: number;
+  /** A watch open at least this long was healthy, whatever ended it. */
+  healthyWatchMs: number;
+}
+
+/** client-go calls a watch under 1 s without events a "very short watch", a failure. */
+export const WATCH_BACKOFF: WatchBackoffSettings = { baseMs: 100, capMs: 10_000, resetAfterMs: 60_000, healthyWatchMs: 1000 };
 
 /** One resource's list+watch cache, by object name. */
 export class Reflector<T extends KubeObject> {
@@ -40,13 +61,24 @@ export class Reflector<T extends KubeObject> {
   private loop?: Promise<void>;
   /** Completed relists (the first list included). */
   relists = 0;
+  /** Watches opened (the first one included). */
+  watches = 0;
+  private readonly backoff: Backoff;
 
   constructor(
     private readonly client: KubeClient,
     private readonly spec: ReflectorSpec<T>,
     private readonly onChange: (type: ChangeType, object: T) => void,
     private readonly logger: Logger,
-  ) {}
+    private readonly backoffSettings: WatchBackoffSettings = WATCH_BACKOFF,
+  ) {
+    this.backoff = new Backoff(backoffSettings);
+  }
+
+  /** Failures counted by the reconnect back-off since the last healthy watch. */
+  get failures(): number {
+    return this.backoff.failures;
+  }
 
   /** Lists once (throws when that fails, e.g. 403), then keeps watching in the background. */
   async start(): Promise<void> {
@@ -77,7 +109,6 @@ export class Reflector<T extends KubeObject> {
   }
 
   private async run(): Promise<void> {
-    let failures = 0;
     let relist = false;
     while (!this.stopped) {
       if (relist) {
@@ -85,29 +116,41 @@ export class Reflector<T extends KubeObject> {
           await this.relist();
           relist = false;
         } catch (error) {
-          failures++;
-          this.logger.warn({ resource: this.spec.resource, err: (error as Error).message, failures }, "relisting failed; retrying");
-          await this.pause(backoffDelay(failures, 200, 10_000));
+          const wait = this.backoff.failure();
+          this.logger.warn({ resource: this.spec.resource, err: (error as Error).message, failures: this.backoff.failures, retryInMs: Math.round(wait) }, "relisting failed; retrying");
+          await this.pause(wait);
           continue;
         }
       }
       const outcome = await this.watchOnce();
       if (this.stopped) return;
+      if (outcome.healthy) this.backoff.reset();
       switch (outcome.kind) {
-        case "closed":
-          // The server ended the watch (timeoutSeconds): resume where it stopped.
-          failures = 0;
+        case "closed": {
+          // Ended by the server (timeoutSeconds) or cut on the way: resume where it stopped.
+          if (outcome.healthy) break;
+          const wait = this.backoff.failure();
+          this.logger.warn(
+            { resource: this.spec.resource, err: outcome.cut ? String((outcome.cut as Error)?.message ?? outcome.cut) : undefined, failures: this.backoff.failures, retryInMs: Math.round(wait) },
+            "watch ended at once; resuming after back-off",
+          );
+          await this.pause(wait);
           break;
+        }
         case "expired":
           this.logger.info({ resource: this.spec.resource }, "watch resourceVersion expired (410 Gone); relisting");
           relist = true;
           break;
-        case "error":
-          failures++;
+        case "error": {
           relist = true;
-          this.logger.warn({ resource: this.spec.resource, err: String((outcome.error as Error)?.message ?? outcome.error), failures }, "watch failed; relisting after back-off");
-          await this.pause(backoffDelay(failures, 100, 10_000));
+          const wait = this.backoff.failure();
+          this.logger.warn(
+            { resource: this.spec.resource, err: String((outcome.error as Error)?.message ?? outcome.error), failures: this.backoff.failures, retryInMs: Math.round(wait) },
+            "watch failed; relisting after back-off",
+          );
+          await this.pause(wait);
           break;
+        }
       }
     }
   }
@@ -134,6 +177,9 @@ export class Reflector<T extends KubeObject> {
   private async watchOnce(): Promise<WatchOutcome> {
     let expired = false;
     let streamError: unknown;
+    let events = 0;
+    this.watches++;
+    const openedAt = performance.now();
     const handle = await this.client.watch(
       this.spec.watchPath,
       {
@@ -143,20 +189,26 @@ export class Reflector<T extends KubeObject> {
         // The server ends the watch after this; we resume from the last resourceVersion.
         timeoutSeconds: 300 + Math.floor(Math.random() * 300),
       },
-      (type, raw) => this.onWatchEvent(type, raw, (code, error) => {
-        if (code === 410) expired = true;
-        else streamError = error;
-      }),
+      (type, raw) => {
+        if (type !== "ERROR") events++;
+        this.onWatchEvent(type, raw, (code, error) => {
+          if (code === 410) expired = true;
+          else streamError = error;
+        });
+      },
     );
     this.current = handle;
     if (this.stopped) handle.abort();
     const ended = await handle.ended;
     this.current = undefined;
-    if (this.stopped) return { kind: "closed" };
-    if (expired || statusOf(ended) === 410) return { kind: "expired" };
-    if (streamError !== undefined) return { kind: "error", error: streamError };
-    if (ended) return { kind: "error", error: ended };
-    return { kind: "closed" };
+    const healthy = events > 0 || performance.now() - openedAt >= this.backoffSettings.healthyWatchMs;
+    if (this.stopped) return { kind: "closed", healthy };
+    if (expired || statusOf(ended) === 410) return { kind: "expired", healthy };
+    if (streamError !== undefined) return { kind: "error", error: streamError, healthy };
+    // An answer other than 200 (403, 429, 5xx): the server refused the watch.
+    if (ended && statusOf(ended) !== undefined) return { kind: "error", error: ended, healthy };
+    // No answer, or the connection cut mid-stream: the cache is exact up to resourceVersion.
+    return { kind: "closed", cut: ended ?? undefined, healthy };
   }
 
   private onWatchEvent(type: string, raw: unknown, onError: (code: number | undefined, error: unknown) => void): void {
@@ -185,6 +237,7 @@ export interface JobTrackerOptions {
   namespace: string;
   labelSelector: string;
   logger: Logger;
+  watchBackoff?: WatchBackoffSettings;
 }
 
 /** The service's Jobs and their Pods in the jobs namespace, watched by label. */
@@ -198,7 +251,7 @@ export class JobTracker {
     onJob: (type: ChangeType, job: V1Job) => void,
     onPod: (type: ChangeType, pod: V1Pod) => void,
   ) {
-    const { namespace, labelSelector, logger } = options;
+    const { namespace, labelSelector, logger, watchBackoff } = options;
     this.jobs = new Reflector<V1Job>(
       client,
       {
@@ -210,6 +263,7 @@ export class JobTracker {
       },
       onJob,
       logger,
+      watchBackoff,
     );
     this.pods = new Reflector<V1Pod>(
       client,
@@ -222,6 +276,7 @@ export class JobTracker {
       },
       onPod,
       logger,
+      watchBackoff,
     );
   }
 

@@ -1,8 +1,11 @@
 // The service's connection to the Kubernetes API: how it authenticates (in-cluster service
 // account, a kubeconfig file, or an explicit server + token file), and the one path every call
-// takes: a client-side token bucket (QPS, burst), a per-request timeout, and retries with back-off
-// on 429 (honouring Retry-After), 5xx and connection errors.
+// takes: a client-side token bucket (QPS, burst; log reads queue behind everything else), a
+// per-request timeout, and retries with back-off on 429 (honouring Retry-After), 5xx and
+// connection errors. Watches and followed logs are streams opened through the same bucket.
 import { readFileSync } from "node:fs";
+import http from "node:http";
+import https from "node:https";
 import {
   ApiException,
   BatchV1Api,
@@ -14,7 +17,10 @@ import {
   type Middleware,
 } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { TokenBucket } from "./rate-limiter.js";
+import { backoffDelay } from "./backoff.js";
+import { TokenBucket, type Priority } from "./rate-limiter.js";
+
+export { backoffDelay } from "./backoff.js";
 
 export interface KubeConnection {
   /** A kubeconfig file (KUBECONFIG); its current context is used. */
@@ -131,12 +137,6 @@ function retryAfterMs(error: unknown): number {
   return Number.isFinite(seconds) && seconds >= 0 ? Math.min(60_000, seconds * 1000) : 1000;
 }
 
-/** Exponential back-off with full jitter: 100 ms, 200 ms, ... capped at 5 s. */
-export function backoffDelay(failures: number, baseMs = 100, capMs = 5000): number {
-  const ceiling = Math.min(capMs, baseMs * 2 ** Math.max(0, failures - 1));
-  return ceiling / 2 + Math.random() * (ceiling / 2);
-}
-
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -147,6 +147,11 @@ export interface WatchHandle {
   /** Resolves when the stream ends: null for a clean close, else the error. */
   ended: Promise<unknown>;
   abort(): void;
+}
+
+export interface CallOptions {
+  /** Where the call queues for a token: "low" behind launches, deletes, lists and watches. */
+  priority?: Priority;
 }
 
 export class KubeClient {
@@ -186,9 +191,9 @@ export class KubeClient {
    * 5xx and connection errors are retried with back-off, up to maxRetries. A create retried
    * after an answer that got lost may then see 409 AlreadyExists: callers treat that as done.
    */
-  async call<T>(action: string, request: () => Promise<T>): Promise<T> {
+  async call<T>(action: string, request: () => Promise<T>, options: CallOptions = {}): Promise<T> {
     for (let failures = 0; ; ) {
-      await this.limiter.take();
+      await this.limiter.take(options.priority);
       try {
         return await request();
       } catch (error) {
@@ -229,4 +234,61 @@ export class KubeClient {
       },
     };
   }
+
+  /**
+   * Opens a streamed GET (a followed pods/log): one try, resolving once the server answered 200;
+   * wrap it in call() for the rate limit and retries. A non-200 answer rejects as the generated
+   * API's calls do (ApiException with the status and headers, so 429's Retry-After is honoured).
+   * `onData` gets the body as it arrives; `ended` resolves with null when the server ends it.
+   */
+  async stream(path: string, query: Record<string, string | number | boolean | undefined>, onData: (text: string) => void): Promise<WatchHandle> {
+    const url = new URL(this.server.replace(/\/+$/, "") + path);
+    for (const [key, value] of Object.entries(query)) if (value !== undefined) url.searchParams.set(key, String(value));
+    const options: https.RequestOptions = {};
+    await this.config.applyToHTTPSOptions(options);
+    const transport = url.protocol === "http:" ? http : https;
+    return new Promise<WatchHandle>((resolve, reject) => {
+      let answered = false;
+      const request = transport.request(url, { ...options, method: "GET" }, (response) => {
+        answered = true;
+        clearTimeout(timer);
+        const code = response.statusCode ?? 0;
+        if (code !== 200) {
+          let body = "";
+          response.setEncoding("utf8");
+          response.on("data", (chunk: string) => (body += chunk.length + body.length <= 64 * 1024 ? chunk : ""));
+          response.on("end", () => reject(new ApiException(code, `HTTP ${code}`, body, headersOf(response.headers))));
+          response.on("error", reject);
+          return;
+        }
+        let settle!: (value: unknown) => void;
+        const ended = new Promise<unknown>((done) => (settle = done));
+        let finished = false;
+        const finish = (error: unknown): void => {
+          if (finished) return;
+          finished = true;
+          settle(error);
+        };
+        response.setEncoding("utf8");
+        response.on("data", (chunk: string) => onData(chunk));
+        response.on("end", () => finish(null));
+        response.on("error", (error) => finish(error));
+        response.on("close", () => finish(response.complete ? null : new Error("the stream was cut (aborted)")));
+        resolve({ ended, abort: () => request.destroy() });
+      });
+      // Until the answer's headers: the per-request timeout. A stream may then last as long as it needs.
+      const timer = setTimeout(() => request.destroy(Object.assign(new Error(`no answer within ${this.options.requestTimeoutMs} ms (aborted)`), { code: "ETIMEDOUT" })), this.options.requestTimeoutMs);
+      request.on("error", (error) => {
+        clearTimeout(timer);
+        if (!answered) reject(error);
+      });
+      request.end();
+    });
+  }
+}
+
+function headersOf(headers: http.IncomingHttpHeaders): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(headers)) if (value !== undefined) out[key] = Array.isArray(value) ? value.join(", ") : value;
+  return out;
 }

@@ -4,6 +4,11 @@
 // the end, create the files ConfigMap, or give up on an image that cannot be pulled. Nothing it
 // relies on lives only in memory: after a restart, recover() rebuilds the same view from the store
 // rows and a fresh list, and the deterministic Job names make a repeated create harmless.
+//
+// An end is recorded as soon as the Job's condition and its pod's termination message are known:
+// the log is read only when the message does not carry the result or the run failed, and then
+// behind every launch (a low-priority token). The log of a pod being stopped (cancel, deadline,
+// eviction) is followed while it stops, since the pod and its log are deleted right after.
 import type { V1Job, V1Pod } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { RunOutput, Workload } from "../../jobs/handler.js";
@@ -15,8 +20,10 @@ import { COLLECTOR_CONTAINER, buildFilesConfigMap, buildJob, type JobBuildInput,
 import { isFinished, observe, type RunVerdict } from "./job-status.js";
 import { JobTracker, type ChangeType } from "./job-tracker.js";
 import { backoffDelay, statusOf, type KubeClient } from "./kube-client.js";
+import { LogFollower } from "./log-follower.js";
 import { JOB_NAME_LABEL, MANAGED_SELECTOR, kubernetesJobName } from "./names.js";
-import { pickResult, tailBytes, terminatedState } from "./results.js";
+import type { Priority } from "./rate-limiter.js";
+import { collectorStatus, isJsonObject, pickResult, tailBytes, terminatedState } from "./results.js";
 import { RUNNER_CONTAINER } from "./k6-job-builder.js";
 import { RunnerStarter, collectRunnerResults, runnerEndsKnown, type RunnerUrl, type StartHooks } from "./k6-starter.js";
 
@@ -36,8 +43,14 @@ export interface KubernetesRuntimeOptions {
 /** Log lines and bytes read at the end of a run: the output tail and the result fallback. */
 const LOG_TAIL_LINES = 500;
 const LOG_LIMIT_BYTES = 512 * 1024;
-/** At most this long, a finished Job waits for the pod watch to bring its pod's last state. */
+/** At most this long, a finished Job waits for the pod watch to bring its pod's last state; then its pods are listed. */
 const POD_WATCH_GRACE_MS = 2000;
+/** Pods get their log followed from this long before their Job's deadline (activeDeadlineSeconds). */
+const FOLLOW_BEFORE_DEADLINE_MS = 2000;
+/** A cancel waits at most this long for the follow streams to open before deleting the Job. */
+const FOLLOW_CONNECT_WAIT_MS = 2000;
+/** An end waits at most this long for a followed log to end (it ends when the container stops). */
+const FOLLOW_SETTLE_MS = 2000;
 
 /** One attempt the runtime is responsible for reporting. */
 interface Run {
@@ -53,6 +66,10 @@ interface Run {
   pods: Map<string, V1Pod>;
   /** Uids of its pods known to be deleted (no log left to read). */
   deletedPods: Set<string>;
+  /** Logs followed while their pods stop, by pod uid. */
+  followers: Map<string, LogFollower>;
+  /** Wakes the reconcile when its Job's deadline comes near (to follow the logs). */
+  deadlineTimer?: NodeJS.Timeout;
   runningReported: boolean;
   progress?: string;
   pullFailingSince?: number;
@@ -136,6 +153,13 @@ export class KubernetesRuntime implements Runtime {
     if (!run || run.ended || run.job.attempt !== job.attempt) return false;
     run.job = job;
     run.cancelling = true;
+    // The pods' logs go with them: follow each running one first, so the output written up to
+    // the end (what the collector says on SIGTERM included) is kept, as a local run's is.
+    const kjob = this.tracker.jobs.items.get(run.name);
+    const followers = this.follow(run, (kjob ? this.podsOf(run, kjob) : [...run.pods.values()]).filter((pod) => this.writing(run, pod)), "high");
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(followers.map((f) => f.connected)), new Promise<void>((resolve) => (timer = setTimeout(resolve, FOLLOW_CONNECT_WAIT_MS)))]);
+    clearTimeout(timer);
     // Foreground: the Job stays until its pods are gone, each stopped with SIGTERM and its grace period.
     await this.deleteJob(run, "Foreground");
     this.logger.info({ jobId: job.id, kubernetesJob: run.name }, "cancelling: Kubernetes Job deleted");
@@ -181,16 +205,18 @@ export class KubernetesRuntime implements Runtime {
       });
     }
     await this.deleteOrphans(expected);
-    const adopted = [...this.runs.values()];
-    if (jobs.length) this.logger.info({ inFlight: jobs.length, adopted: adopted.length }, "reconciled the store's in-flight jobs with Kubernetes");
+    // The decisions, as the lifecycle counts them: an adopted run may already have ended meanwhile.
+    const adopted = [...decisions.values()].filter((d) => d.action === "adopted").length;
+    if (jobs.length) this.logger.info({ inFlight: jobs.length, adopted, lost: decisions.size - adopted }, "reconciled the store's in-flight jobs with Kubernetes");
+    const runs = [...this.runs.values()];
     // Reported after the lifecycle has handled the decisions (its calls queue behind them).
-    setImmediate(() => adopted.forEach((run) => this.schedule(run)));
+    setImmediate(() => runs.forEach((run) => this.schedule(run)));
     return decisions;
   }
 
   async shutdown(graceMs: number): Promise<void> {
     this.stopped = true;
-    for (const run of this.runs.values()) clearTimeout(run.timer);
+    for (const run of this.runs.values()) this.release(run);
     await this.tracker.stop();
     let timer: NodeJS.Timeout | undefined;
     const graceOver = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
@@ -244,21 +270,20 @@ export class KubernetesRuntime implements Runtime {
     }
     run.seen = true;
     const finished = isFinished(kjob);
+    if (!finished) this.followStopping(run, kjob);
     // Being deleted (a cancel): wait until it is gone, by then its pods have had their SIGTERM.
     if (kjob.metadata?.deletionTimestamp && !finished) return;
     if (!finished && !run.filesReady && run.workload?.files && Object.keys(run.workload.files).length) await this.ensureFiles(run, kjob);
 
     let observation = observe(kjob, this.podsOf(run, kjob), run.job);
-    if (observation.kind === "finished" && (!terminatedState(observation.pod) || this.runnerEndsMissing(run, kjob))) {
-      // The Job's end arrived before its pod's last state: the two watches are independent. Read
-      // the pods now; a pod already deleted (deadline, eviction) can only be seen on the pod watch,
-      // so wait (briefly) until that watch has caught up with the Job's resourceVersion.
+    if (observation.kind === "finished" && (!terminatedState(observation.pod) || this.runnerEndsMissing(run, kjob)) && this.podWatchBehind(kjob)) {
+      // The Job's end arrived before its pod's last state: the two watches are independent, and
+      // the pod's state was written first. Wait (briefly) for the pod watch to bring it; only if
+      // it does not, list the Job's pods.
+      run.finishedSeenAt ??= Date.now();
+      if (Date.now() - run.finishedSeenAt < POD_WATCH_GRACE_MS) return this.later(run, 20);
       await this.refreshPods(run);
       observation = observe(kjob, this.podsOf(run, kjob), run.job);
-      if (observation.kind === "finished" && (!terminatedState(observation.pod) || this.runnerEndsMissing(run, kjob)) && this.podWatchBehind(kjob)) {
-        run.finishedSeenAt ??= Date.now();
-        if (Date.now() - run.finishedSeenAt < POD_WATCH_GRACE_MS) return this.later(run, 20);
-      }
     }
     if (run.workload?.program && observation.kind !== "finished") {
       // Runners of one Indexed Job: started together once all run (k6-starter.ts).
@@ -340,20 +365,94 @@ export class KubernetesRuntime implements Runtime {
     this.unregister(run);
   }
 
-  /** The result and output tail: termination message, else the log's last JSON line; the log tail while the pod exists. */
+  /**
+   * The result and output tail: the termination message, else the log's last JSON line. The log
+   * (the output tail) is read only when the message does not carry the result or the run failed;
+   * a followed log is used as it is.
+   */
   private async collectOutput(run: Run, pod: V1Pod | undefined, verdict: RunVerdict): Promise<RunOutput> {
+    const succeeded = verdict.kind === "exited" && verdict.exitCode === 0;
+    // A pod that never ran its container has no log to read (a followed one may have some).
+    const needed = (p: V1Pod) => {
+      const ended = terminatedState(p);
+      return ended !== undefined && !(succeeded && carriesResult(ended.exitCode, ended.message));
+    };
     if (run.workload?.program) {
-      const readable = (p: V1Pod) => !(p.metadata?.uid && run.deletedPods.has(p.metadata.uid));
-      return collectRunnerResults(run.workload.program, [...run.pods.values()], async (p) => (readable(p) ? this.readLog(p.metadata?.name ?? "", RUNNER_CONTAINER) : null), this.options.outputTailBytes);
+      return collectRunnerResults(run.workload.program, [...run.pods.values()], (p) => this.logOf(run, p, RUNNER_CONTAINER, needed(p)), this.options.outputTailBytes);
     }
     const terminated = terminatedState(pod);
-    if (!pod || !terminated) return { rawResult: null, outputTail: "" };
-    const name = pod.metadata?.name ?? "";
-    const log = pod.metadata?.uid && run.deletedPods.has(pod.metadata.uid) ? null : await this.readLog(name);
-    const exitCode = verdict.kind === "exited" ? verdict.exitCode : terminated.exitCode;
+    const exitCode = verdict.kind === "exited" ? verdict.exitCode : terminated?.exitCode;
+    const log = pod ? await this.logOf(run, pod, COLLECTOR_CONTAINER, needed(pod)) : null;
+    if (!terminated) return { rawResult: null, outputTail: log !== null ? tailBytes(log, this.options.outputTailBytes) : "" };
     const rawResult = pickResult(terminated.message, log, exitCode);
     const outputTail = log !== null ? tailBytes(log, this.options.outputTailBytes) : rawResult === null ? (terminated.message ?? "") : "";
     return { rawResult, outputTail };
+  }
+
+  /** A pod's log: what its follower got, else (when needed and the pod still exists) a read, behind every launch. */
+  private async logOf(run: Run, pod: V1Pod, container: string, needed: boolean): Promise<string | null> {
+    const uid = pod.metadata?.uid ?? "";
+    const follower = run.followers.get(uid);
+    if (follower) {
+      const text = await follower.settle(FOLLOW_SETTLE_MS);
+      if (text !== null) return text;
+    }
+    if (!needed || run.deletedPods.has(uid)) return null;
+    return this.readLog(pod.metadata?.name ?? "", container, "low");
+  }
+
+  /** The collector of this pod may still write: it runs, and the pod is not gone. */
+  private writing(run: Run, pod: V1Pod): boolean {
+    const uid = pod.metadata?.uid;
+    return uid !== undefined && !run.deletedPods.has(uid) && collectorStatus(pod)?.state?.running !== undefined;
+  }
+
+  /**
+   * Follows the logs of the run's running pods that are being stopped: deleted (cancel, eviction,
+   * the deadline's kill) or with their Job's deadline near, when the stream can open before the
+   * kill. Sets a timer for that moment.
+   */
+  private followStopping(run: Run, kjob: V1Job): void {
+    const writing = this.podsOf(run, kjob).filter((pod) => this.writing(run, pod) && !run.followers.has(pod.metadata!.uid!));
+    if (writing.length === 0) return;
+    const stopping = kjob.metadata?.deletionTimestamp !== undefined || run.cancelling || kjob.status?.conditions?.some((c) => c.type === "FailureTarget" && c.status === "True");
+    const startedAt = kjob.status?.startTime ? new Date(kjob.status.startTime).getTime() : Number.NaN;
+    const deadline = kjob.spec?.activeDeadlineSeconds;
+    const followAt = deadline !== undefined && Number.isFinite(startedAt) ? startedAt + deadline * 1000 - FOLLOW_BEFORE_DEADLINE_MS : Number.POSITIVE_INFINITY;
+    const now = Date.now();
+    if (stopping || now >= followAt) {
+      this.follow(run, writing, "high");
+    } else {
+      this.follow(run, writing.filter((pod) => pod.metadata?.deletionTimestamp), "high");
+      if (!run.deadlineTimer && Number.isFinite(followAt)) {
+        run.deadlineTimer = setTimeout(() => this.schedule(run), followAt - now);
+        run.deadlineTimer.unref();
+      }
+    }
+  }
+
+  private follow(run: Run, pods: V1Pod[], priority: Priority): LogFollower[] {
+    const started: LogFollower[] = [];
+    for (const pod of pods) {
+      const uid = pod.metadata?.uid;
+      const name = pod.metadata?.name;
+      if (!uid || !name || run.followers.has(uid)) continue;
+      const follower = new LogFollower(
+        {
+          client: this.options.client,
+          namespace: this.namespace,
+          pod: name,
+          container: run.workload?.program ? RUNNER_CONTAINER : COLLECTOR_CONTAINER,
+          tailLines: LOG_TAIL_LINES,
+          keepBytes: LOG_LIMIT_BYTES,
+          logger: this.logger,
+        },
+        priority,
+      );
+      run.followers.set(uid, follower);
+      started.push(follower);
+    }
+    return started;
   }
 
   /** A runner Job (Workload.program) whose pods' ends are not all known yet: each holds a part of the result. */
@@ -369,7 +468,7 @@ export class KubernetesRuntime implements Runtime {
     return BigInt(podVersion) < BigInt(jobVersion);
   }
 
-  /** Lists the run's pods directly (the same list permission the tracker uses). */
+  /** Lists the run's pods directly (the same list permission the tracker uses): when the pod watch lags too long. */
   private async refreshPods(run: Run): Promise<void> {
     const list = await this.options.client.call(`listing the pods of Job ${this.namespace}/${run.name}`, () =>
       this.options.client.core.listNamespacedPod({ namespace: this.namespace, labelSelector: `${MANAGED_SELECTOR},${JOB_NAME_LABEL}=${run.name}` }),
@@ -383,16 +482,19 @@ export class KubernetesRuntime implements Runtime {
     for (const uid of run.pods.keys()) if (!live.has(uid)) run.deletedPods.add(uid);
   }
 
-  private async readLog(podName: string, container = COLLECTOR_CONTAINER): Promise<string | null> {
+  private async readLog(podName: string, container: string, priority: Priority): Promise<string | null> {
     try {
-      return await this.options.client.call(`reading the log of pod ${this.namespace}/${podName}`, () =>
-        this.options.client.core.readNamespacedPodLog({
-          name: podName,
-          namespace: this.namespace,
-          container,
-          tailLines: LOG_TAIL_LINES,
-          limitBytes: LOG_LIMIT_BYTES,
-        }),
+      return await this.options.client.call(
+        `reading the log of pod ${this.namespace}/${podName}`,
+        () =>
+          this.options.client.core.readNamespacedPodLog({
+            name: podName,
+            namespace: this.namespace,
+            container,
+            tailLines: LOG_TAIL_LINES,
+            limitBytes: LOG_LIMIT_BYTES,
+          }),
+        { priority },
       );
     } catch (error) {
       this.logger.warn({ err: (error as Error).message, pod: podName }, "could not read the pod's log");
@@ -485,6 +587,7 @@ export class KubernetesRuntime implements Runtime {
       gone: false,
       pods: new Map(),
       deletedPods: new Set(),
+      followers: new Map(),
       runningReported: state.runningReported,
       filesReady: false,
       cancelling: false,
@@ -501,9 +604,16 @@ export class KubernetesRuntime implements Runtime {
 
   private unregister(run: Run): void {
     run.ended = true;
-    clearTimeout(run.timer);
+    this.release(run);
     if (this.runs.get(run.job.id) === run) this.runs.delete(run.job.id);
     if (this.byName.get(run.name) === run) this.byName.delete(run.name);
+  }
+
+  /** Its timers and log streams. */
+  private release(run: Run): void {
+    clearTimeout(run.timer);
+    clearTimeout(run.deadlineTimer);
+    for (const follower of run.followers.values()) follower.stop();
   }
 
   private podsOf(run: Run, kjob: V1Job): V1Pod[] {
@@ -545,6 +655,11 @@ export class KubernetesRuntime implements Runtime {
       return undefined;
     }
   }
+}
+
+/** A run that exited 0 with its result in the termination message: nothing to read from its log. */
+function carriesResult(exitCode: number | undefined, message: string | undefined): boolean {
+  return exitCode === 0 && message !== undefined && isJsonObject(message);
 }
 
 function jobNameOfPod(pod: V1Pod): string {

@@ -18,7 +18,7 @@ export function terminatedState(pod: V1Pod | undefined): V1ContainerStateTermina
   return status?.state?.terminated ?? status?.lastState?.terminated;
 }
 
-function jsonObject(text: string): boolean {
+export function isJsonObject(text: string): boolean {
   try {
     const value: unknown = JSON.parse(text);
     return value !== null && typeof value === "object" && !Array.isArray(value);
@@ -32,7 +32,7 @@ export function lastJsonObject(text: string): string | null {
   const lines = text.split("\n");
   for (let i = lines.length - 1; i >= 0; i--) {
     const line = lines[i].trim();
-    if (line.startsWith("{") && line.endsWith("}") && jsonObject(line)) return line;
+    if (line.startsWith("{") && line.endsWith("}") && isJsonObject(line)) return line;
   }
   return null;
 }
@@ -53,7 +53,7 @@ export function tailBytes(text: string, bytes: number): string {
  * why it is not a result; a failure without a JSON result has none.
  */
 export function pickResult(message: string | undefined, log: string | null, exitCode: number | undefined): string | null {
-  if (message && jsonObject(message)) return message;
+  if (message && isJsonObject(message)) return message;
   const fromLog = log ? lastJsonObject(log) : null;
   if (fromLog) return fromLog;
   if (exitCode === 0 && message) return message;
