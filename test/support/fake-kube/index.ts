@@ -230,7 +230,7 @@ export class FakeKube {
 
   /** The pods the job controller created for a Job. */
   podsOf(namespace: string, jobName: string): StoredPod[] {
-    return this.store.list("Pod", namespace).map(asPod).filter((p) => p.metadata.labels?.[LABEL_JOB_NAME] === jobName);
+    return this.store.select("Pod", namespace, (p) => p.metadata.labels?.[LABEL_JOB_NAME] === jobName).map(asPod);
   }
 
   /**

@@ -7,6 +7,10 @@ import { kubeTime, type Kind, type KubeObject } from "./types.js";
 
 export type ChangeType = "ADDED" | "MODIFIED" | "DELETED";
 
+/**
+ * A change. Its objects are shared by every listener and the history (the store never changes a
+ * stored object in place, it stores a new one): listeners must not modify them.
+ */
 export interface StoreEvent {
   type: ChangeType;
   kind: Kind;
@@ -28,12 +32,15 @@ function key(kind: string, namespace: string, name: string): string {
   return `${kind}/${namespace}/${name}`;
 }
 
+// Objects are plain JSON (as they travel): a JSON round trip copies them faster than structuredClone.
 function clone<T>(value: T): T {
-  return structuredClone(value);
+  return JSON.parse(JSON.stringify(value)) as T;
 }
 
 export class ObjectStore {
   private readonly objects = new Map<string, KubeObject>();
+  /** Keys of the objects naming each uid in their ownerReferences (a Job's pods, without a scan). */
+  private readonly byOwner = new Map<string, Set<string>>();
   private readonly history: StoreEvent[] = [];
   private readonly listeners = new Set<StoreListener>();
   private readonly pending: StoreEvent[] = [];
@@ -75,14 +82,42 @@ export class ObjectStore {
     );
   }
 
+  /** The objects of a kind in a namespace that the predicate selects (only those are copied). */
+  select(kind: Kind, namespace: string, predicate: (obj: KubeObject) => boolean): KubeObject[] {
+    const found: KubeObject[] = [];
+    for (const obj of this.objects.values()) {
+      if (obj.kind === kind && obj.metadata.namespace === namespace && predicate(obj)) found.push(clone(obj));
+    }
+    return found;
+  }
+
   /** Objects in the namespace with an ownerReference to the given uid. */
   dependentsOf(ownerUid: string, namespace: string): KubeObject[] {
     const found: KubeObject[] = [];
-    for (const obj of this.objects.values()) {
-      if (obj.metadata.namespace !== namespace) continue;
-      if (obj.metadata.ownerReferences?.some((ref) => ref.uid === ownerUid)) found.push(clone(obj));
+    for (const k of this.byOwner.get(ownerUid) ?? []) {
+      const obj = this.objects.get(k);
+      if (obj && obj.metadata.namespace === namespace) found.push(clone(obj));
     }
-    return found;
+    return found.sort((a, b) => key(a.kind, a.metadata.namespace, a.metadata.name).localeCompare(key(b.kind, b.metadata.namespace, b.metadata.name)));
+  }
+
+  private put(k: string, obj: KubeObject, previous?: KubeObject): void {
+    for (const ref of previous?.metadata.ownerReferences ?? []) this.byOwner.get(ref.uid)?.delete(k);
+    this.objects.set(k, obj);
+    for (const ref of obj.metadata.ownerReferences ?? []) {
+      let keys = this.byOwner.get(ref.uid);
+      if (!keys) this.byOwner.set(ref.uid, (keys = new Set()));
+      keys.add(k);
+    }
+  }
+
+  private drop(k: string, previous: KubeObject): void {
+    this.objects.delete(k);
+    for (const ref of previous.metadata.ownerReferences ?? []) {
+      const keys = this.byOwner.get(ref.uid);
+      keys?.delete(k);
+      if (keys?.size === 0) this.byOwner.delete(ref.uid);
+    }
   }
 
   create(input: NewObject): KubeObject {
@@ -94,8 +129,8 @@ export class ObjectStore {
     obj.metadata.uid ??= randomUUID();
     obj.metadata.creationTimestamp = kubeTime();
     obj.metadata.resourceVersion = String(rv);
-    this.objects.set(k, obj);
-    this.record({ type: "ADDED", kind, object: clone(obj), resourceVersion: rv });
+    this.put(k, obj);
+    this.record({ type: "ADDED", kind, object: obj, resourceVersion: rv });
     return clone(obj);
   }
 
@@ -135,11 +170,11 @@ export class ObjectStore {
     const k = key(kind, namespace, name);
     const current = this.objects.get(k);
     if (!current) return undefined;
-    this.objects.delete(k);
+    this.drop(k, current);
     const rv = ++this.revision;
     const last = clone(current);
     last.metadata.resourceVersion = String(rv);
-    this.record({ type: "DELETED", kind, object: last, previous: clone(current), resourceVersion: rv });
+    this.record({ type: "DELETED", kind, object: last, previous: current, resourceVersion: rv });
     return clone(last);
   }
 
@@ -163,8 +198,8 @@ export class ObjectStore {
   private write(obj: KubeObject, previous: KubeObject): KubeObject {
     const rv = ++this.revision;
     obj.metadata.resourceVersion = String(rv);
-    this.objects.set(key(obj.kind, obj.metadata.namespace, obj.metadata.name), obj);
-    this.record({ type: "MODIFIED", kind: obj.kind as Kind, object: clone(obj), previous: clone(previous), resourceVersion: rv });
+    this.put(key(obj.kind, obj.metadata.namespace, obj.metadata.name), obj, previous);
+    this.record({ type: "MODIFIED", kind: obj.kind as Kind, object: obj, previous, resourceVersion: rv });
     return clone(obj);
   }
 
