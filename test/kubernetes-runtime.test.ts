@@ -2,9 +2,10 @@
 // fake Kubernetes API (test/support/fake-kube), which runs the shipped Role (k8s/rbac.yaml). Pods
 // are scripted; by default they behave like the timer collector (termination message = result).
 // One API second is 20 ms here, so deadlines and grace periods pass quickly.
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import yaml from "js-yaml";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { startApp } from "../src/app.js";
@@ -18,6 +19,7 @@ import { JobTracker } from "../src/runtime/kubernetes/job-tracker.js";
 import { KubeClient } from "../src/runtime/kubernetes/kube-client.js";
 import { TokenBucket } from "../src/runtime/kubernetes/rate-limiter.js";
 import { KubernetesRuntime } from "../src/runtime/kubernetes/kubernetes-runtime.js";
+import { createKubernetesRuntime } from "../src/runtime/kubernetes/index.js";
 import { buildJob } from "../src/runtime/kubernetes/job-builder.js";
 import { kubernetesJobName } from "../src/runtime/kubernetes/names.js";
 import type { RunEnd } from "../src/runtime/runtime.js";
@@ -686,6 +688,32 @@ describe("restarts: no duplicates, nothing lost", () => {
       expect(fake.internalErrors).toEqual([]);
     } finally {
       cleanup(dataDir);
+      await fake.close();
+    }
+  });
+});
+
+// ---- the shipped ConfigMap ----------------------------------------------------------------------
+
+describe("k8s/configmap.yaml", () => {
+  it("selects this runtime, which its values configure, and says so", async () => {
+    const text = readFileSync(new URL("../k8s/configmap.yaml", import.meta.url), "utf8");
+    const data = (yaml.load(text) as { data: Record<string, string> }).data;
+    expect(data.RUNTIME).toBe("kubernetes");
+    // No comment may still call the runtime unavailable.
+    expect(text).not.toMatch(/not merged|exits at start-up/i);
+    // Its values, with the fake standing in for the in-cluster credentials, make a working runtime.
+    const fake = await startFake();
+    try {
+      const env = { ...data, ...kubeEnv(fake), K8S_QPS: data.K8S_QPS, K8S_BURST: data.K8S_BURST, IMAGE_PULL_FAILURE_TIMEOUT: data.IMAGE_PULL_FAILURE_TIMEOUT };
+      const dataDir = tempDir();
+      dirs.push(dataDir);
+      const config = loadConfig(baseEnv(dataDir, env));
+      expect([config.RUNTIME, config.JOBS_NAMESPACE, config.K8S_QPS, config.K8S_BURST]).toEqual(["kubernetes", NS, 50, 100]);
+      const runtime = createKubernetesRuntime(config, builtinRegistry(), silent);
+      expect(await runtime.recover([])).toEqual(new Map());
+      await runtime.shutdown(10);
+    } finally {
       await fake.close();
     }
   });
