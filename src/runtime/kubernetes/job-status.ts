@@ -36,7 +36,8 @@ export function isFinished(job: V1Job): boolean {
   return trueCondition(job, "Complete") !== undefined || trueCondition(job, "Failed") !== undefined;
 }
 
-function time(value: Date | string | undefined): number {
+/** A time of an API object in ms: a Date (listed objects) or an RFC 3339 string (watched ones). */
+export function timeMs(value: Date | string | undefined): number {
   if (value === undefined) return 0;
   const ms = value instanceof Date ? value.getTime() : Date.parse(value);
   return Number.isFinite(ms) ? ms : 0;
@@ -48,7 +49,7 @@ function podFinished(pod: V1Pod): boolean {
 
 /** Latest first: by the collector's finish time, then creation time. */
 function latest(pods: V1Pod[]): V1Pod[] {
-  const key = (p: V1Pod) => Math.max(time(terminatedState(p)?.finishedAt), time(p.metadata?.creationTimestamp));
+  const key = (p: V1Pod) => Math.max(timeMs(terminatedState(p)?.finishedAt), timeMs(p.metadata?.creationTimestamp));
   return [...pods].sort((a, b) => key(b) - key(a));
 }
 

@@ -9,9 +9,11 @@
 // - the back-off counts failures only until a healthy period: a watch that stayed open
 //   healthyWatchMs (or brought events) starts the count over, so routine resets never climb
 //   to the cap, while a watch that fails at once ("very short watch") still backs off.
-// The caches are a copy of the API server's state, never a source of truth of their own.
+// The caches are a copy of the API server's state, never a source of truth of their own. Objects
+// from watch events are kept as the JSON the server sent (no model conversion: a burst of ends
+// brings several events per run), so times are RFC 3339 strings there and Dates in listed
+// objects: code reading a time takes either (job-status.ts timeMs).
 import type { V1Job, V1ObjectMeta, V1Pod } from "@kubernetes/client-node";
-import { ObjectSerializer } from "@kubernetes/client-node/dist/serializer.js";
 import type { Logger } from "pino";
 import { Backoff } from "./backoff.js";
 import { statusOf, type KubeClient, type WatchHandle } from "./kube-client.js";
@@ -25,8 +27,6 @@ interface KubeObject {
 interface ReflectorSpec<T extends KubeObject> {
   /** "jobs" or "pods", for logs. */
   resource: string;
-  /** The model name for ObjectSerializer ("V1Job"). */
-  model: string;
   watchPath: string;
   labelSelector: string;
   list(): Promise<{ items: T[]; metadata?: { resourceVersion?: string } }>;
@@ -223,7 +223,7 @@ export class Reflector<T extends KubeObject> {
       return;
     }
     if (type !== "ADDED" && type !== "MODIFIED" && type !== "DELETED") return;
-    const item = ObjectSerializer.deserialize(raw, this.spec.model) as T;
+    const item = raw as T;
     const name = item.metadata?.name;
     if (!name) return;
     if (item.metadata?.resourceVersion) this.resourceVersion = item.metadata.resourceVersion;
@@ -256,7 +256,6 @@ export class JobTracker {
       client,
       {
         resource: "jobs",
-        model: "V1Job",
         watchPath: `/apis/batch/v1/namespaces/${namespace}/jobs`,
         labelSelector,
         list: () => client.batch.listNamespacedJob({ namespace, labelSelector }),
@@ -269,7 +268,6 @@ export class JobTracker {
       client,
       {
         resource: "pods",
-        model: "V1Pod",
         watchPath: `/api/v1/namespaces/${namespace}/pods`,
         labelSelector,
         list: () => client.core.listNamespacedPod({ namespace, labelSelector }),

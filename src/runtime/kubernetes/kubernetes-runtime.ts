@@ -17,7 +17,7 @@ import { KeyedSerial } from "../../jobs/keyed-serial.js";
 import type { JobRegistry } from "../../jobs/registry.js";
 import type { Recovery, RunEnd, Runtime, RuntimeListener } from "../runtime.js";
 import { COLLECTOR_CONTAINER, buildFilesConfigMap, buildJob, type JobBuildInput, type JobBuilderSettings } from "./job-builder.js";
-import { isFinished, observe, type RunVerdict } from "./job-status.js";
+import { isFinished, observe, timeMs, type RunVerdict } from "./job-status.js";
 import { JobTracker, type ChangeType } from "./job-tracker.js";
 import { backoffDelay, statusOf, type KubeClient } from "./kube-client.js";
 import { LogFollower } from "./log-follower.js";
@@ -416,7 +416,7 @@ export class KubernetesRuntime implements Runtime {
     const writing = this.podsOf(run, kjob).filter((pod) => this.writing(run, pod) && !run.followers.has(pod.metadata!.uid!));
     if (writing.length === 0) return;
     const stopping = kjob.metadata?.deletionTimestamp !== undefined || run.cancelling || kjob.status?.conditions?.some((c) => c.type === "FailureTarget" && c.status === "True");
-    const startedAt = kjob.status?.startTime ? new Date(kjob.status.startTime).getTime() : Number.NaN;
+    const startedAt = timeMs(kjob.status?.startTime) || Number.NaN;
     const deadline = kjob.spec?.activeDeadlineSeconds;
     const followAt = deadline !== undefined && Number.isFinite(startedAt) ? startedAt + deadline * 1000 - FOLLOW_BEFORE_DEADLINE_MS : Number.POSITIVE_INFINITY;
     const now = Date.now();
@@ -622,8 +622,8 @@ export class KubernetesRuntime implements Runtime {
   }
 
   private latestPod(run: Run): V1Pod | undefined {
-    const finishedAt = (pod: V1Pod) => terminatedState(pod)?.finishedAt?.valueOf() ?? 0;
-    return [...run.pods.values()].sort((a, b) => Number(finishedAt(b)) - Number(finishedAt(a)))[0];
+    const finishedAt = (pod: V1Pod) => timeMs(terminatedState(pod)?.finishedAt);
+    return [...run.pods.values()].sort((a, b) => finishedAt(b) - finishedAt(a))[0];
   }
 
   private placement(run: Run, pod?: V1Pod): JobPlacement {
