@@ -1,7 +1,7 @@
 // Shared plumbing for collector programs: where the one result document goes, and
 // how a program hears that it must stop. On Kubernetes the result path is the
 // container's termination message file; the local runtime passes a file path.
-import { writeFileSync } from "node:fs";
+import { writeFileSync, writeSync } from "node:fs";
 
 export const RESULT_LIMIT_BYTES = 4096;
 
@@ -36,4 +36,19 @@ export function stopRequested(): Promise<NodeJS.Signals> {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Tells the local runtime the program is up (its stop handlers installed, a split run's runners
+ * started): the job is RUNNING from here. A no-op where nobody listens (Kubernetes; see
+ * Workload.reportsRunning).
+ */
+export function reportRunning(): void {
+  const statusFd = process.env.JOB_STATUS_FD;
+  if (!statusFd) return;
+  try {
+    writeSync(Number(statusFd), "running\n");
+  } catch (error) {
+    console.error(`could not report the start on JOB_STATUS_FD ${statusFd}: ${(error as Error).message}`);
+  }
 }

@@ -4,18 +4,17 @@
 // result; the service merges it. Exit codes: 0 done (the verdict is in the result), 99 some
 // runner's thresholds failed, 143 stopped, else a runner's own error code. It tells the local
 // runtime when the runners are started (JOB_STATUS_FD): the job is STARTING until then.
-import { mkdirSync, writeFileSync, writeSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { coordinate } from "./k6/coordinator.js";
 import { COORDINATOR_ENV } from "../jobs/k6/handler.js";
-import { requireEnv, resultPath, stopRequested } from "./io.js";
+import { reportRunning, requireEnv, resultPath, stopRequested } from "./io.js";
 
 const filesDir = requireEnv("JOB_FILES_DIR");
 const binary = process.env[COORDINATOR_ENV.binary] || "k6";
 const common = JSON.parse(requireEnv(COORDINATOR_ENV.args)) as string[];
 const parallelism = Number(process.env[COORDINATOR_ENV.parallelism] || "1");
 const startTimeoutMs = Number(process.env[COORDINATOR_ENV.startTimeoutMs] || "180000");
-const statusFd = process.env.JOB_STATUS_FD;
 const workDir = join(process.env.TMPDIR || process.cwd(), "k6-runners");
 mkdirSync(workDir, { recursive: true });
 
@@ -25,16 +24,6 @@ for (const name of Object.values(COORDINATOR_ENV)) delete env[name];
 delete env.JOB_FILES_DIR;
 delete env.JOB_STATUS_FD;
 delete env.NODE_OPTIONS;
-
-/** The job is RUNNING from here (the local runtime reads the line; see Workload.reportsRunning). */
-function reportRunning(): void {
-  if (!statusFd) return;
-  try {
-    writeSync(Number(statusFd), "running\n");
-  } catch (error) {
-    console.error(`could not report the start on JOB_STATUS_FD ${statusFd}: ${(error as Error).message}`);
-  }
-}
 
 const outcome = await coordinate(
   {

@@ -1,7 +1,7 @@
 // The timer job: waits TIMER_DURATION_MS, then writes its result and, when
 // TIMER_CALLBACK_URL is set, POSTs the result there (as the seed's timer reports
 // to its control plane). Exit codes: 0 done, 2 callback never accepted, 143 stopped.
-import { requireEnv, sleep, stopRequested, writeResult } from "./io.js";
+import { reportRunning, requireEnv, sleep, stopRequested, writeResult } from "./io.js";
 
 const durationMs = Number(requireEnv("TIMER_DURATION_MS"));
 const timerName = requireEnv("TIMER_NAME");
@@ -12,7 +12,9 @@ const CALLBACK_ATTEMPTS = 3;
 const startedAt = Date.now();
 console.log(`timer ${timerName}: waiting ${durationMs} ms`);
 
-const outcome = await Promise.race([sleep(durationMs).then(() => "elapsed" as const), stopRequested()]);
+const stop = stopRequested();
+reportRunning();
+const outcome = await Promise.race([sleep(durationMs).then(() => "elapsed" as const), stop]);
 const elapsedMs = Date.now() - startedAt;
 
 if (outcome !== "elapsed") {

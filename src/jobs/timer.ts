@@ -41,6 +41,8 @@ export const timerHandler: JobHandler<typeof timerParams> = {
     const { durationMs: ms, timerName, completionCallbackUrl } = job.params;
     return {
       collector: "timer",
+      // RUNNING once its stop handler is installed, so a cancel or timeout always finds it listening.
+      reportsRunning: true,
       env: {
         TIMER_DURATION_MS: String(ms),
         TIMER_NAME: timerName,
