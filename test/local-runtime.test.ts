@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { getPriority } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
@@ -236,22 +236,91 @@ describe("the local runtime", () => {
     expect(end.output.outputTail).toContain("line 4999");
   });
 
-  it("on recovery kills a run left over from a previous instance, runners in groups of their own included, and reports it lost", async () => {
-    const { rt } = runtime();
+  /** A previous instance of the service that launched `job` and died before recording its end (its listener never answers). */
+  async function launchedByPreviousInstance(job: JobRecord, env: Record<string, string>): Promise<number> {
+    const previous = new LocalRuntime({
+      collectorsDir, runsDir, killGraceMs: 300, outputTailBytes: 1024, passEnv: ["PATH"], runNice: 10, logger: pino({ level: "silent" }),
+    });
+    previous.setListener({ running: async () => {}, finished: () => new Promise(() => {}) });
+    const placement = await previous.launch(job, { collector: "wait-go", env });
+    return placement.pid!;
+  }
+
+  function goEnv(dir: string, extra: Record<string, string> = {}): Record<string, string> {
+    return { STARTS_FILE: join(dir, "starts"), GO_FILE: join(dir, "go"), ...extra };
+  }
+
+  it("on recovery adopts a live run of a previous instance and reports its real exit once it ends, without starting it again", async () => {
+    const dir = tempDir();
+    const job = makeJob({ state: "STARTING" });
+    const pid = await launchedByPreviousInstance(job, goEnv(dir, { EXIT_WITH: "3" }));
+    await waitFor(async () => existsSync(join(dir, "starts")));
+
+    const { rt, listener } = runtime();
+    const decisions = await rt.recover([job]);
+    expect(decisions.get(job.id)).toEqual({ action: "adopted" });
+    expect(rt.activeRuns()).toBe(1);
+    // A STARTING job whose program is alive is running.
+    await waitFor(async () => listener.calls.includes(`running ${job.id}`));
+    expect(listener.ends.has(job.id)).toBe(false);
+    expect(isAlive(pid)).toBe(true);
+
+    writeFileSync(join(dir, "go"), "");
+    const end = await listener.waitForEnd(job.id);
+    expect(end).toMatchObject({ kind: "exited", exitCode: 3, output: { rawResult: '{"done":true}' } });
+    expect(readFileSync(join(dir, "starts"), "utf8")).toBe(`${job.id}/1\n`);
+    await waitFor(async () => !existsSync(join(runsDir, `${job.id}-1`)));
+    expect(rt.activeRuns()).toBe(0);
+    cleanup(dir);
+  });
+
+  it("on recovery reports a run that ended while no service watched it with its real outcome, and removes its directory", async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, "go"), "");
     const job = makeJob({ state: "RUNNING", placement: { runtime: "local", location: "pid 1 on old-host", pid: 1 } });
-    const orphan = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)", "--", runMarker(job.id, job.attempt)], { detached: true, stdio: "ignore" });
-    // A runner the program started in a group of its own (it inherited the run's environment).
+    await launchedByPreviousInstance(job, goEnv(dir));
+    await waitFor(async () => existsSync(join(runsDir, `${job.id}-1`, "exit-code")));
+
+    const { rt, listener } = runtime();
+    expect(await rt.recover([job])).toEqual(new Map([[job.id, { action: "adopted" }]]));
+    // Reported before recover resolves, so before dispatching starts.
+    expect(listener.ends.get(job.id)).toMatchObject({ kind: "exited", exitCode: 0, output: { rawResult: '{"done":true}' } });
+    await waitFor(async () => !existsSync(join(runsDir, `${job.id}-1`)));
+    expect(readFileSync(join(dir, "starts"), "utf8")).toBe(`${job.id}/1\n`);
+    cleanup(dir);
+  });
+
+  it("on recovery reports interrupted a run that died without recording an exit, killing its runners in groups of their own", async () => {
+    const { rt, listener } = runtime();
+    const job = makeJob({ state: "RUNNING", placement: { runtime: "local", location: "pid 1 on old-host", pid: 1 } });
+    const runDir = join(runsDir, `${job.id}-1`);
+    mkdirSync(runDir);
+    writeFileSync(join(runDir, "result.json"), '{"partial":true}');
+    // A runner its program started in a group of its own (it inherited the run's environment); the program is gone.
     const runner = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], {
       detached: true, stdio: "ignore", env: { PATH: process.env.PATH, JOB_ID: job.id, JOB_ATTEMPT: String(job.attempt) },
     });
-    await waitFor(async () => findProcessesWithMarker(runMarker(job.id, job.attempt)).length === 1);
-    const decisions = await rt.recover([job]);
-    expect(decisions.get(job.id)).toMatchObject({ action: "lost" });
-    expect((decisions.get(job.id) as { message: string }).message).toContain("leftover process was killed");
-    await waitFor(async () => orphan.exitCode !== null || orphan.signalCode !== null, 5000);
-    expect(orphan.signalCode).toBe("SIGKILL");
+    await waitFor(async () => readIfPresent(`/proc/${runner.pid}/environ`)?.includes(`JOB_ID=${job.id}`));
+    expect(await rt.recover([job])).toEqual(new Map([[job.id, { action: "adopted" }]]));
+    const end = listener.ends.get(job.id);
+    expect(end).toMatchObject({ kind: "interrupted", output: { rawResult: '{"partial":true}' } });
+    expect((end as { message: string }).message).toBe(
+      "the service stopped while the job was running (pid 1 on old-host) and the run ended without recording an exit; its leftover processes were killed",
+    );
     await waitFor(async () => runner.exitCode !== null || runner.signalCode !== null, 5000);
     expect(runner.signalCode).toBe("SIGKILL");
+    await waitFor(async () => !existsSync(runDir));
+  });
+
+  it("on recovery leaves a job whose run was never launched to the caller, and removes the directories of runs no job is in flight for", async () => {
+    const { rt, listener } = runtime();
+    const job = makeJob({ state: "STARTING" });
+    const stale = join(runsDir, "recorded-before-the-crash-1");
+    mkdirSync(stale);
+    writeFileSync(join(stale, "result.json"), "{}");
+    expect(await rt.recover([job])).toEqual(new Map([[job.id, { action: "lost", message: "the service stopped before the run was launched" }]]));
+    expect(listener.calls).toEqual([]);
+    expect(existsSync(stale)).toBe(false);
   });
 
   it("refuses to launch a collector that does not exist", async () => {

@@ -1,3 +1,5 @@
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { JobState, ListJobsRequest, ScheduleJobRequest, type Job } from "../src/gen/jobscheduler/v1/jobscheduler.js";
 import { findProcessesWithMarker, runMarker } from "../src/runtime/local/orphans.js";
@@ -43,41 +45,57 @@ async function waitForState(service: ChildService, jobId: string, state: JobStat
 }
 
 describe("restart recovery", () => {
-  it("after a crash, ends or re-queues in-flight jobs, kills their leftovers, and still runs queued jobs", async () => {
+  it("after a crash, adopts live runs, records runs that ended meanwhile with their real outcome, interrupts only dead ones, and still runs queued jobs", async () => {
     const dataDir = tempDir();
     dirs.push(dataDir);
-    const first = await start(dataDir, { MAX_RUNNING_JOBS: "2" });
-    const once = (await call(first.client, first.client.scheduleJob, timer(20_000, 1, "no-retries"))).job!;
-    const retried = (await call(first.client, first.client.scheduleJob, timer(1_500, 2, "may-retry"))).job!;
-    await waitForState(first, once.id, JobState.JOB_STATE_RUNNING);
-    await waitForState(first, retried.id, JobState.JOB_STATE_RUNNING);
+    const first = await start(dataDir, { MAX_RUNNING_JOBS: "3" });
+    const adopted = (await call(first.client, first.client.scheduleJob, timer(15_000, 1, "adopted"))).job!;
+    const finished = (await call(first.client, first.client.scheduleJob, timer(1_000, 2, "finished"))).job!;
+    const killed = (await call(first.client, first.client.scheduleJob, timer(30_000, 2, "killed"))).job!;
+    for (const job of [adopted, finished, killed]) await waitForState(first, job.id, JobState.JOB_STATE_RUNNING);
     const queued = (await call(first.client, first.client.scheduleJob, timer(200, 1, "queued"))).job!;
     expect(JobState[(await stateOf(first, queued.id)).state]).toBe("JOB_STATE_QUEUED");
+    const adoptedPid = (await stateOf(first, adopted.id)).placement!.pid;
 
     first.process.kill("SIGKILL");
     await first.exited;
-    // The runs outlive the service that started them.
-    expect(findProcessesWithMarker(runMarker(once.id, 1))).toHaveLength(1);
+    // The runs outlive the service that started them: one ends meanwhile, one dies with no exit.
+    expect(findProcessesWithMarker(runMarker(adopted.id, 1))).toEqual([adoptedPid]);
+    for (const pid of findProcessesWithMarker(runMarker(killed.id, 1))) process.kill(-pid, "SIGKILL");
+    await waitFor(async () => findProcessesWithMarker(runMarker(finished.id, 1)).length === 0 && findProcessesWithMarker(runMarker(killed.id, 1)).length === 0);
 
-    const second = await start(dataDir, { MAX_RUNNING_JOBS: "2" });
-    const interrupted = await stateOf(second, once.id);
-    expect(JobState[interrupted.state]).toBe("JOB_STATE_FAILED");
-    expect(interrupted.reason).toBe("INTERRUPTED");
-    expect(interrupted.message).toMatch(/service stopped while the job was running \(pid \d+ on .*\); the leftover process was killed/);
-    expect(findProcessesWithMarker(runMarker(once.id, 1))).toEqual([]);
-    expect(findProcessesWithMarker(runMarker(retried.id, 1))).toEqual([]);
+    const second = await start(dataDir, { MAX_RUNNING_JOBS: "3" });
+    const done = await stateOf(second, finished.id);
+    expect(JobState[done.state]).toBe("JOB_STATE_SUCCEEDED");
+    expect(done.attempt).toBe(1);
+    expect(done.result).toMatchObject({ timerName: "finished", completed: true });
 
-    const again = await waitForState(second, retried.id, JobState.JOB_STATE_SUCCEEDED);
-    expect(again.attempt).toBe(2);
-    const history = await collect(second.client.watchJob({ jobId: retried.id, afterSequence: 0 }));
-    expect(history.map((e) => `${JobState[e.state].replace("JOB_STATE_", "")}#${e.attempt}${e.reason ? `:${e.reason}` : ""}`)).toEqual([
-      "QUEUED#1", "STARTING#1", "RUNNING#1", "QUEUED#2:INTERRUPTED", "STARTING#2", "RUNNING#2", "SUCCEEDED#2",
-    ]);
+    const interrupted = await waitFor(async () => {
+      const j = await stateOf(second, killed.id);
+      return j.attempt === 2 ? j : undefined;
+    });
+    expect(interrupted.attempt).toBe(2);
+
+    // Still the same process, followed to its end and not started again.
+    const stillRunning = await stateOf(second, adopted.id);
+    expect(JobState[stillRunning.state]).toBe("JOB_STATE_RUNNING");
+    expect(stillRunning.placement!.pid).toBe(adoptedPid);
+    const adoptedDone = await waitForState(second, adopted.id, JobState.JOB_STATE_SUCCEEDED);
+    expect(adoptedDone.attempt).toBe(1);
+    expect(adoptedDone.result).toMatchObject({ timerName: "adopted", completed: true });
+    const history = await collect(second.client.watchJob({ jobId: adopted.id, afterSequence: 0 }));
+    expect(history.map((e) => `${JobState[e.state].replace("JOB_STATE_", "")}#${e.attempt}`)).toEqual(["QUEUED#1", "STARTING#1", "RUNNING#1", "SUCCEEDED#1"]);
 
     await waitForState(second, queued.id, JobState.JOB_STATE_SUCCEEDED);
+    await call(second.client, second.client.cancelJob, { jobId: killed.id, reason: "done" });
+    await waitForState(second, killed.id, JobState.JOB_STATE_CANCELLED);
+    const killedHistory = await collect(second.client.watchJob({ jobId: killed.id, afterSequence: 3 }));
+    expect(killedHistory[0]).toMatchObject({ state: JobState.JOB_STATE_QUEUED, reason: "INTERRUPTED", attempt: 2 });
+    expect(killedHistory[0].message).toMatch(/^the service stopped while the job was running \(pid \d+ on .*\) and the run ended without recording an exit; retrying/);
     const listed = await call(second.client, second.client.listJobs, ListJobsRequest.fromPartial({ type: "", states: [JobState.JOB_STATE_RUNNING, JobState.JOB_STATE_STARTING], labelSelector: "", pageSize: 10, pageToken: "" }));
     expect(listed.jobs).toEqual([]);
-  });
+    await waitFor(async () => readdirSync(join(dataDir, "runs")).length === 0);
+  }, 90_000);
 
   it("on SIGTERM stops accepting, lets a short run finish, and exits cleanly", async () => {
     const dataDir = tempDir();

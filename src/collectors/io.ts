@@ -1,7 +1,7 @@
 // Shared plumbing for collector programs: where the one result document goes, and
 // how a program hears that it must stop. On Kubernetes the result path is the
 // container's termination message file; the local runtime passes a file path.
-import { writeFileSync, writeSync } from "node:fs";
+import { renameSync, writeFileSync, writeSync } from "node:fs";
 
 export const RESULT_LIMIT_BYTES = 4096;
 
@@ -14,7 +14,12 @@ export function writeResult(result: Record<string, unknown>): void {
   if (Buffer.byteLength(text) > RESULT_LIMIT_BYTES) {
     console.error(`result is ${Buffer.byteLength(text)} bytes, over the ${RESULT_LIMIT_BYTES}-byte termination message limit`);
   }
-  writeFileSync(resultPath(), text);
+  const path = resultPath();
+  // A file of our own (the local runtime's) is replaced whole, so whoever reads it after a crash
+  // finds either no result or a complete one; the termination log cannot be renamed onto.
+  if (!process.env.JOB_RESULT_FILE) return writeFileSync(path, text);
+  writeFileSync(`${path}.tmp`, text);
+  renameSync(`${path}.tmp`, path);
 }
 
 export function requireEnv(name: string): string {

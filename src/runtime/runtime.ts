@@ -17,7 +17,13 @@ export interface RuntimeListener {
   progress?(job: JobRecord, update: { reason: string; message: string }, at: number): Promise<void>;
 }
 
-/** What to do with a job the store says was in flight when the service last stopped. */
+/**
+ * What to do with a job the store says was in flight when the service last stopped. "adopted":
+ * the runtime found the run and reports its end through the listener, like a run it launched:
+ * a live run once it ends, one that ended meanwhile with the outcome it left (its result and exit
+ * status), one that died without leaving an exit status as interrupted. "lost": the runtime has
+ * no trace of the run; the caller ends it as interrupted (retried per the job's policy).
+ */
 export type Recovery =
   | { action: "adopted" }
   | { action: "lost"; message: string; output?: RunOutput };

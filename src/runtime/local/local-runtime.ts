@@ -1,5 +1,5 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
@@ -8,7 +8,7 @@ import type { RunOutput, Workload } from "../../jobs/handler.js";
 import { Reason, type JobPlacement, type JobRecord } from "../../jobs/job.js";
 import { parseQuantity } from "../quantity.js";
 import type { Recovery, RunEnd, Runtime, RuntimeListener } from "../runtime.js";
-import { isAlive, processesByRun, runKey, runMarker } from "./orphans.js";
+import { isAlive, processesByRun, programsByRun, runKey, runMarker, startTimeOf } from "./orphans.js";
 import { MemoryWatch, type MemoryExcess, type MemoryLimits } from "./memory-watch.js";
 import { OutputTail } from "./output-tail.js";
 import { signalRunGroups } from "./process-tree.js";
@@ -32,13 +32,30 @@ export interface LocalRuntimeOptions {
 const OUT_OF_MEMORY = /JavaScript heap out of memory|Allocation failed - process out of memory/;
 /** The descriptor a workload with `reportsRunning` writes `running` to (JOB_STATUS_FD). */
 const STATUS_FD = 3;
+/** How often the runs adopted at recovery (not our children: no exit event) are looked up in /proc. */
+const ADOPTED_POLL_MS = 250;
+/**
+ * Loaded before every program: at its exit, writes its exit code to JOB_EXIT_FILE (tmp + rename).
+ * The file is the record of a run's completion that survives the service: a run that ended while
+ * no service watched it, or one adopted after a restart (whose exit status only its parent could
+ * read), is known to have exited, and how. A run killed by a signal writes none.
+ */
+const EXIT_RECORDER = "data:text/javascript," + encodeURIComponent(
+  'import{writeFileSync,renameSync}from"node:fs";' +
+  'process.on("exit",(code)=>{const f=process.env.JOB_EXIT_FILE;if(!f)return;' +
+  'try{writeFileSync(f+".tmp",String(code));renameSync(f+".tmp",f)}catch{}});',
+);
 
 type StopCause = "timeout" | "cancel" | "shutdown";
 
 interface LocalRun {
   job: JobRecord;
-  workload: Workload;
-  child: ChildProcess;
+  /** Absent for a run adopted at recovery. */
+  workload?: Workload;
+  /** The program's pid, leader of its process group. */
+  pid: number;
+  /** Set for a run adopted at recovery: not our child, followed through /proc while this start time holds. */
+  adoptedStartTime?: string;
   tail: OutputTail;
   resultFile: string;
   runDir: string;
@@ -64,6 +81,8 @@ export class LocalRuntime implements Runtime {
   private readonly runs = new Map<string, LocalRun>();
   private readonly host = hostname();
   private readonly memory = MemoryWatch.create();
+  private adoptedPoll?: NodeJS.Timeout;
+  private readonly adoptedExits = new Map<string, () => void>();
 
   constructor(private readonly options: LocalRuntimeOptions) {
     mkdirSync(options.runsDir, { recursive: true });
@@ -83,7 +102,7 @@ export class LocalRuntime implements Runtime {
     const runDir = join(this.options.runsDir, `${job.id}-${job.attempt}`);
     rmSync(runDir, { recursive: true, force: true });
     mkdirSync(runDir, { recursive: true });
-    const resultFile = join(runDir, "result.json");
+    const { resultFile, exitFile } = runFiles(runDir);
     // The workload's files (e.g. a k6 script), as Kubernetes mounts them from a ConfigMap.
     const filesDir = workload.files && Object.keys(workload.files).length ? join(runDir, "files") : null;
     if (filesDir) {
@@ -94,10 +113,11 @@ export class LocalRuntime implements Runtime {
       }
     }
 
-    const child = spawn(process.execPath, [...this.nodeFlags(job), entry, runMarker(job.id, job.attempt)], {
+    const child = spawn(process.execPath, [...this.nodeFlags(job), "--import", EXIT_RECORDER, entry, runMarker(job.id, job.attempt)], {
       cwd: runDir,
       env: {
         ...this.childEnv(job, workload, runDir, resultFile),
+        JOB_EXIT_FILE: exitFile,
         ...(filesDir ? { JOB_FILES_DIR: filesDir } : {}),
         ...(workload.reportsRunning ? { JOB_STATUS_FD: String(STATUS_FD) } : {}),
       },
@@ -124,7 +144,7 @@ export class LocalRuntime implements Runtime {
     const run: LocalRun = {
       job,
       workload,
-      child,
+      pid: child.pid!,
       tail,
       resultFile,
       runDir,
@@ -165,24 +185,120 @@ export class LocalRuntime implements Runtime {
     return true;
   }
 
+  /**
+   * Reconciles each in-flight job with what its run left: a live program is adopted and followed
+   * to its end; a program that exited (its exit file says so) is reported with its real outcome;
+   * anything else of the run is killed and the run reported interrupted. Those ends go through the
+   * listener like any other (awaited here, before dispatching starts). Only a job whose run was
+   * never launched (no run directory) is left to the caller as lost. Directories of runs no job is
+   * in flight for are removed.
+   */
   async recover(jobs: JobRecord[]): Promise<Map<string, Recovery>> {
     const decisions = new Map<string, Recovery>();
+    const programs = jobs.length ? programsByRun() : new Map<string, number>();
     const leftovers = jobs.length ? processesByRun() : new Map<string, number[]>();
+    this.removeStaleRunDirs(jobs);
+    const reports: Promise<void>[] = [];
     for (const job of jobs) {
-      const pids = leftovers.get(runKey(job.id, job.attempt)) ?? [];
-      // The program (its marker), what it started, and anything of the run that left its tree.
-      for (const pid of pids) signalRunGroups(pid, "SIGKILL", pids);
-      const output = this.leftoverOutput(job);
-      const where = job.placement?.location ?? "before it was launched";
-      decisions.set(job.id, {
-        action: "lost",
-        message: pids.length
-          ? `the service stopped while the job was running (${where}); the leftover process was killed`
-          : `the service stopped while the job was running (${where})`,
-        output,
+      const key = runKey(job.id, job.attempt);
+      const runDir = join(this.options.runsDir, `${job.id}-${job.attempt}`);
+      const program = programs.get(key);
+      const startTime = program === undefined ? null : startTimeOf(program);
+      if (program !== undefined && startTime !== null) {
+        this.adopt(job, program, startTime, runDir);
+        decisions.set(job.id, { action: "adopted" });
+        continue;
+      }
+      if (!existsSync(runDir)) {
+        decisions.set(job.id, { action: "lost", message: "the service stopped before the run was launched" });
+        continue;
+      }
+      // The program is gone; whatever it started may not be (k6 runners in groups of their own).
+      const strays = leftovers.get(key) ?? [];
+      for (const pid of strays) signalRunGroups(pid, "SIGKILL", strays);
+      decisions.set(job.id, { action: "adopted" });
+      reports.push(this.reportLeftover(job, runDir, strays.length > 0));
+    }
+    await Promise.all(reports);
+    return decisions;
+  }
+
+  /** A run whose program ended while no service watched it: its exit file decides. */
+  private async reportLeftover(job: JobRecord, runDir: string, killedStrays: boolean): Promise<void> {
+    const { resultFile, exitFile } = runFiles(runDir);
+    const output: RunOutput = { rawResult: readIfExists(resultFile), outputTail: job.outputTail };
+    const exitCode = readExitCode(exitFile);
+    const where = job.placement?.location ?? "launched";
+    const end: RunEnd = exitCode !== null
+      ? { kind: "exited", exitCode, output }
+      : job.cancelRequested
+        ? { kind: "cancelled", output }
+        : {
+          kind: "interrupted",
+          message: `the service stopped while the job was running (${where}) and the run ended without recording an exit${killedStrays ? "; its leftover processes were killed" : ""}`,
+          output,
+        };
+    this.options.logger.info({ jobId: job.id, attempt: job.attempt, end: end.kind, exitCode }, "a run that ended while the service was down");
+    await this.report(job, end, runDir);
+  }
+
+  /** Follows a live program a previous instance started, through /proc, to its end. */
+  private adopt(job: JobRecord, pid: number, startTime: string, runDir: string): void {
+    const { resultFile } = runFiles(runDir);
+    const elapsed = Date.now() - (job.startedAt ?? Date.now());
+    const run: LocalRun = {
+      job,
+      pid,
+      adoptedStartTime: startTime,
+      // Its output went to the previous instance; what that one stored is all there is.
+      tail: new OutputTail(this.options.outputTailBytes),
+      resultFile,
+      runDir,
+      outOfMemory: false,
+      timeoutTimer: setTimeout(() => this.stop(run, "timeout"), Math.max(0, job.timeoutMs - elapsed)),
+      exited: new Promise((resolve) => this.adoptedExits.set(job.id, () => resolve(this.onExit(run, null, null)))),
+    };
+    run.tail.push(Buffer.from(job.outputTail));
+    this.runs.set(job.id, run);
+    const ownBytes = parseQuantity(job.resources.memoryLimit);
+    if (this.memory && ownBytes !== null) {
+      run.unwatchMemory = this.memory.watch(pid, { ownBytes }, (excess) => {
+        run.memoryExceeded = excess;
+        this.killRun(run);
       });
     }
-    return decisions;
+    this.adoptedPoll ??= setInterval(() => this.pollAdopted(), ADOPTED_POLL_MS).unref();
+    this.options.logger.info({ jobId: job.id, attempt: job.attempt, pid }, "adopted a local run left by the previous instance");
+    const placement: JobPlacement = { runtime: "local", location: `pid ${pid} on ${this.host}`, host: this.host, pid };
+    if (job.state === "STARTING") void this.listener?.running(job, placement, Date.now());
+    if (job.cancelRequested) this.stop(run, "cancel");
+  }
+
+  private pollAdopted(): void {
+    for (const run of this.runs.values()) {
+      if (run.adoptedStartTime === undefined || startTimeOf(run.pid) === run.adoptedStartTime) continue;
+      const exited = this.adoptedExits.get(run.job.id);
+      this.adoptedExits.delete(run.job.id);
+      exited?.();
+    }
+    if (this.adoptedExits.size === 0) {
+      clearInterval(this.adoptedPoll);
+      this.adoptedPoll = undefined;
+    }
+  }
+
+  /** Removes the directories of runs that ended (and were recorded) just before the service stopped. */
+  private removeStaleRunDirs(inFlight: JobRecord[]): void {
+    const keep = new Set(inFlight.map((job) => `${job.id}-${job.attempt}`));
+    let entries: string[];
+    try {
+      entries = readdirSync(this.options.runsDir);
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      if (!keep.has(entry)) rmSync(join(this.options.runsDir, entry), { recursive: true, force: true });
+    }
   }
 
   async shutdown(graceMs: number): Promise<void> {
@@ -201,13 +317,13 @@ export class LocalRuntime implements Runtime {
   private stop(run: LocalRun, cause: StopCause): void {
     if (run.stopCause) return;
     run.stopCause = cause;
-    killGroup(run.child.pid!, "SIGTERM");
+    killGroup(run.pid, "SIGTERM");
     run.killTimer = setTimeout(() => this.killRun(run), this.options.killGraceMs);
   }
 
   /** SIGKILL to the program's group and every process group below it or carrying the run's JOB_ID/JOB_ATTEMPT. */
   private killRun(run: LocalRun): void {
-    signalRunGroups(run.child.pid!, "SIGKILL", this.strays(run));
+    signalRunGroups(run.pid, "SIGKILL", this.strays(run));
   }
 
   /** Processes of the run that may have left its tree (only where a program starts groups of its own, or died unexpectedly). */
@@ -221,20 +337,28 @@ export class LocalRuntime implements Runtime {
     run.unwatchMemory?.();
     // The program may have left children in its group, or, when it starts groups of its own or
     // was killed, in those.
-    if (run.workload.program || signal !== null || run.stopCause || run.memoryExceeded) this.killRun(run);
-    else killGroup(run.child.pid!, "SIGKILL");
+    if (!run.workload || run.workload.program || signal !== null || run.stopCause || run.memoryExceeded) this.killRun(run);
+    else killGroup(run.pid, "SIGKILL");
+    // Not our child (adopted): its exit file is the only record of how it ended.
+    if (run.adoptedStartTime !== undefined) exitCode = readExitCode(runFiles(run.runDir).exitFile);
     const output: RunOutput = { rawResult: readIfExists(run.resultFile), outputTail: run.tail.toString() };
     const end = this.describeEnd(run, exitCode, signal, output);
     this.runs.delete(run.job.id);
     this.options.logger.info({ jobId: run.job.id, attempt: run.job.attempt, exitCode, signal, end: end.kind }, "local run ended");
+    await this.report(run.job, end, run.runDir);
+  }
+
+  /** Records a run's end, then removes its directory (only then: until recorded, it is the run's record). */
+  private async report(job: JobRecord, end: RunEnd, runDir: string): Promise<void> {
     try {
-      await this.listener?.finished(run.job, end, Date.now());
+      await this.listener?.finished(job, end, Date.now());
     } catch (error) {
-      this.options.logger.error({ err: error, jobId: run.job.id }, "recording the end of a local run failed");
+      this.options.logger.error({ err: error, jobId: job.id }, "recording the end of a local run failed");
+      return;
     }
     // Off the event loop: removing a directory tree synchronously stalls every other run's bookkeeping.
-    await rm(run.runDir, { recursive: true, force: true }).catch((error: unknown) =>
-      this.options.logger.warn({ err: error, runDir: run.runDir }, "could not remove a finished run's directory"));
+    await rm(runDir, { recursive: true, force: true }).catch((error: unknown) =>
+      this.options.logger.warn({ err: error, runDir }, "could not remove a finished run's directory"));
   }
 
   private describeEnd(run: LocalRun, exitCode: number | null, signal: NodeJS.Signals | null, output: RunOutput): RunEnd {
@@ -250,10 +374,13 @@ export class LocalRuntime implements Runtime {
       const { residentBytes, group } = run.memoryExceeded;
       const message = group === undefined
         ? `killed after using ${mebibytes(residentBytes)} MiB, over its memory limit of ${run.job.resources.memoryLimit}`
-        : `killed after one of its runners (process group ${group}) used ${mebibytes(residentBytes)} MiB, over the runners' memory limit of ${runnerMemory(run.job, run.workload)}`;
+        : `killed after one of its runners (process group ${group}) used ${mebibytes(residentBytes)} MiB, over the runners' memory limit of ${run.workload ? runnerMemory(run.job, run.workload) : run.job.resources.memoryLimit}`;
       return { kind: "failed", reason: Reason.OOM_KILLED, message, output };
     }
     if (exitCode !== null) return { kind: "exited", exitCode, output };
+    if (run.adoptedStartTime !== undefined) {
+      return { kind: "interrupted", message: `the run, adopted after a restart (pid ${run.pid}), ended without recording an exit`, output };
+    }
     if (signal === "SIGKILL" || run.outOfMemory) {
       return {
         kind: "failed",
@@ -263,13 +390,6 @@ export class LocalRuntime implements Runtime {
       };
     }
     return { kind: "failed", reason: Reason.SIGNALED, message: `terminated by signal ${signal}`, output };
-  }
-
-  private leftoverOutput(job: JobRecord): RunOutput | undefined {
-    const runDir = join(this.options.runsDir, `${job.id}-${job.attempt}`);
-    const rawResult = readIfExists(join(runDir, "result.json"));
-    rmSync(runDir, { recursive: true, force: true });
-    return rawResult === null ? undefined : { rawResult, outputTail: "" };
   }
 
   /** Without the memory watch (no /proc), node's heap is capped near the memory limit instead. */
@@ -347,6 +467,17 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
       }
     }
   }
+}
+
+function runFiles(runDir: string): { resultFile: string; exitFile: string } {
+  return { resultFile: join(runDir, "result.json"), exitFile: join(runDir, "exit-code") };
+}
+
+/** The exit code a program recorded at its exit (EXIT_RECORDER), or null when it recorded none. */
+function readExitCode(path: string): number | null {
+  const text = readIfExists(path);
+  if (text === null || !/^-?\d+$/.test(text.trim())) return null;
+  return Number(text.trim());
 }
 
 function mebibytes(bytes: number): string {

@@ -49,6 +49,33 @@ export function processesByRun(): Map<string, number[]> {
   return runs;
 }
 
+/**
+ * The program of each local run (the process whose command line carries the run's marker), by
+ * runKey. Its children and runners are not in it (see processesByRun).
+ */
+export function programsByRun(): Map<string, number> {
+  const programs = new Map<string, number>();
+  for (const pid of processIds()) {
+    if (pid === process.pid) continue;
+    const marker = readOrNull(`/proc/${pid}/cmdline`)?.split("\0").find((arg) => arg.startsWith("--job-run="));
+    if (marker && startTimeOf(pid) !== null) programs.set(marker.slice("--job-run=".length), pid);
+  }
+  return programs;
+}
+
+/**
+ * When `pid` started (clock ticks since boot, /proc/<pid>/stat field 22), or null when it is gone
+ * or a zombie. With the pid it names one process: a pid reused later has another start time.
+ */
+export function startTimeOf(pid: number): string | null {
+  const stat = readOrNull(`/proc/${pid}/stat`);
+  if (stat === null) return null;
+  // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so count from its end.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  if (fields[0] === "Z" || fields[0] === "X") return null;
+  return fields[19] ?? null;
+}
+
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
