@@ -7,6 +7,7 @@ import { scheduleService } from "./api/schedule-service.js";
 import { setServing, startGrpcServer, stopGrpcServer } from "./api/server.js";
 import type { Config } from "./config.js";
 import { systemClock, type Clock } from "./dispatch/clock.js";
+import { CallbackDelivery, DEFAULT_CALLBACK_DELIVERY } from "./dispatch/callback-delivery.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
 import { LimitsStore } from "./dispatch/limits-store.js";
 import { JobLifecycle } from "./dispatch/lifecycle.js";
@@ -82,6 +83,12 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
     fanOut: hub.fanOut,
   });
 
+  // Completion callbacks leave through the outbox, written with the job's end (callback-outbox.ts).
+  const callbacks = new CallbackDelivery(store.outbox, DEFAULT_CALLBACK_DELIVERY, logger.child({ component: "callback-delivery" }), clock);
+  events.subscribeAll(({ job }) => {
+    if (job.state === "SUCCEEDED") callbacks.wake();
+  });
+
   await lifecycle.recover();
   // Declared schedules are checked here; a bad SCHEDULES_FILE stops the start-up.
   const teamSchedules = hub.defaultSchedules.filter((d) => !declaredSchedules.some((s) => s.name === d.name));
@@ -91,13 +98,14 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
   });
   await dispatcher.start();
   hub.start();
+  callbacks.start();
 
   const rpc = new RpcInstrumentation(logger, metrics);
   const service = jobSchedulerService(
     { store, registry, lifecycle, dispatcher, events, cancelWaitMs: config.CANCEL_WAIT, defaultQueueTimeoutMs: config.DEFAULT_QUEUE_TIMEOUT, maxScheduleHorizonMs: config.MAX_SCHEDULE_HORIZON, clock },
     rpc,
     scheduleService(scheduler, rpc),
-    outboxService(rpc, { outbox: store.outbox, delivery: hub.delivery, clock }),
+    outboxService(rpc, { outbox: store.outbox, delivery: { wake: () => { hub.delivery?.wake(); callbacks.wake(); } }, clock }),
   );
   const grpc = await startGrpcServer(service, config.GRPC_HOST, config.GRPC_PORT);
   let stopping = false;
@@ -130,6 +138,7 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
       await dispatcher.stop();
       await runtime.shutdown(config.SHUTDOWN_TIMEOUT);
       await hub.stop();
+      await callbacks.stop();
       await Promise.all([closeServer(health.server), closeServer(metricsServer.server)]);
       await store.close();
       logger.info("stopped");

@@ -1,6 +1,6 @@
 import { Metadata, status, type ServiceError, type StatusObject } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { JobState, ListJobsRequest, ScheduleJobRequest, type Job } from "../src/gen/jobscheduler/v1/jobscheduler.js";
+import { CriteriaType, JobState, ListJobsRequest, ListOutboxRequest, OutboxItemState, ScheduleJobRequest, type Job } from "../src/gen/jobscheduler/v1/jobscheduler.js";
 import { startHttpTarget } from "./support/http-target.js";
 import { call, cleanup, collect, startService, waitFor, type TestService } from "./support/service.js";
 
@@ -88,32 +88,43 @@ describe("a timer job end to end", () => {
     expect(resumed.map((e) => e.sequence)).toEqual([3, 4]);
   });
 
-  it("POSTs the result to the completion callback URL", async () => {
+  it("POSTs the result to the completion callback URL from the service, once, with the job's Idempotency-Key, recorded in the outbox", async () => {
     const target = await startHttpTarget();
     try {
       const { job } = await schedule(timerRequest({}, { ms: 100, name: "with-callback", callback: `${target.url}/timer-done` }));
       const done = await waitForState(job!.id, [JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_FAILED]);
       expect(JobState[done.state]).toBe("JOB_STATE_SUCCEEDED");
+      const item = await waitFor(async () => {
+        const { items } = await call(service.client, service.client.listOutbox, ListOutboxRequest.fromPartial({ pageSize: 100 }));
+        return items.find((i) => i.jobId === job!.id && i.state === OutboxItemState.OUTBOX_ITEM_STATE_DELIVERED);
+      });
+      expect(item).toMatchObject({ attempts: 1, criteriaType: CriteriaType.CRITERIA_TYPE_UNSPECIFIED, teamSlug: "" });
       expect(target.requests).toHaveLength(1);
       expect(target.requests[0].method).toBe("POST");
       expect(target.requests[0].url).toBe("/timer-done");
+      expect(target.requests[0].headers["idempotency-key"]).toBe(`callback:${job!.id}`);
       expect(JSON.parse(target.requests[0].body)).toMatchObject({ jobId: job!.id, timerName: "with-callback", completed: true });
-      expect(done.result!.callback).toMatchObject({ delivered: true, status: 200, attempts: 1 });
+      expect(done.result).not.toHaveProperty("callback");
     } finally {
       await target.close();
     }
   });
 
-  it("fails with EXIT_CODE when the callback keeps failing, after retrying it", async () => {
-    const target = await startHttpTarget((_req, res) => res.writeHead(503).end());
+  it("retries a callback the receiver fails with back-off, the same key and body each time, and the job stays SUCCEEDED", async () => {
+    let answered = 0;
+    const target = await startHttpTarget((_req, res) => res.writeHead(++answered < 3 ? 503 : 200).end());
     try {
       const { job } = await schedule(timerRequest({}, { ms: 50, callback: target.url }));
       const done = await waitForState(job!.id, [JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_FAILED]);
-      expect(JobState[done.state]).toBe("JOB_STATE_FAILED");
-      expect(done.reason).toBe("EXIT_CODE");
-      expect(done.message).toMatch(/exited with code 2: .*callback .* failed: HTTP 503/);
+      expect(JobState[done.state]).toBe("JOB_STATE_SUCCEEDED");
+      const item = await waitFor(async () => {
+        const { items } = await call(service.client, service.client.listOutbox, ListOutboxRequest.fromPartial({ pageSize: 100 }));
+        return items.find((i) => i.jobId === job!.id && i.state === OutboxItemState.OUTBOX_ITEM_STATE_DELIVERED);
+      }, 20_000);
+      expect(item.attempts).toBe(3);
       expect(target.requests).toHaveLength(3);
-      expect(done.result!.callback).toMatchObject({ delivered: false, status: 503, attempts: 3 });
+      expect(new Set(target.requests.map((r) => r.headers["idempotency-key"]))).toEqual(new Set([`callback:${job!.id}`]));
+      expect(new Set(target.requests.map((r) => r.body)).size).toBe(1);
     } finally {
       await target.close();
     }

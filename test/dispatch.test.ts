@@ -1,6 +1,6 @@
 import { status, type ServiceError } from "@grpc/grpc-js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { JobState, ListJobsRequest, type Job, type JobEvent } from "../src/gen/jobscheduler/v1/jobscheduler.js";
+import { JobState, ListJobsRequest, ListOutboxRequest, OutboxItemState, type Job, type JobEvent } from "../src/gen/jobscheduler/v1/jobscheduler.js";
 import { ms, timerJob } from "./support/requests.js";
 import { baseEnv, call, cleanup, collect, spawnService, startService, tempDir, waitFor, type ChildService, type TestService } from "./support/service.js";
 
@@ -195,15 +195,20 @@ describe("retries and dead letters", () => {
     expect(deadLetters.jobs.map((j) => j.id)).toContain(job.id);
   });
 
-  it("never retries an application verdict (a non-zero exit)", async () => {
+  it("a run whose completion callback cannot be delivered still SUCCEEDS once, not retried: the callback waits in the outbox", async () => {
     const job = await schedule(timerJob(20, {
       retryPolicy: { maxAttempts: 3, initialBackoff: ms(100), backoffMultiplier: 1, jitter: 0, retryOnTimeout: true },
       spec: { $case: "timer", value: { duration: ms(20), timerName: "callback-fails", completionCallbackUrl: "http://127.0.0.1:1/unreachable" } },
     }));
-    const failed = await waitForState(job.id, JobState.JOB_STATE_FAILED, 20_000);
-    expect(failed.reason).toBe("EXIT_CODE");
-    expect(failed.attempt).toBe(1);
-    expect(failed.attempts).toEqual([]);
+    const done = await waitForState(job.id, JobState.JOB_STATE_SUCCEEDED, 20_000);
+    expect(done.attempt).toBe(1);
+    expect(done.attempts).toEqual([]);
+    const pending = await waitFor(async () => {
+      const { items } = await call(c(), c().listOutbox, ListOutboxRequest.fromPartial({ pageSize: 100 }));
+      return items.find((i) => i.jobId === job.id && i.attempts >= 1);
+    });
+    expect(pending.state).toBe(OutboxItemState.OUTBOX_ITEM_STATE_PENDING);
+    expect(pending.lastError).not.toBe("");
   });
 
   it("RetryJob re-runs a cancelled or failed job as a new job linked to it, and refuses others", async () => {

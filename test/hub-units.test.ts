@@ -105,7 +105,7 @@ describe("evaluator", () => {
 function item(overrides: Partial<OutboxItemRecord>): OutboxItemRecord {
   return {
     seq: 1, id: "id", sourceKey: "k", teamSlug: "t", hackathonId: "h", criteriaType: "CODE_REPO", status: "PASSED", score: 1,
-    metrics: {}, jobId: null, createdAt: 0, state: "PENDING", attempts: 0, rejections: 0, lastError: "", nextAttemptAt: 0, deliveredAt: null, updatedAt: 0, ...overrides,
+    metrics: {}, jobId: null, createdAt: 0, state: "PENDING", attempts: 0, rejections: 0, lastError: "", nextAttemptAt: 0, deliveredAt: null, updatedAt: 0, kind: "criteria", targetUrl: null, ...overrides,
   };
 }
 

@@ -96,7 +96,7 @@ describe("SQLite job cache", () => {
       sourceKey: `job:${job.id}`, teamSlug: "t", hackathonId: "h", criteriaType: "BUDGET", status: "PASSED", score: 1,
       metrics: { count: 1n }, jobId: job.id, createdAt: 10,
     };
-    await expect(store.transition(job.id, { from: ["QUEUED"], to: "SUCCEEDED", outbox, at: 10 })).rejects.toThrow(/BigInt/);
+    await expect(store.transition(job.id, { from: ["QUEUED"], to: "SUCCEEDED", outbox: [outbox], at: 10 })).rejects.toThrow(/BigInt/);
     expect((await expectCachedMatchesFile(job.id)).state).toBe("QUEUED");
   });
 

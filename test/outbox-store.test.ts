@@ -86,13 +86,36 @@ describe.each(backends)("$name outbox", (backend) => {
       await store.createJob(job);
       const report = item({ sourceKey: `job:${job.id}`, jobId: job.id });
       // Expects QUEUED: the compare-and-set fails, nothing is written.
-      expect(await store.transition(job.id, { from: ["QUEUED"], to: "SUCCEEDED", outbox: report, at: T + 1 })).toBeNull();
+      expect(await store.transition(job.id, { from: ["QUEUED"], to: "SUCCEEDED", outbox: [report], at: T + 1 })).toBeNull();
       expect(await store.outbox.list({ limit: 10 })).toEqual([]);
-      const done = await store.transition(job.id, { from: ["RUNNING"], to: "SUCCEEDED", outbox: report, at: T + 2 });
+      const done = await store.transition(job.id, { from: ["RUNNING"], to: "SUCCEEDED", outbox: [report], at: T + 2 });
       expect(done?.job.state).toBe("SUCCEEDED");
       const [row] = await store.outbox.list({ limit: 10 });
       expect(row).toMatchObject({ jobId: job.id, state: "PENDING", teamSlug: "Team_A", score: 10, metrics: { commitsCount: 3 }, attempts: 0, nextAttemptAt: T });
       expect(await store.outbox.enqueue([report])).toBe(0);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("keeps completion callbacks apart: each job's own row, never superseded, claimed only by their kind, with URL and body", async () => {
+    const { store } = await opened();
+    try {
+      const callback = (jobId: string): OutboxInsert => ({
+        kind: "callback", sourceKey: `callback:${jobId}`, targetUrl: `http://127.0.0.1:1/${jobId}`, metrics: { jobId },
+        teamSlug: "", hackathonId: "", criteriaType: "", status: "", score: 0, jobId, createdAt: T,
+      });
+      await store.outbox.enqueue([callback("j1"), callback("j2"), item({ sourceKey: "a1" })]);
+      expect(await store.outbox.enqueue([callback("j1")])).toBe(0);
+      expect(await store.outbox.nextDue("callback")).toBe(T);
+      const criteria = await store.outbox.claimDue(T + 10, 100, T + 10_000);
+      expect(criteria.map((c) => c.sourceKey)).toEqual(["a1"]);
+      const callbacks = await store.outbox.claimDue(T + 10, 100, T + 10_000, "callback");
+      expect(callbacks.map((c) => [c.sourceKey, c.kind, c.targetUrl, c.metrics])).toEqual([
+        ["callback:j1", "callback", "http://127.0.0.1:1/j1", { jobId: "j1" }],
+        ["callback:j2", "callback", "http://127.0.0.1:1/j2", { jobId: "j2" }],
+      ]);
+      expect((await store.outbox.list({ kinds: ["callback"], limit: 10 })).map((c) => c.state)).toEqual(["PENDING", "PENDING"]);
     } finally {
       await store.close();
     }

@@ -9,6 +9,7 @@ import type { JobStore, JobTransition } from "../store/store.js";
 import type { OutboxInsert } from "../store/outbox-queries.js";
 import { systemClock, type Clock } from "./clock.js";
 import { failureCause } from "./failure-cause.js";
+import { callbackOutboxItem } from "./callback-outbox.js";
 import { backoffMs, isRetryable } from "./retry.js";
 
 /** Turns a job's end into a Hub criterion report (src/hub/outbox.ts), or null when there is none. */
@@ -86,7 +87,7 @@ export class JobLifecycle implements RuntimeListener {
         this.logger.warn({ jobId: job.id, attempt: job.attempt, state: current?.state }, "ignoring the end of a run the store no longer expects");
         return;
       }
-      const change = this.withCriteriaReport(current, this.endToTransition(current, end), at);
+      const change = this.withCallback(current, this.withCriteriaReport(current, this.endToTransition(current, end), at), at);
       const recorded = await this.transition(job.id, change, at);
       if (recorded && isTerminal(recorded.state)) this.cancelReasons.delete(job.id);
       if (recorded) this.logger.info({ jobId: job.id, state: recorded.state, reason: recorded.reason }, "job ended");
@@ -224,12 +225,21 @@ export class JobLifecycle implements RuntimeListener {
     if (!this.reportCriteria || !job.team || !job.criteriaType || (change.to !== "SUCCEEDED" && change.to !== "FAILED")) return change;
     try {
       const outbox = this.reportCriteria(job, { state: change.to, reason: change.reason ?? "", result: change.patch?.result ?? null, at });
-      return outbox ? { ...change, outbox } : change;
+      return outbox ? { ...change, outbox: [...(change.outbox ?? []), outbox] } : change;
     } catch (error) {
       // A bad report must not keep the job from ending.
       this.logger.error({ err: error, jobId: job.id, criteriaType: job.criteriaType }, "evaluating the job's criterion failed; nothing is reported");
       return change;
     }
+  }
+
+  /** Adds the job's completion callback (its handler's) to a transition to SUCCEEDED: one outbox row per job, keyed by its id. */
+  private withCallback(job: JobRecord, change: Omit<JobTransition, "at">, at: number): Omit<JobTransition, "at"> {
+    const handler = this.registry.get(job.type);
+    if (change.to !== "SUCCEEDED" || !handler?.completionCallback || !change.patch?.result) return change;
+    const callback = handler.completionCallback(job, change.patch.result, at);
+    if (!callback) return change;
+    return { ...change, outbox: [...(change.outbox ?? []), callbackOutboxItem(job.id, callback, at)] };
   }
 
   /** Whatever a stopped or failed run left behind, kept for the user to see. */

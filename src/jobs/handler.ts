@@ -127,4 +127,10 @@ export interface JobHandler<Schema extends z.ZodType<Record<string, unknown>> = 
    * retryable and application verdicts are not (see isInfrastructureFailure).
    */
   isRetryable?(end: RunEnd, policy: RetryPolicy): boolean;
+  /**
+   * The completion callback of a job that SUCCEEDED with `result`, or null: the service POSTs
+   * `body` to `url` through the outbox (written with the job's end, delivered at least once with
+   * the Idempotency-Key "callback:<job id>"); the workload never posts it itself.
+   */
+  completionCallback?(job: JobRecord & { params: z.infer<Schema> }, result: Record<string, unknown>, finishedAt: number): { url: string; body: Record<string, unknown> } | null;
 }

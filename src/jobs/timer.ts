@@ -31,14 +31,14 @@ export type TimerResult = z.infer<typeof timerResult>;
 
 export const timerHandler: JobHandler<typeof timerParams> = {
   type: "timer",
-  description: "Waits for a duration, then reports its result (optionally POSTed to a completion callback URL).",
+  description: "Waits for a duration, then reports its result (the service POSTs it to the completion callback URL, when given).",
   paramsSchema: timerParams,
   defaultResources: { cpuRequest: "50m", cpuLimit: "200m", memoryRequest: "64Mi", memoryLimit: "128Mi" },
   defaultTimeoutMs: 3_600_000,
   maxTimeoutMs: 25 * 3_600_000,
   defaultMaxAttempts: 1,
   buildWorkload(job) {
-    const { durationMs: ms, timerName, completionCallbackUrl } = job.params;
+    const { durationMs: ms, timerName } = job.params;
     return {
       collector: "timer",
       // RUNNING once its stop handler is installed, so a cancel or timeout always finds it listening.
@@ -46,10 +46,13 @@ export const timerHandler: JobHandler<typeof timerParams> = {
       env: {
         TIMER_DURATION_MS: String(ms),
         TIMER_NAME: timerName,
-        ...(completionCallbackUrl ? { TIMER_CALLBACK_URL: completionCallbackUrl } : {}),
         JOB_ID: job.id,
       },
     };
+  },
+  completionCallback(job, result, finishedAt) {
+    const url = job.params.completionCallbackUrl;
+    return url ? { url, body: { jobId: job.id, ...result, finishedAt: new Date(finishedAt).toISOString() } } : null;
   },
   parseResult(raw) {
     let json: unknown;

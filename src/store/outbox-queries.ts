@@ -5,6 +5,9 @@
 import type { SqlDialect } from "./sql.js";
 
 export const OUTBOX_STATES = ["PENDING", "DELIVERED", "PARKED", "SUPERSEDED"] as const;
+/** What a row carries: a criterion report for the Hub, or a job's completion callback (migration 8). */
+export const OUTBOX_KINDS = ["criteria", "callback"] as const;
+export type OutboxKind = (typeof OUTBOX_KINDS)[number];
 export type OutboxState = (typeof OUTBOX_STATES)[number];
 
 /** A new outbox row. */
@@ -19,9 +22,14 @@ export interface OutboxInsert {
   metrics: Record<string, unknown>;
   jobId: string | null;
   createdAt: number;
+  /** "criteria" when absent. A callback has empty criteria fields, its body in `metrics` and its URL in `targetUrl`. */
+  kind?: OutboxKind;
+  targetUrl?: string | null;
 }
 
-export interface OutboxItemRecord extends OutboxInsert {
+export interface OutboxItemRecord extends Omit<OutboxInsert, "kind" | "targetUrl"> {
+  kind: OutboxKind;
+  targetUrl: string | null;
   /** Insertion order: for one (team, hackathon, criteria), the highest seq is the latest value. */
   seq: number;
   id: string;
@@ -51,6 +59,7 @@ export interface OutboxUpdate {
 export interface OutboxQuery {
   states?: OutboxState[];
   teamSlug?: string;
+  kinds?: OutboxKind[];
   /** Continue with items older than this seq (newest-first order). */
   beforeSeq?: number;
   limit: number;
@@ -70,7 +79,7 @@ export interface OutboxStore {
    * same (team, hackathon, criteria); then takes up to `limit` due pending items (fewest
    * rejections, then oldest first) and leases them until `leaseUntil` so no other worker sends them.
    */
-  claimDue(now: number, limit: number, leaseUntil: number): Promise<OutboxItemRecord[]>;
+  claimDue(now: number, limit: number, leaseUntil: number, kind?: OutboxKind): Promise<OutboxItemRecord[]>;
   settle(updates: OutboxUpdate[], at: number): Promise<void>;
   list(query: OutboxQuery): Promise<OutboxItemRecord[]>;
   get(id: string): Promise<OutboxItemRecord | null>;
@@ -78,12 +87,13 @@ export interface OutboxStore {
   resend(ids: readonly string[] | null, now: number): Promise<number>;
   counts(): Promise<OutboxCount[]>;
   /** When the earliest pending item becomes due, or null when none is pending. */
-  nextDue(): Promise<number | null>;
+  nextDue(kind?: OutboxKind): Promise<number | null>;
 }
 
 export const OUTBOX_COLUMNS = [
   "id", "source_key", "team_slug", "hackathon_id", "criteria_type", "status", "score", "metrics", "job_id",
   "state", "attempts", "rejections", "last_error", "created_at", "next_attempt_at", "delivered_at", "updated_at",
+  "kind", "target_url",
 ] as const;
 
 type Row = Record<string, unknown>;
@@ -97,21 +107,22 @@ export function insertOutboxValues(id: string, item: OutboxInsert, json: (value:
   return [
     id, item.sourceKey, item.teamSlug, item.hackathonId, item.criteriaType, item.status, Math.round(item.score),
     json(item.metrics), item.jobId, "PENDING", 0, 0, "", item.createdAt, item.createdAt, null, item.createdAt,
+    item.kind ?? "criteria", item.targetUrl ?? null,
   ];
 }
 
 /** Pending items that a newer item of the same (team, hackathon, criteria) makes stale. */
 export function supersedeSql(d: SqlDialect): string {
   return `UPDATE outbox SET state = 'SUPERSEDED', updated_at = ${d.param(1)}
-    WHERE state = 'PENDING' AND EXISTS (
+    WHERE state = 'PENDING' AND kind = 'criteria' AND EXISTS (
       SELECT 1 FROM outbox newer
-       WHERE newer.team_slug = outbox.team_slug AND newer.hackathon_id = outbox.hackathon_id
+       WHERE newer.kind = 'criteria' AND newer.team_slug = outbox.team_slug AND newer.hackathon_id = outbox.hackathon_id
          AND newer.criteria_type = outbox.criteria_type AND newer.seq > outbox.seq)`;
 }
 
 export function dueSql(d: SqlDialect, lock = ""): string {
-  return `SELECT * FROM outbox WHERE state = 'PENDING' AND next_attempt_at <= ${d.param(1)}
-    ORDER BY rejections, seq LIMIT ${d.param(2)}${lock}`;
+  return `SELECT * FROM outbox WHERE state = 'PENDING' AND next_attempt_at <= ${d.param(1)} AND kind = ${d.param(2)}
+    ORDER BY rejections, seq LIMIT ${d.param(3)}${lock}`;
 }
 
 export function leaseSql(d: SqlDialect, count: number): string {
@@ -139,6 +150,7 @@ export function listOutboxSql(query: OutboxQuery, d: SqlDialect): { sql: string;
   };
   if (query.states?.length) where.push(`state IN (${query.states.map(next).join(", ")})`);
   if (query.teamSlug) where.push(`team_slug = ${next(query.teamSlug)}`);
+  if (query.kinds?.length) where.push(`kind IN (${query.kinds.map(next).join(", ")})`);
   if (query.beforeSeq !== undefined) where.push(`seq < ${next(query.beforeSeq)}`);
   const sql = `SELECT * FROM outbox ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq DESC LIMIT ${next(query.limit)}`;
   return { sql, values };
@@ -150,7 +162,9 @@ export function resendSql(d: SqlDialect, ids: readonly string[] | null): string 
 }
 
 export const OUTBOX_COUNTS_SQL = "SELECT state, COUNT(*) AS n FROM outbox GROUP BY state";
-export const OUTBOX_NEXT_DUE_SQL = "SELECT MIN(next_attempt_at) AS next_due FROM outbox WHERE state = 'PENDING'";
+export function nextDueSql(d: SqlDialect): string {
+  return `SELECT MIN(next_attempt_at) AS next_due FROM outbox WHERE kind = ${d.param(1)} AND state = 'PENDING'`;
+}
 
 const num = (value: unknown) => Number(value);
 
@@ -174,5 +188,7 @@ export function rowToOutbox(row: Row, parse: (value: unknown) => unknown): Outbo
     nextAttemptAt: num(row.next_attempt_at),
     deliveredAt: row.delivered_at === null || row.delivered_at === undefined ? null : num(row.delivered_at),
     updatedAt: num(row.updated_at),
+    kind: ((row.kind as string | undefined) ?? "criteria") as OutboxKind,
+    targetUrl: (row.target_url as string | null | undefined) ?? null,
   };
 }

@@ -37,8 +37,8 @@ export interface JobTransition {
   reason?: string;
   message?: string;
   patch?: JobPatch;
-  /** A criterion report for the Hub, written in the same transaction (only when the transition happens). */
-  outbox?: OutboxInsert;
+  /** Outbox rows (a criterion report for the Hub, a completion callback), written in the same transaction (only when the transition happens). */
+  outbox?: OutboxInsert[];
   at: number;
 }
 

@@ -35,16 +35,21 @@ const STATUS_FD = 3;
 /** How often the runs adopted at recovery (not our children: no exit event) are looked up in /proc. */
 const ADOPTED_POLL_MS = 250;
 /**
- * Loaded before every program: at its exit, writes its exit code to JOB_EXIT_FILE (tmp + rename).
+ * Preloaded (`--require`, CommonJS: cheaper to start than an ESM `--import`) into every program:
+ * at its exit, writes its exit code to JOB_EXIT_FILE (tmp + rename).
  * The file is the record of a run's completion that survives the service: a run that ended while
  * no service watched it, or one adopted after a restart (whose exit status only its parent could
  * read), is known to have exited, and how. A run killed by a signal writes none.
  */
-const EXIT_RECORDER = "data:text/javascript," + encodeURIComponent(
-  'import{writeFileSync,renameSync}from"node:fs";' +
-  'process.on("exit",(code)=>{const f=process.env.JOB_EXIT_FILE;if(!f)return;' +
-  'try{writeFileSync(f+".tmp",String(code));renameSync(f+".tmp",f)}catch{}});',
-);
+const EXIT_RECORDER = `process.on("exit", (code) => {
+  const file = process.env.JOB_EXIT_FILE;
+  if (!file) return;
+  const fs = require("node:fs");
+  try { fs.writeFileSync(file + ".tmp", String(code)); fs.renameSync(file + ".tmp", file); } catch {}
+});
+`;
+/** Where EXIT_RECORDER is written, in the runs directory (a dot name: never taken for a run's). */
+const EXIT_RECORDER_FILE = ".exit-recorder.cjs";
 
 type StopCause = "timeout" | "cancel" | "shutdown";
 
@@ -83,9 +88,12 @@ export class LocalRuntime implements Runtime {
   private readonly memory = MemoryWatch.create();
   private adoptedPoll?: NodeJS.Timeout;
   private readonly adoptedExits = new Map<string, () => void>();
+  private readonly exitRecorder: string;
 
   constructor(private readonly options: LocalRuntimeOptions) {
     mkdirSync(options.runsDir, { recursive: true });
+    this.exitRecorder = join(options.runsDir, EXIT_RECORDER_FILE);
+    writeFileSync(this.exitRecorder, EXIT_RECORDER);
   }
 
   setListener(listener: RuntimeListener): void {
@@ -113,7 +121,7 @@ export class LocalRuntime implements Runtime {
       }
     }
 
-    const child = spawn(process.execPath, [...this.nodeFlags(job), "--import", EXIT_RECORDER, entry, runMarker(job.id, job.attempt)], {
+    const child = spawn(process.execPath, [...this.nodeFlags(job), "--require", this.exitRecorder, entry, runMarker(job.id, job.attempt)], {
       cwd: runDir,
       env: {
         ...this.childEnv(job, workload, runDir, resultFile),
@@ -297,7 +305,7 @@ export class LocalRuntime implements Runtime {
       return;
     }
     for (const entry of entries) {
-      if (!keep.has(entry)) rmSync(join(this.options.runsDir, entry), { recursive: true, force: true });
+      if (!keep.has(entry) && !entry.startsWith(".")) rmSync(join(this.options.runsDir, entry), { recursive: true, force: true });
     }
   }
 

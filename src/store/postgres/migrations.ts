@@ -180,4 +180,15 @@ export const postgresMigrations: MigrationSet = [
       INSERT INTO job_counts (type, state, shard, n) SELECT type, state, 0, COUNT(*) FROM jobs GROUP BY type, state;
     `,
   },
+  {
+    version: 8,
+    name: "outbox kinds: job completion callbacks beside criteria reports",
+    // A callback row: kind 'callback', target_url the receiver, metrics the body, source_key
+    // ("callback:<job id>") its Idempotency-Key; the criteria columns are empty.
+    sql: `
+      ALTER TABLE outbox ADD COLUMN kind TEXT NOT NULL DEFAULT 'criteria';
+      ALTER TABLE outbox ADD COLUMN target_url TEXT;
+      CREATE INDEX outbox_kind_due ON outbox (kind, state, next_attempt_at);
+    `,
+  },
 ];

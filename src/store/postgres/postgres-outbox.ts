@@ -3,9 +3,9 @@
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import {
-  dueSql, insertOutboxSql, insertOutboxValues, leaseSql, listOutboxSql, OUTBOX_COUNTS_SQL, OUTBOX_NEXT_DUE_SQL,
+  dueSql, insertOutboxSql, insertOutboxValues, leaseSql, listOutboxSql, OUTBOX_COUNTS_SQL, nextDueSql,
   resendSql, rowToOutbox, settleSql, settleValues, supersedeSql,
-  type OutboxCount, type OutboxInsert, type OutboxItemRecord, type OutboxQuery, type OutboxState, type OutboxStore, type OutboxUpdate,
+  type OutboxCount, type OutboxInsert, type OutboxKind, type OutboxItemRecord, type OutboxQuery, type OutboxState, type OutboxStore, type OutboxUpdate,
 } from "../outbox-queries.js";
 import type { SqlDialect } from "../sql.js";
 
@@ -34,10 +34,10 @@ export class PostgresOutbox implements OutboxStore {
     });
   }
 
-  claimDue(now: number, limit: number, leaseUntil: number): Promise<OutboxItemRecord[]> {
+  claimDue(now: number, limit: number, leaseUntil: number, kind: OutboxKind = "criteria"): Promise<OutboxItemRecord[]> {
     return this.inTransaction(async (client) => {
       await client.query(supersedeSql(this.dialect), [now]);
-      const { rows } = await client.query(dueSql(this.dialect, " FOR UPDATE SKIP LOCKED"), [now, limit]);
+      const { rows } = await client.query(dueSql(this.dialect, " FOR UPDATE SKIP LOCKED"), [now, kind, limit]);
       const items = rows.map((row: Row) => rowToOutbox(row, parse));
       if (items.length) await client.query(leaseSql(this.dialect, items.length), [leaseUntil, now, ...items.map((i) => i.id)]);
       return items.map((i) => ({ ...i, nextAttemptAt: leaseUntil }));
@@ -72,8 +72,8 @@ export class PostgresOutbox implements OutboxStore {
     return rows.map((r: Row) => ({ state: r.state as OutboxState, count: Number(r.n) }));
   }
 
-  async nextDue(): Promise<number | null> {
-    const { rows } = await this.pool.query(OUTBOX_NEXT_DUE_SQL);
+  async nextDue(kind: OutboxKind = "criteria"): Promise<number | null> {
+    const { rows } = await this.pool.query(nextDueSql(this.dialect), [kind]);
     return rows[0]?.next_due === null || rows[0]?.next_due === undefined ? null : Number(rows[0].next_due);
   }
 }

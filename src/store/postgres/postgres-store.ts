@@ -138,7 +138,7 @@ export class PostgresStore extends SharedQueries implements JobStore, ScheduleSt
       if (!outcome) return null;
       await client.query(updateJobSql(dialect), updateJobValues(outcome.job, json));
       await client.query(insertEventSql(dialect), eventValues(outcome.event));
-      if (change.outbox) await this.outbox.insertWith(client, change.outbox);
+      for (const item of change.outbox ?? []) await this.outbox.insertWith(client, item);
       // Last, so the counter row's lock is held only until the commit.
       await addCounts(client, transitionDeltas(current, outcome.job));
       return outcome;

@@ -3,9 +3,9 @@
 import { randomUUID } from "node:crypto";
 import type Database from "better-sqlite3";
 import {
-  dueSql, insertOutboxSql, insertOutboxValues, leaseSql, listOutboxSql, OUTBOX_COUNTS_SQL, OUTBOX_NEXT_DUE_SQL,
+  dueSql, insertOutboxSql, insertOutboxValues, leaseSql, listOutboxSql, OUTBOX_COUNTS_SQL, nextDueSql,
   resendSql, rowToOutbox, settleSql, settleValues, supersedeSql,
-  type OutboxCount, type OutboxInsert, type OutboxItemRecord, type OutboxQuery, type OutboxState, type OutboxStore, type OutboxUpdate,
+  type OutboxCount, type OutboxInsert, type OutboxKind, type OutboxItemRecord, type OutboxQuery, type OutboxState, type OutboxStore, type OutboxUpdate,
 } from "../outbox-queries.js";
 import type { SqlDialect } from "../sql.js";
 
@@ -35,7 +35,7 @@ export class SqliteOutbox implements OutboxStore {
       settle: this.db.prepare(settleSql(this.dialect)),
       byId: this.db.prepare("SELECT * FROM outbox WHERE id = ?"),
       counts: this.db.prepare(OUTBOX_COUNTS_SQL),
-      nextDue: this.db.prepare(OUTBOX_NEXT_DUE_SQL),
+      nextDue: this.db.prepare(nextDueSql(this.dialect)),
     };
   }
 
@@ -48,10 +48,10 @@ export class SqliteOutbox implements OutboxStore {
     return this.db.transaction(() => items.reduce((n, item) => n + (this.insertSync(item) ? 1 : 0), 0)).immediate();
   }
 
-  async claimDue(now: number, limit: number, leaseUntil: number): Promise<OutboxItemRecord[]> {
+  async claimDue(now: number, limit: number, leaseUntil: number, kind: OutboxKind = "criteria"): Promise<OutboxItemRecord[]> {
     return this.db.transaction(() => {
       this.s.supersede.run(now);
-      const rows = (this.s.due.all(now, limit) as Row[]).map((row) => rowToOutbox(row, parse));
+      const rows = (this.s.due.all(now, kind, limit) as Row[]).map((row) => rowToOutbox(row, parse));
       if (rows.length) this.db.prepare(leaseSql(this.dialect, rows.length)).run(leaseUntil, now, ...rows.map((r) => r.id));
       return rows.map((r) => ({ ...r, nextAttemptAt: leaseUntil }));
     }).immediate();
@@ -82,8 +82,8 @@ export class SqliteOutbox implements OutboxStore {
     return (this.s.counts.all() as Row[]).map((r) => ({ state: r.state as OutboxState, count: Number(r.n) }));
   }
 
-  async nextDue(): Promise<number | null> {
-    const row = this.s.nextDue.get() as Row | undefined;
+  async nextDue(kind: OutboxKind = "criteria"): Promise<number | null> {
+    const row = this.s.nextDue.get(kind) as Row | undefined;
     return row?.next_due === null || row?.next_due === undefined ? null : Number(row.next_due);
   }
 }

@@ -206,7 +206,7 @@ export class SqliteStore extends SharedQueries implements JobStore, ScheduleStor
       if (!outcome) return null;
       this.s.updateJob.run(...updateJobValues(outcome.job, json));
       this.s.insertEvent.run(...eventValues(outcome.event));
-      if (change.outbox) this.outbox.insertSync(change.outbox);
+      for (const item of change.outbox ?? []) this.outbox.insertSync(item);
       this.addCounts(transitionDeltas(current, outcome.job));
       return outcome;
     });

@@ -1,0 +1,137 @@
+// The completion-callback delivery worker: takes due callback rows from the outbox, POSTs each
+// body to its URL with the row's source key as the `Idempotency-Key` header, and records the
+// outcome (callback-outbox.ts). A row is marked DELIVERED in the store only after the receiver
+// answered 2xx, so delivery is at least once; a receiver sees a repeat (same key, same body)
+// only when the service died between the answer and that record.
+import type { Logger } from "pino";
+import { exponentialBackoffMs } from "../hub/outbox.js";
+import type { OutboxStore } from "../store/outbox-queries.js";
+import { settleCallback, type CallbackOutcome } from "./callback-outbox.js";
+import { systemClock, type Clock } from "./clock.js";
+
+export interface CallbackDeliveryOptions {
+  batchSize: number;
+  pollIntervalMs: number;
+  requestTimeoutMs: number;
+  retryInitialMs: number;
+  retryMaxMs: number;
+  retryJitter: number;
+  maxRejections: number;
+  /** How long a claimed row is reserved for this worker (longer than a POST can take). */
+  leaseMs: number;
+}
+
+export const DEFAULT_CALLBACK_DELIVERY: CallbackDeliveryOptions = {
+  batchSize: 32,
+  pollIntervalMs: 5_000,
+  requestTimeoutMs: 10_000,
+  retryInitialMs: 1_000,
+  retryMaxMs: 300_000,
+  retryJitter: 0.2,
+  maxRejections: 5,
+  leaseMs: 60_000,
+};
+
+export class CallbackDelivery {
+  private stopped = true;
+  private loopDone?: Promise<void>;
+  private readonly stopController = new AbortController();
+  private idleWait: AbortController | null = null;
+  private woken = false;
+
+  constructor(
+    private readonly outbox: OutboxStore,
+    private readonly options: CallbackDeliveryOptions,
+    private readonly logger: Logger,
+    private readonly clock: Clock = systemClock,
+  ) {}
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.loopDone = this.loop();
+  }
+
+  /** Stops after the POSTs in flight (if any) are recorded. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.stopController.abort();
+    await this.loopDone;
+  }
+
+  /** A new callback is waiting: deliver now. */
+  wake(): void {
+    this.woken = true;
+    this.idleWait?.abort();
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopped) {
+      let sent = 0;
+      try {
+        sent = await this.deliverOnce();
+      } catch (error) {
+        this.logger.error({ err: error }, "callback delivery pass failed (store error)");
+      }
+      if (this.stopped) break;
+      if (sent > 0) continue;
+      const next = await this.outbox.nextDue("callback").catch(() => null);
+      const wait = next === null ? this.options.pollIntervalMs : Math.min(this.options.pollIntervalMs, Math.max(0, next - this.clock.now()));
+      await this.idle(wait);
+    }
+  }
+
+  private async idle(ms: number): Promise<void> {
+    if (this.woken) {
+      this.woken = false;
+      return;
+    }
+    const wait = new AbortController();
+    const onStop = () => wait.abort();
+    this.stopController.signal.addEventListener("abort", onStop, { once: true });
+    this.idleWait = wait;
+    try {
+      await this.clock.sleep(ms, wait.signal);
+    } finally {
+      this.idleWait = null;
+      this.woken = false;
+      this.stopController.signal.removeEventListener("abort", onStop);
+    }
+  }
+
+  /** One batch: claim, POST each, record. Returns how many were sent. */
+  async deliverOnce(): Promise<number> {
+    const now = this.clock.now();
+    const claimed = await this.outbox.claimDue(now, this.options.batchSize, now + this.options.leaseMs, "callback");
+    if (claimed.length === 0) return 0;
+    const outcomes = await Promise.all(claimed.map((item) => this.post(item.targetUrl ?? "", item.sourceKey, item.metrics)));
+    const settledAt = this.clock.now();
+    const policy = {
+      maxRejections: this.options.maxRejections,
+      retryDelayMs: (n: number) => exponentialBackoffMs(n, this.options.retryInitialMs, this.options.retryMaxMs, this.options.retryJitter),
+    };
+    const updates = claimed.map((item, i) => settleCallback(item, outcomes[i], settledAt, policy));
+    await this.outbox.settle(updates, settledAt);
+    updates.forEach((update, i) => {
+      if (update.state !== "DELIVERED") this.logger.warn({ jobId: claimed[i].jobId, attempts: update.attempts, state: update.state }, `completion callback not delivered: ${update.lastError}`);
+    });
+    return claimed.length;
+  }
+
+  private async post(url: string, key: string, body: Record<string, unknown>): Promise<CallbackOutcome> {
+    try {
+      const response = await fetch(url, {
+        method: "POST",
+        headers: { "content-type": "application/json", "idempotency-key": key, "user-agent": "jobscheduler-callback/1" },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(this.options.requestTimeoutMs),
+        redirect: "manual",
+      });
+      await response.arrayBuffer().catch(() => undefined);
+      return { kind: "answered", status: response.status };
+    } catch (error) {
+      const message = error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error);
+      return { kind: "unreachable", message };
+    }
+  }
+}
