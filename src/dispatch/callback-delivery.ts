@@ -17,7 +17,10 @@ export interface CallbackDeliveryOptions {
   retryMaxMs: number;
   retryJitter: number;
   maxRejections: number;
-  /** How long a claimed row is reserved for this worker (longer than a POST can take). */
+  /**
+   * How long a claimed row is reserved for this worker (longer than a POST can take). Also how late
+   * a row claimed by a service that then died is sent by the next one: keep it short.
+   */
   leaseMs: number;
 }
 
@@ -29,7 +32,7 @@ export const DEFAULT_CALLBACK_DELIVERY: CallbackDeliveryOptions = {
   retryMaxMs: 300_000,
   retryJitter: 0.2,
   maxRejections: 5,
-  leaseMs: 60_000,
+  leaseMs: 15_000,
 };
 
 export class CallbackDelivery {

@@ -161,7 +161,8 @@ export function resendSql(d: SqlDialect, ids: readonly string[] | null): string 
   return `UPDATE outbox SET state = 'PENDING', rejections = 0, next_attempt_at = ${d.param(1)}, updated_at = ${d.param(2)} WHERE state = 'PARKED'${filter}`;
 }
 
-export const OUTBOX_COUNTS_SQL = "SELECT state, COUNT(*) AS n FROM outbox GROUP BY state";
+/** Criteria reports only: the Hub's gauges (callbacks are listed through ListOutbox). */
+export const OUTBOX_COUNTS_SQL = "SELECT state, COUNT(*) AS n FROM outbox WHERE kind = 'criteria' GROUP BY state";
 export function nextDueSql(d: SqlDialect): string {
   return `SELECT MIN(next_attempt_at) AS next_due FROM outbox WHERE kind = ${d.param(1)} AND state = 'PENDING'`;
 }
