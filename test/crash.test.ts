@@ -33,6 +33,8 @@ interface Tally {
   callbacksWrong: number;
   callbackRepeats: number;
   interrupted: number;
+  /** Jobs not SUCCEEDED whose stored result says the work completed. */
+  completedButFailed: number;
   integrityErrors: number;
 }
 
@@ -60,11 +62,11 @@ beforeAll(async () => {
 afterAll(async () => {
   await receiver?.close();
   const rows = [...tallies.entries()].map(([store, t]) =>
-    `| ${store} | ${t.trials} | ${t.acknowledged} | ${t.lost} | ${t.duplicated} | ${t.doubleRuns} | ${t.stuck} | ${t.callbacksMissing + t.callbacksWrong} | ${t.callbackRepeats} | ${t.interrupted} | ${t.integrityErrors} |`);
+    `| ${store} | ${t.trials} | ${t.acknowledged} | ${t.lost} | ${t.duplicated} | ${t.doubleRuns} | ${t.stuck} | ${t.callbacksMissing + t.callbacksWrong} | ${t.callbackRepeats} | ${t.interrupted} | ${t.completedButFailed} | ${t.integrityErrors} |`);
   console.log([
     `crash trials (CRASH_SEED=${SEED})`,
-    "| store | trials | acknowledged | lost | duplicated | double runs | stuck | callbacks missing/wrong | callback repeats (same key) | interrupted | integrity errors |",
-    "|---|---|---|---|---|---|---|---|---|---|---|",
+    "| store | trials | acknowledged | lost | duplicated | double runs | stuck | callbacks missing/wrong | callback repeats (same key) | interrupted | completed but failed | integrity errors |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ...rows,
   ].join("\n"));
 });
@@ -198,6 +200,7 @@ class Trial {
       return now.every((j) => TERMINAL.has(j.state)) ? now : undefined;
     }, 40_000, 250).catch(async () => this.jobs());
     tally.stuck += jobs.filter((j) => !TERMINAL.has(j.state)).length;
+    tally.completedButFailed += jobs.filter((j) => j.state !== JobState.JOB_STATE_SUCCEEDED && j.result?.completed === true).length;
     tally.interrupted += jobs.filter((j) => j.reason === "INTERRUPTED" || j.attempts.some((a) => a.reason === "INTERRUPTED")).length;
 
     const starts = readFileSync(join(this.dataDir, "starts"), "utf8").trim().split("\n").filter(Boolean);
@@ -305,7 +308,7 @@ describe("crash consistency: kill -9 at random moments", () => {
     it(`${store.name}: ${trials} trials`, async () => {
       const tally: Tally = {
         trials: 0, acknowledged: 0, lost: 0, duplicated: 0, doubleRuns: 0, stuck: 0,
-        callbacksMissing: 0, callbacksWrong: 0, callbackRepeats: 0, interrupted: 0, integrityErrors: 0,
+        callbacksMissing: 0, callbacksWrong: 0, callbackRepeats: 0, interrupted: 0, completedButFailed: 0, integrityErrors: 0,
       };
       tallies.set(store.name, tally);
       try {
@@ -314,8 +317,8 @@ describe("crash consistency: kill -9 at random moments", () => {
         await store.teardown();
       }
       expect(tally.acknowledged).toBeGreaterThan(0);
-      expect({ lost: tally.lost, duplicated: tally.duplicated, doubleRuns: tally.doubleRuns, stuck: tally.stuck, callbacksMissing: tally.callbacksMissing, callbacksWrong: tally.callbacksWrong, integrityErrors: tally.integrityErrors })
-        .toEqual({ lost: 0, duplicated: 0, doubleRuns: 0, stuck: 0, callbacksMissing: 0, callbacksWrong: 0, integrityErrors: 0 });
+      expect({ lost: tally.lost, duplicated: tally.duplicated, doubleRuns: tally.doubleRuns, stuck: tally.stuck, callbacksMissing: tally.callbacksMissing, callbacksWrong: tally.callbacksWrong, completedButFailed: tally.completedButFailed, integrityErrors: tally.integrityErrors })
+        .toEqual({ lost: 0, duplicated: 0, doubleRuns: 0, stuck: 0, callbacksMissing: 0, callbacksWrong: 0, completedButFailed: 0, integrityErrors: 0 });
     }, 600_000);
   }
 });

@@ -41,7 +41,11 @@ const ADOPTED_POLL_MS = 250;
  * no service watched it, or one adopted after a restart (whose exit status only its parent could
  * read), is known to have exited, and how. A run killed by a signal writes none.
  */
-const EXIT_RECORDER = `process.on("exit", (code) => {
+// It also keeps a run that outlives the service (adopted later) from dying of its output: once
+// the service is gone, writing to stdout/stderr fails with EPIPE, which would end the program
+// with exit code 1 after it finished its work; that output has no reader left anyway.
+const EXIT_RECORDER = `for (const stream of [process.stdout, process.stderr]) stream.on("error", () => {});
+process.on("exit", (code) => {
   const file = process.env.JOB_EXIT_FILE;
   if (!file) return;
   const fs = require("node:fs");
