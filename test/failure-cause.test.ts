@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { failureCause } from "../src/dispatch/failure-cause.js";
 import { JobState } from "../src/gen/jobscheduler/v1/jobscheduler.js";
-import { timerJob } from "./support/requests.js";
+import { ms, timerJob } from "./support/requests.js";
 import { call, cleanup, startService, tempDir, waitFor, type TestService } from "./support/service.js";
 
 /** What a real node process prints when it dies of an uncaught ENOENT. */
@@ -54,5 +54,16 @@ describe("a collector that dies before writing its result", () => {
     });
     expect(failed!.message).toMatch(/^exited with code 1: Error: ENOENT: no such file or directory, open '.*\.missing'$/);
     expect(failed!.outputTail).toContain("Node.js v");
+  });
+
+  it("is an application verdict: never retried, whatever the retry policy allows", async () => {
+    const retryPolicy = { maxAttempts: 3, initialBackoff: ms(10), backoffMultiplier: 1, maxBackoff: ms(10), jitter: 0, retryOnTimeout: true };
+    const { job } = await call(service.client, service.client.scheduleJob, timerJob(10, { retryPolicy }));
+    const failed = await waitFor(async () => {
+      const current = await call(service.client, service.client.getJobStatus, { jobId: job!.id });
+      return current.state === JobState.JOB_STATE_FAILED ? current : undefined;
+    });
+    expect(failed).toMatchObject({ reason: "EXIT_CODE", attempt: 1, maxAttempts: 3 });
+    expect(failed!.attempts).toEqual([]);
   });
 });
