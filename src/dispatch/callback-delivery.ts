@@ -4,10 +4,10 @@
 // answered 2xx, so delivery is at least once; a receiver sees a repeat (same key, same body)
 // only when the service died between the answer and that record.
 import type { Logger } from "pino";
-import { exponentialBackoffMs } from "../hub/outbox.js";
 import type { OutboxStore } from "../store/outbox-queries.js";
 import { settleCallback, type CallbackOutcome } from "./callback-outbox.js";
 import { systemClock, type Clock } from "./clock.js";
+import { exponentialBackoffMs } from "./retry.js";
 
 export interface CallbackDeliveryOptions {
   batchSize: number;

@@ -50,3 +50,9 @@ export function backoffMs(job: Pick<JobRecord, "id" | "retryPolicy">, nextAttemp
 export function stableFraction(seed: string): number {
   return createHash("sha256").update(seed).digest().readUInt32BE(0) / 2 ** 32;
 }
+
+/** Exponential back-off with jitter: initial * 2^(n-1), capped, spread by +-jitter. */
+export function exponentialBackoffMs(n: number, initialMs: number, maxMs: number, jitter: number, random: () => number = Math.random): number {
+  const base = Math.min(maxMs, initialMs * 2 ** Math.max(0, n - 1));
+  return Math.max(0, Math.round(Math.min(maxMs, base * (1 + jitter * (random() * 2 - 1)))));
+}

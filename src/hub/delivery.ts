@@ -10,12 +10,13 @@
 //   - 401/403: reporting stops loudly (error log, jobscheduler_hub_reporting_blocked, readiness
 //     note) and is retried only every HUB_AUTH_RETRY_INTERVAL.
 import type { Logger } from "pino";
+import { exponentialBackoffMs } from "../dispatch/retry.js";
 import { systemClock, type Clock } from "../dispatch/clock.js";
 import type { OutboxItemRecord, OutboxStore } from "../store/outbox-queries.js";
 import { HubError, type CriteriaKey, type HubClient } from "./hub-client.js";
 import type { HubMetrics } from "./hub-metrics.js";
 import {
-  exponentialBackoffMs, planBatch, releaseItems, settleBatch, toCriteriaUpdate, type DeliveryOutcome,
+  planBatch, releaseItems, settleBatch, toCriteriaUpdate, type DeliveryOutcome,
 } from "./outbox.js";
 
 export interface DeliveryOptions {

@@ -147,9 +147,3 @@ export function releaseItems(items: OutboxItemRecord[], now: number): OutboxUpda
     lastError: item.lastError, nextAttemptAt: now, deliveredAt: item.deliveredAt,
   }));
 }
-
-/** Exponential back-off with jitter: initial * 2^(n-1), capped, spread by +-jitter. */
-export function exponentialBackoffMs(n: number, initialMs: number, maxMs: number, jitter: number, random: () => number = Math.random): number {
-  const base = Math.min(maxMs, initialMs * 2 ** Math.max(0, n - 1));
-  return Math.max(0, Math.round(Math.min(maxMs, base * (1 + jitter * (random() * 2 - 1)))));
-}

@@ -5,8 +5,8 @@
 // an http_check run). A program whose runners are separate programs (k6) starts each in a process
 // group of its own, and each such group is held to the runners' limit, as a runner pod would be.
 // Linux only (/proc); elsewhere the runtime falls back to the heap flag.
-import { existsSync, readFileSync } from "node:fs";
-import { childrenOf, processGroupOf } from "./process-tree.js";
+import { existsSync } from "node:fs";
+import { descendants, processGroupOf, readOrNull } from "./process-tree.js";
 
 /** What a run may hold resident. */
 export interface MemoryLimits {
@@ -83,37 +83,25 @@ export class MemoryWatch {
   /** Resident memory of a process and its descendants, by process group. */
   residentBytesByGroup(pid: number): Map<number, number> {
     const byGroup = new Map<number, number>();
-    const pending = [pid];
-    const seen = new Set<number>();
-    while (pending.length) {
-      const current = pending.pop()!;
-      if (seen.has(current)) continue;
-      seen.add(current);
-      const statm = readOrNull(`/proc/${current}/statm`);
+    for (const current of [pid, ...descendants(pid)]) {
+      const resident = this.residentBytesOf(current);
       const group = processGroupOf(current);
-      if (statm === null || group === null) continue;
-      byGroup.set(group, (byGroup.get(group) ?? 0) + (Number(statm.split(" ")[1]) || 0) * this.pageSize);
-      pending.push(...childrenOf(current));
+      if (resident === null || group === null) continue;
+      byGroup.set(group, (byGroup.get(group) ?? 0) + resident);
     }
     return byGroup;
   }
 
   /** Resident memory of a process and its descendants (0 once it is gone). */
   residentBytes(pid: number): number {
-    let pages = 0;
-    const pending = [pid];
-    const seen = new Set<number>();
-    while (pending.length) {
-      const current = pending.pop()!;
-      if (seen.has(current)) continue;
-      seen.add(current);
-      const statm = readOrNull(`/proc/${current}/statm`);
-      if (statm === null) continue;
-      pages += Number(statm.split(" ")[1]) || 0;
-      const children = readOrNull(`/proc/${current}/task/${current}/children`);
-      if (children) for (const child of children.trim().split(/\s+/)) if (child) pending.push(Number(child));
-    }
-    return pages * this.pageSize;
+    let total = 0;
+    for (const current of [pid, ...descendants(pid)]) total += this.residentBytesOf(current) ?? 0;
+    return total;
+  }
+
+  private residentBytesOf(pid: number): number | null {
+    const statm = readOrNull(`/proc/${pid}/statm`);
+    return statm === null ? null : (Number(statm.split(" ")[1]) || 0) * this.pageSize;
   }
 
   private unwatch(run: WatchedRun): void {
@@ -134,12 +122,4 @@ function detectPageSize(): number | null {
   const ratio = process.memoryUsage.rss() / pages;
   // The two readings are a moment apart; the page size is the power of two nearest their ratio.
   return 2 ** Math.round(Math.log2(ratio));
-}
-
-function readOrNull(path: string): string | null {
-  try {
-    return readFileSync(path, "utf8");
-  } catch {
-    return null;
-  }
 }

@@ -3,7 +3,8 @@
 // command line, so it can be recognised in /proc without trusting a stale pid; what
 // the program started (k6 runners, in process groups of their own) inherits JOB_ID and
 // JOB_ATTEMPT in its environment, so it is found even after its parent died.
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
+import { readOrNull } from "./process-tree.js";
 
 export function runMarker(jobId: string, attempt: number): string {
   return `--job-run=${jobId}/${attempt}`;
@@ -90,13 +91,5 @@ function processIds(): number[] {
     return readdirSync("/proc").filter((entry) => /^\d+$/.test(entry)).map(Number);
   } catch {
     return [];
-  }
-}
-
-function readOrNull(path: string): string | null {
-  try {
-    return readFileSync(path, "utf8");
-  } catch {
-    return null;
   }
 }

@@ -70,7 +70,8 @@ export function signalRunGroups(root: number, signal: NodeJS.Signals, others: re
   }
 }
 
-function readOrNull(path: string): string | null {
+/** A /proc file's text, or null when the process is gone (or there is no /proc). */
+export function readOrNull(path: string): string | null {
   try {
     return readFileSync(path, "utf8");
   } catch {
