@@ -13,12 +13,13 @@
 // plus the pinning knobs in bench/procs.ts.
 import { statSync } from "node:fs";
 import { join } from "node:path";
-import { credentials, type ServiceError } from "@grpc/grpc-js";
+import type { ServiceError } from "@grpc/grpc-js";
 import { randomUUID } from "node:crypto";
 import {
   GetJobStatusRequest, Job, JobSchedulerClient, JobSchedulerService, ScheduleJobRequest, type DispatchingStatus, type ScheduleJobResponse,
 } from "../src/gen/jobscheduler/v1/jobscheduler.js";
-import { baseEnv, cleanup, ROOT, tempDir } from "../test/support/service.js";
+import { TEST_ADMIN_KEY } from "../test/support/auth.js";
+import { baseEnv, cleanup, ROOT, tempDir, testClient } from "../test/support/service.js";
 import { runLoad, type LoadOptions, type LoadResult, type UnaryTarget } from "./load.js";
 import {
   envArgs, envNumber, freePort, pinLoadGenerator, planPinning, ServerProcess, spawnServerProcess, waitForQuiet,
@@ -65,6 +66,7 @@ function getJobStatusTarget(address: string, ids: string[]): UnaryTarget<Buffer,
     serialize: (bytes) => bytes,
     deserialize: methods.getJobStatus.responseDeserialize,
     request: () => encoded[Math.floor(Math.random() * encoded.length)],
+    headers: { authorization: `Bearer ${TEST_ADMIN_KEY}` },
   };
 }
 
@@ -81,6 +83,7 @@ function scheduleJobTarget(address: string, runTag: string): UnaryTarget<Schedul
       return response;
     },
     request: () => timerRequest(`bench-${runTag}-${next++}`),
+    headers: { authorization: `Bearer ${TEST_ADMIN_KEY}` },
   };
 }
 
@@ -194,7 +197,7 @@ async function startService(dataDir: string, logLevel: string): Promise<{ server
   const child = spawnServerProcess(process.execPath, [...envArgs("BENCH_SERVICE_NODE_ARGS"), join(ROOT, "dist/main.js")], { cwd: ROOT, env });
   const server = new ServerProcess("service", child);
   const address = `127.0.0.1:${grpcPort}`;
-  const client = new JobSchedulerClient(address, credentials.createInsecure());
+  const client = testClient(address);
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (!server.running) throw new Error(`service exited (${await server.exited}) before it was ready:\n${server.tail()}`);

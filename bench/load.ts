@@ -7,7 +7,7 @@
 // side was the bottleneck and whether the machine was quiet.
 import http2 from "node:http2";
 import { connect as connectTcp } from "node:net";
-import { Client, credentials, status, type ChannelOptions, type ServiceError } from "@grpc/grpc-js";
+import { Client, credentials, Metadata, status, type ChannelOptions, type ServiceError } from "@grpc/grpc-js";
 import { machineBusySeconds, processCpuSeconds } from "./procs.js";
 
 /**
@@ -28,6 +28,8 @@ export interface UnaryTarget<Req, Res> {
   deserialize: (bytes: Buffer) => Res;
   /** The request for client `client`'s `seq`-th call (seq counts from 0 per client). */
   request: (client: number, seq: number) => Req;
+  /** Headers every call sends (e.g. `authorization`). */
+  headers?: Record<string, string>;
 }
 
 export interface LoadOptions {
@@ -110,14 +112,16 @@ interface Connection {
 
 const identity = (bytes: Buffer) => bytes;
 
-async function grpcJsConnection(address: string): Promise<Connection> {
+async function grpcJsConnection(address: string, headers: Record<string, string>): Promise<Connection> {
   const client = new Client(address, credentials.createInsecure(), CLIENT_CHANNEL_OPTIONS);
+  const metadata = new Metadata();
+  for (const [name, value] of Object.entries(headers)) metadata.set(name, value);
   await new Promise<void>((resolve, reject) =>
     client.waitForReady(Date.now() + 10_000, (error) => (error ? reject(new Error(`cannot connect to ${address}: ${error.message}`)) : resolve())),
   );
   return {
     unary(path, request, deserialize, done) {
-      client.makeUnaryRequest(path, identity, deserialize, request, (error: ServiceError | null) =>
+      client.makeUnaryRequest(path, identity, deserialize, request, metadata.clone(), (error: ServiceError | null) =>
         done(error ? { code: error.code, details: error.details || error.message } : null),
       );
     },
@@ -125,7 +129,7 @@ async function grpcJsConnection(address: string): Promise<Connection> {
   };
 }
 
-async function http2Connection(address: string): Promise<Connection> {
+async function http2Connection(address: string, headers: Record<string, string>): Promise<Connection> {
   // Our own socket, with Nagle off as grpc-js does for its client connections (transport.ts).
   const [host, port] = [address.slice(0, address.lastIndexOf(":")), Number(address.slice(address.lastIndexOf(":") + 1))];
   const session = http2.connect(`http://${address}`, {
@@ -140,7 +144,7 @@ async function http2Connection(address: string): Promise<Connection> {
   return {
     unary(path, request, deserialize, done) {
       const stream = session.request({
-        ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers",
+        ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers", ...headers,
       });
       const chunks: Buffer[] = [];
       let grpcStatus: string | undefined;
@@ -183,14 +187,14 @@ async function http2Connection(address: string): Promise<Connection> {
   };
 }
 
-function connect(kind: ClientKind, address: string, count: number): Promise<Connection[]> {
+function connect(kind: ClientKind, address: string, count: number, headers: Record<string, string>): Promise<Connection[]> {
   const open = kind === "http2" ? http2Connection : grpcJsConnection;
-  return Promise.all(Array.from({ length: count }, () => open(address)));
+  return Promise.all(Array.from({ length: count }, () => open(address, headers)));
 }
 
 export async function runLoad<Req, Res>(target: UnaryTarget<Req, Res>, options: LoadOptions): Promise<LoadResult> {
   const { concurrency, warmupMs, windowMs } = options;
-  const clients = await connect(options.client, target.address, concurrency);
+  const clients = await connect(options.client, target.address, concurrency, target.headers ?? {});
   // Room for ~50k calls/s without regrowing; grows by doubling beyond that.
   let latencies = new Float64Array(Math.max(1024, Math.ceil((windowMs / 1000) * 50_000)));
   let count = 0;

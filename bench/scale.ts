@@ -159,7 +159,7 @@ async function run(): Promise<BenchReport> {
     return latencies;
   };
   const list = (request: Partial<ListJobsRequest>) => call<ListJobsRequest, ListJobsResponse>(c, c.listJobs, { ...emptyList, ...request });
-  const emptyList: ListJobsRequest = { type: "", states: [], labelSelector: "", createdAfter: undefined, createdBefore: undefined, pageSize: 50, pageToken: "", scheduleId: "", reason: "" };
+  const emptyList: ListJobsRequest = { type: "", states: [], labelSelector: "", createdAfter: undefined, createdBefore: undefined, pageSize: 50, pageToken: "", scheduleId: "", reason: "", teamSlug: "" };
   const queued = loaded.queued;
   const randomQueued = () => queued[Math.floor(Math.random() * queued.length)];
   // (A sampled job the "runs active" phase of an earlier run started is no longer queued: still a GetJobStatus.)

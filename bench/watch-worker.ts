@@ -6,6 +6,7 @@
 import { credentials } from "@grpc/grpc-js";
 import { parentPort, workerData } from "node:worker_threads";
 import { JobSchedulerClient, JobState, type JobEvent } from "../src/gen/jobscheduler/v1/jobscheduler.js";
+import { apiKeyInterceptor, TEST_ADMIN_KEY } from "../test/support/auth.js";
 
 interface Input {
   address: string;
@@ -13,7 +14,7 @@ interface Input {
 }
 
 const { address, jobs } = workerData as Input;
-const client = new JobSchedulerClient(address, credentials.createInsecure());
+const client = new JobSchedulerClient(address, credentials.createInsecure(), { interceptors: [apiKeyInterceptor(TEST_ADMIN_KEY)] });
 const arrivals: Record<string, number> = {};
 let left = jobs.length;
 const streams = jobs.map((job) => {

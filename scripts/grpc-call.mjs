@@ -10,6 +10,8 @@
 // lowerCamelCase names and without default values (-keep-proto-names, -emit-defaults); TLS unless
 // -plaintext; exit code 0, 1 (connection, reflection or request data), 2 (usage), or 64 + the
 // status code of a failed call, whose code and message go to stderr. `-help` lists the flags.
+// Unlike grpcurl, it sends the key in JOBSCHEDULER_API_KEY (as `authorization: Bearer`) when no
+// -H header carries a credential; -v does not print it.
 import { readFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import { create, fromBinary, fromJsonString, toBinary, toJson } from "@bufbuild/protobuf";
@@ -82,7 +84,7 @@ class Session {
     // Until the channel is up, reflection calls also wait at most -connect-timeout (grpcurl's dial timeout).
     const connectBy = Date.now() + (options["connect-timeout"] || 10) * 1000;
     const callOptions = () => ({ deadline: this.connected() ? this.deadline : Math.min(this.deadline, connectBy) });
-    this.reflection = new Reflection(client, metadata([...options.H, ...options["reflect-header"]]), callOptions);
+    this.reflection = new Reflection(client, withApiKey(metadata([...options.H, ...options["reflect-header"]])), callOptions);
   }
 
   connected() {
@@ -177,7 +179,7 @@ async function invoke(session, symbol) {
   const requestMetadata = metadata([...options.H, ...options["rpc-header"]]);
   if (verbose) print(`\nResolved method descriptor:\n${describe(method).split("\n").slice(1).join("\n")}`);
   if (verbose) print(`\nRequest metadata to send:\n${metadataText(requestMetadata)}`);
-  const status = await call(session, method, request, requestMetadata, (response) => {
+  const status = await call(session, method, request, withApiKey(requestMetadata.clone()), (response) => {
     if (verbose) print("\nResponse contents:");
     print(JSON.stringify(toJson(method.output, response, {
       registry,
@@ -273,6 +275,13 @@ function metadata(headers) {
     }
   }
   return result;
+}
+
+/** `md` with JOBSCHEDULER_API_KEY as `authorization: Bearer`, unless a header already carries a credential. */
+function withApiKey(md) {
+  const key = process.env.JOBSCHEDULER_API_KEY?.trim();
+  if (key && md.get("authorization").length === 0 && md.get("x-api-key").length === 0) md.set("authorization", `Bearer ${key}`);
+  return md;
 }
 
 function metadataText(md) {

@@ -5,10 +5,22 @@
 //   npm run smoke [-- host:port]        (default localhost:50054, or JOBSCHEDULER_ADDRESS)
 // Any failure is one line on stderr and exit code 1 (e.g. "smoke: nothing answers at
 // localhost:50054 (connection refused)").
+// The API key: JOBSCHEDULER_API_KEY, else the admin key the service generated at its first
+// start ($DATA_DIR/admin.key, default ./data/admin.key), as after `npm start` in this directory.
 import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const address = process.argv[2] ?? process.env.JOBSCHEDULER_ADDRESS ?? "localhost:50054";
+const env = { ...process.env };
+if (!env.JOBSCHEDULER_API_KEY) {
+  try {
+    env.JOBSCHEDULER_API_KEY = readFileSync(join(env.DATA_DIR ?? "data", "admin.key"), "utf8").trim();
+  } catch {
+    // no key file: the call goes without one, and an UNAUTHENTICATED answer says what is missing
+  }
+}
 const grpcCall = fileURLToPath(new URL("./grpc-call.mjs", import.meta.url));
 const WATCH_SECONDS = 60;
 
@@ -20,7 +32,7 @@ function fail(line) {
 /** Runs grpc-call.mjs as grpcurl would be run; gives the response messages, or ends the smoke test in one line. */
 function call(method, body) {
   const args = ["-plaintext", "-max-time", String(WATCH_SECONDS), "-d", JSON.stringify(body), address, `jobscheduler.v1.JobScheduler/${method}`];
-  const run = spawnSync(process.execPath, [grpcCall, ...args], { encoding: "utf8" });
+  const run = spawnSync(process.execPath, [grpcCall, ...args], { encoding: "utf8", env });
   // One JSON document per message; split on document boundaries.
   const messages = run.stdout.split(/\n(?=\{)/).filter((s) => s.trim()).map((s) => JSON.parse(s));
   if (run.status === 0) return messages;
@@ -29,6 +41,9 @@ function call(method, body) {
   if (unreachable) fail(`nothing answers at ${address} (${unreachable[1]})`);
   const status = /Code: (\S+)\s+Message: (.*)/s.exec(stderr);
   const seen = messages.length ? ` after ${messages.map((m) => m.state?.replace("JOB_STATE_", "")).join(" → ")}` : "";
+  if (status?.[1] === "Unauthenticated") {
+    fail(`${method} answered Unauthenticated: set JOBSCHEDULER_API_KEY, or run this where the service keeps data/admin.key (or set DATA_DIR)`);
+  }
   if (status) fail(`${method} answered ${status[1]}: ${status[2].replace(/\s+/g, " ")}${seen}`);
   fail(`${method} failed: ${stderr.replace(/\s+/g, " ") || `grpc-call.mjs exited with ${run.status ?? run.signal}`}`);
 }

@@ -1,10 +1,17 @@
 import { join } from "node:path";
 import type { Logger } from "pino";
+import { apiKeyService } from "./api/api-key-service.js";
 import { jobSchedulerService } from "./api/job-scheduler-service.js";
 import { RpcInstrumentation } from "./api/rpc.js";
 import { outboxService } from "./api/outbox-service.js";
 import { scheduleService } from "./api/schedule-service.js";
 import { setServing, startGrpcServer, stopGrpcServer } from "./api/server.js";
+import { anonymousAuthenticator, CredentialAuthenticator, type Authenticator } from "./auth/authenticator.js";
+import { ensureFirstAdminKey } from "./auth/bootstrap.js";
+import { CallGuard } from "./auth/guard.js";
+import { KeyDirectory } from "./auth/key-directory.js";
+import { loadKeysFile } from "./auth/keys-file.js";
+import { reflectionGuard } from "./auth/reflection-guard.js";
 import type { Config } from "./config.js";
 import { systemClock, type Clock } from "./dispatch/clock.js";
 import { CallbackDelivery, DEFAULT_CALLBACK_DELIVERY } from "./dispatch/callback-delivery.js";
@@ -14,6 +21,7 @@ import { JobLifecycle } from "./dispatch/lifecycle.js";
 import { loadDeclaredSchedules } from "./dispatch/schedules/declared.js";
 import { ScheduleMetrics } from "./dispatch/schedules/metrics.js";
 import { Scheduler } from "./dispatch/schedules/scheduler.js";
+import { JobSchedulerService } from "./gen/jobscheduler/v1/jobscheduler.js";
 import { builtinRegistry } from "./jobs/builtin.js";
 import { k6OptionsFromConfig } from "./jobs/k6/options.js";
 import { createHubReporting, hubJobOptions, roundTypeLimits } from "./hub/reporting.js";
@@ -42,6 +50,7 @@ export interface AppOptions {
 export async function startApp(config: Config, logger: Logger, options: AppOptions = {}): Promise<RunningApp> {
   const clock = options.clock ?? systemClock;
   const declaredSchedules = config.SCHEDULES_FILE ? loadDeclaredSchedules(config.SCHEDULES_FILE) : [];
+  const declaredKeys = config.API_KEYS_FILE ? loadKeysFile(config.API_KEYS_FILE, clock.now()) : [];
   const store = await openStore(config);
   const registry = builtinRegistry({ ...hubJobOptions(config), k6: k6OptionsFromConfig(config) });
   const events = new JobEvents();
@@ -100,14 +109,42 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
   hub.start();
   callbacks.start();
 
-  const rpc = new RpcInstrumentation(logger, metrics);
+  // Authentication, authorization and audit (src/auth/): every RPC passes the guard in rpc.ts.
+  const authLogger = logger.child({ component: "auth" });
+  const keys = new KeyDirectory(store, declaredKeys, authLogger);
+  let authenticator: Authenticator = anonymousAuthenticator;
+  if (config.AUTH_ENABLED) {
+    await ensureFirstAdminKey(store, declaredKeys.length, config.DATA_DIR, clock.now(), authLogger);
+    authenticator = new CredentialAuthenticator(keys, clock);
+  } else {
+    authLogger.warn("authentication is off (AUTH_ENABLED=false): every caller is an anonymous admin");
+  }
+  const guard = new CallGuard({
+    authenticator,
+    methods: Object.values(JobSchedulerService).map((method) => method.path.split("/").pop()!),
+    lookups: {
+      getJob: (id) => store.getJob(id),
+      getSchedule: (id) => store.getSchedule(id),
+      getOutboxItem: (id) => store.outbox.get(id),
+      keyTeam: async (id) => {
+        const key = await keys.find(id);
+        return key ? key.team : undefined;
+      },
+    },
+  });
+  keys.start();
+
+  const rpc = new RpcInstrumentation(logger, metrics, guard);
   const service = jobSchedulerService(
     { store, registry, lifecycle, dispatcher, events, cancelWaitMs: config.CANCEL_WAIT, defaultQueueTimeoutMs: config.DEFAULT_QUEUE_TIMEOUT, maxScheduleHorizonMs: config.MAX_SCHEDULE_HORIZON, clock },
     rpc,
     scheduleService(scheduler, rpc),
     outboxService(rpc, { outbox: store.outbox, delivery: { wake: () => { hub.delivery?.wake(); callbacks.wake(); } }, clock }),
+    apiKeyService(rpc, { store, keys, clock }),
   );
-  const grpc = await startGrpcServer(service, config.GRPC_HOST, config.GRPC_PORT);
+  const grpc = await startGrpcServer(service, config.GRPC_HOST, config.GRPC_PORT, {
+    interceptors: config.AUTH_ENABLED && !config.AUTH_REFLECTION_PUBLIC ? [reflectionGuard(authenticator)] : [],
+  });
   let stopping = false;
   const health = await startHealthServer(config.HTTP_PORT, config.HTTP_HOST, {
     async check() {
@@ -139,6 +176,7 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
       await runtime.shutdown(config.SHUTDOWN_TIMEOUT);
       await hub.stop();
       await callbacks.stop();
+      await keys.stop();
       await Promise.all([closeServer(health.server), closeServer(metricsServer.server)]);
       await store.close();
       logger.info("stopped");

@@ -20,6 +20,13 @@ export const duration = (fallback: string) =>
       return Math.round(Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS]);
     });
 
+/** true/false (also 1/0, yes/no). */
+export const flag = (fallback: boolean) =>
+  z
+    .enum(["true", "false", "1", "0", "yes", "no"], { error: "must be true or false" })
+    .default(fallback ? "true" : "false")
+    .transform((text) => text === "true" || text === "1" || text === "yes");
+
 /** A JSON document checked by `schema`; issues name the JSON path. */
 export const json = <T extends z.ZodType>(schema: T, fallback: string) =>
   z

@@ -4,6 +4,7 @@ import { z } from "zod";
 import { command, duration, json, path, pathList } from "./config-fields.js";
 import { parseQuantity } from "./runtime/quantity.js";
 import { parseLimitList } from "./dispatch/limits.js";
+import { authSettings } from "./auth/settings.js";
 import { hubSettings, SECRET_SETTINGS } from "./hub/settings.js";
 
 
@@ -176,6 +177,8 @@ export const configSchema = z.object({
   K6_RUNNER_URL: z.string().default("http://{podIP}:{port}"),
   // Hub reporting, team rounds and collectors (src/hub/settings.ts, docs/hub-reporting.md).
   ...hubSettings,
+  // Authentication, authorization, quotas and the audit log (src/auth/settings.ts, docs/architecture.md).
+  ...authSettings,
 });
 
 export type Config = Omit<z.infer<typeof configSchema>, "RUNTIME"> & { RUNTIME: "local" | "kubernetes" };

@@ -68,7 +68,7 @@ describe("the API under a seeded fuzz of every RPC", () => {
   const dataDir = tempDir();
   const canaries = new Map<string, JsonValue>();
   let canarySchedule: { id: string; json: JsonValue };
-  const pools: Pools = { jobIds: [], terminalJobIds: [], readOnlyJobIds: [], schedules: [], jobPageTokens: [], schedulePageTokens: [] };
+  const pools: Pools = { jobIds: [], terminalJobIds: [], readOnlyJobIds: [], schedules: [], jobPageTokens: [], schedulePageTokens: [], keyIds: [] };
 
   async function ok(rpc: string, json: JsonObject): Promise<JsonObject> {
     const answer = await raw.call(rpc, encodeJson(requestTypeOf(rpc), json), { deadlineMs: DEADLINE_MS });
@@ -148,6 +148,8 @@ describe("the API under a seeded fuzz of every RPC", () => {
     } else if (rpc === "CreateSchedule") {
       const schedule = read("Schedule");
       pools.schedules.push({ id: schedule.id as string, name: (schedule.spec as JsonObject).name as string });
+    } else if (rpc === "CreateApiKey") {
+      pools.keyIds.push((read("CreateApiKeyResponse").key as JsonObject).id as string);
     } else if (rpc === "ListJobs" || rpc === "ListSchedules") {
       const token = nextPageToken(answer.messages[0]);
       if (token) (rpc === "ListJobs" ? pools.jobPageTokens : pools.schedulePageTokens).push(token);

@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { configSchema } from "../src/config.js";
 import { runCli } from "./support/cli.js";
 import { timerJob } from "./support/requests.js";
-import { baseEnv, call, cleanup, ROOT, spawnService, tempDir, type ChildService } from "./support/service.js";
+import type { JobSchedulerClient } from "../src/gen/jobscheduler/v1/jobscheduler.js";
+import { baseEnv, call, cleanup, ROOT, spawnService, tempDir, testClient, type ChildService } from "./support/service.js";
 
 const run = promisify(execFile);
 const readme = readFileSync(join(ROOT, "README.md"), "utf8");
@@ -115,13 +116,18 @@ describe("README.md's grpcurl examples", () => {
   const commands = readmeCommands();
   let dir: string;
   let service: ChildService;
+  let client: JobSchedulerClient;
 
   beforeAll(async () => {
     dir = tempDir("jobscheduler-readme-");
-    service = await spawnService(baseEnv(join(dir, "data")));
+    // No API_KEYS_FILE: as on a user's first start, the service writes data/admin.key, which the
+    // README's commands read (they run in `dir`, as in the directory of `npm start`).
+    service = await spawnService(baseEnv(join(dir, "data"), { API_KEYS_FILE: "" }));
+    client = testClient(`127.0.0.1:${service.grpcPort}`, readFileSync(join(dir, "data/admin.key"), "utf8").trim());
   });
 
   afterAll(async () => {
+    client?.close();
     service.client.close();
     service.process.kill("SIGTERM");
     await service.exited;
@@ -163,11 +169,13 @@ describe("README.md's grpcurl examples", () => {
     execFileSync("mkdir", ["-p", bin]);
     writeFileSync(join(bin, "grpcurl"), `#!/bin/sh\nexec "${process.execPath}" "${join(ROOT, "scripts/grpc-call.mjs")}" "$@"\n`);
     chmodSync(join(bin, "grpcurl"), 0o755);
-    const env = { ...process.env, PATH: `${bin}:${process.env.PATH}` };
+    // As a user's shell: the key comes from the README's -H, not from the tests' JOBSCHEDULER_API_KEY.
+    const { JOBSCHEDULER_API_KEY: _testKey, ...userEnv } = process.env;
+    const env = { ...userEnv, PATH: `${bin}:${process.env.PATH}` };
 
     // `<id>`: the job the README schedules; CancelJob and RetryJob act on a job that is still
     // waiting (scheduled here, due in a month), which the README's CancelJob then cancels.
-    const waiting = await call(service.client, service.client.scheduleJob, timerJob(1000, { name: "waiting", runAt: new Date(Date.now() + 30 * 86_400_000) }));
+    const waiting = await call(client, client.scheduleJob, timerJob(1000, { name: "waiting", runAt: new Date(Date.now() + 30 * 86_400_000) }));
     let scheduled: string | undefined;
     const idFor = (method: string) => (method === "CancelJob" || method === "RetryJob" ? waiting.job!.id : scheduled);
 
@@ -176,7 +184,7 @@ describe("README.md's grpcurl examples", () => {
       const method = symbol?.split(/[/.]/).at(-1) ?? "";
       let text = command.text.replaceAll("localhost:50054", `127.0.0.1:${service.grpcPort}`);
       if (text.includes("<id>")) text = text.replaceAll("<id>", idFor(method) ?? "<no job scheduled before this line>");
-      const result = await runCli("bash", ["-c", text], { env });
+      const result = await runCli("bash", ["-c", text], { env, cwd: dir });
       expect({ command: command.text, status: result.status, stderr: result.stderr }).toEqual({ command: command.text, status: 0, stderr: "" });
 
       if (verb === "list") expect(result.stdout).toContain("jobscheduler.v1.JobScheduler\n");

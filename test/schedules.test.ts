@@ -67,7 +67,7 @@ const api = (client: JobSchedulerClient) => ({
   resume: (scheduleId: string) => call<ResumeScheduleRequest, Schedule>(client, client.resumeSchedule, { scheduleId }),
   remove: (scheduleId: string) => call<DeleteScheduleRequest, DeleteScheduleResponse>(client, client.deleteSchedule, { scheduleId }),
   trigger: (scheduleId: string) => call<TriggerScheduleRequest, TriggerScheduleResponse>(client, client.triggerSchedule, { scheduleId }),
-  list: (pageSize: number, pageToken = "") => call<ListSchedulesRequest, ListSchedulesResponse>(client, client.listSchedules, { pageSize, pageToken }),
+  list: (pageSize: number, pageToken = "") => call<ListSchedulesRequest, ListSchedulesResponse>(client, client.listSchedules, { pageSize, pageToken, teamSlug: "" }),
   job: (jobId: string) => call<GetJobStatusRequest, Job>(client, client.getJobStatus, { jobId }),
   cancel: (jobId: string) => call<CancelJobRequest, Job>(client, client.cancelJob, { jobId, reason: "test" }),
   pauseDispatching: () => call<PauseDispatchingRequest, DispatchingStatus>(client, client.pauseDispatching, { reason: "schedule test" }),

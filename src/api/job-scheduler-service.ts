@@ -78,8 +78,9 @@ export type ScheduleRpcName =
 
 export type ScheduleRpcs = Pick<JobSchedulerServer, ScheduleRpcName>;
 export type OutboxRpcs = Pick<JobSchedulerServer, "listOutbox" | "resendOutbox">;
+export type SecurityRpcs = Pick<JobSchedulerServer, "createApiKey" | "listApiKeys" | "revokeApiKey">;
 
-export function jobSchedulerService(deps: JobSchedulerDeps, rpc: RpcInstrumentation, schedules: ScheduleRpcs, outbox: OutboxRpcs): JobSchedulerServer {
+export function jobSchedulerService(deps: JobSchedulerDeps, rpc: RpcInstrumentation, schedules: ScheduleRpcs, outbox: OutboxRpcs, security: SecurityRpcs): JobSchedulerServer {
   const { store, registry, lifecycle, dispatcher, events } = deps;
   const positions = new QueuePositions(store, deps.clock);
   // A masked update reads the limits in force and writes them back: one at a time.
@@ -87,7 +88,8 @@ export function jobSchedulerService(deps: JobSchedulerDeps, rpc: RpcInstrumentat
 
   async function scheduleJob(request: ScheduleJobRequest, ctx: RpcContext): Promise<ScheduleJobResponse> {
     const submission = validateScheduleJob(request, registry, { now: deps.clock.now(), maxMs: deps.maxScheduleHorizonMs });
-    const { job, created } = await store.createJob(newJobRecord(submission, deps.clock.now(), { defaultQueueTimeoutMs: deps.defaultQueueTimeoutMs }));
+    const record = newJobRecord(submission, deps.clock.now(), { defaultQueueTimeoutMs: deps.defaultQueueTimeoutMs });
+    const { job, created } = await store.createJob(await ctx.admitJob(record));
     if (!created && job.requestHash !== submission.requestHash) {
       throw ApiError.alreadyExists("idempotency_key", `was already used for job ${job.id} with a different request`);
     }
@@ -105,6 +107,7 @@ export function jobSchedulerService(deps: JobSchedulerDeps, rpc: RpcInstrumentat
     if (request.type && !registry.get(request.type)) throw ApiError.invalid("type", `unknown job type "${echo(request.type)}"`);
     checkText("reason", request.reason, { max: 64 });
     checkText("schedule_id", request.scheduleId, ID_RULE);
+    checkText("team_slug", request.teamSlug, { max: 100 });
     checkText("page_token", request.pageToken, PAGE_TOKEN_RULE);
     const states = request.states.map((s, i) => {
       const state = stateFromProto(s);
@@ -123,10 +126,13 @@ export function jobSchedulerService(deps: JobSchedulerDeps, rpc: RpcInstrumentat
     for (const [field, value] of [["created_after", createdAfter], ["created_before", createdBefore]] as const) {
       if (value !== undefined && !Number.isFinite(value)) throw ApiError.invalid(field, "is not a valid timestamp");
     }
-    const filters = { type: request.type, states, labels: request.labelSelector, createdAfter, createdBefore, scheduleId: request.scheduleId, reason: request.reason };
+    const filters = { type: request.type, states, labels: request.labelSelector, createdAfter, createdBefore, scheduleId: request.scheduleId, reason: request.reason, team: request.teamSlug };
     const after = request.pageToken ? decodePageToken(request.pageToken, filters) : undefined;
     // One extra row tells whether another page exists.
-    const rows = await store.listJobs({ type: request.type || undefined, scheduleId: request.scheduleId || undefined, reason: request.reason || undefined, states, labels, createdAfter, createdBefore, after, limit: pageSize + 1 });
+    const rows = await store.listJobs({
+      type: request.type || undefined, scheduleId: request.scheduleId || undefined, reason: request.reason || undefined, team: request.teamSlug || undefined,
+      states, labels, createdAfter, createdBefore, after, limit: pageSize + 1,
+    });
     const page = rows.slice(0, pageSize);
     const last = page.at(-1);
     return {
@@ -217,7 +223,7 @@ export function jobSchedulerService(deps: JobSchedulerDeps, rpc: RpcInstrumentat
     if (original.state !== "FAILED" && original.state !== "CANCELLED") {
       throw ApiError.failedPrecondition(`job ${original.id} is ${original.state}; only failed or cancelled jobs can be retried`, "JOB_NOT_RETRYABLE");
     }
-    const { job, created } = await store.createJob(retryJobRecord(original, deps.clock.now(), request.idempotencyKey || null));
+    const { job, created } = await store.createJob(await ctx.admitJob(retryJobRecord(original, deps.clock.now(), request.idempotencyKey || null)));
     if (created) {
       ctx.logger.info({ jobId: job.id, retryOf: original.id }, "job retried");
       dispatcher.wake();
@@ -236,6 +242,7 @@ export function jobSchedulerService(deps: JobSchedulerDeps, rpc: RpcInstrumentat
   return {
     ...schedules,
     ...outbox,
+    ...security,
     scheduleJob: rpc.unary("ScheduleJob", scheduleJob),
     getJobStatus: rpc.unary("GetJobStatus", getJobStatus),
     retryJob: rpc.unary("RetryJob", retryJob),

@@ -1,11 +1,16 @@
 // The cross-cutting part of every RPC, applied once around each handler (what
-// grpc-node's examples do with interceptors): request id, logging, metrics, and
+// grpc-node's examples do with interceptors): request id, logging, metrics, the
+// security guard (authentication, authorization, audit: src/auth/guard.ts), and
 // mapping errors to status codes. Handlers are plain async functions.
 import { randomUUID } from "node:crypto";
 import {
   Metadata, status, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream, type StatusObject,
 } from "@grpc/grpc-js";
 import type { Level, Logger } from "pino";
+import { AuthError, authErrorStatus } from "../auth/errors.js";
+import type { CallGuard, GuardedCall } from "../auth/guard.js";
+import type { Principal } from "../auth/principal.js";
+import type { JobRecord } from "../jobs/job.js";
 import type { Metrics } from "../observability/metrics.js";
 import { ApiError, toServiceError } from "./errors.js";
 import { UndecodableRequest } from "./request-decoding.js";
@@ -17,6 +22,13 @@ export interface RpcContext {
   requestId: string;
   logger: RequestLogger;
   metadata: Metadata;
+  /** The caller, once authenticated (absent when the server runs without a guard). */
+  principal?: Principal;
+  /**
+   * Admission of a job this call is about to store (quotas, inline scripts): resolves with the
+   * record to store (stamped with its submitter), or rejects with the refusal.
+   */
+  admitJob(job: JobRecord): Promise<JobRecord>;
 }
 
 /**
@@ -54,14 +66,21 @@ interface CancellableCall {
 class CallContext implements RpcContext, RequestLogger {
   private id: string | null;
   private child?: Logger;
+  principal?: Principal;
+  releaseAdmission?: () => void;
 
   constructor(
     private readonly parent: Logger,
     private readonly method: string,
     readonly metadata: Metadata,
     given: string | null,
+    private readonly guard: CallGuard | undefined,
   ) {
     this.id = given;
+  }
+
+  admitJob(job: JobRecord): Promise<JobRecord> {
+    return this.guard && this.principal ? this.guard.admitJob(this, job) : Promise.resolve(job);
   }
 
   get requestId(): string {
@@ -86,8 +105,8 @@ class CallContext implements RpcContext, RequestLogger {
 }
 
 class StreamCallContext extends CallContext implements StreamContext {
-  constructor(parent: Logger, method: string, metadata: Metadata, given: string | null, readonly signal: AbortSignal) {
-    super(parent, method, metadata, given);
+  constructor(parent: Logger, method: string, metadata: Metadata, given: string | null, guard: CallGuard | undefined, readonly signal: AbortSignal) {
+    super(parent, method, metadata, given, guard);
   }
 }
 
@@ -95,27 +114,56 @@ export class RpcInstrumentation {
   constructor(
     private readonly logger: Logger,
     private readonly metrics: Metrics,
+    /** Without one, every call reaches its handler (tests of the RPC layer alone). */
+    private readonly guard?: CallGuard,
   ) {}
+
+  /**
+   * The handler's answer, once the guard let the call through: authentication first (so an
+   * unauthenticated caller learns nothing, not even that its request was malformed), then
+   * the request's decoding, then authorization. Never throws: a refusal is a rejection.
+   */
+  private guarded<Req, Res>(method: string, call: GuardedCall, request: Req | UndecodableRequest, ctx: CallContext, invoke: (request: Req) => Promise<Res>): Promise<Res> {
+    const guard = this.guard;
+    if (!guard) return request instanceof UndecodableRequest ? Promise.reject(request.error) : invoke(request);
+    try {
+      const principal = guard.authenticate(call);
+      // A key in the cache answers at once: no turn through a promise on the hot path.
+      return principal instanceof Promise
+        ? principal.then((p) => this.authorized(guard, method, request, ctx, p, invoke))
+        : this.authorized(guard, method, request, ctx, principal, invoke);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  private authorized<Req, Res>(guard: CallGuard, method: string, request: Req | UndecodableRequest, ctx: CallContext, principal: Principal, invoke: (request: Req) => Promise<Res>): Promise<Res> {
+    ctx.principal = principal;
+    if (request instanceof UndecodableRequest) return Promise.reject(request.error);
+    const checked = guard.authorize(method, request, principal);
+    return checked ? checked.then(() => invoke(request)) : invoke(request);
+  }
 
   unary<Req, Res>(method: string, handler: (request: Req, ctx: RpcContext) => Promise<Res>) {
     return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
       let stopTimer: ((code: string) => void) | undefined;
       try {
         const given = givenRequestId(call.metadata);
-        const ctx = this.context(method, call.metadata, given);
+        const ctx = new CallContext(this.logger, method, call.metadata, given, this.guard);
         stopTimer = this.metrics.rpcStarted(method);
         // A given id is echoed in the headers, which go out with the answer (one socket write, not
         // two). A generated one is only sent with an error (in its trailers), where a client needs
         // it to quote the failure: a unique header on every answer cost 6-10 µs of GetJobStatus's CPU.
         const echo = () => given && call.sendMetadata(requestIdMetadata(given));
         const request: Req | UndecodableRequest = call.request;
-        (request instanceof UndecodableRequest ? Promise.reject(request.error) : handler(request, ctx))
+        this.guarded(method, call, request, ctx, (r: Req) => handler(r, ctx))
           .then(
             (response) => {
               stopTimer?.("OK");
               stopTimer = undefined;
               echo();
               callback(null, response);
+              this.guard?.settle(method, ctx, call, request, response, null, status.OK);
             },
             (error: unknown) => {
               const serviceError = this.toStatus(error, ctx);
@@ -123,6 +171,7 @@ export class RpcInstrumentation {
               stopTimer = undefined;
               echo();
               callback(serviceError);
+              this.guard?.settle(method, ctx, call, request, undefined, error, serviceError.code);
             },
           )
           .catch((error: unknown) => this.lastResort(method, error, stopTimer, (s) => callback(s)));
@@ -141,18 +190,20 @@ export class RpcInstrumentation {
         stopTimer = this.metrics.rpcStarted(method);
         call.sendMetadata(requestIdMetadata(ctx.requestId));
         const request: Req | UndecodableRequest = call.request;
-        (request instanceof UndecodableRequest ? Promise.reject(request.error) : handler(request, call, ctx))
+        this.guarded(method, call, request, ctx, (r: Req) => handler(r, call, ctx))
           .then(
             () => {
               stopTimer?.("OK");
               stopTimer = undefined;
               if (!call.cancelled) call.end();
+              this.guard?.settle(method, ctx, call, request, undefined, null, status.OK);
             },
             (error: unknown) => {
               const serviceError = this.toStatus(error, ctx);
               stopTimer?.(status[serviceError.code]);
               stopTimer = undefined;
               if (!call.cancelled) call.emit("error", serviceError);
+              this.guard?.settle(method, ctx, call, request, undefined, error, serviceError.code);
             },
           )
           .catch((error: unknown) => this.lastResort(method, error, stopTimer, (s) => !call.cancelled && call.emit("error", s)));
@@ -187,18 +238,20 @@ export class RpcInstrumentation {
     }
   }
 
-  private context(method: string, metadata: Metadata, given: string | null): RpcContext {
-    return new CallContext(this.logger, method, metadata, given);
-  }
-
-  private streamContext(method: string, metadata: Metadata, call: CancellableCall): StreamContext {
+  private streamContext(method: string, metadata: Metadata, call: CancellableCall): StreamCallContext {
     const controller = new AbortController();
     call.on("cancelled", () => controller.abort());
-    return new StreamCallContext(this.logger, method, metadata, givenRequestId(metadata), controller.signal);
+    return new StreamCallContext(this.logger, method, metadata, givenRequestId(metadata), this.guard, controller.signal);
   }
 
   /** The error's status, its trailers carrying the request id. */
   private toStatus(error: unknown, ctx: RpcContext): StatusObject {
+    if (error instanceof AuthError) {
+      ctx.logger.debug({ code: status[error.code], reason: error.reason, failure: error.failure }, error.message);
+      const refusal = authErrorStatus(error);
+      refusal.metadata.set("x-request-id", ctx.requestId);
+      return refusal;
+    }
     if (error instanceof ApiError) {
       ctx.logger.debug({ code: status[error.code], field: error.field }, error.message);
       const serviceError = toServiceError(error);

@@ -60,7 +60,8 @@ export function scheduleService(scheduler: Scheduler, rpc: RpcInstrumentation): 
     const pageSize = request.pageSize === 0 ? DEFAULT_PAGE_SIZE : request.pageSize;
     if (pageSize < 1 || pageSize > MAX_PAGE_SIZE) throw ApiError.invalid("page_size", `must be between 1 and ${MAX_PAGE_SIZE}`);
     const afterName = request.pageToken ? decodeToken(checkText("page_token", request.pageToken, PAGE_TOKEN_RULE)) : undefined;
-    const rows = await scheduler.list({ afterName, limit: pageSize + 1 });
+    checkText("team_slug", request.teamSlug, { max: 100 });
+    const rows = await scheduler.list({ afterName, team: request.teamSlug || undefined, limit: pageSize + 1 });
     const page = rows.slice(0, pageSize);
     const last = page.at(-1);
     return { schedules: page.map(scheduleToProto), nextPageToken: rows.length > pageSize && last ? encodeToken(last.name) : "" };

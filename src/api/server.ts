@@ -1,4 +1,4 @@
-import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { Server, ServerCredentials, type ServerInterceptor } from "@grpc/grpc-js";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
 import type { JobSchedulerServer } from "../gen/jobscheduler/v1/jobscheduler.js";
@@ -14,11 +14,19 @@ export interface GrpcServer {
   port: number;
 }
 
+export interface GrpcServerOptions {
+  /** Default: plaintext. TLS (and mTLS) credentials come from src/auth/tls-credentials.ts. */
+  credentials?: ServerCredentials;
+  /** Interceptors of every call (src/auth/reflection-guard.ts, when reflection needs credentials). */
+  interceptors?: ServerInterceptor[];
+}
+
 /** The gRPC server with our service, grpc.health.v1 and server reflection (so grpcurl needs no .proto). */
-export async function startGrpcServer(implementation: JobSchedulerServer, host: string, port: number): Promise<GrpcServer> {
+export async function startGrpcServer(implementation: JobSchedulerServer, host: string, port: number, options: GrpcServerOptions = {}): Promise<GrpcServer> {
   const server = new Server({
     "grpc.max_receive_message_length": 4 * 1024 * 1024,
     "grpc.keepalive_permit_without_calls": 1,
+    ...(options.interceptors?.length ? { interceptors: options.interceptors } : {}),
   });
   // Requests are decoded by a deserializer that never throws (a throw is grpc-js's INTERNAL).
   server.addService(withSafeRequestDecoding(JobSchedulerServiceDefinition), implementation);
@@ -30,7 +38,7 @@ export async function startGrpcServer(implementation: JobSchedulerServer, host: 
   new ReflectionService(reflectionPackageDefinition()).addToServer(server);
 
   const boundPort = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound)));
+    server.bindAsync(`${host}:${port}`, options.credentials ?? ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound)));
   });
   return { server, health, port: boundPort };
 }

@@ -96,6 +96,11 @@ export interface JobRecord {
   team: TeamBinding | null;
   /** The Hub criterion this job's result is reported as (e.g. CODE_REPO), if any. */
   criteriaType: string | null;
+  /**
+   * Who submitted it (API key id or certificate subject), set by admission; stored for the
+   * per-key quotas, which count in SQL, and not read back into the record.
+   */
+  submittedBy?: string | null;
   idempotencyKey: string | null;
   /** Hash of the request that created the job, to tell a true repeat from a key reused for another request. */
   requestHash: string;

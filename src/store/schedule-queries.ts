@@ -86,8 +86,17 @@ export function getScheduleByName(db: ScheduleDb, name: string): Promise<Schedul
 }
 
 export async function listSchedules(db: ScheduleDb, query: ScheduleQuery): Promise<ScheduleRecord[]> {
-  const p = db.dialect.param;
-  const rows = await db.all(`SELECT * FROM schedules WHERE name > ${p(1)} ORDER BY name LIMIT ${p(2)}`, [query.afterName ?? "", query.limit]);
+  const { param: p, jsonText } = db.dialect;
+  // Schedules are few (tens): a team filter reads them all rather than keep an index of it.
+  // Values in the order their placeholders appear (SQLite's are positional).
+  const values: unknown[] = [query.afterName ?? ""];
+  let team = "";
+  if (query.team !== undefined) {
+    values.push(query.team);
+    team = ` AND ${jsonText("spec", ["jobTemplate", "team", "slug"])} = ${p(2)} AND ${jsonText("spec", ["forEachTeam"])} IS NULL`;
+  }
+  values.push(query.limit);
+  const rows = await db.all(`SELECT * FROM schedules WHERE name > ${p(1)}${team} ORDER BY name LIMIT ${p(values.length)}`, values);
   return rows.map((row) => rowToSchedule(row, db.parse));
 }
 

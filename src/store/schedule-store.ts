@@ -39,6 +39,8 @@ export interface ScheduleProgress {
 export interface ScheduleQuery {
   /** Continue after this name (schedules are listed by name). */
   afterName?: string;
+  /** Only schedules whose job template is bound to this team (for_each_team ones never). */
+  team?: string;
   limit: number;
 }
 

@@ -4,6 +4,8 @@
 import type { ActiveCounts } from "../dispatch/limits.js";
 import type { JobRecord } from "../jobs/job.js";
 import * as admission from "./admission-queries.js";
+import * as auth from "./auth-queries.js";
+import type { ApiKeyQuery, ApiKeyRecord } from "./auth-store.js";
 import * as schedules from "./schedule-queries.js";
 import type { ScheduleChange, ScheduleProgress, ScheduleQuery, ScheduleRecord, ScheduleRun } from "./schedule-store.js";
 import { rowToJob, type SqlDialect } from "./sql.js";
@@ -17,6 +19,10 @@ export abstract class SharedQueries {
 
   private get scheduleDb(): schedules.ScheduleDb {
     return { all: this.all, dialect: this.dialect, parse: this.parseJson };
+  }
+
+  private get authDb(): auth.AuthDb {
+    return { all: this.all, dialect: this.dialect };
   }
 
   private jobs(rows: admission.Row[]): JobRecord[] {
@@ -93,5 +99,29 @@ export abstract class SharedQueries {
 
   recentScheduleRuns(scheduleId: string, limit: number): Promise<ScheduleRun[]> {
     return schedules.recentScheduleRuns(this.scheduleDb, scheduleId, limit);
+  }
+
+  insertApiKey(key: ApiKeyRecord): Promise<boolean> {
+    return auth.insertApiKey(this.authDb, key);
+  }
+
+  getApiKey(id: string): Promise<ApiKeyRecord | null> {
+    return auth.getApiKey(this.authDb, id);
+  }
+
+  listApiKeys(query: ApiKeyQuery): Promise<ApiKeyRecord[]> {
+    return auth.listApiKeys(this.authDb, query);
+  }
+
+  revokeApiKey(id: string, at: number): Promise<ApiKeyRecord | null> {
+    return auth.revokeApiKey(this.authDb, id, at);
+  }
+
+  touchApiKeys(uses: readonly { id: string; at: number }[]): Promise<void> {
+    return auth.touchApiKeys(this.authDb, uses);
+  }
+
+  countApiKeys(): Promise<number> {
+    return auth.countApiKeys(this.authDb);
   }
 }

@@ -13,6 +13,8 @@ export interface SqlDialect {
   labelKeyArg(key: string): string;
   /** A table of (key, value) text pairs from the JSON object bound at `paramSql`. */
   jsonEachText(paramSql: string): string;
+  /** The text at `path` inside the JSON column `column`; NULL when absent. */
+  jsonText(column: string, path: readonly string[]): string;
 }
 
 export const JOB_COLUMNS = [
@@ -20,7 +22,7 @@ export const JOB_COLUMNS = [
   "idempotency_key", "request_hash", "labels", "resources", "timeout_ms", "params", "result",
   "placement", "output_tail", "cancel_requested", "sequence", "created_at", "updated_at",
   "started_at", "finished_at", "concurrency_key", "exclusive_group", "run_at", "queue_deadline",
-  "retry_policy", "attempts", "schedule_id", "retry_of", "team", "criteria_type",
+  "retry_policy", "attempts", "schedule_id", "retry_of", "team", "criteria_type", "submitted_by", "team_slug",
 ] as const;
 
 type Json = (value: unknown) => unknown;
@@ -34,7 +36,7 @@ export function jobRowValues(job: JobRecord, json: Json): unknown[] {
     job.placement === null ? null : json(job.placement), job.outputTail, job.cancelRequested ? 1 : 0,
     job.sequence, job.createdAt, job.updatedAt, job.startedAt, job.finishedAt, job.concurrencyKey,
     job.exclusiveGroup, job.runAt, job.queueDeadline, json(job.retryPolicy), json(job.attempts), job.scheduleId,
-    job.retryOf, job.team === null ? null : json(job.team), job.criteriaType,
+    job.retryOf, job.team === null ? null : json(job.team), job.criteriaType, job.submittedBy ?? null, job.team?.slug ?? null,
   ];
 }
 
@@ -217,6 +219,7 @@ export function listJobsSql(query: JobQuery, d: SqlDialect): { sql: string; valu
     }
     if (query.type) where.push(`jobs.type = ${next(query.type)}`);
     if (query.scheduleId) where.push(`jobs.schedule_id = ${next(query.scheduleId)}`);
+    if (query.team) where.push(`jobs.team_slug = ${next(query.team)}`);
     // The second term lets the planner use jobs_reason, which holds only jobs with a reason.
     if (query.reason) where.push(`jobs.reason = ${next(query.reason)} AND jobs.reason <> ''`);
     if (branch.state) where.push(`jobs.state = ${next(branch.state)}`);

@@ -12,6 +12,8 @@ export interface JobCursor {
 export interface JobQuery {
   type?: string;
   scheduleId?: string;
+  /** Jobs bound to this team (its slug). */
+  team?: string;
   reason?: string;
   states?: JobStateName[];
   labels?: LabelRequirement[];

@@ -14,6 +14,8 @@ export interface Pools {
   schedules: { id: string; name: string }[];
   jobPageTokens: string[];
   schedulePageTokens: string[];
+  /** API keys the fuzzer created (never the test admin key, which is declared and cannot be revoked). */
+  keyIds: string[];
 }
 
 /** Hex digits from `rng`: names and keys that differ per request yet repeat with the seed. */
@@ -122,4 +124,13 @@ export const CORPUS: Record<string, (rng: Rng, pools: Pools) => JsonObject> = {
   TriggerSchedule: (rng, pools) => ({ schedule_id: any(rng, pools.schedules, { id: "00000000000000000000000000", name: "" }).id }),
   ListOutbox: (rng) => ({ states: rng.chance(0.5) ? ["OUTBOX_ITEM_STATE_PARKED"] : [], team_slug: rng.pick(["", "team_A"]), page_size: rng.pick([0, 10]) }),
   ResendOutbox: (rng) => ({ item_ids: rng.chance(0.5) ? [uuid(rng)] : [] }),
+  CreateApiKey: (rng) => ({
+    name: `fuzz-${hex(rng, 8)}`,
+    role: rng.pick(["ROLE_VIEWER", "ROLE_SUBMITTER", "ROLE_OPERATOR"]),
+    team: rng.pick(["", "team_A"]),
+    allow_inline_scripts: rng.chance(0.3),
+    ...(rng.chance(0.3) ? { expire_time: later() } : {}),
+  }),
+  ListApiKeys: (rng) => ({ include_revoked: rng.chance(0.5), team: rng.pick(["", "team_A"]), page_size: rng.pick([0, 1, 10]) }),
+  RevokeApiKey: (rng, pools) => ({ key_id: any(rng, pools.keyIds, "000000000000") }),
 };

@@ -4,6 +4,7 @@ import {
   credentials, makeGenericClientConstructor, Metadata, status, type Client, type ServiceDefinition, type ServiceError,
 } from "@grpc/grpc-js";
 import { JobSchedulerService } from "../../src/gen/jobscheduler/v1/jobscheduler.js";
+import { apiKeyInterceptor, TEST_ADMIN_KEY } from "./auth.js";
 
 const identity = (value: Buffer) => value;
 
@@ -43,8 +44,9 @@ type StreamMethod = (request: Buffer, metadata: Metadata, options: object) => No
 export class RawClient {
   readonly client: Client & Record<string, unknown>;
 
-  constructor(address: string) {
-    this.client = new RawClientConstructor(address, credentials.createInsecure()) as Client & Record<string, unknown>;
+  /** Calls carry `key` (default the test admin key) unless their metadata holds a credential. */
+  constructor(address: string, key = TEST_ADMIN_KEY) {
+    this.client = new RawClientConstructor(address, credentials.createInsecure(), { interceptors: [apiKeyInterceptor(key)] }) as Client & Record<string, unknown>;
   }
 
   /** Calls `rpc` with `bytes`; resolves with whatever status the server answers (never rejects on a gRPC error). */

@@ -10,6 +10,7 @@ import pino from "pino";
 import { startApp, type AppOptions, type RunningApp } from "../../src/app.js";
 import { loadConfig } from "../../src/config.js";
 import { JobSchedulerClient, type JobEvent } from "../../src/gen/jobscheduler/v1/jobscheduler.js";
+import { apiKeyInterceptor, TEST_ADMIN_KEY, TEST_KEYS_FILE } from "./auth.js";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
 export const COLLECTORS_DIR = join(ROOT, "dist/collectors");
@@ -31,8 +32,15 @@ export function baseEnv(dataDir: string, extra: Record<string, string> = {}): Re
     KILL_GRACE_PERIOD: "2s",
     SHUTDOWN_TIMEOUT: "1s",
     DISPATCH_POLL_INTERVAL: "200ms",
+    // Every call needs a key: this file declares TEST_ADMIN_KEY, which testClient sends.
+    API_KEYS_FILE: TEST_KEYS_FILE,
     ...extra,
   };
+}
+
+/** A client of the service at `address` that sends `key` (default the test admin key) with every call. */
+export function testClient(address: string, key = TEST_ADMIN_KEY): JobSchedulerClient {
+  return new JobSchedulerClient(address, credentials.createInsecure(), { interceptors: [apiKeyInterceptor(key)] });
 }
 
 export interface TestService {
@@ -46,7 +54,7 @@ export interface TestService {
 export async function startService(extra: Record<string, string> = {}, dataDir = tempDir(), options: AppOptions = {}): Promise<TestService> {
   const config = loadConfig(baseEnv(dataDir, extra));
   const app = await startApp(config, pino({ level: "silent" }), options);
-  const client = new JobSchedulerClient(`127.0.0.1:${app.grpcPort}`, credentials.createInsecure());
+  const client = testClient(`127.0.0.1:${app.grpcPort}`);
   return {
     app,
     client,
@@ -104,7 +112,7 @@ export async function spawnService(env: Record<string, string>, nodeArgs: string
   return {
     process: child,
     ...ports,
-    client: new JobSchedulerClient(`127.0.0.1:${ports.grpcPort}`, credentials.createInsecure()),
+    client: testClient(`127.0.0.1:${ports.grpcPort}`),
     logs,
     exited,
   };

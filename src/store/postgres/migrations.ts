@@ -191,4 +191,29 @@ export const postgresMigrations: MigrationSet = [
       CREATE INDEX outbox_kind_due ON outbox (kind, state, next_attempt_at);
     `,
   },
+  {
+    version: 9,
+    name: "API keys; who submitted a job, and its team, as columns",
+    sql: `
+      CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        role TEXT NOT NULL,
+        team TEXT,
+        allow_inline_scripts SMALLINT NOT NULL DEFAULT 0,
+        key_hash TEXT NOT NULL,
+        source TEXT NOT NULL,
+        created_by TEXT,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT,
+        last_used_at BIGINT,
+        revoked_at BIGINT
+      );
+      CREATE INDEX api_keys_created ON api_keys (created_at DESC, id DESC);
+      ALTER TABLE jobs ADD COLUMN submitted_by TEXT;
+      ALTER TABLE jobs ADD COLUMN team_slug TEXT;
+      UPDATE jobs SET team_slug = team ->> 'slug' WHERE team IS NOT NULL;
+      CREATE INDEX jobs_team_created ON jobs (team_slug, created_at DESC, id DESC) WHERE team_slug IS NOT NULL;
+    `,
+  },
 ];

@@ -1,6 +1,7 @@
 import pg from "pg";
 import type { JobEventRecord, JobRecord, JobStateName } from "../../jobs/job.js";
 import * as admission from "../admission-queries.js";
+import type { AuthStore } from "../auth-store.js";
 import type { ScheduleStore } from "../schedule-store.js";
 import { SharedQueries } from "../shared-queries.js";
 import { pendingMigrations } from "../migrations.js";
@@ -19,6 +20,7 @@ export const postgresDialect: SqlDialect = {
   labelExists: (keySql) => `(jobs.labels ? ${keySql})`,
   labelKeyArg: (key) => key,
   jsonEachText: (paramSql) => `jsonb_each_text(${paramSql}::jsonb)`,
+  jsonText: (column, path) => `(${column} #>> '{${path.join(",")}}')`,
 };
 const dialect = postgresDialect;
 /** Rows per (type, state) in job_counts that concurrent transactions spread their changes over. */
@@ -43,7 +45,7 @@ export interface PostgresStoreOptions {
   schema?: string;
 }
 
-export class PostgresStore extends SharedQueries implements JobStore, ScheduleStore {
+export class PostgresStore extends SharedQueries implements JobStore, ScheduleStore, AuthStore {
   protected readonly dialect = dialect;
   protected readonly parseJson = parse;
   readonly kind = "postgres" as const;

@@ -195,4 +195,32 @@ export const sqliteMigrations: MigrationSet = [
       CREATE INDEX outbox_kind_due ON outbox (kind, state, next_attempt_at);
     `,
   },
+  {
+    version: 9,
+    name: "API keys; who submitted a job, and its team, as columns",
+    // Keys are stored as SHA-256 hashes only. submitted_by (the key id or certificate subject) and
+    // team_slug (the team binding's slug, copied out of the team JSON) let a team-scoped key list
+    // its team's jobs from an index, and quotas count a key's or a team's jobs.
+    sql: `
+      CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        role TEXT NOT NULL,
+        team TEXT,
+        allow_inline_scripts INTEGER NOT NULL DEFAULT 0,
+        key_hash TEXT NOT NULL,
+        source TEXT NOT NULL,
+        created_by TEXT,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER,
+        last_used_at INTEGER,
+        revoked_at INTEGER
+      ) STRICT;
+      CREATE INDEX api_keys_created ON api_keys (created_at DESC, id DESC);
+      ALTER TABLE jobs ADD COLUMN submitted_by TEXT;
+      ALTER TABLE jobs ADD COLUMN team_slug TEXT;
+      UPDATE jobs SET team_slug = json_extract(team, '$.slug') WHERE team IS NOT NULL;
+      CREATE INDEX jobs_team_created ON jobs (team_slug, created_at DESC, id DESC) WHERE team_slug IS NOT NULL;
+    `,
+  },
 ];

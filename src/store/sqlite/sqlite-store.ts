@@ -3,6 +3,7 @@ import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import type { JobEventRecord, JobRecord, JobStateName } from "../../jobs/job.js";
 import * as admission from "../admission-queries.js";
+import type { AuthStore } from "../auth-store.js";
 import type { ScheduleStore } from "../schedule-store.js";
 import { SharedQueries } from "../shared-queries.js";
 import { pendingMigrations } from "../migrations.js";
@@ -23,6 +24,7 @@ export const sqliteDialect: SqlDialect = {
   labelExists: (keySql) => `(json_type(jobs.labels, ${keySql}) IS NOT NULL)`,
   labelKeyArg: (key) => `$."${key}"`,
   jsonEachText: (paramSql) => `json_each(${paramSql})`,
+  jsonText: (column, path) => `json_extract(${column}, '$.${path.join(".")}')`,
 };
 const dialect = sqliteDialect;
 
@@ -34,7 +36,7 @@ const json = (value: unknown) => JSON.stringify(value);
 /** Jobs kept parsed for getJob: comfortably more than the jobs clients poll at any one time. */
 const CACHED_JOBS = 5000;
 
-export class SqliteStore extends SharedQueries implements JobStore, ScheduleStore {
+export class SqliteStore extends SharedQueries implements JobStore, ScheduleStore, AuthStore {
   protected readonly dialect = dialect;
   protected readonly parseJson = parse;
   readonly kind = "sqlite" as const;

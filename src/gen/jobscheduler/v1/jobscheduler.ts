@@ -303,6 +303,58 @@ export function outboxItemStateToJSON(object: OutboxItemState): string {
   }
 }
 
+/** What a caller may do; each role may do what the ones before it may. */
+export enum Role {
+  ROLE_UNSPECIFIED = 0,
+  /** ROLE_VIEWER - Read: Get/List/Watch jobs, ListJobTypes, schedules, the outbox, dispatching status and limits. */
+  ROLE_VIEWER = 1,
+  /** ROLE_SUBMITTER - + ScheduleJob, CancelJob, RetryJob. */
+  ROLE_SUBMITTER = 2,
+  /** ROLE_OPERATOR - + schedules, dispatching, limits, outbox resend; inline k6 scripts. */
+  ROLE_OPERATOR = 3,
+  /** ROLE_ADMIN - + API keys and the audit log. */
+  ROLE_ADMIN = 4,
+}
+
+export function roleFromJSON(object: any): Role {
+  switch (object) {
+    case 0:
+    case "ROLE_UNSPECIFIED":
+      return Role.ROLE_UNSPECIFIED;
+    case 1:
+    case "ROLE_VIEWER":
+      return Role.ROLE_VIEWER;
+    case 2:
+    case "ROLE_SUBMITTER":
+      return Role.ROLE_SUBMITTER;
+    case 3:
+    case "ROLE_OPERATOR":
+      return Role.ROLE_OPERATOR;
+    case 4:
+    case "ROLE_ADMIN":
+      return Role.ROLE_ADMIN;
+    default:
+      throw new globalThis.Error("Unrecognized enum value " + object + " for enum Role");
+  }
+}
+
+export function roleToJSON(object: Role): string {
+  switch (object) {
+    case Role.ROLE_UNSPECIFIED:
+      return "ROLE_UNSPECIFIED";
+    case Role.ROLE_VIEWER:
+      return "ROLE_VIEWER";
+    case Role.ROLE_SUBMITTER:
+      return "ROLE_SUBMITTER";
+    case Role.ROLE_OPERATOR:
+      return "ROLE_OPERATOR";
+    case Role.ROLE_ADMIN:
+      return "ROLE_ADMIN";
+    default:
+      throw new globalThis.Error("Unrecognized enum value " + object + " for enum Role");
+  }
+}
+
 /**
  * Kubernetes-style quantities ("250m", "0.5", "128Mi"). Empty means the job
  * type's default.
@@ -623,6 +675,11 @@ export interface ListJobsRequest {
   scheduleId: string;
   /** e.g. RETRIES_EXHAUSTED: the dead letters. */
   reason: string;
+  /**
+   * Only jobs bound to this team (TeamBinding.slug). A team-scoped key always lists its own
+   * team's jobs only.
+   */
+  teamSlug: string;
 }
 
 export interface ListJobsResponse {
@@ -806,6 +863,11 @@ export interface GetScheduleRequest {
 export interface ListSchedulesRequest {
   pageSize: number;
   pageToken: string;
+  /**
+   * Only schedules whose job template is bound to this team (not for_each_team ones). A
+   * team-scoped key always lists its own team's schedules only.
+   */
+  teamSlug: string;
 }
 
 export interface ListSchedulesResponse {
@@ -883,6 +945,65 @@ export interface ResendOutboxRequest {
 
 export interface ResendOutboxResponse {
   requeued: number;
+}
+
+export interface ApiKey {
+  /** The public part of the key: `jsk_<id>_<secret>`. */
+  id: string;
+  name: string;
+  role: Role;
+  /** Empty: every team. Set: the key sees and acts only on jobs and schedules bound to this team. */
+  team: string;
+  /** Inline k6 scripts although the role is below operator. */
+  allowInlineScripts: boolean;
+  expireTime?: Date | undefined;
+  createTime?:
+    | Date
+    | undefined;
+  /** Updated lazily (within about 10 s of a use). */
+  lastUsedTime?: Date | undefined;
+  revokeTime?:
+    | Date
+    | undefined;
+  /** "api" (CreateApiKey), "file" (API_KEYS_FILE) or "generated" (the first start's admin key). */
+  source: string;
+  /** Who created it (a key id or certificate subject). */
+  createdBy: string;
+}
+
+export interface CreateApiKeyRequest {
+  /** 1-100 printable characters. */
+  name: string;
+  role: Role;
+  team: string;
+  allowInlineScripts: boolean;
+  /** Unset: the key does not expire. */
+  expireTime?: Date | undefined;
+}
+
+export interface CreateApiKeyResponse {
+  key?:
+    | ApiKey
+    | undefined;
+  /** The key to send (`jsk_<id>_<secret>`); shown this once, never stored or logged. */
+  secret: string;
+}
+
+export interface ListApiKeysRequest {
+  includeRevoked: boolean;
+  team: string;
+  /** 1..1000; 0 means 50. */
+  pageSize: number;
+  pageToken: string;
+}
+
+export interface ListApiKeysResponse {
+  keys: ApiKey[];
+  nextPageToken: string;
+}
+
+export interface RevokeApiKeyRequest {
+  keyId: string;
 }
 
 function createBaseResources(): Resources {
@@ -4670,6 +4791,7 @@ function createBaseListJobsRequest(): ListJobsRequest {
     pageToken: "",
     scheduleId: "",
     reason: "",
+    teamSlug: "",
   };
 }
 
@@ -4705,6 +4827,9 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
     }
     if (message.reason !== "") {
       writer.uint32(74).string(message.reason);
+    }
+    if (message.teamSlug !== "") {
+      writer.uint32(82).string(message.teamSlug);
     }
     return writer;
   },
@@ -4804,6 +4929,14 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
             message.reason = reader.string();
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.teamSlug = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4851,6 +4984,11 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
         ? globalThis.String(object.schedule_id)
         : "",
       reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      teamSlug: isSet(object.teamSlug)
+        ? globalThis.String(object.teamSlug)
+        : isSet(object.team_slug)
+        ? globalThis.String(object.team_slug)
+        : "",
     };
   },
 
@@ -4883,6 +5021,9 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
     if (message.reason !== "") {
       obj.reason = message.reason;
     }
+    if (message.teamSlug !== "") {
+      obj.teamSlug = message.teamSlug;
+    }
     return obj;
   },
 
@@ -4900,6 +5041,7 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
     message.pageToken = object.pageToken ?? "";
     message.scheduleId = object.scheduleId ?? "";
     message.reason = object.reason ?? "";
+    message.teamSlug = object.teamSlug ?? "";
     return message;
   },
 };
@@ -7397,7 +7539,7 @@ export const GetScheduleRequest: MessageFns<GetScheduleRequest> = {
 };
 
 function createBaseListSchedulesRequest(): ListSchedulesRequest {
-  return { pageSize: 0, pageToken: "" };
+  return { pageSize: 0, pageToken: "", teamSlug: "" };
 }
 
 export const ListSchedulesRequest: MessageFns<ListSchedulesRequest> = {
@@ -7407,6 +7549,9 @@ export const ListSchedulesRequest: MessageFns<ListSchedulesRequest> = {
     }
     if (message.pageToken !== "") {
       writer.uint32(18).string(message.pageToken);
+    }
+    if (message.teamSlug !== "") {
+      writer.uint32(26).string(message.teamSlug);
     }
     return writer;
   },
@@ -7440,6 +7585,14 @@ export const ListSchedulesRequest: MessageFns<ListSchedulesRequest> = {
             message.pageToken = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.teamSlug = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -7464,6 +7617,11 @@ export const ListSchedulesRequest: MessageFns<ListSchedulesRequest> = {
         : isSet(object.page_token)
         ? globalThis.String(object.page_token)
         : "",
+      teamSlug: isSet(object.teamSlug)
+        ? globalThis.String(object.teamSlug)
+        : isSet(object.team_slug)
+        ? globalThis.String(object.team_slug)
+        : "",
     };
   },
 
@@ -7475,6 +7633,9 @@ export const ListSchedulesRequest: MessageFns<ListSchedulesRequest> = {
     if (message.pageToken !== "") {
       obj.pageToken = message.pageToken;
     }
+    if (message.teamSlug !== "") {
+      obj.teamSlug = message.teamSlug;
+    }
     return obj;
   },
 
@@ -7485,6 +7646,7 @@ export const ListSchedulesRequest: MessageFns<ListSchedulesRequest> = {
     const message = createBaseListSchedulesRequest();
     message.pageSize = object.pageSize ?? 0;
     message.pageToken = object.pageToken ?? "";
+    message.teamSlug = object.teamSlug ?? "";
     return message;
   },
 };
@@ -8816,6 +8978,788 @@ export const ResendOutboxResponse: MessageFns<ResendOutboxResponse> = {
   },
 };
 
+function createBaseApiKey(): ApiKey {
+  return {
+    id: "",
+    name: "",
+    role: 0,
+    team: "",
+    allowInlineScripts: false,
+    expireTime: undefined,
+    createTime: undefined,
+    lastUsedTime: undefined,
+    revokeTime: undefined,
+    source: "",
+    createdBy: "",
+  };
+}
+
+export const ApiKey: MessageFns<ApiKey> = {
+  encode(message: ApiKey, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.role !== 0) {
+      writer.uint32(24).int32(message.role);
+    }
+    if (message.team !== "") {
+      writer.uint32(34).string(message.team);
+    }
+    if (message.allowInlineScripts !== false) {
+      writer.uint32(40).bool(message.allowInlineScripts);
+    }
+    if (message.expireTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.expireTime), writer.uint32(50).fork()).join();
+    }
+    if (message.createTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.createTime), writer.uint32(58).fork()).join();
+    }
+    if (message.lastUsedTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.lastUsedTime), writer.uint32(66).fork()).join();
+    }
+    if (message.revokeTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.revokeTime), writer.uint32(74).fork()).join();
+    }
+    if (message.source !== "") {
+      writer.uint32(82).string(message.source);
+    }
+    if (message.createdBy !== "") {
+      writer.uint32(90).string(message.createdBy);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ApiKey {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseApiKey();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.role = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.team = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.allowInlineScripts = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.expireTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.createTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.lastUsedTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.revokeTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.createdBy = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ApiKey {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      role: isSet(object.role) ? roleFromJSON(object.role) : 0,
+      team: isSet(object.team) ? globalThis.String(object.team) : "",
+      allowInlineScripts: isSet(object.allowInlineScripts)
+        ? globalThis.Boolean(object.allowInlineScripts)
+        : isSet(object.allow_inline_scripts)
+        ? globalThis.Boolean(object.allow_inline_scripts)
+        : false,
+      expireTime: isSet(object.expireTime)
+        ? fromJsonTimestamp(object.expireTime)
+        : isSet(object.expire_time)
+        ? fromJsonTimestamp(object.expire_time)
+        : undefined,
+      createTime: isSet(object.createTime)
+        ? fromJsonTimestamp(object.createTime)
+        : isSet(object.create_time)
+        ? fromJsonTimestamp(object.create_time)
+        : undefined,
+      lastUsedTime: isSet(object.lastUsedTime)
+        ? fromJsonTimestamp(object.lastUsedTime)
+        : isSet(object.last_used_time)
+        ? fromJsonTimestamp(object.last_used_time)
+        : undefined,
+      revokeTime: isSet(object.revokeTime)
+        ? fromJsonTimestamp(object.revokeTime)
+        : isSet(object.revoke_time)
+        ? fromJsonTimestamp(object.revoke_time)
+        : undefined,
+      source: isSet(object.source) ? globalThis.String(object.source) : "",
+      createdBy: isSet(object.createdBy)
+        ? globalThis.String(object.createdBy)
+        : isSet(object.created_by)
+        ? globalThis.String(object.created_by)
+        : "",
+    };
+  },
+
+  toJSON(message: ApiKey): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.role !== 0) {
+      obj.role = roleToJSON(message.role);
+    }
+    if (message.team !== "") {
+      obj.team = message.team;
+    }
+    if (message.allowInlineScripts !== false) {
+      obj.allowInlineScripts = message.allowInlineScripts;
+    }
+    if (message.expireTime !== undefined) {
+      obj.expireTime = message.expireTime.toISOString();
+    }
+    if (message.createTime !== undefined) {
+      obj.createTime = message.createTime.toISOString();
+    }
+    if (message.lastUsedTime !== undefined) {
+      obj.lastUsedTime = message.lastUsedTime.toISOString();
+    }
+    if (message.revokeTime !== undefined) {
+      obj.revokeTime = message.revokeTime.toISOString();
+    }
+    if (message.source !== "") {
+      obj.source = message.source;
+    }
+    if (message.createdBy !== "") {
+      obj.createdBy = message.createdBy;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ApiKey>): ApiKey {
+    return ApiKey.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ApiKey>): ApiKey {
+    const message = createBaseApiKey();
+    message.id = object.id ?? "";
+    message.name = object.name ?? "";
+    message.role = object.role ?? 0;
+    message.team = object.team ?? "";
+    message.allowInlineScripts = object.allowInlineScripts ?? false;
+    message.expireTime = object.expireTime ?? undefined;
+    message.createTime = object.createTime ?? undefined;
+    message.lastUsedTime = object.lastUsedTime ?? undefined;
+    message.revokeTime = object.revokeTime ?? undefined;
+    message.source = object.source ?? "";
+    message.createdBy = object.createdBy ?? "";
+    return message;
+  },
+};
+
+function createBaseCreateApiKeyRequest(): CreateApiKeyRequest {
+  return { name: "", role: 0, team: "", allowInlineScripts: false, expireTime: undefined };
+}
+
+export const CreateApiKeyRequest: MessageFns<CreateApiKeyRequest> = {
+  encode(message: CreateApiKeyRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.role !== 0) {
+      writer.uint32(16).int32(message.role);
+    }
+    if (message.team !== "") {
+      writer.uint32(26).string(message.team);
+    }
+    if (message.allowInlineScripts !== false) {
+      writer.uint32(32).bool(message.allowInlineScripts);
+    }
+    if (message.expireTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.expireTime), writer.uint32(42).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateApiKeyRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateApiKeyRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.role = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.team = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.allowInlineScripts = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.expireTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateApiKeyRequest {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      role: isSet(object.role) ? roleFromJSON(object.role) : 0,
+      team: isSet(object.team) ? globalThis.String(object.team) : "",
+      allowInlineScripts: isSet(object.allowInlineScripts)
+        ? globalThis.Boolean(object.allowInlineScripts)
+        : isSet(object.allow_inline_scripts)
+        ? globalThis.Boolean(object.allow_inline_scripts)
+        : false,
+      expireTime: isSet(object.expireTime)
+        ? fromJsonTimestamp(object.expireTime)
+        : isSet(object.expire_time)
+        ? fromJsonTimestamp(object.expire_time)
+        : undefined,
+    };
+  },
+
+  toJSON(message: CreateApiKeyRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.role !== 0) {
+      obj.role = roleToJSON(message.role);
+    }
+    if (message.team !== "") {
+      obj.team = message.team;
+    }
+    if (message.allowInlineScripts !== false) {
+      obj.allowInlineScripts = message.allowInlineScripts;
+    }
+    if (message.expireTime !== undefined) {
+      obj.expireTime = message.expireTime.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CreateApiKeyRequest>): CreateApiKeyRequest {
+    return CreateApiKeyRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CreateApiKeyRequest>): CreateApiKeyRequest {
+    const message = createBaseCreateApiKeyRequest();
+    message.name = object.name ?? "";
+    message.role = object.role ?? 0;
+    message.team = object.team ?? "";
+    message.allowInlineScripts = object.allowInlineScripts ?? false;
+    message.expireTime = object.expireTime ?? undefined;
+    return message;
+  },
+};
+
+function createBaseCreateApiKeyResponse(): CreateApiKeyResponse {
+  return { key: undefined, secret: "" };
+}
+
+export const CreateApiKeyResponse: MessageFns<CreateApiKeyResponse> = {
+  encode(message: CreateApiKeyResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== undefined) {
+      ApiKey.encode(message.key, writer.uint32(10).fork()).join();
+    }
+    if (message.secret !== "") {
+      writer.uint32(18).string(message.secret);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateApiKeyResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateApiKeyResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = ApiKey.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.secret = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateApiKeyResponse {
+    return {
+      key: isSet(object.key) ? ApiKey.fromJSON(object.key) : undefined,
+      secret: isSet(object.secret) ? globalThis.String(object.secret) : "",
+    };
+  },
+
+  toJSON(message: CreateApiKeyResponse): unknown {
+    const obj: any = {};
+    if (message.key !== undefined) {
+      obj.key = ApiKey.toJSON(message.key);
+    }
+    if (message.secret !== "") {
+      obj.secret = message.secret;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CreateApiKeyResponse>): CreateApiKeyResponse {
+    return CreateApiKeyResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CreateApiKeyResponse>): CreateApiKeyResponse {
+    const message = createBaseCreateApiKeyResponse();
+    message.key = (object.key !== undefined && object.key !== null) ? ApiKey.fromPartial(object.key) : undefined;
+    message.secret = object.secret ?? "";
+    return message;
+  },
+};
+
+function createBaseListApiKeysRequest(): ListApiKeysRequest {
+  return { includeRevoked: false, team: "", pageSize: 0, pageToken: "" };
+}
+
+export const ListApiKeysRequest: MessageFns<ListApiKeysRequest> = {
+  encode(message: ListApiKeysRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.includeRevoked !== false) {
+      writer.uint32(8).bool(message.includeRevoked);
+    }
+    if (message.team !== "") {
+      writer.uint32(18).string(message.team);
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(24).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(34).string(message.pageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListApiKeysRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListApiKeysRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.includeRevoked = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.team = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListApiKeysRequest {
+    return {
+      includeRevoked: isSet(object.includeRevoked)
+        ? globalThis.Boolean(object.includeRevoked)
+        : isSet(object.include_revoked)
+        ? globalThis.Boolean(object.include_revoked)
+        : false,
+      team: isSet(object.team) ? globalThis.String(object.team) : "",
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListApiKeysRequest): unknown {
+    const obj: any = {};
+    if (message.includeRevoked !== false) {
+      obj.includeRevoked = message.includeRevoked;
+    }
+    if (message.team !== "") {
+      obj.team = message.team;
+    }
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListApiKeysRequest>): ListApiKeysRequest {
+    return ListApiKeysRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListApiKeysRequest>): ListApiKeysRequest {
+    const message = createBaseListApiKeysRequest();
+    message.includeRevoked = object.includeRevoked ?? false;
+    message.team = object.team ?? "";
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseListApiKeysResponse(): ListApiKeysResponse {
+  return { keys: [], nextPageToken: "" };
+}
+
+export const ListApiKeysResponse: MessageFns<ListApiKeysResponse> = {
+  encode(message: ListApiKeysResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.keys) {
+      ApiKey.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListApiKeysResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListApiKeysResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.keys.push(ApiKey.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListApiKeysResponse {
+    return {
+      keys: globalThis.Array.isArray(object?.keys) ? object.keys.map((e: any) => ApiKey.fromJSON(e)) : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListApiKeysResponse): unknown {
+    const obj: any = {};
+    if (message.keys?.length) {
+      obj.keys = message.keys.map((e) => ApiKey.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListApiKeysResponse>): ListApiKeysResponse {
+    return ListApiKeysResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListApiKeysResponse>): ListApiKeysResponse {
+    const message = createBaseListApiKeysResponse();
+    message.keys = object.keys?.map((e) => ApiKey.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseRevokeApiKeyRequest(): RevokeApiKeyRequest {
+  return { keyId: "" };
+}
+
+export const RevokeApiKeyRequest: MessageFns<RevokeApiKeyRequest> = {
+  encode(message: RevokeApiKeyRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.keyId !== "") {
+      writer.uint32(10).string(message.keyId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RevokeApiKeyRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRevokeApiKeyRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.keyId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RevokeApiKeyRequest {
+    return {
+      keyId: isSet(object.keyId)
+        ? globalThis.String(object.keyId)
+        : isSet(object.key_id)
+        ? globalThis.String(object.key_id)
+        : "",
+    };
+  },
+
+  toJSON(message: RevokeApiKeyRequest): unknown {
+    const obj: any = {};
+    if (message.keyId !== "") {
+      obj.keyId = message.keyId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RevokeApiKeyRequest>): RevokeApiKeyRequest {
+    return RevokeApiKeyRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RevokeApiKeyRequest>): RevokeApiKeyRequest {
+    const message = createBaseRevokeApiKeyRequest();
+    message.keyId = object.keyId ?? "";
+    return message;
+  },
+};
+
 /**
  * JobScheduler accepts typed jobs, persists them, runs each one as an isolated
  * workload (a Kubernetes Job, or a local child process) and reports its outcome.
@@ -9069,6 +10013,42 @@ export const JobSchedulerService = {
       Buffer.from(ResendOutboxResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ResendOutboxResponse => ResendOutboxResponse.decode(value),
   },
+  /**
+   * API keys (admin; a team-scoped admin manages its team's keys only). Every call but
+   * grpc.health.v1.Health (and, unless AUTH_REFLECTION_PUBLIC=false, reflection) needs a key
+   * (`authorization: Bearer <key>` or `x-api-key: <key>`) or a mapped client certificate.
+   * The key itself is in CreateApiKey's answer only: the service keeps a hash.
+   */
+  createApiKey: {
+    path: "/jobscheduler.v1.JobScheduler/CreateApiKey" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CreateApiKeyRequest): Buffer => Buffer.from(CreateApiKeyRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CreateApiKeyRequest => CreateApiKeyRequest.decode(value),
+    responseSerialize: (value: CreateApiKeyResponse): Buffer =>
+      Buffer.from(CreateApiKeyResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CreateApiKeyResponse => CreateApiKeyResponse.decode(value),
+  },
+  /** Newest first, cursor paginated. */
+  listApiKeys: {
+    path: "/jobscheduler.v1.JobScheduler/ListApiKeys" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListApiKeysRequest): Buffer => Buffer.from(ListApiKeysRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListApiKeysRequest => ListApiKeysRequest.decode(value),
+    responseSerialize: (value: ListApiKeysResponse): Buffer => Buffer.from(ListApiKeysResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListApiKeysResponse => ListApiKeysResponse.decode(value),
+  },
+  /** Effective within one second; revoking a revoked key is a no-op. */
+  revokeApiKey: {
+    path: "/jobscheduler.v1.JobScheduler/RevokeApiKey" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RevokeApiKeyRequest): Buffer => Buffer.from(RevokeApiKeyRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RevokeApiKeyRequest => RevokeApiKeyRequest.decode(value),
+    responseSerialize: (value: ApiKey): Buffer => Buffer.from(ApiKey.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ApiKey => ApiKey.decode(value),
+  },
 } as const;
 
 export interface JobSchedulerServer extends UntypedServiceImplementation {
@@ -9128,6 +10108,17 @@ export interface JobSchedulerServer extends UntypedServiceImplementation {
   listOutbox: handleUnaryCall<ListOutboxRequest, ListOutboxResponse>;
   /** Puts parked items back in line for delivery. */
   resendOutbox: handleUnaryCall<ResendOutboxRequest, ResendOutboxResponse>;
+  /**
+   * API keys (admin; a team-scoped admin manages its team's keys only). Every call but
+   * grpc.health.v1.Health (and, unless AUTH_REFLECTION_PUBLIC=false, reflection) needs a key
+   * (`authorization: Bearer <key>` or `x-api-key: <key>`) or a mapped client certificate.
+   * The key itself is in CreateApiKey's answer only: the service keeps a hash.
+   */
+  createApiKey: handleUnaryCall<CreateApiKeyRequest, CreateApiKeyResponse>;
+  /** Newest first, cursor paginated. */
+  listApiKeys: handleUnaryCall<ListApiKeysRequest, ListApiKeysResponse>;
+  /** Effective within one second; revoking a revoked key is a no-op. */
+  revokeApiKey: handleUnaryCall<RevokeApiKeyRequest, ApiKey>;
 }
 
 export interface JobSchedulerClient extends Client {
@@ -9479,6 +10470,59 @@ export interface JobSchedulerClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ResendOutboxResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * API keys (admin; a team-scoped admin manages its team's keys only). Every call but
+   * grpc.health.v1.Health (and, unless AUTH_REFLECTION_PUBLIC=false, reflection) needs a key
+   * (`authorization: Bearer <key>` or `x-api-key: <key>`) or a mapped client certificate.
+   * The key itself is in CreateApiKey's answer only: the service keeps a hash.
+   */
+  createApiKey(
+    request: CreateApiKeyRequest,
+    callback: (error: ServiceError | null, response: CreateApiKeyResponse) => void,
+  ): ClientUnaryCall;
+  createApiKey(
+    request: CreateApiKeyRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CreateApiKeyResponse) => void,
+  ): ClientUnaryCall;
+  createApiKey(
+    request: CreateApiKeyRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CreateApiKeyResponse) => void,
+  ): ClientUnaryCall;
+  /** Newest first, cursor paginated. */
+  listApiKeys(
+    request: ListApiKeysRequest,
+    callback: (error: ServiceError | null, response: ListApiKeysResponse) => void,
+  ): ClientUnaryCall;
+  listApiKeys(
+    request: ListApiKeysRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListApiKeysResponse) => void,
+  ): ClientUnaryCall;
+  listApiKeys(
+    request: ListApiKeysRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListApiKeysResponse) => void,
+  ): ClientUnaryCall;
+  /** Effective within one second; revoking a revoked key is a no-op. */
+  revokeApiKey(
+    request: RevokeApiKeyRequest,
+    callback: (error: ServiceError | null, response: ApiKey) => void,
+  ): ClientUnaryCall;
+  revokeApiKey(
+    request: RevokeApiKeyRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ApiKey) => void,
+  ): ClientUnaryCall;
+  revokeApiKey(
+    request: RevokeApiKeyRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ApiKey) => void,
   ): ClientUnaryCall;
 }
 

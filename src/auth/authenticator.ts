@@ -1,0 +1,90 @@
+// Authentication: the caller's credential → a Principal, once per call. An API key comes as
+// `authorization: Bearer <key>` or `x-api-key: <key>`; without one, a verified client
+// certificate (mTLS) whose subject is mapped to a role. Whatever is wrong (nothing sent, a
+// malformed, unknown, expired or revoked key, an unmapped certificate), the caller gets the
+// same UNAUTHENTICATED message; the audit log records which it was.
+import type { Metadata } from "@grpc/grpc-js";
+import type { PeerCertificate } from "node:tls";
+import type { Clock } from "../dispatch/clock.js";
+import { keyMatches, parseApiKey, type ParsedKey } from "./api-key.js";
+import { AuthError } from "./errors.js";
+import type { KeyDirectory, KnownKey } from "./key-directory.js";
+import type { Principal } from "./principal.js";
+
+/** The parts of a call authentication reads (a grpc-js server call has them). */
+export interface CallCredentials {
+  readonly metadata: Metadata;
+  getAuthContext(): { sslPeerCertificate?: PeerCertificate } | null;
+}
+
+/** Client certificates → principals (certificates.ts); only a verified certificate reaches it. */
+export interface CertificateIdentities {
+  principalOf(certificate: PeerCertificate): Principal | null;
+}
+
+export interface Authenticator {
+  authenticate(call: CallCredentials): Principal | Promise<Principal>;
+}
+
+/** Authentication off (AUTH_ENABLED=false): every caller is this. */
+export const ANONYMOUS: Principal = Object.freeze({ id: "anonymous", name: "anonymous", kind: "anonymous", role: "admin", allowInlineScripts: true });
+
+export const anonymousAuthenticator: Authenticator = { authenticate: () => ANONYMOUS };
+
+const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
+
+/** The key the call carries: undefined when none was sent, "" when the header is not a bearer token. */
+function presentedKey(metadata: Metadata): string | undefined {
+  const authorization = metadata.get("authorization")[0];
+  if (authorization !== undefined) return typeof authorization === "string" ? (BEARER.exec(authorization)?.[1] ?? "") : "";
+  const apiKey = metadata.get("x-api-key")[0];
+  if (apiKey !== undefined) return typeof apiKey === "string" ? apiKey.trim() : "";
+  return undefined;
+}
+
+export class CredentialAuthenticator implements Authenticator {
+  constructor(
+    private readonly keys: KeyDirectory,
+    private readonly clock: Clock,
+    private readonly certificates: CertificateIdentities | null = null,
+  ) {}
+
+  authenticate(call: CallCredentials): Principal | Promise<Principal> {
+    const given = presentedKey(call.metadata);
+    if (given !== undefined) {
+      const parsed = parseApiKey(given);
+      if (!parsed) throw this.refuse("MALFORMED");
+      const found = this.keys.lookup(parsed.id);
+      return found instanceof Promise ? found.then((key) => this.verify(key, parsed)) : this.verify(found, parsed);
+    }
+    if (this.certificates) {
+      // Present only when the TLS layer verified the chain against TLS_CLIENT_CA_FILE (and dates).
+      const certificate = call.getAuthContext()?.sslPeerCertificate;
+      if (certificate) return this.certificates.principalOf(certificate) ?? this.fail("CERTIFICATE_NOT_MAPPED");
+    }
+    throw this.refuse("MISSING");
+  }
+
+  private verify(key: KnownKey | null, given: ParsedKey): Principal {
+    if (!key || !keyMatches(given.key, key.hash)) throw this.refuse("UNKNOWN_KEY");
+    if (key.record.revokedAt !== null) throw this.refuse("REVOKED");
+    const now = this.clock.now();
+    if (key.record.expiresAt !== null && key.record.expiresAt <= now) throw this.refuse("EXPIRED");
+    this.keys.touch(key.record.id, now);
+    return key.principal;
+  }
+
+  private fail(failure: "CERTIFICATE_NOT_MAPPED"): never {
+    throw this.refuse(failure);
+  }
+
+  private refuse(failure: Parameters<typeof AuthError.unauthenticated>[0]): AuthError {
+    return AuthError.unauthenticated(failure, this.certificates !== null);
+  }
+}
+
+/** The key id a call claims (ids are public), for the audit log of a refused call. */
+export function claimedKeyId(metadata: Metadata): string | null {
+  const given = presentedKey(metadata);
+  return given ? (parseApiKey(given)?.id ?? null) : null;
+}

@@ -1,0 +1,19 @@
+// Authentication, authorization, admission and audit settings: one zod shape spread into
+// src/config.ts's schema (as src/hub/settings.ts is), validated at start-up with the rest.
+import { flag, path } from "../config-fields.js";
+
+export const authSettings = {
+  /**
+   * Every RPC but grpc.health.v1.Health (and reflection, see AUTH_REFLECTION_PUBLIC) needs an API key or a
+   * mapped client certificate. false: every caller is an anonymous admin (for local experiments only; calls are still audited).
+   */
+  AUTH_ENABLED: flag(true),
+  /** Server reflection (grpcurl list/describe) answers without credentials; false: it needs them too. */
+  AUTH_REFLECTION_PUBLIC: flag(true),
+  /**
+   * A JSON array of keys the deployment declares (a Secret mounted as a file): {"name", "role", "key": "jsk_..."} or
+   * {"name", "role", "id", "sha256"}, optional "team", "allowInlineScripts", "expireTime". With none declared and none
+   * stored, the first start writes an admin key to $DATA_DIR/admin.key.
+   */
+  API_KEYS_FILE: path().optional(),
+};

@@ -1,0 +1,88 @@
+// Queries behind AuthStore, shared by both stores (each passes its way of running a query and
+// its placeholder dialect, as schedule-queries.ts does).
+import type { QueryAll, Row } from "./admission-queries.js";
+import type { ApiKeyQuery, ApiKeyRecord } from "./auth-store.js";
+import type { SqlDialect } from "./sql.js";
+
+export interface AuthDb {
+  all: QueryAll;
+  dialect: SqlDialect;
+}
+
+const KEY_COLUMNS = [
+  "id", "name", "role", "team", "allow_inline_scripts", "key_hash", "source", "created_by",
+  "created_at", "expires_at", "last_used_at", "revoked_at",
+] as const;
+
+const numOrNull = (value: unknown) => (value === null || value === undefined ? null : Number(value));
+
+function rowToKey(row: Row): ApiKeyRecord {
+  return {
+    id: row.id as string,
+    name: row.name as string,
+    role: row.role as string,
+    team: (row.team as string | null) ?? null,
+    allowInlineScripts: Number(row.allow_inline_scripts) === 1,
+    keyHash: row.key_hash as string,
+    source: row.source as ApiKeyRecord["source"],
+    createdBy: (row.created_by as string | null) ?? null,
+    createdAt: Number(row.created_at),
+    expiresAt: numOrNull(row.expires_at),
+    lastUsedAt: numOrNull(row.last_used_at),
+    revokedAt: numOrNull(row.revoked_at),
+  };
+}
+
+export async function insertApiKey(db: AuthDb, k: ApiKeyRecord): Promise<boolean> {
+  const values = [
+    k.id, k.name, k.role, k.team, k.allowInlineScripts ? 1 : 0, k.keyHash, k.source, k.createdBy,
+    k.createdAt, k.expiresAt, k.lastUsedAt, k.revokedAt,
+  ];
+  const placeholders = KEY_COLUMNS.map((_, i) => db.dialect.param(i + 1)).join(", ");
+  const rows = await db.all(`INSERT INTO api_keys (${KEY_COLUMNS.join(", ")}) VALUES (${placeholders}) ON CONFLICT (id) DO NOTHING RETURNING id`, values);
+  return rows.length === 1;
+}
+
+export async function getApiKey(db: AuthDb, id: string): Promise<ApiKeyRecord | null> {
+  const [row] = await db.all(`SELECT * FROM api_keys WHERE id = ${db.dialect.param(1)}`, [id]);
+  return row ? rowToKey(row) : null;
+}
+
+export async function listApiKeys(db: AuthDb, query: ApiKeyQuery): Promise<ApiKeyRecord[]> {
+  const values: unknown[] = [];
+  const next = (value: unknown) => {
+    values.push(value);
+    return db.dialect.param(values.length);
+  };
+  const where: string[] = [];
+  if (query.team !== undefined) where.push(`team = ${next(query.team)}`);
+  if (!query.includeRevoked) where.push("revoked_at IS NULL");
+  if (query.after) {
+    where.push(`created_at <= ${next(query.after.createdAt)}`);
+    where.push(`(created_at < ${next(query.after.createdAt)} OR id < ${next(query.after.id)})`);
+  }
+  const rows = await db.all(
+    `SELECT * FROM api_keys ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY created_at DESC, id DESC LIMIT ${next(query.limit)}`,
+    values,
+  );
+  return rows.map(rowToKey);
+}
+
+export async function revokeApiKey(db: AuthDb, id: string, at: number): Promise<ApiKeyRecord | null> {
+  const p = db.dialect.param;
+  await db.all(`UPDATE api_keys SET revoked_at = ${p(1)} WHERE id = ${p(2)} AND revoked_at IS NULL RETURNING id`, [at, id]);
+  return getApiKey(db, id);
+}
+
+export async function touchApiKeys(db: AuthDb, uses: readonly { id: string; at: number }[]): Promise<void> {
+  const p = db.dialect.param;
+  // One statement per key: a handful of keys every few seconds.
+  for (const { id, at } of uses) {
+    await db.all(`UPDATE api_keys SET last_used_at = ${p(1)} WHERE id = ${p(2)} AND (last_used_at IS NULL OR last_used_at < ${p(3)}) RETURNING id`, [at, id, at]);
+  }
+}
+
+export async function countApiKeys(db: AuthDb): Promise<number> {
+  const [row] = await db.all("SELECT COUNT(*) AS n FROM api_keys", []);
+  return Number(row?.n ?? 0);
+}

@@ -1,0 +1,109 @@
+// The store side of src/auth/ on both backends (SQLite file, PostgreSQL at 127.0.0.1:5432):
+// API keys (hashes only), the team column ListJobs filters a team-scoped key's jobs by, and
+// the team filter of schedules.
+import { join } from "node:path";
+import pg from "pg";
+import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
+import { ScheduleSpec } from "../src/gen/jobscheduler/v1/jobscheduler.js";
+import type { ApiKeyRecord } from "../src/store/auth-store.js";
+import { PostgresStore } from "../src/store/postgres/postgres-store.js";
+import type { ScheduleRecord } from "../src/store/schedule-store.js";
+import { SqliteStore } from "../src/store/sqlite/sqlite-store.js";
+import { makeJob } from "./support/job-fixtures.js";
+import { cleanup, tempDir } from "./support/service.js";
+
+const POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+const BASE = Date.parse("2026-01-01T00:00:00Z");
+const dirs: string[] = [];
+const schemas: string[] = [];
+
+afterAll(async () => {
+  dirs.forEach(cleanup);
+  if (schemas.length === 0) return;
+  const client = new pg.Client({ connectionString: POSTGRES_URL });
+  await client.connect();
+  for (const schema of schemas) await client.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(schema)} CASCADE`);
+  await client.end();
+});
+
+type Store = SqliteStore | PostgresStore;
+
+const backends: [string, () => Store][] = [
+  ["sqlite", () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    return new SqliteStore(join(dir, "jobscheduler.db"));
+  }],
+  ["postgres", () => {
+    const schema = `auth_store_${process.pid}_${schemas.length}`;
+    schemas.push(schema);
+    return new PostgresStore(POSTGRES_URL, { schema, poolSize: 2 });
+  }],
+];
+
+const key = (id: string, overrides: Partial<ApiKeyRecord> = {}): ApiKeyRecord => ({
+  id, name: `key ${id}`, role: "viewer", team: null, allowInlineScripts: false, keyHash: "ab".repeat(32), source: "api",
+  createdBy: "testadmin", createdAt: BASE, expiresAt: null, lastUsedAt: null, revokedAt: null, ...overrides,
+});
+
+const schedule = (id: string, name: string, spec: Partial<ScheduleSpec>): ScheduleRecord => ({
+  id, name, spec: ScheduleSpec.fromPartial({ name, cron: "0 0 1 1 *", ...spec }), paused: false, pausedReason: "",
+  nextFireAt: null, lastFireAt: null, fires: 0, misses: 0, skips: 0, source: "api", createdAt: BASE, updatedAt: BASE,
+});
+
+describe.each(backends)("%s store", (_name, open) => {
+  let store: Store;
+  beforeEach(async () => {
+    store = open();
+    await store.migrate();
+  });
+  afterEach(async () => {
+    await store.close();
+  });
+
+  it("keeps API keys: inserted once, listed newest first and by team, revoked once, last use only forward", async () => {
+    expect(await store.countApiKeys()).toBe(0);
+    expect(await store.insertApiKey(key("aaaaaa1", { createdAt: BASE + 1 }))).toBe(true);
+    expect(await store.insertApiKey(key("aaaaaa1"))).toBe(false);
+    await store.insertApiKey(key("bbbbbb2", { createdAt: BASE + 2, team: "team-a", role: "operator", allowInlineScripts: true }));
+    await store.insertApiKey(key("cccccc3", { createdAt: BASE + 3, expiresAt: BASE + 100 }));
+    expect(await store.countApiKeys()).toBe(3);
+    expect(await store.getApiKey("bbbbbb2")).toEqual(key("bbbbbb2", { createdAt: BASE + 2, team: "team-a", role: "operator", allowInlineScripts: true }));
+    expect(await store.getApiKey("nosuch1")).toBeNull();
+    expect((await store.listApiKeys({ includeRevoked: false, limit: 10 })).map((k) => k.id)).toEqual(["cccccc3", "bbbbbb2", "aaaaaa1"]);
+    expect((await store.listApiKeys({ includeRevoked: false, team: "team-a", limit: 10 })).map((k) => k.id)).toEqual(["bbbbbb2"]);
+    expect((await store.listApiKeys({ includeRevoked: false, after: { createdAt: BASE + 3, id: "cccccc3" }, limit: 1 })).map((k) => k.id)).toEqual(["bbbbbb2"]);
+
+    expect((await store.revokeApiKey("aaaaaa1", BASE + 50))?.revokedAt).toBe(BASE + 50);
+    expect((await store.revokeApiKey("aaaaaa1", BASE + 60))?.revokedAt).toBe(BASE + 50);
+    expect(await store.revokeApiKey("nosuch1", BASE)).toBeNull();
+    expect((await store.listApiKeys({ includeRevoked: false, limit: 10 })).map((k) => k.id)).toEqual(["cccccc3", "bbbbbb2"]);
+    expect((await store.listApiKeys({ includeRevoked: true, limit: 10 })).map((k) => k.id)).toEqual(["cccccc3", "bbbbbb2", "aaaaaa1"]);
+
+    await store.touchApiKeys([{ id: "bbbbbb2", at: BASE + 200 }]);
+    await store.touchApiKeys([{ id: "bbbbbb2", at: BASE + 100 }]);
+    expect((await store.getApiKey("bbbbbb2"))?.lastUsedAt).toBe(BASE + 200);
+  });
+
+  it("lists one team's jobs (team_slug), and stores who submitted a job", async () => {
+    const a = makeJob({ name: "a", team: { slug: "team-a", hackathonId: "h" }, createdAt: BASE + 1, submittedBy: "aaaaaa1" });
+    const b = makeJob({ name: "b", team: { slug: "team-b", hackathonId: "h" }, createdAt: BASE + 2 });
+    const none = makeJob({ name: "none", createdAt: BASE + 3 });
+    for (const job of [a, b, none]) await store.createJob(job);
+    expect((await store.listJobs({ team: "team-a", limit: 10 })).map((j) => j.name)).toEqual(["a"]);
+    expect((await store.listJobs({ team: "team-a", states: ["QUEUED", "FAILED"], limit: 10 })).map((j) => j.name)).toEqual(["a"]);
+    expect((await store.listJobs({ limit: 10 })).map((j) => j.name)).toEqual(["none", "b", "a"]);
+  });
+
+  it("lists one team's schedules: those whose template is bound to it, never a for_each_team one", async () => {
+    const template = (slug: string) => ({ jobTemplate: { name: "", idempotencyKey: "", labels: {}, priority: 0, concurrencyKey: "", criteriaType: 0, team: { slug, hackathonId: "h" } } });
+    await store.insertSchedule(schedule("11111111-1111-4111-8111-111111111111", "a-one", template("team-a")));
+    await store.insertSchedule(schedule("22222222-2222-4222-8222-222222222222", "a-two", template("team-a")));
+    await store.insertSchedule(schedule("33333333-3333-4333-8333-333333333333", "b-one", template("team-b")));
+    await store.insertSchedule(schedule("44444444-4444-4444-8444-444444444444", "rounds", { ...template("team-a"), forEachTeam: { hackathonId: "h", teamStatus: "" } }));
+    expect((await store.listSchedules({ team: "team-a", limit: 10 })).map((s) => s.name)).toEqual(["a-one", "a-two"]);
+    expect((await store.listSchedules({ team: "team-a", afterName: "a-one", limit: 10 })).map((s) => s.name)).toEqual(["a-two"]);
+    expect((await store.listSchedules({ team: "team-a", limit: 1 })).map((s) => s.name)).toEqual(["a-one"]);
+    expect((await store.listSchedules({ limit: 10 })).map((s) => s.name)).toEqual(["a-one", "a-two", "b-one", "rounds"]);
+  });
+});
