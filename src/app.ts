@@ -1,11 +1,13 @@
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { apiKeyService } from "./api/api-key-service.js";
+import { auditService } from "./api/audit-service.js";
 import { jobSchedulerService } from "./api/job-scheduler-service.js";
 import { RpcInstrumentation } from "./api/rpc.js";
 import { outboxService } from "./api/outbox-service.js";
 import { scheduleService } from "./api/schedule-service.js";
 import { setServing, startGrpcServer, stopGrpcServer } from "./api/server.js";
+import { AuditLog } from "./auth/audit.js";
 import { anonymousAuthenticator, CredentialAuthenticator, type Authenticator } from "./auth/authenticator.js";
 import { ensureFirstAdminKey } from "./auth/bootstrap.js";
 import { CallGuard } from "./auth/guard.js";
@@ -119,8 +121,10 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
   } else {
     authLogger.warn("authentication is off (AUTH_ENABLED=false): every caller is an anonymous admin");
   }
+  const audit = new AuditLog(store, logger.child({ component: "audit" }), clock, config.AUDIT_RETENTION);
   const guard = new CallGuard({
     authenticator,
+    recorder: audit,
     methods: Object.values(JobSchedulerService).map((method) => method.path.split("/").pop()!),
     lookups: {
       getJob: (id) => store.getJob(id),
@@ -133,6 +137,7 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
     },
   });
   keys.start();
+  audit.start();
 
   const rpc = new RpcInstrumentation(logger, metrics, guard);
   const service = jobSchedulerService(
@@ -140,7 +145,7 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
     rpc,
     scheduleService(scheduler, rpc),
     outboxService(rpc, { outbox: store.outbox, delivery: { wake: () => { hub.delivery?.wake(); callbacks.wake(); } }, clock }),
-    apiKeyService(rpc, { store, keys, clock }),
+    { ...apiKeyService(rpc, { store, keys, clock }), ...auditService(rpc, { store }) },
   );
   const grpc = await startGrpcServer(service, config.GRPC_HOST, config.GRPC_PORT, {
     interceptors: config.AUTH_ENABLED && !config.AUTH_REFLECTION_PUBLIC ? [reflectionGuard(authenticator)] : [],
@@ -177,6 +182,7 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
       await hub.stop();
       await callbacks.stop();
       await keys.stop();
+      await audit.stop();
       await Promise.all([closeServer(health.server), closeServer(metricsServer.server)]);
       await store.close();
       logger.info("stopped");

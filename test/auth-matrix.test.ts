@@ -151,6 +151,7 @@ const REQUESTS: Record<RpcName, (team: string) => Promise<object>> = {
   CreateApiKey: async (team) => ({ name: unique("matrix-new-key"), role: Role.ROLE_VIEWER, team }),
   ListApiKeys: async () => ({}),
   RevokeApiKey: async (team) => ({ keyId: await newKey(team) }),
+  ListAuditEvents: async () => ({}),
 };
 
 /** The same call aimed at another team: what a scoped key must get for it. */
@@ -174,6 +175,7 @@ const CROSS_TEAM: Partial<Record<RpcName, { request: (other: string) => Promise<
   CreateApiKey: { request: REQUESTS.CreateApiKey, expect: status.PERMISSION_DENIED },
   ListApiKeys: { request: async (other) => ({ team: other }), expect: status.PERMISSION_DENIED },
   RevokeApiKey: { request: REQUESTS.RevokeApiKey, expect: status.NOT_FOUND },
+  ListAuditEvents: { request: async (other) => ({ team: other }), expect: status.PERMISSION_DENIED },
 };
 
 const rank = (role: RoleName) => ROLES.indexOf(role);

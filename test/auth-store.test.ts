@@ -5,7 +5,7 @@ import { join } from "node:path";
 import pg from "pg";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ScheduleSpec } from "../src/gen/jobscheduler/v1/jobscheduler.js";
-import type { ApiKeyRecord } from "../src/store/auth-store.js";
+import type { ApiKeyRecord, AuditEventRecord } from "../src/store/auth-store.js";
 import { PostgresStore } from "../src/store/postgres/postgres-store.js";
 import type { ScheduleRecord } from "../src/store/schedule-store.js";
 import { SqliteStore } from "../src/store/sqlite/sqlite-store.js";
@@ -44,6 +44,11 @@ const backends: [string, () => Store][] = [
 const key = (id: string, overrides: Partial<ApiKeyRecord> = {}): ApiKeyRecord => ({
   id, name: `key ${id}`, role: "viewer", team: null, allowInlineScripts: false, keyHash: "ab".repeat(32), source: "api",
   createdBy: "testadmin", createdAt: BASE, expiresAt: null, lastUsedAt: null, revokedAt: null, ...overrides,
+});
+
+const audit = (at: number, overrides: Partial<AuditEventRecord> = {}): AuditEventRecord => ({
+  at, principalId: "aaaaaa1", principalName: "key", principalKind: "api-key", team: null, method: "ScheduleJob", targetId: null,
+  requestId: `r-${at}`, code: "OK", reason: "", denied: false, clientAddress: "127.0.0.1:5000", ...overrides,
 });
 
 const schedule = (id: string, name: string, spec: Partial<ScheduleSpec>): ScheduleRecord => ({
@@ -105,5 +110,28 @@ describe.each(backends)("%s store", (_name, open) => {
     expect((await store.listSchedules({ team: "team-a", afterName: "a-one", limit: 10 })).map((s) => s.name)).toEqual(["a-two"]);
     expect((await store.listSchedules({ team: "team-a", limit: 1 })).map((s) => s.name)).toEqual(["a-one"]);
     expect((await store.listSchedules({ limit: 10 })).map((s) => s.name)).toEqual(["a-one", "a-two", "b-one", "rounds"]);
+  });
+
+  it("keeps audit events: a batch in one statement, newest first, filtered, paged by seq, deleted past a time", async () => {
+    await store.insertAuditEvents([
+      audit(BASE + 1, { targetId: "job-1" }),
+      audit(BASE + 2, { method: "PauseDispatching", code: "PERMISSION_DENIED", denied: true, principalId: "bbbbbb2", team: "team-a", reason: "PERMISSION_DENIED" }),
+      audit(BASE + 3, { method: "ListJobTypes", code: "UNAUTHENTICATED", denied: true, principalId: "", principalKind: "unauthenticated", reason: "MISSING" }),
+    ]);
+    await store.insertAuditEvents(Array.from({ length: 1200 }, (_, i) => audit(BASE + 10 + i, { method: "CancelJob" })));
+    await store.insertAuditEvents([]);
+    const all = await store.listAuditEvents({ limit: 2000 });
+    expect(all).toHaveLength(1203);
+    expect(all[0].at).toBe(BASE + 1209);
+    expect(all.at(-1)).toEqual({ ...audit(BASE + 1, { targetId: "job-1" }), seq: all.at(-1)!.seq });
+    expect((await store.listAuditEvents({ deniedOnly: true, limit: 10 })).map((e) => e.method)).toEqual(["ListJobTypes", "PauseDispatching"]);
+    expect((await store.listAuditEvents({ team: "team-a", limit: 10 })).map((e) => e.principalId)).toEqual(["bbbbbb2"]);
+    expect((await store.listAuditEvents({ code: "UNAUTHENTICATED", limit: 10 })).map((e) => e.reason)).toEqual(["MISSING"]);
+    expect((await store.listAuditEvents({ targetId: "job-1", limit: 10 })).map((e) => e.at)).toEqual([BASE + 1]);
+    expect((await store.listAuditEvents({ method: "ScheduleJob", principalId: "aaaaaa1", since: BASE, until: BASE + 2, limit: 10 })).map((e) => e.at)).toEqual([BASE + 1]);
+    const page = await store.listAuditEvents({ beforeSeq: all[1].seq, limit: 2 });
+    expect(page.map((e) => e.seq)).toEqual([all[2].seq, all[3].seq]);
+    expect(await store.deleteAuditEventsBefore(BASE + 10)).toBe(3);
+    expect(await store.listAuditEvents({ method: "PauseDispatching", limit: 10 })).toEqual([]);
   });
 });

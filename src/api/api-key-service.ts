@@ -54,7 +54,7 @@ export function apiKeyToProto(key: ApiKeyRecord): ApiKey {
 
 const NAME_RULE = { max: 100 };
 
-export function apiKeyService(rpc: RpcInstrumentation, deps: ApiKeyServiceDeps): SecurityRpcs {
+export function apiKeyService(rpc: RpcInstrumentation, deps: ApiKeyServiceDeps): Omit<SecurityRpcs, "listAuditEvents"> {
   async function createApiKey(request: CreateApiKeyRequest, ctx: RpcContext): Promise<CreateApiKeyResponse> {
     if (!request.name) throw ApiError.invalid("name", "is required");
     checkText("name", request.name, NAME_RULE);

@@ -78,7 +78,7 @@ export type ScheduleRpcName =
 
 export type ScheduleRpcs = Pick<JobSchedulerServer, ScheduleRpcName>;
 export type OutboxRpcs = Pick<JobSchedulerServer, "listOutbox" | "resendOutbox">;
-export type SecurityRpcs = Pick<JobSchedulerServer, "createApiKey" | "listApiKeys" | "revokeApiKey">;
+export type SecurityRpcs = Pick<JobSchedulerServer, "createApiKey" | "listApiKeys" | "revokeApiKey" | "listAuditEvents">;
 
 export function jobSchedulerService(deps: JobSchedulerDeps, rpc: RpcInstrumentation, schedules: ScheduleRpcs, outbox: OutboxRpcs, security: SecurityRpcs): JobSchedulerServer {
   const { store, registry, lifecycle, dispatcher, events } = deps;

@@ -31,7 +31,7 @@ export type Scope =
   | "job" | "new-job" | "job-list"
   | "schedule" | "new-schedule" | "schedule-change" | "schedule-list"
   | "outbox-list" | "outbox-items"
-  | "key" | "new-key" | "key-list";
+  | "key" | "new-key" | "key-list" | "audit-list";
 
 type Target = (request: any, response: any) => string | undefined;
 
@@ -73,6 +73,7 @@ export const RPC_RULES = {
   CreateApiKey: { role: "admin", mutates: true, scope: "new-key", target: (_request, response) => response?.key?.id },
   ListApiKeys: { role: "admin", mutates: false, scope: "key-list" },
   RevokeApiKey: { role: "admin", mutates: true, scope: "key", target: (request) => request?.keyId },
+  ListAuditEvents: { role: "admin", mutates: false, scope: "audit-list" },
 } as const satisfies Record<RpcName, RpcRule>;
 
 const BY_METHOD: ReadonlyMap<string, RpcRule> = new Map(Object.entries(RPC_RULES));

@@ -71,6 +71,8 @@ export async function checkScope(scope: Scope, method: string, request: Request,
       return;
     case "key-list":
       return filterList(request, "team", "team", team, "API keys");
+    case "audit-list":
+      return filterList(request, "team", "team", team, "audit events");
   }
 }
 

@@ -1,6 +1,6 @@
 // Authentication, authorization, admission and audit settings: one zod shape spread into
 // src/config.ts's schema (as src/hub/settings.ts is), validated at start-up with the rest.
-import { flag, path } from "../config-fields.js";
+import { duration, flag, path } from "../config-fields.js";
 
 export const authSettings = {
   /**
@@ -16,4 +16,6 @@ export const authSettings = {
    * stored, the first start writes an admin key to $DATA_DIR/admin.key.
    */
   API_KEYS_FILE: path().optional(),
+  /** Audit events older than this are deleted (checked hourly). */
+  AUDIT_RETENTION: duration("2160h"),
 };

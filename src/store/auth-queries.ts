@@ -1,7 +1,7 @@
 // Queries behind AuthStore, shared by both stores (each passes its way of running a query and
 // its placeholder dialect, as schedule-queries.ts does).
 import type { QueryAll, Row } from "./admission-queries.js";
-import type { ApiKeyQuery, ApiKeyRecord } from "./auth-store.js";
+import type { ApiKeyQuery, ApiKeyRecord, AuditEventRecord, AuditQuery } from "./auth-store.js";
 import type { SqlDialect } from "./sql.js";
 
 export interface AuthDb {
@@ -85,4 +85,66 @@ export async function touchApiKeys(db: AuthDb, uses: readonly { id: string; at: 
 export async function countApiKeys(db: AuthDb): Promise<number> {
   const [row] = await db.all("SELECT COUNT(*) AS n FROM api_keys", []);
   return Number(row?.n ?? 0);
+}
+
+const AUDIT_COLUMNS = [
+  "at", "principal_id", "principal_name", "principal_kind", "team", "method", "target_id", "request_id",
+  "code", "reason", "denied", "client_address",
+] as const;
+
+export async function insertAuditEvents(db: AuthDb, events: readonly AuditEventRecord[]): Promise<void> {
+  // At most 500 rows × 12 values per statement: within both drivers' parameter limits.
+  for (let start = 0; start < events.length; start += 500) {
+    const chunk = events.slice(start, start + 500);
+    const values: unknown[] = [];
+    const rows = chunk.map((e) => {
+      const first = values.length;
+      values.push(e.at, e.principalId, e.principalName, e.principalKind, e.team, e.method, e.targetId, e.requestId, e.code, e.reason, e.denied ? 1 : 0, e.clientAddress);
+      return `(${AUDIT_COLUMNS.map((_, i) => db.dialect.param(first + i + 1)).join(", ")})`;
+    });
+    await db.all(`INSERT INTO audit_events (${AUDIT_COLUMNS.join(", ")}) VALUES ${rows.join(", ")} RETURNING seq`, values);
+  }
+}
+
+function rowToAudit(row: Row): AuditEventRecord {
+  return {
+    seq: Number(row.seq),
+    at: Number(row.at),
+    principalId: row.principal_id as string,
+    principalName: row.principal_name as string,
+    principalKind: row.principal_kind as string,
+    team: (row.team as string | null) ?? null,
+    method: row.method as string,
+    targetId: (row.target_id as string | null) ?? null,
+    requestId: row.request_id as string,
+    code: row.code as string,
+    reason: row.reason as string,
+    denied: Number(row.denied) === 1,
+    clientAddress: row.client_address as string,
+  };
+}
+
+export async function listAuditEvents(db: AuthDb, query: AuditQuery): Promise<AuditEventRecord[]> {
+  const values: unknown[] = [];
+  const next = (value: unknown) => {
+    values.push(value);
+    return db.dialect.param(values.length);
+  };
+  const where: string[] = [];
+  if (query.principalId !== undefined) where.push(`principal_id = ${next(query.principalId)}`);
+  if (query.method !== undefined) where.push(`method = ${next(query.method)}`);
+  if (query.code !== undefined) where.push(`code = ${next(query.code)}`);
+  if (query.targetId !== undefined) where.push(`target_id = ${next(query.targetId)}`);
+  if (query.team !== undefined) where.push(`team = ${next(query.team)}`);
+  if (query.since !== undefined) where.push(`at >= ${next(query.since)}`);
+  if (query.until !== undefined) where.push(`at < ${next(query.until)}`);
+  if (query.deniedOnly) where.push("denied = 1");
+  if (query.beforeSeq !== undefined) where.push(`seq < ${next(query.beforeSeq)}`);
+  const rows = await db.all(`SELECT * FROM audit_events ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq DESC LIMIT ${next(query.limit)}`, values);
+  return rows.map(rowToAudit);
+}
+
+export async function deleteAuditEventsBefore(db: AuthDb, at: number): Promise<number> {
+  const rows = await db.all(`DELETE FROM audit_events WHERE at < ${db.dialect.param(1)} RETURNING seq`, [at]);
+  return rows.length;
 }

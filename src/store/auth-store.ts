@@ -31,6 +31,43 @@ export interface ApiKeyQuery {
   limit: number;
 }
 
+/** One audited call. Times are epoch milliseconds. */
+export interface AuditEventRecord {
+  /** Insertion order (absent before insertion). */
+  seq?: number;
+  at: number;
+  /** Key id, certificate subject ("cert:<name>"), "anonymous", or for a refused credential the key id it claimed (may be ""). */
+  principalId: string;
+  principalName: string;
+  /** api-key, certificate, anonymous or unauthenticated. */
+  principalKind: string;
+  team: string | null;
+  method: string;
+  targetId: string | null;
+  requestId: string;
+  /** The gRPC status code's name: OK, PERMISSION_DENIED, ... */
+  code: string;
+  /** The refusal's reason (e.g. QUOTA_SUBMISSION_RATE; REVOKED for a revoked key), or the error's. */
+  reason: string;
+  /** Refused by authentication, authorization, scope or admission. */
+  denied: boolean;
+  clientAddress: string;
+}
+
+export interface AuditQuery {
+  principalId?: string;
+  method?: string;
+  code?: string;
+  targetId?: string;
+  team?: string;
+  since?: number;
+  until?: number;
+  deniedOnly?: boolean;
+  /** Continue with events older than this seq (newest first). */
+  beforeSeq?: number;
+  limit: number;
+}
+
 export interface AuthStore {
   /** False when a key with this id exists already. */
   insertApiKey(key: ApiKeyRecord): Promise<boolean>;
@@ -42,4 +79,10 @@ export interface AuthStore {
   touchApiKeys(uses: readonly { id: string; at: number }[]): Promise<void>;
   /** Stored keys, revoked ones included: zero only before the first key was ever made. */
   countApiKeys(): Promise<number>;
+  /** One statement for the whole batch. */
+  insertAuditEvents(events: readonly AuditEventRecord[]): Promise<void>;
+  /** Newest first. */
+  listAuditEvents(query: AuditQuery): Promise<AuditEventRecord[]>;
+  /** Deletes events before `at`; how many. */
+  deleteAuditEventsBefore(at: number): Promise<number>;
 }

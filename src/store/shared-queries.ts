@@ -5,7 +5,7 @@ import type { ActiveCounts } from "../dispatch/limits.js";
 import type { JobRecord } from "../jobs/job.js";
 import * as admission from "./admission-queries.js";
 import * as auth from "./auth-queries.js";
-import type { ApiKeyQuery, ApiKeyRecord } from "./auth-store.js";
+import type { ApiKeyQuery, ApiKeyRecord, AuditEventRecord, AuditQuery } from "./auth-store.js";
 import * as schedules from "./schedule-queries.js";
 import type { ScheduleChange, ScheduleProgress, ScheduleQuery, ScheduleRecord, ScheduleRun } from "./schedule-store.js";
 import { rowToJob, type SqlDialect } from "./sql.js";
@@ -123,5 +123,17 @@ export abstract class SharedQueries {
 
   countApiKeys(): Promise<number> {
     return auth.countApiKeys(this.authDb);
+  }
+
+  insertAuditEvents(events: readonly AuditEventRecord[]): Promise<void> {
+    return auth.insertAuditEvents(this.authDb, events);
+  }
+
+  listAuditEvents(query: AuditQuery): Promise<AuditEventRecord[]> {
+    return auth.listAuditEvents(this.authDb, query);
+  }
+
+  deleteAuditEventsBefore(at: number): Promise<number> {
+    return auth.deleteAuditEventsBefore(this.authDb, at);
   }
 }

@@ -133,4 +133,11 @@ export const CORPUS: Record<string, (rng: Rng, pools: Pools) => JsonObject> = {
   }),
   ListApiKeys: (rng) => ({ include_revoked: rng.chance(0.5), team: rng.pick(["", "team_A"]), page_size: rng.pick([0, 1, 10]) }),
   RevokeApiKey: (rng, pools) => ({ key_id: any(rng, pools.keyIds, "000000000000") }),
+  ListAuditEvents: (rng) => ({
+    method: rng.pick(["", "ScheduleJob", "CancelJob"]),
+    code: rng.pick(["", "OK", "PERMISSION_DENIED"]),
+    denied_only: rng.chance(0.3),
+    ...(rng.chance(0.3) ? { since: "2020-01-01T00:00:00Z" } : {}),
+    page_size: rng.pick([0, 1, 10]),
+  }),
 };

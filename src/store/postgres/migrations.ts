@@ -216,4 +216,29 @@ export const postgresMigrations: MigrationSet = [
       CREATE INDEX jobs_team_created ON jobs (team_slug, created_at DESC, id DESC) WHERE team_slug IS NOT NULL;
     `,
   },
+  {
+    version: 10,
+    name: "audit log",
+    // Newest first by seq; `at` bounds the retention sweep; who and what are the usual filters.
+    sql: `
+      CREATE TABLE audit_events (
+        seq BIGSERIAL PRIMARY KEY,
+        at BIGINT NOT NULL,
+        principal_id TEXT NOT NULL,
+        principal_name TEXT NOT NULL,
+        principal_kind TEXT NOT NULL,
+        team TEXT,
+        method TEXT NOT NULL,
+        target_id TEXT,
+        request_id TEXT NOT NULL,
+        code TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        denied SMALLINT NOT NULL,
+        client_address TEXT NOT NULL
+      );
+      CREATE INDEX audit_events_at ON audit_events (at);
+      CREATE INDEX audit_events_principal ON audit_events (principal_id, seq);
+      CREATE INDEX audit_events_target ON audit_events (target_id, seq) WHERE target_id IS NOT NULL;
+    `,
+  },
 ];

@@ -1006,6 +1006,57 @@ export interface RevokeApiKeyRequest {
   keyId: string;
 }
 
+export interface AuditEvent {
+  /** Insertion order. */
+  id: number;
+  time?:
+    | Date
+    | undefined;
+  /**
+   * Key id, "cert:<name>" for a client certificate, "anonymous" with authentication off; for a
+   * refused credential, the key id it claimed (if any).
+   */
+  principalId: string;
+  principalName: string;
+  /** api-key, certificate, anonymous or unauthenticated. */
+  principalKind: string;
+  /** The caller's team scope; empty when unscoped. */
+  team: string;
+  method: string;
+  /** The job, schedule, key or outbox item the call was about. */
+  targetId: string;
+  requestId: string;
+  /** The answer's status code: OK, PERMISSION_DENIED, UNAUTHENTICATED, ... */
+  code: string;
+  /** Why it was refused (e.g. REVOKED, EXPIRED, QUOTA_SUBMISSION_RATE) or the error's reason. */
+  reason: string;
+  /** Refused by authentication, authorization, team scope or admission. */
+  denied: boolean;
+  /** host:port of the client. */
+  clientAddress: string;
+}
+
+export interface ListAuditEventsRequest {
+  principalId: string;
+  /** e.g. "ScheduleJob". */
+  method: string;
+  /** A status code name, e.g. "PERMISSION_DENIED". */
+  code: string;
+  targetId: string;
+  since?: Date | undefined;
+  until?: Date | undefined;
+  deniedOnly: boolean;
+  team: string;
+  /** 1..1000; 0 means 50. */
+  pageSize: number;
+  pageToken: string;
+}
+
+export interface ListAuditEventsResponse {
+  events: AuditEvent[];
+  nextPageToken: string;
+}
+
 function createBaseResources(): Resources {
   return { cpuRequest: "", cpuLimit: "", memoryRequest: "", memoryLimit: "" };
 }
@@ -9760,6 +9811,638 @@ export const RevokeApiKeyRequest: MessageFns<RevokeApiKeyRequest> = {
   },
 };
 
+function createBaseAuditEvent(): AuditEvent {
+  return {
+    id: 0,
+    time: undefined,
+    principalId: "",
+    principalName: "",
+    principalKind: "",
+    team: "",
+    method: "",
+    targetId: "",
+    requestId: "",
+    code: "",
+    reason: "",
+    denied: false,
+    clientAddress: "",
+  };
+}
+
+export const AuditEvent: MessageFns<AuditEvent> = {
+  encode(message: AuditEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0) {
+      writer.uint32(8).int64(message.id);
+    }
+    if (message.time !== undefined) {
+      Timestamp.encode(toTimestamp(message.time), writer.uint32(18).fork()).join();
+    }
+    if (message.principalId !== "") {
+      writer.uint32(26).string(message.principalId);
+    }
+    if (message.principalName !== "") {
+      writer.uint32(34).string(message.principalName);
+    }
+    if (message.principalKind !== "") {
+      writer.uint32(42).string(message.principalKind);
+    }
+    if (message.team !== "") {
+      writer.uint32(50).string(message.team);
+    }
+    if (message.method !== "") {
+      writer.uint32(58).string(message.method);
+    }
+    if (message.targetId !== "") {
+      writer.uint32(66).string(message.targetId);
+    }
+    if (message.requestId !== "") {
+      writer.uint32(74).string(message.requestId);
+    }
+    if (message.code !== "") {
+      writer.uint32(82).string(message.code);
+    }
+    if (message.reason !== "") {
+      writer.uint32(90).string(message.reason);
+    }
+    if (message.denied !== false) {
+      writer.uint32(96).bool(message.denied);
+    }
+    if (message.clientAddress !== "") {
+      writer.uint32(106).string(message.clientAddress);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuditEvent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuditEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.time = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.principalId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.principalName = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.principalKind = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.team = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.method = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.targetId = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.code = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.denied = reader.bool();
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.clientAddress = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AuditEvent {
+    return {
+      id: isSet(object.id) ? globalThis.Number(object.id) : 0,
+      time: isSet(object.time) ? fromJsonTimestamp(object.time) : undefined,
+      principalId: isSet(object.principalId)
+        ? globalThis.String(object.principalId)
+        : isSet(object.principal_id)
+        ? globalThis.String(object.principal_id)
+        : "",
+      principalName: isSet(object.principalName)
+        ? globalThis.String(object.principalName)
+        : isSet(object.principal_name)
+        ? globalThis.String(object.principal_name)
+        : "",
+      principalKind: isSet(object.principalKind)
+        ? globalThis.String(object.principalKind)
+        : isSet(object.principal_kind)
+        ? globalThis.String(object.principal_kind)
+        : "",
+      team: isSet(object.team) ? globalThis.String(object.team) : "",
+      method: isSet(object.method) ? globalThis.String(object.method) : "",
+      targetId: isSet(object.targetId)
+        ? globalThis.String(object.targetId)
+        : isSet(object.target_id)
+        ? globalThis.String(object.target_id)
+        : "",
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+      code: isSet(object.code) ? globalThis.String(object.code) : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      denied: isSet(object.denied) ? globalThis.Boolean(object.denied) : false,
+      clientAddress: isSet(object.clientAddress)
+        ? globalThis.String(object.clientAddress)
+        : isSet(object.client_address)
+        ? globalThis.String(object.client_address)
+        : "",
+    };
+  },
+
+  toJSON(message: AuditEvent): unknown {
+    const obj: any = {};
+    if (message.id !== 0) {
+      obj.id = Math.round(message.id);
+    }
+    if (message.time !== undefined) {
+      obj.time = message.time.toISOString();
+    }
+    if (message.principalId !== "") {
+      obj.principalId = message.principalId;
+    }
+    if (message.principalName !== "") {
+      obj.principalName = message.principalName;
+    }
+    if (message.principalKind !== "") {
+      obj.principalKind = message.principalKind;
+    }
+    if (message.team !== "") {
+      obj.team = message.team;
+    }
+    if (message.method !== "") {
+      obj.method = message.method;
+    }
+    if (message.targetId !== "") {
+      obj.targetId = message.targetId;
+    }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    if (message.code !== "") {
+      obj.code = message.code;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.denied !== false) {
+      obj.denied = message.denied;
+    }
+    if (message.clientAddress !== "") {
+      obj.clientAddress = message.clientAddress;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AuditEvent>): AuditEvent {
+    return AuditEvent.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AuditEvent>): AuditEvent {
+    const message = createBaseAuditEvent();
+    message.id = object.id ?? 0;
+    message.time = object.time ?? undefined;
+    message.principalId = object.principalId ?? "";
+    message.principalName = object.principalName ?? "";
+    message.principalKind = object.principalKind ?? "";
+    message.team = object.team ?? "";
+    message.method = object.method ?? "";
+    message.targetId = object.targetId ?? "";
+    message.requestId = object.requestId ?? "";
+    message.code = object.code ?? "";
+    message.reason = object.reason ?? "";
+    message.denied = object.denied ?? false;
+    message.clientAddress = object.clientAddress ?? "";
+    return message;
+  },
+};
+
+function createBaseListAuditEventsRequest(): ListAuditEventsRequest {
+  return {
+    principalId: "",
+    method: "",
+    code: "",
+    targetId: "",
+    since: undefined,
+    until: undefined,
+    deniedOnly: false,
+    team: "",
+    pageSize: 0,
+    pageToken: "",
+  };
+}
+
+export const ListAuditEventsRequest: MessageFns<ListAuditEventsRequest> = {
+  encode(message: ListAuditEventsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.principalId !== "") {
+      writer.uint32(10).string(message.principalId);
+    }
+    if (message.method !== "") {
+      writer.uint32(18).string(message.method);
+    }
+    if (message.code !== "") {
+      writer.uint32(26).string(message.code);
+    }
+    if (message.targetId !== "") {
+      writer.uint32(34).string(message.targetId);
+    }
+    if (message.since !== undefined) {
+      Timestamp.encode(toTimestamp(message.since), writer.uint32(42).fork()).join();
+    }
+    if (message.until !== undefined) {
+      Timestamp.encode(toTimestamp(message.until), writer.uint32(50).fork()).join();
+    }
+    if (message.deniedOnly !== false) {
+      writer.uint32(56).bool(message.deniedOnly);
+    }
+    if (message.team !== "") {
+      writer.uint32(66).string(message.team);
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(72).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(82).string(message.pageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListAuditEventsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListAuditEventsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.principalId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.method = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.code = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.targetId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.since = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.until = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.deniedOnly = reader.bool();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.team = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListAuditEventsRequest {
+    return {
+      principalId: isSet(object.principalId)
+        ? globalThis.String(object.principalId)
+        : isSet(object.principal_id)
+        ? globalThis.String(object.principal_id)
+        : "",
+      method: isSet(object.method) ? globalThis.String(object.method) : "",
+      code: isSet(object.code) ? globalThis.String(object.code) : "",
+      targetId: isSet(object.targetId)
+        ? globalThis.String(object.targetId)
+        : isSet(object.target_id)
+        ? globalThis.String(object.target_id)
+        : "",
+      since: isSet(object.since) ? fromJsonTimestamp(object.since) : undefined,
+      until: isSet(object.until) ? fromJsonTimestamp(object.until) : undefined,
+      deniedOnly: isSet(object.deniedOnly)
+        ? globalThis.Boolean(object.deniedOnly)
+        : isSet(object.denied_only)
+        ? globalThis.Boolean(object.denied_only)
+        : false,
+      team: isSet(object.team) ? globalThis.String(object.team) : "",
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListAuditEventsRequest): unknown {
+    const obj: any = {};
+    if (message.principalId !== "") {
+      obj.principalId = message.principalId;
+    }
+    if (message.method !== "") {
+      obj.method = message.method;
+    }
+    if (message.code !== "") {
+      obj.code = message.code;
+    }
+    if (message.targetId !== "") {
+      obj.targetId = message.targetId;
+    }
+    if (message.since !== undefined) {
+      obj.since = message.since.toISOString();
+    }
+    if (message.until !== undefined) {
+      obj.until = message.until.toISOString();
+    }
+    if (message.deniedOnly !== false) {
+      obj.deniedOnly = message.deniedOnly;
+    }
+    if (message.team !== "") {
+      obj.team = message.team;
+    }
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListAuditEventsRequest>): ListAuditEventsRequest {
+    return ListAuditEventsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListAuditEventsRequest>): ListAuditEventsRequest {
+    const message = createBaseListAuditEventsRequest();
+    message.principalId = object.principalId ?? "";
+    message.method = object.method ?? "";
+    message.code = object.code ?? "";
+    message.targetId = object.targetId ?? "";
+    message.since = object.since ?? undefined;
+    message.until = object.until ?? undefined;
+    message.deniedOnly = object.deniedOnly ?? false;
+    message.team = object.team ?? "";
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseListAuditEventsResponse(): ListAuditEventsResponse {
+  return { events: [], nextPageToken: "" };
+}
+
+export const ListAuditEventsResponse: MessageFns<ListAuditEventsResponse> = {
+  encode(message: ListAuditEventsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.events) {
+      AuditEvent.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListAuditEventsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListAuditEventsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.events.push(AuditEvent.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListAuditEventsResponse {
+    return {
+      events: globalThis.Array.isArray(object?.events) ? object.events.map((e: any) => AuditEvent.fromJSON(e)) : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListAuditEventsResponse): unknown {
+    const obj: any = {};
+    if (message.events?.length) {
+      obj.events = message.events.map((e) => AuditEvent.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListAuditEventsResponse>): ListAuditEventsResponse {
+    return ListAuditEventsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListAuditEventsResponse>): ListAuditEventsResponse {
+    const message = createBaseListAuditEventsResponse();
+    message.events = object.events?.map((e) => AuditEvent.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
+    return message;
+  },
+};
+
 /**
  * JobScheduler accepts typed jobs, persists them, runs each one as an isolated
  * workload (a Kubernetes Job, or a local child process) and reports its outcome.
@@ -10049,6 +10732,21 @@ export const JobSchedulerService = {
     responseSerialize: (value: ApiKey): Buffer => Buffer.from(ApiKey.encode(value).finish()),
     responseDeserialize: (value: Buffer): ApiKey => ApiKey.decode(value),
   },
+  /**
+   * The audit log (admin; a team-scoped admin sees its team's events): every call that changed
+   * something and every refused call, newest first, cursor paginated.
+   */
+  listAuditEvents: {
+    path: "/jobscheduler.v1.JobScheduler/ListAuditEvents" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListAuditEventsRequest): Buffer =>
+      Buffer.from(ListAuditEventsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListAuditEventsRequest => ListAuditEventsRequest.decode(value),
+    responseSerialize: (value: ListAuditEventsResponse): Buffer =>
+      Buffer.from(ListAuditEventsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListAuditEventsResponse => ListAuditEventsResponse.decode(value),
+  },
 } as const;
 
 export interface JobSchedulerServer extends UntypedServiceImplementation {
@@ -10119,6 +10817,11 @@ export interface JobSchedulerServer extends UntypedServiceImplementation {
   listApiKeys: handleUnaryCall<ListApiKeysRequest, ListApiKeysResponse>;
   /** Effective within one second; revoking a revoked key is a no-op. */
   revokeApiKey: handleUnaryCall<RevokeApiKeyRequest, ApiKey>;
+  /**
+   * The audit log (admin; a team-scoped admin sees its team's events): every call that changed
+   * something and every refused call, newest first, cursor paginated.
+   */
+  listAuditEvents: handleUnaryCall<ListAuditEventsRequest, ListAuditEventsResponse>;
 }
 
 export interface JobSchedulerClient extends Client {
@@ -10523,6 +11226,25 @@ export interface JobSchedulerClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ApiKey) => void,
+  ): ClientUnaryCall;
+  /**
+   * The audit log (admin; a team-scoped admin sees its team's events): every call that changed
+   * something and every refused call, newest first, cursor paginated.
+   */
+  listAuditEvents(
+    request: ListAuditEventsRequest,
+    callback: (error: ServiceError | null, response: ListAuditEventsResponse) => void,
+  ): ClientUnaryCall;
+  listAuditEvents(
+    request: ListAuditEventsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListAuditEventsResponse) => void,
+  ): ClientUnaryCall;
+  listAuditEvents(
+    request: ListAuditEventsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListAuditEventsResponse) => void,
   ): ClientUnaryCall;
 }
 
