@@ -7,6 +7,7 @@ import { RpcInstrumentation } from "./api/rpc.js";
 import { outboxService } from "./api/outbox-service.js";
 import { scheduleService } from "./api/schedule-service.js";
 import { setServing, startGrpcServer, stopGrpcServer } from "./api/server.js";
+import { QuotaAdmission } from "./auth/admission.js";
 import { AuditLog } from "./auth/audit.js";
 import { anonymousAuthenticator, CredentialAuthenticator, type Authenticator } from "./auth/authenticator.js";
 import { ensureFirstAdminKey } from "./auth/bootstrap.js";
@@ -125,6 +126,7 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
   const guard = new CallGuard({
     authenticator,
     recorder: audit,
+    admission: new QuotaAdmission({ perKey: config.QUOTA_PER_KEY, perTeam: config.QUOTA_PER_TEAM, counts: store, clock, k6MaxVus: config.K6_MAX_VUS }),
     methods: Object.values(JobSchedulerService).map((method) => method.path.split("/").pop()!),
     lookups: {
       getJob: (id) => store.getJob(id),

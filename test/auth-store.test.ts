@@ -134,4 +134,28 @@ describe.each(backends)("%s store", (_name, open) => {
     expect(await store.deleteAuditEventsBefore(BASE + 10)).toBe(3);
     expect(await store.listAuditEvents({ method: "PauseDispatching", limit: 10 })).toEqual([]);
   });
+
+  it("counts a key's and a team's queued jobs (up to a bound) and lists their recent k6 jobs", async () => {
+    const team = { slug: "team-a", hackathonId: "h" };
+    const jobs = [
+      makeJob({ name: "q1", submittedBy: "aaaaaa1", team, createdAt: BASE + 1 }),
+      makeJob({ name: "q2", submittedBy: "aaaaaa1", createdAt: BASE + 2 }),
+      makeJob({ name: "q3", submittedBy: "bbbbbb2", team, createdAt: BASE + 3 }),
+      makeJob({ name: "done", submittedBy: "aaaaaa1", team, state: "SUCCEEDED", createdAt: BASE + 4 }),
+      // A schedule's fire: bound to the team, submitted by nobody: not the team's submissions.
+      makeJob({ name: "fired", team, createdAt: BASE + 5 }),
+      makeJob({ name: "load", type: "k6", submittedBy: "aaaaaa1", team, params: { vus: 5, durationMs: 60_000, stages: [], scenario: null }, timeoutMs: 600_000, createdAt: BASE + 6 }),
+      makeJob({ name: "old-load", type: "k6", submittedBy: "aaaaaa1", team, createdAt: BASE - 3_600_000 }),
+    ];
+    for (const job of jobs) await store.createJob(job);
+    // q1, q2 and both k6 jobs (queued too); not "done".
+    expect(await store.countQueuedJobs({ by: "key", value: "aaaaaa1" }, 100)).toBe(4);
+    expect(await store.countQueuedJobs({ by: "key", value: "aaaaaa1" }, 2)).toBe(2);
+    // q1, q3 and both k6 jobs; not "fired".
+    expect(await store.countQueuedJobs({ by: "team", value: "team-a" }, 100)).toBe(4);
+    expect(await store.countQueuedJobs({ by: "key", value: "nobody1" }, 100)).toBe(0);
+    const recent = await store.recentK6Jobs({ by: "key", value: "aaaaaa1" }, BASE);
+    expect(recent).toEqual([{ createdAt: BASE + 6, params: { vus: 5, durationMs: 60_000, stages: [], scenario: null }, timeoutMs: 600_000 }]);
+    expect(await store.recentK6Jobs({ by: "team", value: "team-a" }, BASE - 4_000_000)).toHaveLength(2);
+  });
 });

@@ -1,6 +1,7 @@
 // Authentication, authorization, admission and audit settings: one zod shape spread into
 // src/config.ts's schema (as src/hub/settings.ts is), validated at start-up with the rest.
-import { duration, flag, path } from "../config-fields.js";
+import { duration, flag, json, path } from "../config-fields.js";
+import { quotaSchema } from "./admission.js";
 
 export const authSettings = {
   /**
@@ -18,4 +19,11 @@ export const authSettings = {
   API_KEYS_FILE: path().optional(),
   /** Audit events older than this are deleted (checked hourly). */
   AUDIT_RETENTION: duration("2160h"),
+  /**
+   * Each key's limits (JSON): {"submissionsPerSecond", "burst", "maxQueuedJobs", "k6VuMinutesPerHour"}; a limit left
+   * out does not apply. Over one: RESOURCE_EXHAUSTED naming it, with google.rpc.RetryInfo.
+   */
+  QUOTA_PER_KEY: json(quotaSchema, "{}"),
+  /** The same limits for each team's scoped keys together. */
+  QUOTA_PER_TEAM: json(quotaSchema, "{}"),
 };

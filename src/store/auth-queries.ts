@@ -1,12 +1,14 @@
 // Queries behind AuthStore, shared by both stores (each passes its way of running a query and
 // its placeholder dialect, as schedule-queries.ts does).
 import type { QueryAll, Row } from "./admission-queries.js";
-import type { ApiKeyQuery, ApiKeyRecord, AuditEventRecord, AuditQuery } from "./auth-store.js";
+import type { ApiKeyQuery, ApiKeyRecord, AuditEventRecord, AuditQuery, QuotaSubject } from "./auth-store.js";
 import type { SqlDialect } from "./sql.js";
 
 export interface AuthDb {
   all: QueryAll;
   dialect: SqlDialect;
+  /** Turns a JSON column as the driver returns it into a value. */
+  parse: (value: unknown) => unknown;
 }
 
 const KEY_COLUMNS = [
@@ -147,4 +149,26 @@ export async function listAuditEvents(db: AuthDb, query: AuditQuery): Promise<Au
 export async function deleteAuditEventsBefore(db: AuthDb, at: number): Promise<number> {
   const rows = await db.all(`DELETE FROM audit_events WHERE at < ${db.dialect.param(1)} RETURNING seq`, [at]);
   return rows.length;
+}
+
+// Each query's WHERE implies its partial index's predicate (migration 11): jobs submitted
+// through the API, QUEUED ones or k6 ones.
+const SUBJECT_COLUMN = { key: "submitted_by", team: "team_slug" } as const;
+
+export async function countQueuedJobs(db: AuthDb, subject: QuotaSubject, limit: number): Promise<number> {
+  const p = db.dialect.param;
+  const [row] = await db.all(
+    `SELECT COUNT(*) AS n FROM (SELECT 1 FROM jobs WHERE ${SUBJECT_COLUMN[subject.by]} = ${p(1)} AND state = 'QUEUED' AND submitted_by IS NOT NULL LIMIT ${p(2)}) AS q`,
+    [subject.value, limit],
+  );
+  return Number(row?.n ?? 0);
+}
+
+export async function recentK6Jobs(db: AuthDb, subject: QuotaSubject, since: number): Promise<{ createdAt: number; params: Record<string, unknown>; timeoutMs: number }[]> {
+  const p = db.dialect.param;
+  const rows = await db.all(
+    `SELECT created_at, params, timeout_ms FROM jobs WHERE ${SUBJECT_COLUMN[subject.by]} = ${p(1)} AND type = 'k6' AND submitted_by IS NOT NULL AND created_at > ${p(2)}`,
+    [subject.value, since],
+  );
+  return rows.map((row) => ({ createdAt: Number(row.created_at), params: db.parse(row.params) as Record<string, unknown>, timeoutMs: Number(row.timeout_ms) }));
 }

@@ -68,7 +68,21 @@ export interface AuditQuery {
   limit: number;
 }
 
-export interface AuthStore {
+/** Whose jobs a quota counts: a key's (jobs it submitted) or a team's (jobs bound to it, submitted through the API). */
+export interface QuotaSubject {
+  by: "key" | "team";
+  value: string;
+}
+
+/** The counts admission reads (src/auth/admission.ts). */
+export interface QuotaCounts {
+  /** The subject's QUEUED jobs, counted up to `limit` (an index range, never the whole table). */
+  countQueuedJobs(subject: QuotaSubject, limit: number): Promise<number>;
+  /** The subject's k6 jobs created after `since`: what their load was. */
+  recentK6Jobs(subject: QuotaSubject, since: number): Promise<{ createdAt: number; params: Record<string, unknown>; timeoutMs: number }[]>;
+}
+
+export interface AuthStore extends QuotaCounts {
   /** False when a key with this id exists already. */
   insertApiKey(key: ApiKeyRecord): Promise<boolean>;
   getApiKey(id: string): Promise<ApiKeyRecord | null>;

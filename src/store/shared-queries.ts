@@ -5,7 +5,7 @@ import type { ActiveCounts } from "../dispatch/limits.js";
 import type { JobRecord } from "../jobs/job.js";
 import * as admission from "./admission-queries.js";
 import * as auth from "./auth-queries.js";
-import type { ApiKeyQuery, ApiKeyRecord, AuditEventRecord, AuditQuery } from "./auth-store.js";
+import type { ApiKeyQuery, ApiKeyRecord, AuditEventRecord, AuditQuery, QuotaSubject } from "./auth-store.js";
 import * as schedules from "./schedule-queries.js";
 import type { ScheduleChange, ScheduleProgress, ScheduleQuery, ScheduleRecord, ScheduleRun } from "./schedule-store.js";
 import { rowToJob, type SqlDialect } from "./sql.js";
@@ -22,7 +22,7 @@ export abstract class SharedQueries {
   }
 
   private get authDb(): auth.AuthDb {
-    return { all: this.all, dialect: this.dialect };
+    return { all: this.all, dialect: this.dialect, parse: this.parseJson };
   }
 
   private jobs(rows: admission.Row[]): JobRecord[] {
@@ -135,5 +135,13 @@ export abstract class SharedQueries {
 
   deleteAuditEventsBefore(at: number): Promise<number> {
     return auth.deleteAuditEventsBefore(this.authDb, at);
+  }
+
+  countQueuedJobs(subject: QuotaSubject, limit: number): Promise<number> {
+    return auth.countQueuedJobs(this.authDb, subject, limit);
+  }
+
+  recentK6Jobs(subject: QuotaSubject, since: number): Promise<{ createdAt: number; params: Record<string, unknown>; timeoutMs: number }[]> {
+    return auth.recentK6Jobs(this.authDb, subject, since);
   }
 }

@@ -248,4 +248,16 @@ export const sqliteMigrations: MigrationSet = [
       CREATE INDEX audit_events_target ON audit_events (target_id, seq) WHERE target_id IS NOT NULL;
     `,
   },
+  {
+    version: 11,
+    name: "quota counts: queued and k6 jobs per submitter and per team",
+    // Partial: only jobs submitted through the API, and only QUEUED ones (or k6 ones), so the
+    // indexes stay small and a job's insert maintains at most one of each pair.
+    sql: `
+      CREATE INDEX jobs_submitter_queued ON jobs (submitted_by) WHERE state = 'QUEUED' AND submitted_by IS NOT NULL;
+      CREATE INDEX jobs_team_queued ON jobs (team_slug) WHERE state = 'QUEUED' AND submitted_by IS NOT NULL;
+      CREATE INDEX jobs_submitter_k6 ON jobs (submitted_by, created_at) WHERE type = 'k6' AND submitted_by IS NOT NULL;
+      CREATE INDEX jobs_team_k6 ON jobs (team_slug, created_at) WHERE type = 'k6' AND submitted_by IS NOT NULL;
+    `,
+  },
 ];
