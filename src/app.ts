@@ -14,7 +14,9 @@ import { ensureFirstAdminKey } from "./auth/bootstrap.js";
 import { CallGuard } from "./auth/guard.js";
 import { KeyDirectory } from "./auth/key-directory.js";
 import { loadKeysFile } from "./auth/keys-file.js";
+import { MappedCertificates } from "./auth/certificates.js";
 import { reflectionGuard } from "./auth/reflection-guard.js";
+import { RotatingServerCredentials } from "./auth/tls-credentials.js";
 import type { Config } from "./config.js";
 import { systemClock, type Clock } from "./dispatch/clock.js";
 import { CallbackDelivery, DEFAULT_CALLBACK_DELIVERY } from "./dispatch/callback-delivery.js";
@@ -115,10 +117,17 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
   // Authentication, authorization and audit (src/auth/): every RPC passes the guard in rpc.ts.
   const authLogger = logger.child({ component: "auth" });
   const keys = new KeyDirectory(store, declaredKeys, authLogger);
+  const tls = config.TLS_CERT_FILE && config.TLS_KEY_FILE
+    ? new RotatingServerCredentials(
+      { certFile: config.TLS_CERT_FILE, keyFile: config.TLS_KEY_FILE, clientCaFile: config.TLS_CLIENT_CA_FILE },
+      config.TLS_RELOAD_INTERVAL,
+      logger.child({ component: "tls" }),
+    )
+    : undefined;
   let authenticator: Authenticator = anonymousAuthenticator;
   if (config.AUTH_ENABLED) {
     await ensureFirstAdminKey(store, declaredKeys.length, config.DATA_DIR, clock.now(), authLogger);
-    authenticator = new CredentialAuthenticator(keys, clock);
+    authenticator = new CredentialAuthenticator(keys, clock, config.TLS_CLIENT_CA_FILE ? new MappedCertificates(config.TLS_CLIENT_ROLES) : null);
   } else {
     authLogger.warn("authentication is off (AUTH_ENABLED=false): every caller is an anonymous admin");
   }
@@ -150,6 +159,7 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
     { ...apiKeyService(rpc, { store, keys, clock }), ...auditService(rpc, { store }) },
   );
   const grpc = await startGrpcServer(service, config.GRPC_HOST, config.GRPC_PORT, {
+    credentials: tls,
     interceptors: config.AUTH_ENABLED && !config.AUTH_REFLECTION_PUBLIC ? [reflectionGuard(authenticator)] : [],
   });
   let stopping = false;
@@ -161,6 +171,7 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
     },
     notes: () => [hub.readinessNote()].filter((note): note is string => note !== null),
   });
+  tls?.start();
   const metricsServer = await startMetricsServer(config.METRICS_PORT, config.HTTP_HOST, metrics.registry);
   setServing(grpc.health, true);
   logger.info(
@@ -183,6 +194,7 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
       await runtime.shutdown(config.SHUTDOWN_TIMEOUT);
       await hub.stop();
       await callbacks.stop();
+      tls?.stop();
       await keys.stop();
       await audit.stop();
       await Promise.all([closeServer(health.server), closeServer(metricsServer.server)]);

@@ -200,6 +200,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const missing: string[] = [];
     if (config.RUNTIME === "kubernetes" && !config.JOB_IMAGE) missing.push("JOB_IMAGE: is required when RUNTIME is kubernetes (the service's own image, which holds dist/collectors)");
     if (config.K8S_API_SERVER && !config.K8S_TOKEN_FILE) missing.push("K8S_TOKEN_FILE: is required with K8S_API_SERVER (a file holding the bearer token)");
+    if (Boolean(config.TLS_CERT_FILE) !== Boolean(config.TLS_KEY_FILE)) missing.push(`${config.TLS_CERT_FILE ? "TLS_KEY_FILE" : "TLS_CERT_FILE"}: is required with ${config.TLS_CERT_FILE ? "TLS_CERT_FILE" : "TLS_KEY_FILE"} (TLS needs both)`);
+    if (config.TLS_CLIENT_CA_FILE && !config.TLS_CERT_FILE) missing.push("TLS_CERT_FILE: is required with TLS_CLIENT_CA_FILE (client certificates need TLS)");
     if (missing.length) throw new ConfigError(`invalid configuration:\n  ${missing.join("\n  ")}`);
     return config;
   }

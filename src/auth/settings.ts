@@ -2,6 +2,7 @@
 // src/config.ts's schema (as src/hub/settings.ts is), validated at start-up with the rest.
 import { duration, flag, json, path } from "../config-fields.js";
 import { quotaSchema } from "./admission.js";
+import { certificateRolesSchema } from "./certificates.js";
 
 export const authSettings = {
   /**
@@ -26,4 +27,14 @@ export const authSettings = {
   QUOTA_PER_KEY: json(quotaSchema, "{}"),
   /** The same limits for each team's scoped keys together. */
   QUOTA_PER_TEAM: json(quotaSchema, "{}"),
+  /** PEM certificate (chain) of the gRPC port: set with TLS_KEY_FILE to serve TLS. Re-read every TLS_RELOAD_INTERVAL. */
+  TLS_CERT_FILE: path().optional(),
+  /** PEM private key of TLS_CERT_FILE. */
+  TLS_KEY_FILE: path().optional(),
+  /** PEM CA bundle: client certificates it signed authenticate calls (mTLS), mapped to roles by TLS_CLIENT_ROLES. */
+  TLS_CLIENT_CA_FILE: path().optional(),
+  /** {"<client certificate CN or SAN>": "<role>" or {"role", "team", "allowInlineScripts"}}. */
+  TLS_CLIENT_ROLES: json(certificateRolesSchema, "{}"),
+  /** How often the TLS files are re-read; a changed, valid set is served to new connections. */
+  TLS_RELOAD_INTERVAL: duration("10s"),
 };
