@@ -50,13 +50,13 @@ function timerRequest(idempotencyKey: string): ScheduleJobRequest {
 const methods = JobSchedulerService;
 
 /** Promise form of one generated-client call: `await rpc<Job>((cb) => client.getJobStatus({ jobId }, cb))`. */
-function rpc<Res>(invoke: (callback: (error: ServiceError | null, response: Res) => void) => unknown): Promise<Res> {
+export function rpc<Res>(invoke: (callback: (error: ServiceError | null, response: Res) => void) => unknown): Promise<Res> {
   return new Promise((resolve, reject) => {
     invoke((error, response) => (error ? reject(error) : resolve(response)));
   });
 }
 
-function getJobStatusTarget(address: string, ids: string[]): UnaryTarget<Buffer, Job> {
+export function getJobStatusTarget(address: string, ids: string[]): UnaryTarget<Buffer, Job> {
   // Requests are encoded up front (the same for echo and service), so the load
   // generator spends its time on the calls, not on building them.
   const encoded = ids.map((jobId) => Buffer.from(GetJobStatusRequest.encode({ jobId }).finish()));
@@ -70,7 +70,7 @@ function getJobStatusTarget(address: string, ids: string[]): UnaryTarget<Buffer,
   };
 }
 
-function scheduleJobTarget(address: string, runTag: string): UnaryTarget<ScheduleJobRequest, ScheduleJobResponse> {
+export function scheduleJobTarget(address: string, runTag: string): UnaryTarget<ScheduleJobRequest, ScheduleJobResponse> {
   // A key never used before in this run (also across repeated measurements), so every call stores a new job.
   let next = 0;
   return {
@@ -93,7 +93,7 @@ function scheduleJobTarget(address: string, runTag: string): UnaryTarget<Schedul
  * BENCH_RETRIES (2) more times, and the least disturbed attempt is kept.
  * `totalOk` counts successful calls over every attempt (ScheduleJob's stored jobs).
  */
-async function measure<Req, Res>(label: string, target: UnaryTarget<Req, Res>, options: LoadOptions): Promise<LoadResult & { attempts: number }> {
+export async function measure<Req, Res>(label: string, target: UnaryTarget<Req, Res>, options: LoadOptions): Promise<LoadResult & { attempts: number }> {
   const maxWait = Number(process.env.BENCH_QUIET_WAIT ?? 30);
   const retries = Number(process.env.BENCH_RETRIES ?? 2);
   let best: LoadResult | undefined;
@@ -116,7 +116,7 @@ async function measure<Req, Res>(label: string, target: UnaryTarget<Req, Res>, o
   return { ...best, totalOk, attempts };
 }
 
-function median(values: number[]): number {
+export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = sorted.length >> 1;
   return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
@@ -191,9 +191,9 @@ async function startEcho(sample: Job): Promise<{ server: ServerProcess; address:
  * and so never appears with LOG_LEVEL=warn; here the gRPC port is chosen up
  * front and readiness is an answered GetDispatchingStatus.)
  */
-async function startService(dataDir: string, logLevel: string): Promise<{ server: ServerProcess; address: string; client: JobSchedulerClient }> {
+export async function startService(dataDir: string, logLevel: string, extra: Record<string, string> = {}): Promise<{ server: ServerProcess; address: string; client: JobSchedulerClient }> {
   const grpcPort = await freePort();
-  const env = { PATH: process.env.PATH ?? "", ...baseEnv(dataDir, { LOG_LEVEL: logLevel, GRPC_PORT: String(grpcPort), DISPATCH_POLL_INTERVAL: "1s" }) };
+  const env = { PATH: process.env.PATH ?? "", ...baseEnv(dataDir, { LOG_LEVEL: logLevel, GRPC_PORT: String(grpcPort), DISPATCH_POLL_INTERVAL: "1s", ...extra }) };
   const child = spawnServerProcess(process.execPath, [...envArgs("BENCH_SERVICE_NODE_ARGS"), join(ROOT, "dist/main.js")], { cwd: ROOT, env });
   const server = new ServerProcess("service", child);
   const address = `127.0.0.1:${grpcPort}`;
@@ -215,7 +215,7 @@ async function startService(dataDir: string, logLevel: string): Promise<{ server
 }
 
 /** Stores `count` timer jobs, 32 at a time, and returns their ids. */
-async function prepopulate(client: JobSchedulerClient, count: number, runTag: string): Promise<string[]> {
+export async function prepopulate(client: JobSchedulerClient, count: number, runTag: string): Promise<string[]> {
   const ids: string[] = [];
   let next = 0;
   const worker = async () => {
@@ -396,7 +396,7 @@ export async function run(): Promise<BenchReport> {
   return report;
 }
 
-async function stopService(server: ServerProcess, report: BenchReport, phase: string): Promise<void> {
+export async function stopService(server: ServerProcess, report: BenchReport, phase: string): Promise<void> {
   const code = await server.stop();
   if (code !== 0) report.errors.push(`service (${phase}) exited with ${code} on SIGTERM:\n${server.tail()}`);
   const warnings = server.logs.filter((l) => /"level":"(warn|error|fatal)"/.test(l));

@@ -42,7 +42,17 @@ function presentedKey(metadata: Metadata): string | undefined {
   return undefined;
 }
 
+/** Header values verified (bounded): a client sends the same key on every call. */
+const MAX_VERIFIED = 1000;
+
 export class CredentialAuthenticator implements Authenticator {
+  /**
+   * The credential header a call carried → the key it was verified against. A call carrying the
+   * same header skips parsing and hashing while that key's cached record is the one verified
+   * (KeyDirectory replaces it at least every second, which makes the next call verify again).
+   */
+  private readonly verified = new Map<string, KnownKey>();
+
   constructor(
     private readonly keys: KeyDirectory,
     private readonly clock: Clock,
@@ -50,12 +60,19 @@ export class CredentialAuthenticator implements Authenticator {
   ) {}
 
   authenticate(call: CallCredentials): Principal | Promise<Principal> {
+    const header = call.metadata.get("authorization")[0] ?? call.metadata.get("x-api-key")[0];
+    const known = typeof header === "string" ? this.verified.get(header) : undefined;
+    if (known && this.keys.lookup(known.record.id) === known) return this.admit(known);
+    return this.authenticateAfresh(call, typeof header === "string" ? header : undefined);
+  }
+
+  private authenticateAfresh(call: CallCredentials, header: string | undefined): Principal | Promise<Principal> {
     const given = presentedKey(call.metadata);
     if (given !== undefined) {
       const parsed = parseApiKey(given);
       if (!parsed) throw this.refuse("MALFORMED");
       const found = this.keys.lookup(parsed.id);
-      return found instanceof Promise ? found.then((key) => this.verify(key, parsed)) : this.verify(found, parsed);
+      return found instanceof Promise ? found.then((key) => this.verify(key, parsed, header)) : this.verify(found, parsed, header);
     }
     if (this.certificates) {
       // Present only when the TLS layer verified the chain against TLS_CLIENT_CA_FILE (and dates).
@@ -65,8 +82,18 @@ export class CredentialAuthenticator implements Authenticator {
     throw this.refuse("MISSING");
   }
 
-  private verify(key: KnownKey | null, given: ParsedKey): Principal {
+  private verify(key: KnownKey | null, given: ParsedKey, header: string | undefined): Principal {
     if (!key || !keyMatches(given.key, key.hash)) throw this.refuse("UNKNOWN_KEY");
+    const principal = this.admit(key);
+    if (header !== undefined) {
+      if (this.verified.size >= MAX_VERIFIED) this.verified.clear();
+      this.verified.set(header, key);
+    }
+    return principal;
+  }
+
+  /** A key whose secret matched: still valid now? */
+  private admit(key: KnownKey): Principal {
     if (key.record.revokedAt !== null) throw this.refuse("REVOKED");
     const now = this.clock.now();
     if (key.record.expiresAt !== null && key.record.expiresAt <= now) throw this.refuse("EXPIRED");
