@@ -11,7 +11,7 @@ import { loadSync } from "@grpc/proto-loader";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   CancelJobRequest, CreateScheduleRequest, DeleteScheduleRequest, GetJobStatusRequest, GetScheduleRequest, JobState,
-  ListJobsRequest, ListOutboxRequest, ListSchedulesRequest, PauseDispatchingRequest, PauseScheduleRequest, ResendOutboxRequest,
+  ListJobsRequest, ListOutboxRequest, ListSchedulesRequest, PauseDispatchingRequest, PauseScheduleRequest, ResendOutboxRequest, CreateApiKeyRequest, ListApiKeysRequest, RevokeApiKeyRequest, ListAuditEventsRequest,
   ResumeScheduleRequest, RetryJobRequest, ScheduleJobRequest, TriggerScheduleRequest, UpdateDispatchLimitsRequest,
   UpdateScheduleRequest, WatchJobRequest, type DispatchLimits, type Job, type JobSchedulerClient,
 } from "../src/gen/jobscheduler/v1/jobscheduler.js";
@@ -231,6 +231,7 @@ function baseRequest(rpc: string, path: string): Record<string, unknown> {
     case "CreateSchedule": return { spec: spec() };
     case "UpdateSchedule": return { schedule_id: scheduleId, spec: spec() };
     case "PauseSchedule": return { schedule_id: scheduleId, reason: "r" };
+    case "CreateApiKey": return { name: "bounds", role: "ROLE_VIEWER" };
     default: return {};
   }
 }
@@ -295,6 +296,7 @@ const CODECS: Record<string, { fromJSON(json: unknown): unknown }> = {
   RetryJob: RetryJobRequest, CreateSchedule: CreateScheduleRequest, GetSchedule: GetScheduleRequest, ListSchedules: ListSchedulesRequest,
   UpdateSchedule: UpdateScheduleRequest, PauseSchedule: PauseScheduleRequest, ResumeSchedule: ResumeScheduleRequest,
   DeleteSchedule: DeleteScheduleRequest, TriggerSchedule: TriggerScheduleRequest, ListOutbox: ListOutboxRequest, ResendOutbox: ResendOutboxRequest,
+  CreateApiKey: CreateApiKeyRequest, ListApiKeys: ListApiKeysRequest, RevokeApiKey: RevokeApiKeyRequest, ListAuditEvents: ListAuditEventsRequest,
 };
 
 function send(rpc: string, json: Record<string, unknown>): Promise<unknown> {

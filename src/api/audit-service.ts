@@ -35,7 +35,7 @@ export function auditService(rpc: RpcInstrumentation, deps: { store: AuthStore }
   async function listAuditEvents(request: ListAuditEventsRequest): Promise<ListAuditEventsResponse> {
     const pageSize = request.pageSize === 0 ? DEFAULT_PAGE_SIZE : request.pageSize;
     if (pageSize < 1 || pageSize > MAX_PAGE_SIZE) throw ApiError.invalid("page_size", `must be between 1 and ${MAX_PAGE_SIZE}`);
-    checkText("principal_id", request.principalId, { max: 1100 });
+    checkText("principal_id", request.principalId, { max: 300 });
     checkText("method", request.method, { max: 64 });
     checkText("code", request.code, { max: 32 });
     if (request.code && !CODE_NAMES.has(request.code)) throw ApiError.invalid("code", `"${echo(request.code)}" is not a gRPC status name (OK, PERMISSION_DENIED, UNAUTHENTICATED, ...)`);
