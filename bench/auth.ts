@@ -50,7 +50,7 @@ export function guardCpuPerCall(calls: number): number {
     const principal = guard.authenticate(call);
     if (principal instanceof Promise) throw new Error("a declared key must answer from memory");
     guard.authorize("GetJobStatus", request, principal);
-    guard.settle("GetJobStatus", { principal, requestId: "r" }, call, request, {}, null, 0);
+    guard.settle("GetJobStatus", { principal, requestId: "r" }, call, request, {}, null, "OK");
   };
   for (let i = 0; i < 20_000; i++) once();
   const before = process.cpuUsage();

@@ -7,11 +7,12 @@ import {
   Metadata, status, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream, type StatusObject,
 } from "@grpc/grpc-js";
 import type { Level, Logger } from "pino";
-import { AuthError, authErrorStatus } from "../auth/errors.js";
+import { AuthError } from "../auth/errors.js";
 import type { CallGuard, GuardedCall } from "../auth/guard.js";
 import type { Principal } from "../auth/principal.js";
 import type { JobRecord } from "../jobs/job.js";
 import type { Metrics } from "../observability/metrics.js";
+import { authErrorStatus } from "./auth-status.js";
 import { ApiError, toServiceError } from "./errors.js";
 import { UndecodableRequest } from "./request-decoding.js";
 
@@ -163,7 +164,7 @@ export class RpcInstrumentation {
               stopTimer = undefined;
               echo();
               callback(null, response);
-              this.guard?.settle(method, ctx, call, request, response, null, status.OK);
+              this.guard?.settle(method, ctx, call, request, response, null, "OK");
             },
             (error: unknown) => {
               const serviceError = this.toStatus(error, ctx);
@@ -171,7 +172,7 @@ export class RpcInstrumentation {
               stopTimer = undefined;
               echo();
               callback(serviceError);
-              this.guard?.settle(method, ctx, call, request, undefined, error, serviceError.code);
+              this.guard?.settle(method, ctx, call, request, undefined, error, status[serviceError.code]);
             },
           )
           .catch((error: unknown) => this.lastResort(method, error, stopTimer, (s) => callback(s)));
@@ -196,14 +197,14 @@ export class RpcInstrumentation {
               stopTimer?.("OK");
               stopTimer = undefined;
               if (!call.cancelled) call.end();
-              this.guard?.settle(method, ctx, call, request, undefined, null, status.OK);
+              this.guard?.settle(method, ctx, call, request, undefined, null, "OK");
             },
             (error: unknown) => {
               const serviceError = this.toStatus(error, ctx);
               stopTimer?.(status[serviceError.code]);
               stopTimer = undefined;
               if (!call.cancelled) call.emit("error", serviceError);
-              this.guard?.settle(method, ctx, call, request, undefined, error, serviceError.code);
+              this.guard?.settle(method, ctx, call, request, undefined, error, status[serviceError.code]);
             },
           )
           .catch((error: unknown) => this.lastResort(method, error, stopTimer, (s) => !call.cancelled && call.emit("error", s)));
@@ -247,7 +248,7 @@ export class RpcInstrumentation {
   /** The error's status, its trailers carrying the request id. */
   private toStatus(error: unknown, ctx: RpcContext): StatusObject {
     if (error instanceof AuthError) {
-      ctx.logger.debug({ code: status[error.code], reason: error.reason, failure: error.failure }, error.message);
+      ctx.logger.debug({ code: error.kind, reason: error.reason, failure: error.failure }, error.message);
       const refusal = authErrorStatus(error);
       refusal.metadata.set("x-request-id", ctx.requestId);
       return refusal;

@@ -1,12 +1,18 @@
 import { Server, ServerCredentials, type ServerInterceptor } from "@grpc/grpc-js";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
-import type { JobSchedulerServer } from "../gen/jobscheduler/v1/jobscheduler.js";
+import type { RpcName } from "../auth/permissions.js";
+import type { JobSchedulerServer, JobSchedulerService } from "../gen/jobscheduler/v1/jobscheduler.js";
 import { reflectionPackageDefinition } from "./reflection-descriptors.js";
 import { withSafeRequestDecoding } from "./request-decoding.js";
 import { JobSchedulerServiceDefinition } from "./shared-messages.js";
 
 export const SERVICE_NAME = "jobscheduler.v1.JobScheduler";
+
+/** Compile-time: the authorization table (src/auth/permissions.ts) names exactly the service's RPCs. */
+type ServiceRpc = Capitalize<keyof typeof JobSchedulerService & string>;
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never;
+export const EVERY_RPC_HAS_A_RULE: Same<ServiceRpc, RpcName> = true;
 
 export interface GrpcServer {
   server: Server;
@@ -15,9 +21,9 @@ export interface GrpcServer {
 }
 
 export interface GrpcServerOptions {
-  /** Default: plaintext. TLS (and mTLS) credentials come from src/auth/tls-credentials.ts. */
+  /** Default: plaintext. TLS (and mTLS) credentials come from tls-credentials.ts. */
   credentials?: ServerCredentials;
-  /** Interceptors of every call (src/auth/reflection-guard.ts, when reflection needs credentials). */
+  /** Interceptors of every call (reflection-guard.ts, when reflection needs credentials). */
   interceptors?: ServerInterceptor[];
 }
 

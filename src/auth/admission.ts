@@ -8,14 +8,13 @@
 // Over a limit: RESOURCE_EXHAUSTED naming the limit, with google.rpc.RetryInfo. Admissions in
 // flight (checked, not yet stored) count too, so concurrent submissions cannot overshoot.
 import { z } from "zod";
-import type { Clock } from "../dispatch/clock.js";
 import type { JobRecord } from "../jobs/job.js";
 import { k6VuMs } from "../jobs/k6/load-budget.js";
 import { KeyedSerial } from "../jobs/keyed-serial.js";
 import type { K6Params } from "../jobs/k6/params.js";
 import type { QuotaCounts, QuotaSubject } from "../store/auth-store.js";
 import { AuthError } from "./errors.js";
-import type { JobAdmission } from "./guard.js";
+import type { JobAdmission, Now } from "./guard.js";
 import { roleAtLeast } from "./permissions.js";
 import type { Principal } from "./principal.js";
 
@@ -50,7 +49,7 @@ export interface QuotaAdmissionOptions {
   perKey: Quota;
   perTeam: Quota;
   counts: QuotaCounts;
-  clock: Clock;
+  clock: Now;
   /** K6_MAX_VUS: what a script that sets its own load is charged per VU-slot. */
   k6MaxVus: number;
 }

@@ -6,13 +6,11 @@
 // client's address: never a key, a request body or a status message (which may quote input).
 // Rows are written in batches (one statement per 100 ms or 500 rows), not one transaction
 // per call; rows older than AUDIT_RETENTION are deleted every hour.
-import { status } from "@grpc/grpc-js";
 import type { Logger } from "pino";
-import type { Clock } from "../dispatch/clock.js";
 import type { AuditEventRecord, AuthStore } from "../store/auth-store.js";
 import { claimedKeyId } from "./authenticator.js";
 import { AuthError } from "./errors.js";
-import type { CallRecorder, SettledCall } from "./guard.js";
+import type { CallRecorder, Now, SettledCall } from "./guard.js";
 
 const FLUSH_MS = 100;
 const FLUSH_ROWS = 500;
@@ -45,7 +43,7 @@ export function auditEvent(call: SettledCall, at: number): AuditEventRecord {
     method: call.method,
     targetId: targetOf(call),
     requestId: call.requestId,
-    code: status[call.code] ?? String(call.code),
+    code: call.code,
     reason: reasonOf(call.error),
     denied: call.error instanceof AuthError,
     clientAddress: call.peer,
@@ -61,7 +59,7 @@ export class AuditLog implements CallRecorder {
   constructor(
     private readonly store: AuthStore,
     private readonly logger: Logger,
-    private readonly clock: Clock,
+    private readonly clock: Now,
     private readonly retentionMs: number,
   ) {}
 

@@ -3,17 +3,25 @@
 // certificate (mTLS) whose subject is mapped to a role. Whatever is wrong (nothing sent, a
 // malformed, unknown, expired or revoked key, an unmapped certificate), the caller gets the
 // same UNAUTHENTICATED message; the audit log records which it was.
-import type { Metadata } from "@grpc/grpc-js";
 import type { PeerCertificate } from "node:tls";
-import type { Clock } from "../dispatch/clock.js";
 import { keyMatches, parseApiKey, type ParsedKey } from "./api-key.js";
 import { AuthError } from "./errors.js";
 import type { KeyDirectory, KnownKey } from "./key-directory.js";
 import type { Principal } from "./principal.js";
 
+/** A call's metadata as authentication reads it (grpc-js Metadata has this). */
+export interface CallMetadata {
+  get(key: string): unknown[];
+}
+
+/** Wall-clock time, for expiry. */
+interface Now {
+  now(): number;
+}
+
 /** The parts of a call authentication reads (a grpc-js server call has them). */
 export interface CallCredentials {
-  readonly metadata: Metadata;
+  readonly metadata: CallMetadata;
   getAuthContext(): { sslPeerCertificate?: PeerCertificate } | null;
 }
 
@@ -34,7 +42,7 @@ export const anonymousAuthenticator: Authenticator = { authenticate: () => ANONY
 const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
 
 /** The key the call carries: undefined when none was sent, "" when the header is not a bearer token. */
-function presentedKey(metadata: Metadata): string | undefined {
+function presentedKey(metadata: CallMetadata): string | undefined {
   const authorization = metadata.get("authorization")[0];
   if (authorization !== undefined) return typeof authorization === "string" ? (BEARER.exec(authorization)?.[1] ?? "") : "";
   const apiKey = metadata.get("x-api-key")[0];
@@ -55,7 +63,7 @@ export class CredentialAuthenticator implements Authenticator {
 
   constructor(
     private readonly keys: KeyDirectory,
-    private readonly clock: Clock,
+    private readonly clock: Now,
     private readonly certificates: CertificateIdentities | null = null,
   ) {}
 
@@ -111,7 +119,7 @@ export class CredentialAuthenticator implements Authenticator {
 }
 
 /** The key id a call claims (ids are public), for the audit log of a refused call. */
-export function claimedKeyId(metadata: Metadata): string | null {
+export function claimedKeyId(metadata: CallMetadata): string | null {
   const given = presentedKey(metadata);
   return given ? (parseApiKey(given)?.id ?? null) : null;
 }

@@ -10,6 +10,11 @@ import { roleAtLeast, ruleOf, type RpcRule } from "./permissions.js";
 import type { Principal } from "./principal.js";
 import { checkScope, type ScopeLookups } from "./scope.js";
 
+/** Wall-clock time (the app's Clock has it; tests pass a manual one). */
+export interface Now {
+  now(): number;
+}
+
 /** A call as the guard sees it (a grpc-js server call has these). */
 export interface GuardedCall extends CallCredentials {
   getPeer(): string;
@@ -23,8 +28,8 @@ export interface SettledCall {
   request: unknown;
   response: unknown;
   error: unknown;
-  /** The gRPC status code answered. */
-  code: number;
+  /** The name of the gRPC status code answered: OK, PERMISSION_DENIED, ... */
+  code: string;
   requestId: string;
   peer: string;
   metadata: CallCredentials["metadata"];
@@ -93,7 +98,7 @@ export class CallGuard {
    * After the answer went out: calls that change something, and refusals, go to the audit log.
    * Never throws: the audit log's trouble is not the caller's.
    */
-  settle(method: string, ctx: GuardedContext, call: GuardedCall, request: unknown, response: unknown, error: unknown, code: number): void {
+  settle(method: string, ctx: GuardedContext, call: GuardedCall, request: unknown, response: unknown, error: unknown, code: string): void {
     ctx.releaseAdmission?.();
     const recorder = this.options.recorder;
     if (!recorder) return;

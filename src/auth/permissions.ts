@@ -1,12 +1,9 @@
 // THE table of who may call what: every RPC of jobscheduler.v1.JobScheduler, the least role
 // that may call it, whether it changes anything (then every call is audited, not only refusals),
 // what a team-scoped key may do with it, and which id the audit log names as its target.
-// The type makes a new RPC without an entry a compile error; CallGuard refuses to start with a
-// method the table lacks; test/auth-matrix.test.ts walks the table over a real socket.
-import type { JobSchedulerService } from "../gen/jobscheduler/v1/jobscheduler.js";
+// A new RPC without an entry is a compile error (src/api/server.ts), CallGuard refuses to start
+// with a method the table lacks, and test/auth-matrix.test.ts walks the table over a real socket.
 import type { Role } from "./principal.js";
-
-export type RpcName = Capitalize<keyof typeof JobSchedulerService & string>;
 
 export const ROLES: readonly Role[] = ["viewer", "submitter", "operator", "admin"];
 const RANK: Record<Role, number> = { viewer: 0, submitter: 1, operator: 2, admin: 3 };
@@ -74,7 +71,10 @@ export const RPC_RULES = {
   ListApiKeys: { role: "admin", mutates: false, scope: "key-list" },
   RevokeApiKey: { role: "admin", mutates: true, scope: "key", target: (request) => request?.keyId },
   ListAuditEvents: { role: "admin", mutates: false, scope: "audit-list" },
-} as const satisfies Record<RpcName, RpcRule>;
+} as const satisfies Record<string, RpcRule>;
+
+/** The RPCs the table knows (src/api/server.ts checks at compile time that they are exactly the service's). */
+export type RpcName = keyof typeof RPC_RULES;
 
 const BY_METHOD: ReadonlyMap<string, RpcRule> = new Map(Object.entries(RPC_RULES));
 

@@ -2,10 +2,11 @@
 // (permissions.ts). Another team's job, schedule, outbox item or key is answered exactly as
 // one that does not exist (same code, same message), so a scoped key cannot even learn that
 // it exists. Lists are filtered by setting the request's team filter before the handler runs.
-import type { ScheduleSpec } from "../gen/jobscheduler/v1/jobscheduler.js";
 import { JOB_ID } from "../jobs/ids.js";
 import type { JobRecord } from "../jobs/job.js";
 import type { ScheduleRecord } from "../store/schedule-store.js";
+
+type ScheduleSpec = ScheduleRecord["spec"];
 import type { OutboxItemRecord } from "../store/outbox-queries.js";
 import { KEY_ID } from "./api-key.js";
 import { AuthError } from "./errors.js";

@@ -2,9 +2,10 @@
 // served by @grpc/reflection's own handlers, outside rpc.ts, so it is guarded by a grpc-js
 // server interceptor that authenticates calls on its paths and passes every other call by.
 // (Installed only then: an interceptor adds a layer to every call of the server.)
-import { Metadata, ServerInterceptingCall, status, type ServerInterceptor } from "@grpc/grpc-js";
-import type { Authenticator } from "./authenticator.js";
-import { AuthError } from "./errors.js";
+import { ServerInterceptingCall, type ServerInterceptor } from "@grpc/grpc-js";
+import type { Authenticator } from "../auth/authenticator.js";
+import { AuthError } from "../auth/errors.js";
+import { authErrorStatus } from "./auth-status.js";
 
 const REFLECTION = "/grpc.reflection.";
 
@@ -20,8 +21,8 @@ export function reflectionGuard(authenticator: Authenticator): ServerInterceptor
               .then(
                 () => forward(metadata),
                 (error: unknown) => {
-                  const refusal = error instanceof AuthError ? error : AuthError.unauthenticated("MISSING", false);
-                  call.sendStatus({ code: refusal.code ?? status.UNAUTHENTICATED, details: refusal.message, metadata: new Metadata() });
+                  const refusal = authErrorStatus(error instanceof AuthError ? error : AuthError.unauthenticated("MISSING", false));
+                  call.sendStatus(refusal);
                 },
               );
           },
