@@ -8,6 +8,7 @@ import { setServing, startGrpcServer, stopGrpcServer } from "./api/server.js";
 import type { Config } from "./config.js";
 import { systemClock, type Clock } from "./dispatch/clock.js";
 import { CallbackDelivery, DEFAULT_CALLBACK_DELIVERY } from "./dispatch/callback-delivery.js";
+import { CallbackMetrics } from "./dispatch/callback-metrics.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
 import { LimitsStore } from "./dispatch/limits-store.js";
 import { JobLifecycle } from "./dispatch/lifecycle.js";
@@ -85,7 +86,9 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
   });
 
   // Completion callbacks leave through the outbox, written with the job's end (callback-outbox.ts).
-  const callbacks = new CallbackDelivery(store.outbox, DEFAULT_CALLBACK_DELIVERY, logger.child({ component: "callback-delivery" }), clock);
+  const callbacks = new CallbackDelivery(
+    store.outbox, DEFAULT_CALLBACK_DELIVERY, logger.child({ component: "callback-delivery" }), clock, new CallbackMetrics(metrics.registry, store.outbox),
+  );
   events.subscribeAll(({ job }) => {
     if (job.state === "SUCCEEDED") callbacks.wake();
   });

@@ -1,11 +1,11 @@
 // ListOutbox and ResendOutbox: the criteria reports waiting for, delivered to, or refused by
 // the Hub (src/hub/outbox.ts), and putting parked ones back in line.
 import {
-  CriteriaType, OutboxItemState, type ListOutboxRequest, type ListOutboxResponse, type OutboxItem,
+  CriteriaType, OutboxItemKind, OutboxItemState, type ListOutboxRequest, type ListOutboxResponse, type OutboxItem,
   type ResendOutboxRequest, type ResendOutboxResponse,
 } from "../gen/jobscheduler/v1/jobscheduler.js";
 import type { Clock } from "../dispatch/clock.js";
-import { OUTBOX_STATES, type OutboxItemRecord, type OutboxState, type OutboxStore } from "../store/outbox-queries.js";
+import { OUTBOX_KINDS, OUTBOX_STATES, type OutboxItemRecord, type OutboxKind, type OutboxState, type OutboxStore } from "../store/outbox-queries.js";
 import { ApiError } from "./errors.js";
 import type { OutboxRpcs } from "./job-scheduler-service.js";
 import { decodePageToken, encodePageToken } from "./page-token.js";
@@ -34,6 +34,16 @@ function stateFromProto(state: OutboxItemState, field: string): OutboxState {
   return name as OutboxState;
 }
 
+function kindToProto(kind: OutboxKind): OutboxItemKind {
+  return OutboxItemKind[`OUTBOX_ITEM_KIND_${kind.toUpperCase() as Uppercase<OutboxKind>}`];
+}
+
+function kindFromProto(kind: OutboxItemKind, field: string): OutboxKind {
+  const name = OutboxItemKind[kind]?.replace(/^OUTBOX_ITEM_KIND_/, "").toLowerCase();
+  if (!name || !(OUTBOX_KINDS as readonly string[]).includes(name)) throw ApiError.invalid(field, "must be an outbox item kind other than UNSPECIFIED");
+  return name as OutboxKind;
+}
+
 function criteriaToProto(name: string): CriteriaType {
   return CriteriaType[`CRITERIA_TYPE_${name}` as keyof typeof CriteriaType] ?? CriteriaType.CRITERIA_TYPE_UNSPECIFIED;
 }
@@ -54,6 +64,8 @@ export function outboxItemToProto(item: OutboxItemRecord): OutboxItem {
     createTime: new Date(item.createdAt),
     nextAttemptTime: item.state === "PENDING" ? new Date(item.nextAttemptAt) : undefined,
     deliveredTime: item.deliveredAt === null ? undefined : new Date(item.deliveredAt),
+    kind: kindToProto(item.kind),
+    targetUrl: item.targetUrl ?? "",
   };
 }
 
@@ -64,10 +76,11 @@ export function outboxService(rpc: RpcInstrumentation, deps: OutboxServiceDeps):
     checkText("team_slug", request.teamSlug, { max: 100 });
     checkText("page_token", request.pageToken, PAGE_TOKEN_RULE);
     const states = request.states.map((s, i) => stateFromProto(s, `states[${i}]`));
-    const filters = { outbox: true, states, teamSlug: request.teamSlug };
+    const kinds = request.kinds.map((k, i) => kindFromProto(k, `kinds[${i}]`));
+    const filters = { outbox: true, states, teamSlug: request.teamSlug, kinds };
     // The cursor is the last item's insertion sequence (carried in the job cursor's createdAt slot).
     const beforeSeq = request.pageToken ? decodePageToken(request.pageToken, filters).createdAt : undefined;
-    const rows = await deps.outbox.list({ states, teamSlug: request.teamSlug || undefined, beforeSeq, limit: pageSize + 1 });
+    const rows = await deps.outbox.list({ states, kinds, teamSlug: request.teamSlug || undefined, beforeSeq, limit: pageSize + 1 });
     const page = rows.slice(0, pageSize);
     const last = page.at(-1);
     return {

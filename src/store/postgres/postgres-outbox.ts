@@ -3,7 +3,7 @@
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import {
-  dueSql, insertOutboxSql, insertOutboxValues, leaseSql, listOutboxSql, OUTBOX_COUNTS_SQL, nextDueSql,
+  dueSql, insertOutboxSql, insertOutboxValues, leaseSql, listOutboxSql, outboxCountsSql, nextDueSql,
   resendSql, rowToOutbox, settleSql, settleValues, supersedeSql,
   type OutboxCount, type OutboxInsert, type OutboxKind, type OutboxItemRecord, type OutboxQuery, type OutboxState, type OutboxStore, type OutboxUpdate,
 } from "../outbox-queries.js";
@@ -67,8 +67,8 @@ export class PostgresOutbox implements OutboxStore {
     return result.rowCount ?? 0;
   }
 
-  async counts(): Promise<OutboxCount[]> {
-    const { rows } = await this.pool.query(OUTBOX_COUNTS_SQL);
+  async counts(kind: OutboxKind = "criteria"): Promise<OutboxCount[]> {
+    const { rows } = await this.pool.query(outboxCountsSql(this.dialect), [kind]);
     return rows.map((r: Row) => ({ state: r.state as OutboxState, count: Number(r.n) }));
   }
 

@@ -303,6 +303,46 @@ export function outboxItemStateToJSON(object: OutboxItemState): string {
   }
 }
 
+export enum OutboxItemKind {
+  OUTBOX_ITEM_KIND_UNSPECIFIED = 0,
+  /** OUTBOX_ITEM_KIND_CRITERIA - A criterion report for the Hub (team_slug, hackathon_id, criteria_type, status, score, metrics). */
+  OUTBOX_ITEM_KIND_CRITERIA = 1,
+  /**
+   * OUTBOX_ITEM_KIND_CALLBACK - A job's completion callback: metrics holds the body POSTed to target_url, with the header
+   * `Idempotency-Key: callback:<job_id>`.
+   */
+  OUTBOX_ITEM_KIND_CALLBACK = 2,
+}
+
+export function outboxItemKindFromJSON(object: any): OutboxItemKind {
+  switch (object) {
+    case 0:
+    case "OUTBOX_ITEM_KIND_UNSPECIFIED":
+      return OutboxItemKind.OUTBOX_ITEM_KIND_UNSPECIFIED;
+    case 1:
+    case "OUTBOX_ITEM_KIND_CRITERIA":
+      return OutboxItemKind.OUTBOX_ITEM_KIND_CRITERIA;
+    case 2:
+    case "OUTBOX_ITEM_KIND_CALLBACK":
+      return OutboxItemKind.OUTBOX_ITEM_KIND_CALLBACK;
+    default:
+      throw new globalThis.Error("Unrecognized enum value " + object + " for enum OutboxItemKind");
+  }
+}
+
+export function outboxItemKindToJSON(object: OutboxItemKind): string {
+  switch (object) {
+    case OutboxItemKind.OUTBOX_ITEM_KIND_UNSPECIFIED:
+      return "OUTBOX_ITEM_KIND_UNSPECIFIED";
+    case OutboxItemKind.OUTBOX_ITEM_KIND_CRITERIA:
+      return "OUTBOX_ITEM_KIND_CRITERIA";
+    case OutboxItemKind.OUTBOX_ITEM_KIND_CALLBACK:
+      return "OUTBOX_ITEM_KIND_CALLBACK";
+    default:
+      throw new globalThis.Error("Unrecognized enum value " + object + " for enum OutboxItemKind");
+  }
+}
+
 /**
  * Kubernetes-style quantities ("250m", "0.5", "128Mi"). Empty means the job
  * type's default.
@@ -862,6 +902,9 @@ export interface OutboxItem {
   createTime?: Date | undefined;
   nextAttemptTime?: Date | undefined;
   deliveredTime?: Date | undefined;
+  kind: OutboxItemKind;
+  /** Where a callback is POSTed (empty for criteria reports, which go to HUB_API_URL). */
+  targetUrl: string;
 }
 
 export interface ListOutboxRequest {
@@ -869,6 +912,8 @@ export interface ListOutboxRequest {
   teamSlug: string;
   pageSize: number;
   pageToken: string;
+  /** Empty = every kind. */
+  kinds: OutboxItemKind[];
 }
 
 export interface ListOutboxResponse {
@@ -8136,6 +8181,8 @@ function createBaseOutboxItem(): OutboxItem {
     createTime: undefined,
     nextAttemptTime: undefined,
     deliveredTime: undefined,
+    kind: 0,
+    targetUrl: "",
   };
 }
 
@@ -8182,6 +8229,12 @@ export const OutboxItem: MessageFns<OutboxItem> = {
     }
     if (message.deliveredTime !== undefined) {
       Timestamp.encode(toTimestamp(message.deliveredTime), writer.uint32(114).fork()).join();
+    }
+    if (message.kind !== 0) {
+      writer.uint32(120).int32(message.kind);
+    }
+    if (message.targetUrl !== "") {
+      writer.uint32(130).string(message.targetUrl);
     }
     return writer;
   },
@@ -8311,6 +8364,22 @@ export const OutboxItem: MessageFns<OutboxItem> = {
             message.deliveredTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.targetUrl = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -8371,6 +8440,12 @@ export const OutboxItem: MessageFns<OutboxItem> = {
         : isSet(object.delivered_time)
         ? fromJsonTimestamp(object.delivered_time)
         : undefined,
+      kind: isSet(object.kind) ? outboxItemKindFromJSON(object.kind) : 0,
+      targetUrl: isSet(object.targetUrl)
+        ? globalThis.String(object.targetUrl)
+        : isSet(object.target_url)
+        ? globalThis.String(object.target_url)
+        : "",
     };
   },
 
@@ -8418,6 +8493,12 @@ export const OutboxItem: MessageFns<OutboxItem> = {
     if (message.deliveredTime !== undefined) {
       obj.deliveredTime = message.deliveredTime.toISOString();
     }
+    if (message.kind !== 0) {
+      obj.kind = outboxItemKindToJSON(message.kind);
+    }
+    if (message.targetUrl !== "") {
+      obj.targetUrl = message.targetUrl;
+    }
     return obj;
   },
 
@@ -8440,12 +8521,14 @@ export const OutboxItem: MessageFns<OutboxItem> = {
     message.createTime = object.createTime ?? undefined;
     message.nextAttemptTime = object.nextAttemptTime ?? undefined;
     message.deliveredTime = object.deliveredTime ?? undefined;
+    message.kind = object.kind ?? 0;
+    message.targetUrl = object.targetUrl ?? "";
     return message;
   },
 };
 
 function createBaseListOutboxRequest(): ListOutboxRequest {
-  return { states: [], teamSlug: "", pageSize: 0, pageToken: "" };
+  return { states: [], teamSlug: "", pageSize: 0, pageToken: "", kinds: [] };
 }
 
 export const ListOutboxRequest: MessageFns<ListOutboxRequest> = {
@@ -8465,6 +8548,13 @@ export const ListOutboxRequest: MessageFns<ListOutboxRequest> = {
     }
     if (message.pageToken !== "") {
       writer.uint32(34).string(message.pageToken);
+    }
+    if (message.kinds.length !== 0) {
+      writer.uint32(42).fork();
+      for (const v of message.kinds) {
+        writer.int32(v);
+      }
+      writer.join();
     }
     return writer;
   },
@@ -8524,6 +8614,24 @@ export const ListOutboxRequest: MessageFns<ListOutboxRequest> = {
             message.pageToken = reader.string();
             continue;
           }
+          case 5: {
+            if (tag === 40) {
+              message.kinds.push(reader.int32() as any);
+
+              continue;
+            }
+
+            if (tag === 42) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.kinds.push(reader.int32() as any);
+              }
+
+              continue;
+            }
+
+            break;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -8554,6 +8662,7 @@ export const ListOutboxRequest: MessageFns<ListOutboxRequest> = {
         : isSet(object.page_token)
         ? globalThis.String(object.page_token)
         : "",
+      kinds: globalThis.Array.isArray(object?.kinds) ? object.kinds.map((e: any) => outboxItemKindFromJSON(e)) : [],
     };
   },
 
@@ -8571,6 +8680,9 @@ export const ListOutboxRequest: MessageFns<ListOutboxRequest> = {
     if (message.pageToken !== "") {
       obj.pageToken = message.pageToken;
     }
+    if (message.kinds?.length) {
+      obj.kinds = message.kinds.map((e) => outboxItemKindToJSON(e));
+    }
     return obj;
   },
 
@@ -8583,6 +8695,7 @@ export const ListOutboxRequest: MessageFns<ListOutboxRequest> = {
     message.teamSlug = object.teamSlug ?? "";
     message.pageSize = object.pageSize ?? 0;
     message.pageToken = object.pageToken ?? "";
+    message.kinds = object.kinds?.map((e) => e) || [];
     return message;
   },
 };
