@@ -48,7 +48,7 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
   const runtime: Runtime = config.RUNTIME === "kubernetes"
     // Loaded only when chosen: @kubernetes/client-node alone holds ~27 MiB of heap and ~70 MiB of
     // resident memory, a third of the embedded default's footprint.
-    ? (await import("./runtime/kubernetes/index.js")).createKubernetesRuntime(config, registry, logger.child({ component: "kubernetes-runtime" }))
+    ? (await import("./runtime/kubernetes/index.js")).createKubernetesRuntime(config, logger.child({ component: "kubernetes-runtime" }))
     : new LocalRuntime({
       collectorsDir: config.COLLECTORS_DIR,
       runsDir: join(config.DATA_DIR, "runs"),

@@ -12,7 +12,6 @@ import { startApp } from "../src/app.js";
 import { loadConfig } from "../src/config.js";
 import { JobState, ScheduleJobRequest, type Job, type JobEvent } from "../src/gen/jobscheduler/v1/jobscheduler.js";
 import { builtinRegistry } from "../src/jobs/builtin.js";
-import type { Workload } from "../src/jobs/handler.js";
 import type { JobPlacement, JobRecord } from "../src/jobs/job.js";
 import { Backoff } from "../src/runtime/kubernetes/backoff.js";
 import { JobTracker } from "../src/runtime/kubernetes/job-tracker.js";
@@ -22,7 +21,7 @@ import { KubernetesRuntime } from "../src/runtime/kubernetes/kubernetes-runtime.
 import { createKubernetesRuntime } from "../src/runtime/kubernetes/index.js";
 import { buildJob } from "../src/runtime/kubernetes/job-builder.js";
 import { kubernetesJobName } from "../src/runtime/kubernetes/names.js";
-import type { RunEnd } from "../src/runtime/runtime.js";
+import type { RunEnd, Workload } from "../src/runtime/runtime.js";
 import { openStore } from "../src/store/open-store.js";
 import {
   NODE_NAME,
@@ -710,7 +709,7 @@ describe("k8s/configmap.yaml", () => {
       dirs.push(dataDir);
       const config = loadConfig(baseEnv(dataDir, env));
       expect([config.RUNTIME, config.JOBS_NAMESPACE, config.K8S_QPS, config.K8S_BURST]).toEqual(["kubernetes", NS, 50, 100]);
-      const runtime = createKubernetesRuntime(config, builtinRegistry(), silent);
+      const runtime = createKubernetesRuntime(config, silent);
       expect(await runtime.recover([])).toEqual(new Map());
       await runtime.shutdown(10);
     } finally {
@@ -738,7 +737,6 @@ function directRuntime(fake: FakeKube, maxRetries = 2) {
   const client = new KubeClient(fake.kubeConfig(), { qps: 1000, burst: 1000, maxRetries, requestTimeoutMs: 5000, logger: silent });
   const runtime = new KubernetesRuntime({
     client,
-    registry: builtinRegistry(),
     builder: directSettings(),
     imagePullFailureTimeoutMs: 400,
     outputTailBytes: 4096,

@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import { Reason, type JobRecord } from "../jobs/job.js";
 import type { JobRegistry } from "../jobs/registry.js";
+import { workloadFor } from "../jobs/workload.js";
 import type { Runtime } from "../runtime/runtime.js";
 import type { DispatchCursor } from "../store/admission-queries.js";
 import type { JobStore } from "../store/store.js";
@@ -221,8 +222,7 @@ export class Dispatcher {
       if (!job) return; // cancelled or taken meanwhile
       this.observer?.admitted(job, now - Math.max(job.createdAt, job.runAt));
       try {
-        const handler = this.registry.require(job.type);
-        const workload = handler.buildWorkload(job as never);
+        const workload = workloadFor(this.registry.require(job.type), job);
         await this.runtime.launch(job, workload);
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);

@@ -1,10 +1,10 @@
 import type { Logger } from "pino";
-import type { RunOutput } from "../jobs/handler.js";
-import { ACTIVE_STATES, isTerminal, Reason, type JobPlacement, type JobRecord, type JobStateName } from "../jobs/job.js";
+import { ACTIVE_STATES, isTerminal, Reason, type JobRecord, type JobStateName } from "../jobs/job.js";
 import type { JobEvents } from "../jobs/job-events.js";
-import { KeyedSerial } from "../jobs/keyed-serial.js";
 import type { JobRegistry } from "../jobs/registry.js";
-import type { Recovery, RunEnd, Runtime, RuntimeListener } from "../runtime/runtime.js";
+import { inFlightRun } from "../jobs/workload.js";
+import type { Placement, Recovery, RunEnd, RunOutput, RunRef, Runtime, RuntimeListener } from "../runtime/runtime.js";
+import { KeyedSerial } from "../shared/keyed-serial.js";
 import type { JobStore, JobTransition } from "../store/store.js";
 import type { OutboxInsert } from "../store/outbox-queries.js";
 import { systemClock, type Clock } from "./clock.js";
@@ -64,14 +64,14 @@ export class JobLifecycle implements RuntimeListener {
     return outcome.job;
   }
 
-  running(job: JobRecord, placement: JobPlacement, at: number): Promise<void> {
+  running(job: RunRef, placement: Placement, at: number): Promise<void> {
     return this.exclusive(job.id, async () => {
       await this.transition(job.id, { from: ["STARTING"], to: "RUNNING", patch: { placement, startedAt: at } }, at);
     });
   }
 
   /** A launched run that is not running yet says why (e.g. UNSCHEDULABLE): recorded as a STARTING event with that reason. */
-  progress(job: JobRecord, update: { reason: string; message: string }, at: number): Promise<void> {
+  progress(job: RunRef, update: { reason: string; message: string }, at: number): Promise<void> {
     return this.exclusive(job.id, async () => {
       const current = await this.store.getJob(job.id);
       if (!current || current.attempt !== job.attempt || current.state !== "STARTING") return;
@@ -80,7 +80,7 @@ export class JobLifecycle implements RuntimeListener {
     });
   }
 
-  finished(job: JobRecord, end: RunEnd, at: number): Promise<void> {
+  finished(job: RunRef, end: RunEnd, at: number): Promise<void> {
     return this.exclusive(job.id, async () => {
       const current = await this.store.getJob(job.id);
       if (!current || current.attempt !== job.attempt || !ACTIVE_STATES.includes(current.state)) {
@@ -132,7 +132,7 @@ export class JobLifecycle implements RuntimeListener {
    */
   async recover(): Promise<{ adopted: number; requeued: number; interrupted: number }> {
     const inFlight = await this.store.jobsInDispatchOrder(ACTIVE_STATES, 1_000_000);
-    const decisions = await this.runtime.recover(inFlight);
+    const decisions = await this.runtime.recover(inFlight.map((job) => inFlightRun(this.registry, job)));
     const counts = { adopted: 0, requeued: 0, interrupted: 0 };
     for (const job of inFlight) {
       const decision: Recovery = decisions.get(job.id) ?? { action: "lost", message: "the runtime no longer knows this run" };

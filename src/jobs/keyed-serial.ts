@@ -1,15 +1,3 @@
-/** Runs tasks one at a time per key (per job), in the order they were submitted. */
-export class KeyedSerial {
-  private readonly tails = new Map<string, Promise<unknown>>();
-
-  run<T>(key: string, task: () => Promise<T>): Promise<T> {
-    const previous = this.tails.get(key) ?? Promise.resolve();
-    const next = previous.then(task, task);
-    const tail = next.catch(() => undefined);
-    this.tails.set(key, tail);
-    void tail.then(() => {
-      if (this.tails.get(key) === tail) this.tails.delete(key);
-    });
-    return next;
-  }
-}
+// Moved to src/shared/ (the runtime uses it too); this re-export keeps the remaining importers
+// (src/api/job-scheduler-service.ts, src/dispatch/schedules/scheduler.ts) working until they import it from there.
+export { KeyedSerial } from "../shared/keyed-serial.js";
