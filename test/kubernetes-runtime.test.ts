@@ -370,6 +370,30 @@ describe("the service with RUNTIME=kubernetes against the fake API (shipped Role
     expect(fake.list<StoredJob>("Job", NS).filter((j) => created.has(envOf({ spec: j.spec!.template.spec } as StoredPod).TIMER_NAME)).length).toBe(12);
   });
 
+  it("records an end that happened while its watches were away longer than the watch history (410 Expired, relist)", async () => {
+    fake.scriptPods(byTimer("while-away"), outcome.hang());
+    const job = await schedule(service, timerRequest("while-away", { ms: 60_000 }));
+    await waitForState(service, job.id, [JobState.JOB_STATE_RUNNING]);
+    const name = k8sName(job);
+    const pod = await runningPod(fake, name);
+    const historyMs = fake.timing.watchHistorySeconds * fake.timing.msPerSecond;
+    const from = fake.requests.length;
+    // The watches come back only once the history of what happens meanwhile has aged out.
+    const slowWatches = fake.faults.delay(historyMs + 300, { verb: "watch" });
+    try {
+      fake.dropWatches();
+      fake.completePod(NS, pod.metadata.name, outcome.succeed(timerResult(pod)));
+      const done = await waitForState(service, job.id, TERMINAL, 20_000);
+      expect([stateName(done.state), done.result]).toEqual(["SUCCEEDED", expect.objectContaining({ timerName: "while-away", completed: true })]);
+    } finally {
+      slowWatches.remove();
+    }
+    // Each resumed watch was too old, so both caches were listed again: that is how the end was seen.
+    const seen = fake.requests.slice(from);
+    expect(seen.filter((r) => r.verb === "list" && r.resource === "jobs").length).toBeGreaterThanOrEqual(1);
+    expect(seen.filter((r) => r.verb === "list" && r.resource === "pods").length).toBeGreaterThanOrEqual(1);
+  });
+
   it("puts a workload's files in a ConfigMap owned by the Job (direct runtime)", async () => {
     const { runtime, ends } = directRuntime(fake);
     try {
@@ -475,6 +499,27 @@ describe("watches behind a proxy that resets every connection", () => {
       const watches = fake.requests.filter((r) => r.verb === "watch" && r.resource === "jobs");
       expect(watches.length).toBeGreaterThan(30);
       expect(watches.every((r) => Number(r.query.resourceVersion) > 0)).toBe(true);
+    } finally {
+      await tracker.stop();
+      await fake.close();
+    }
+    expect(fake.internalErrors).toEqual([]);
+  });
+});
+
+describe("watches answered 410 Gone on the request itself", () => {
+  it("relist at once, as for a 410 in an ERROR event", async () => {
+    const fake = await startFakeKube({ timing: FAST, watchResetMs: 0 });
+    const client = new KubeClient(fake.kubeConfig(), { qps: 1000, burst: 1000, maxRetries: 2, requestTimeoutMs: 5000, logger: silent });
+    const tracker = new JobTracker(client, { namespace: NS, labelSelector: "app.kubernetes.io/managed-by=jobscheduler", logger: silent }, () => {}, () => {});
+    try {
+      // Each cache's first watch (from its list's resourceVersion) is answered 410.
+      fake.faults.expireNextWatch(2, "response");
+      await tracker.start();
+      await fake.waitFor(() => tracker.jobs.relists === 2 && tracker.pods.relists === 2 && fake.openWatches === 2, 5000, "both caches relisted and watching");
+      expect(fake.requests.filter((r) => r.verb === "watch" && r.code === 410)).toHaveLength(2);
+      // A 410 is no failure: the reconnect back-off did not count it.
+      expect([tracker.jobs.failures, tracker.pods.failures]).toEqual([0, 0]);
     } finally {
       await tracker.stop();
       await fake.close();
