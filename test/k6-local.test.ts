@@ -172,6 +172,19 @@ describe("k6 jobs on the local runtime (stand-in k6)", { timeout: 150_000 }, () 
     expect(result.thresholds).toEqual([expect.objectContaining({ metric: "http_req_failed", expression: "rate<0.01", ok: true, basis: "exact" })]);
   });
 
+  it("keeps the run's result when the script's own handleSummary throws (the wrapper catches it)", async () => {
+    const job = await schedule(service, k6Request("own summary throws", {
+      script: "import http from 'k6/http';\nexport default function () { http.get(__ENV.API_URL); }\nexport function handleSummary(data) { throw new Error('my summary broke'); }\n",
+      targetUrl: target.url,
+      vus: 1,
+      duration: { seconds: 1 },
+    }));
+    const done = await finished(service, job.id);
+    expect(JobState[done.state], `${done.reason}: ${done.message}\n${done.outputTail}`).toBe("JOB_STATE_SUCCEEDED");
+    expect((done.result as Record<string, any>).metrics.http_reqs.values.count.value).toBeGreaterThan(0);
+    expect(done.outputTail).toContain("the script's handleSummary failed (its outputs are lost, the run's result is kept): my summary broke");
+  });
+
   it("stores the verdict NOT_EVALUATED, not PASSED, for a script without thresholds whose every request failed", async () => {
     const broken = await startHttpTarget((req, res) => res.writeHead(500).end("down"));
     try {

@@ -20,7 +20,14 @@ export var options = __jobschedulerOptions(script.options, __ENV.${WRAPPER_ENV.t
 export function handleSummary(data) {
   var outputs = {};
   if (typeof script.handleSummary === "function") {
-    var own = script.handleSummary(data);
+    var own;
+    try {
+      own = script.handleSummary(data);
+    } catch (error) {
+      // k6 would drop every output of a handleSummary that throws, this runner's result with them.
+      outputs.stderr = "jobscheduler: the script's handleSummary failed (its outputs are lost, the run's result is kept): " + String(error && error.message ? error.message : error) + "\\n";
+      outputs.stdout = __jobschedulerText(data);
+    }
     if (own && typeof own === "object") {
       for (var key in own) if (Object.prototype.hasOwnProperty.call(own, key)) outputs[key] = own[key];
     }
