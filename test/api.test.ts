@@ -2,7 +2,7 @@ import { Metadata, status, type ServiceError, type StatusObject } from "@grpc/gr
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CriteriaType, JobState, ListJobsRequest, ListOutboxRequest, OutboxItemKind, OutboxItemState, ScheduleJobRequest, type Job } from "../src/gen/jobscheduler/v1/jobscheduler.js";
 import { startHttpTarget } from "./support/http-target.js";
-import { call, cleanup, collect, startService, waitFor, type TestService } from "./support/service.js";
+import { call, cleanup, collect, metricValue, startService, waitFor, type TestService } from "./support/service.js";
 
 let service: TestService;
 
@@ -326,8 +326,11 @@ describe("dispatching controls", () => {
   it("holds jobs while paused, survives as a stored flag, and runs them on resume", async () => {
     const paused = await call(service.client, service.client.pauseDispatching, { reason: "maintenance" });
     expect(paused).toMatchObject({ paused: true, pausedReason: "maintenance" });
+    const passes = () => metricValue(service.app.metricsPort, "jobscheduler_dispatch_passes_total");
     const { job } = await schedule(timerRequest({}, { ms: 50 }));
-    await new Promise((r) => setTimeout(r, 600));
+    // Two more passes: at least one began after the job was stored, and left it queued.
+    const before = await passes();
+    await waitFor(async () => (await passes()) >= before + 2, 10_000, 20);
     expect(JobState[(await getJob(job!.id)).state]).toBe("JOB_STATE_QUEUED");
     const status1 = await call(service.client, service.client.getDispatchingStatus, {});
     expect(status1.queued).toBeGreaterThanOrEqual(1);

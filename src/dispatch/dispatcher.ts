@@ -31,6 +31,8 @@ export interface DispatchingState {
 
 export interface AdmissionObserver {
   admitted(job: JobRecord, waitedMs: number): void;
+  /** A pass ended (it looked at the due queue, or found dispatching paused). */
+  passed(): void;
 }
 
 /**
@@ -147,6 +149,14 @@ export class Dispatcher {
 
   /** One admission pass; returns how many jobs were launched. Exposed for tests and benchmarks. */
   async pass(): Promise<number> {
+    try {
+      return await this.admit();
+    } finally {
+      this.observer?.passed();
+    }
+  }
+
+  private async admit(): Promise<number> {
     const now = this.clock.now();
     await this.failExpired(now);
     if (this.paused) return 0;
