@@ -292,6 +292,22 @@ describe("the service with RUNTIME=kubernetes against the fake API (shipped Role
     expect(pod.status!.containerStatuses![0].state!.terminated!.message).toHaveLength(4096);
   });
 
+  it("reads pods/log with the documented tailLines 500 and limitBytes 512 KiB (docs/kubernetes-runtime.md, Results)", async () => {
+    fake.scriptPods(byTimer("log-query"), outcome.fail(3, { log: "timer log-query: failing\n" }));
+    const from = fake.requests.length;
+    const job = await schedule(service, timerRequest("log-query"));
+    const done = await waitForState(service, job.id, TERMINAL);
+    expect([stateName(done.state), done.reason, done.outputTail]).toEqual(["FAILED", "EXIT_CODE", "timer log-query: failing\n"]);
+    const reads = fake.requests.slice(from).filter((r) => r.resource === "pods" && r.subresource === "log" && r.name?.startsWith(k8sName(job)));
+    expect(reads.filter((r) => r.query.follow !== "true").length).toBeGreaterThan(0);
+    for (const read of reads) {
+      // A followed log keeps only the end of what streams (its own budget); a plain read asks the server to bound it.
+      expect(read.query, `${read.path}?${new URLSearchParams(read.query)}`).toMatchObject(
+        read.query.follow === "true" ? { tailLines: "500" } : { tailLines: "500", limitBytes: String(512 * 1024) },
+      );
+    }
+  });
+
   it("cancels by deleting the Job with its pods (SIGTERM first): CANCELLED with the partial result and the output up to the end", async () => {
     fake.scriptPods(byTimer("cancel-me"), (pod) =>
       outcome.hang({
@@ -821,10 +837,11 @@ describe("RBAC: the service needs every grant of the shipped Role", () => {
         fake.scriptPods(byTimer(`rbac-ok-${grant.verb}`), (pod) => outcome.succeed(undefined, { log: `${timerResult(pod)}\n` }));
         try {
           await runtime.recover([]).catch((error: unknown) => (failures.start = error));
+          // A runtime that cannot start (or launch) goes no further; which grants may cause that is asserted below.
           if (!failures.start) {
             const files: Workload = { collector: "timer", env: { TIMER_DURATION_MS: "10", TIMER_NAME: `rbac-ok-${grant.verb}` }, files: { "a.txt": "a" } };
             await runtime.launch(ok, files).catch((error: unknown) => (failures.launch = error));
-            await runtime.launch(hang, builtinRegistry().require("timer").buildWorkload(hang as never)).catch(() => {});
+            await runtime.launch(hang, builtinRegistry().require("timer").buildWorkload(hang as never)).catch((error: unknown) => (failures.launchHang = error));
             if (!failures.launch) {
               await waitFor(async () => ends.get(ok.id), 2000, 10).catch((error: unknown) => (failures.finish = error));
               await runningPod(fake, kubernetesJobName(hang.id, 1, "timer"));
@@ -839,17 +856,29 @@ describe("RBAC: the service needs every grant of the shipped Role", () => {
         expect(denied.length, `${what}: the service made no request that the missing grant refused`).toBeGreaterThan(0);
         // What a user of the service sees.
         const forbidden = (error: unknown) => expect(String((error as Error)?.message), what).toMatch(/403 Forbidden/);
-        if (what === "list jobs" || what === "list pods") forbidden(failures.start);
-        if (what === "create jobs") forbidden(failures.launch);
-        if (what === "delete jobs") forbidden(failures.cancel);
-        if (what === "get pods/log") expect((ends.get(ok.id) as RunEnd).output.outputTail).toBe("");
-        if (what === "create configmaps") {
-          // Its files never arrive: the run is never reported (on a real cluster its pod could not even start).
-          expect(fake.get("ConfigMap", NS, `${kubernetesJobName(ok.id, 1, "timer")}-files`)).toBeUndefined();
-          expect(failures.finish, what).toBeDefined();
-        } else {
-          expect(failures.finish, what).toBeUndefined();
-        }
+        // Every grant has its consequence here, and every step either ran or failed as its grant says.
+        const consequences: Record<string, () => void> = {
+          "list jobs": () => forbidden(failures.start),
+          "list pods": () => forbidden(failures.start),
+          "create jobs": () => {
+            forbidden(failures.launch);
+            forbidden(failures.launchHang);
+          },
+          "delete jobs": () => forbidden(failures.cancel),
+          "get pods/log": () => expect((ends.get(ok.id) as RunEnd).output.outputTail).toBe(""),
+          "create configmaps": () => {
+            // Its files never arrive: the run is never reported (on a real cluster its pod could not even start).
+            expect(fake.get("ConfigMap", NS, `${kubernetesJobName(ok.id, 1, "timer")}-files`)).toBeUndefined();
+            expect(failures.finish, what).toBeDefined();
+          },
+          // Without watches the caches are kept by relisting after each refused watch: slower, but the ends arrive.
+          "watch jobs": () => expect(fake.requests.slice(from).filter((r) => r.verb === "list" && r.resource === "jobs").length).toBeGreaterThan(1),
+          "watch pods": () => expect(fake.requests.slice(from).filter((r) => r.verb === "list" && r.resource === "pods").length).toBeGreaterThan(1),
+        };
+        expect(Object.keys(consequences), what).toContain(what);
+        consequences[what]();
+        const expectedFailures = { "list jobs": ["start"], "list pods": ["start"], "create jobs": ["launch", "launchHang"], "delete jobs": ["cancel"], "create configmaps": ["finish"] }[what] ?? [];
+        expect(Object.keys(failures).sort(), what).toEqual([...expectedFailures].sort());
       }
       expect(fake.internalErrors).toEqual([]);
     } finally {
