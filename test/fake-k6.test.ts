@@ -163,6 +163,51 @@ export function handleSummary(data) {
     expect(run.stdout).toMatch(/http_req_failed: rate=1 passes=3 fails=0 {2}✗ rate<0\.1/);
   });
 
+  it("runs setup once and hands its data to every iteration and to teardown; executors run the iterations they promise, per segment", async () => {
+    const dir = files({
+      "s.js": `import http from "k6/http";
+import exec from "k6/execution";
+export const options = {
+  scenarios: {
+    each: { executor: "per-vu-iterations", vus: 2, iterations: 3, exec: "each" },
+    paced: { executor: "constant-arrival-rate", rate: 20, timeUnit: "1s", duration: "1s", preAllocatedVUs: 2, exec: "paced" },
+  },
+};
+export function setup() {
+  return { token: http.get(__ENV.API_URL + "/setup").status + "-ok" };
+}
+export function each(data) {
+  http.get(__ENV.API_URL + "/each?token=" + data.token + "&scenario=" + exec.scenario.name);
+}
+export function paced(data) {
+  http.get(__ENV.API_URL + "/paced?token=" + data.token);
+}
+export function teardown(data) {
+  http.get(__ENV.API_URL + "/teardown?token=" + data.token);
+}
+`,
+    });
+    const before = target.requests.length;
+    const run = await k6([join(dir, "s.js")], { API_URL: target.url });
+    expect(run.code, run.stderr).toBe(0);
+    const paths = target.requests.slice(before).map((r) => r.url);
+    expect(paths.filter((p) => p === "/setup")).toHaveLength(1);
+    expect(paths.filter((p) => p === "/each?token=200-ok&scenario=each")).toHaveLength(6);
+    // 20 iterations per second for 1 s.
+    expect(paths.filter((p) => p === "/paced?token=200-ok")).toHaveLength(20);
+    expect(paths.at(-1)).toBe("/teardown?token=200-ok");
+    expect(paths).toHaveLength(28);
+
+    // The same test split in two parts: each part runs its share, none twice, none lost.
+    const parts = await Promise.all(
+      ["0:1/2", "1/2:1"].map((segment) => k6(["--execution-segment", segment, "--execution-segment-sequence", "0,1/2,1", join(dir, "s.js")], { API_URL: target.url })),
+    );
+    expect(parts.map((p) => p.code)).toEqual([0, 0]);
+    const split = target.requests.slice(before + 28).map((r) => r.url);
+    expect(split.filter((p) => p.startsWith("/each"))).toHaveLength(6);
+    expect(split.filter((p) => p.startsWith("/paced"))).toHaveLength(20);
+  });
+
   for (const scenario of SCENARIOS) {
     it(`loads and runs the built-in scenario ${scenario.name} inside the wrapper, every request counted`, async () => {
       const dir = files({ [WRAPPER_FILE]: WRAPPER_SOURCE, [SCRIPT_FILE]: scenario.source });
