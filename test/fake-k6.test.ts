@@ -11,7 +11,8 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { K6SummaryDataSchema, parseCompactSummary } from "../src/jobs/k6/compact-summary.js";
 import { SCENARIOS } from "../src/jobs/k6/scenarios/index.js";
-import { SCRIPT_FILE, WRAPPER_FILE, WRAPPER_SOURCE } from "../src/jobs/k6/wrapper.js";
+import { SCRIPT_FILE, WRAPPER_FILE } from "../src/shared/k6/wrapper-names.js";
+import { WRAPPER_SOURCE } from "../src/jobs/k6/wrapper.js";
 import { startHttpTarget } from "./support/http-target.js";
 import { cleanup } from "./support/service.js";
 
