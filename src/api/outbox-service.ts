@@ -6,7 +6,7 @@ import {
 } from "../gen/jobscheduler/v1/jobscheduler.js";
 import type { Clock } from "../dispatch/clock.js";
 import { OUTBOX_KINDS, OUTBOX_STATES, type OutboxItemRecord, type OutboxKind, type OutboxState, type OutboxStore } from "../store/outbox-queries.js";
-import { ApiError } from "./errors.js";
+import { InvalidField, NotFound, PreconditionFailed } from "../jobs/errors.js";
 import type { OutboxRpcs } from "./job-scheduler-service.js";
 import { decodePageToken, encodePageToken } from "./page-token.js";
 import type { RpcInstrumentation } from "./rpc.js";
@@ -30,7 +30,7 @@ function stateToProto(state: OutboxState): OutboxItemState {
 
 function stateFromProto(state: OutboxItemState, field: string): OutboxState {
   const name = OutboxItemState[state]?.replace(/^OUTBOX_ITEM_STATE_/, "");
-  if (!name || !(OUTBOX_STATES as readonly string[]).includes(name)) throw ApiError.invalid(field, "must be an outbox item state other than UNSPECIFIED");
+  if (!name || !(OUTBOX_STATES as readonly string[]).includes(name)) throw new InvalidField(field, "must be an outbox item state other than UNSPECIFIED");
   return name as OutboxState;
 }
 
@@ -40,7 +40,7 @@ function kindToProto(kind: OutboxKind): OutboxItemKind {
 
 function kindFromProto(kind: OutboxItemKind, field: string): OutboxKind {
   const name = OutboxItemKind[kind]?.replace(/^OUTBOX_ITEM_KIND_/, "").toLowerCase();
-  if (!name || !(OUTBOX_KINDS as readonly string[]).includes(name)) throw ApiError.invalid(field, "must be an outbox item kind other than UNSPECIFIED");
+  if (!name || !(OUTBOX_KINDS as readonly string[]).includes(name)) throw new InvalidField(field, "must be an outbox item kind other than UNSPECIFIED");
   return name as OutboxKind;
 }
 
@@ -72,7 +72,7 @@ export function outboxItemToProto(item: OutboxItemRecord): OutboxItem {
 export function outboxService(rpc: RpcInstrumentation, deps: OutboxServiceDeps): OutboxRpcs {
   async function listOutbox(request: ListOutboxRequest): Promise<ListOutboxResponse> {
     const pageSize = request.pageSize === 0 ? DEFAULT_PAGE_SIZE : request.pageSize;
-    if (pageSize < 1 || pageSize > MAX_PAGE_SIZE) throw ApiError.invalid("page_size", `must be between 1 and ${MAX_PAGE_SIZE}`);
+    if (pageSize < 1 || pageSize > MAX_PAGE_SIZE) throw new InvalidField("page_size", `must be between 1 and ${MAX_PAGE_SIZE}`);
     checkText("team_slug", request.teamSlug, { max: 100 });
     checkText("page_token", request.pageToken, PAGE_TOKEN_RULE);
     const states = request.states.map((s, i) => stateFromProto(s, `states[${i}]`));
@@ -90,15 +90,15 @@ export function outboxService(rpc: RpcInstrumentation, deps: OutboxServiceDeps):
   }
 
   async function resendOutbox(request: ResendOutboxRequest): Promise<ResendOutboxResponse> {
-    if (request.itemIds.length > MAX_RESEND_IDS) throw ApiError.invalid("item_ids", `at most ${MAX_RESEND_IDS} ids per request`);
+    if (request.itemIds.length > MAX_RESEND_IDS) throw new InvalidField("item_ids", `at most ${MAX_RESEND_IDS} ids per request`);
     const ids = [...new Set(request.itemIds)];
     for (const [i, id] of ids.entries()) {
       checkText(`item_ids[${i}]`, id, ID_RULE);
-      if (!ITEM_ID.test(id)) throw ApiError.invalid(`item_ids[${i}]`, `"${id}" is not an outbox item id`);
+      if (!ITEM_ID.test(id)) throw new InvalidField(`item_ids[${i}]`, `"${id}" is not an outbox item id`);
       const item = await deps.outbox.get(id);
-      if (!item) throw ApiError.notFound(`outbox item ${id} not found`);
+      if (!item) throw new NotFound(`outbox item ${id} not found`);
       if (item.state !== "PARKED") {
-        throw ApiError.failedPrecondition(`outbox item ${id} is ${item.state}; only parked items can be resent`, "OUTBOX_ITEM_NOT_PARKED");
+        throw new PreconditionFailed(`outbox item ${id} is ${item.state}; only parked items can be resent`, "OUTBOX_ITEM_NOT_PARKED");
       }
     }
     const requeued = await deps.outbox.resend(ids.length ? ids : null, deps.clock.now());

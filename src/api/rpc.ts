@@ -7,7 +7,8 @@ import {
 } from "@grpc/grpc-js";
 import type { Level, Logger } from "pino";
 import type { Metrics } from "../observability/metrics.js";
-import { ApiError, toServiceError } from "./errors.js";
+import { DomainError } from "../jobs/errors.js";
+import { statusOf, toServiceError } from "./errors.js";
 import { UndecodableRequest } from "./request-decoding.js";
 
 /** Logs with the request's id and method. */
@@ -199,8 +200,8 @@ export class RpcInstrumentation {
 
   /** The error's status, its trailers carrying the request id. */
   private toStatus(error: unknown, ctx: RpcContext): StatusObject {
-    if (error instanceof ApiError) {
-      ctx.logger.debug({ code: status[error.code], field: error.field }, error.message);
+    if (error instanceof DomainError) {
+      ctx.logger.debug({ code: status[statusOf(error)], field: error.field }, error.message);
       const serviceError = toServiceError(error);
       // Legal as it is: a given id matched REQUEST_ID, a generated one is a UUID.
       serviceError.metadata.set("x-request-id", ctx.requestId);

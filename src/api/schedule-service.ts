@@ -6,7 +6,7 @@ import type {
 import type { Scheduler } from "../dispatch/schedules/scheduler.js";
 import { JOB_ID } from "../jobs/ids.js";
 import type { ScheduleRecord } from "../store/schedule-store.js";
-import { ApiError } from "./errors.js";
+import { InvalidField } from "../jobs/errors.js";
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, type ScheduleRpcs } from "./job-scheduler-service.js";
 import { jobToProto } from "./mapping.js";
 import type { RpcContext, RpcInstrumentation } from "./rpc.js";
@@ -33,9 +33,9 @@ export function scheduleToProto(schedule: ScheduleRecord): Schedule {
 }
 
 function requireScheduleId(id: string): string {
-  if (!id) throw ApiError.invalid("schedule_id", "is required");
+  if (!id) throw new InvalidField("schedule_id", "is required");
   checkText("schedule_id", id, ID_RULE);
-  if (!JOB_ID.test(id)) throw ApiError.invalid("schedule_id", `"${id}" is not a schedule id`);
+  if (!JOB_ID.test(id)) throw new InvalidField("schedule_id", `"${id}" is not a schedule id`);
   return id;
 }
 
@@ -51,14 +51,14 @@ function decodeToken(token: string): string {
   } catch {
     // reported below
   }
-  throw ApiError.invalid("page_token", "is malformed (pass back the next_page_token of a previous response)");
+  throw new InvalidField("page_token", "is malformed (pass back the next_page_token of a previous response)");
 }
 
 /** The schedule RPCs: thin mapping onto the Scheduler, which validates and serialises changes. */
 export function scheduleService(scheduler: Scheduler, rpc: RpcInstrumentation): ScheduleRpcs {
   async function listSchedules(request: ListSchedulesRequest): Promise<ListSchedulesResponse> {
     const pageSize = request.pageSize === 0 ? DEFAULT_PAGE_SIZE : request.pageSize;
-    if (pageSize < 1 || pageSize > MAX_PAGE_SIZE) throw ApiError.invalid("page_size", `must be between 1 and ${MAX_PAGE_SIZE}`);
+    if (pageSize < 1 || pageSize > MAX_PAGE_SIZE) throw new InvalidField("page_size", `must be between 1 and ${MAX_PAGE_SIZE}`);
     const afterName = request.pageToken ? decodeToken(checkText("page_token", request.pageToken, PAGE_TOKEN_RULE)) : undefined;
     const rows = await scheduler.list({ afterName, limit: pageSize + 1 });
     const page = rows.slice(0, pageSize);

@@ -7,10 +7,10 @@
 // each switched off by its *_ENABLED setting. They are ordinary schedules (source "config"):
 // listed, paused, triggered and updated through the schedule RPCs.
 import type { Logger } from "pino";
-import { ApiError } from "../api/errors.js";
 import type { Config } from "../config.js";
 import { validateScheduleSpec } from "../dispatch/schedules/spec.js";
 import { CriteriaType, OverlapPolicy, ScheduleJobRequest, ScheduleSpec } from "../gen/jobscheduler/v1/jobscheduler.js";
+import { DomainError } from "../jobs/errors.js";
 import type { JobRegistry } from "../jobs/registry.js";
 
 const duration = (ms: number) => ({ seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 });
@@ -104,7 +104,7 @@ export function defaultTeamSchedules(config: Config, registry: JobRegistry, logg
       validateScheduleSpec(s, registry);
       return true;
     } catch (error) {
-      if (!(error instanceof ApiError)) throw error;
+      if (!(error instanceof DomainError)) throw error;
       logger.warn({ schedule: s.name, err: error.message }, "default team schedule left out: its template is not valid here");
       return false;
     }

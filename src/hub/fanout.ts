@@ -7,15 +7,16 @@
 //   submitTeamRound submits a planned round directly (benchmarks, tools)
 import { createHash } from "node:crypto";
 import type { Logger } from "pino";
-import { ApiError } from "../api/errors.js";
-import { validateScheduleJob } from "../api/validation.js";
 import type { Clock } from "../dispatch/clock.js";
-import type { FireTarget, FireTargets } from "../dispatch/schedules/fire-targets.js";
+import type { FireSubmission, FireTargets } from "../dispatch/schedules/fire-targets.js";
 import { CriteriaType, ScheduleJobRequest } from "../gen/jobscheduler/v1/jobscheduler.js";
+import { DomainError, PreconditionFailed, Unavailable } from "../jobs/errors.js";
 import { parseGitHubRepo } from "../jobs/git-activity.js";
 import type { JobRecord } from "../jobs/job.js";
 import type { JobRegistry } from "../jobs/registry.js";
-import { newJobRecord } from "../jobs/submission.js";
+import { jobRequestFromWire } from "../jobs/submission/from-wire.js";
+import { newJobRecord } from "../jobs/submission/record.js";
+import { validateJobRequest, type Submission } from "../jobs/submission/submission.js";
 import type { OutboxStore } from "../store/outbox-queries.js";
 import type { ScheduleRecord } from "../store/schedule-store.js";
 import type { JobStore } from "../store/store.js";
@@ -33,9 +34,7 @@ import { discoverTeams, type TeamEnvKeys, type TeamInputs } from "./teams.js";
 function teamListingError(error: unknown): unknown {
   if (!(error instanceof HubError)) return error;
   const message = `the Hub did not list the round's teams (${error.message})`;
-  return error.kind === "auth"
-    ? ApiError.failedPrecondition(message, "HUB_AUTH")
-    : ApiError.unavailable(message, "HUB_UNAVAILABLE");
+  return error.kind === "auth" ? new PreconditionFailed(message, "HUB_AUTH") : new Unavailable(message, "HUB_UNAVAILABLE");
 }
 
 /** The criterion each job type reports when the template names none (k6 templates must name theirs). */
@@ -189,6 +188,17 @@ export async function enqueueNoData(
   );
 }
 
+/** The team's request as a Submission; when the job type refuses it, null and the team is NO_DATA with the reason. */
+function checkTeamRequest(planned: PlannedSubmission, request: ScheduleJobRequest, plan: TeamRoundPlan, registry: JobRegistry): Submission | null {
+  try {
+    return validateJobRequest(jobRequestFromWire(request), registry);
+  } catch (error) {
+    if (!(error instanceof DomainError)) throw error;
+    plan.noData.push({ team: planned.team, key: planned.key, criteriaType: plan.criteriaType, reason: `the team's input was refused: ${error.message}` });
+    return null;
+  }
+}
+
 export interface TeamFanOutDeps {
   client: HubClient | null;
   registry: JobRegistry;
@@ -212,7 +222,7 @@ export class TeamFanOut implements FireTargets {
     return this.deps.client ? null : HUB_NOT_CONFIGURED;
   }
 
-  async targets(schedule: ScheduleRecord, fireTime: number): Promise<FireTarget[]> {
+  async targets(schedule: ScheduleRecord, fireTime: number): Promise<FireSubmission[]> {
     const { spec } = schedule;
     const template = spec.jobTemplate;
     const fanout = spec.forEachTeam;
@@ -220,7 +230,7 @@ export class TeamFanOut implements FireTargets {
     const criteria = criteriaOf(template) ?? "UNKNOWN";
     if (!this.deps.client) {
       this.deps.metrics?.rounds.inc({ criteria_type: criteria, outcome: "failed" });
-      throw ApiError.failedPrecondition(HUB_NOT_CONFIGURED, "HUB_NOT_CONFIGURED");
+      throw new PreconditionFailed(HUB_NOT_CONFIGURED, "HUB_NOT_CONFIGURED");
     }
     let teams: TeamInputs[];
     try {
@@ -230,16 +240,12 @@ export class TeamFanOut implements FireTargets {
       throw teamListingError(error);
     }
     const plan = planTeamRound(template, teams, fireTime, schedule.name);
-    // A request the job type refuses (an unusable input) is that team's NO_DATA, not the round's failure.
-    const targets: FireTarget[] = [];
-    for (const submission of plan.submissions) {
-      try {
-        validateScheduleJob(submission.request, this.deps.registry);
-        targets.push({ request: submission.request, key: submission.key });
-      } catch (error) {
-        if (!(error instanceof ApiError)) throw error;
-        plan.noData.push({ team: submission.team, key: submission.key, criteriaType: plan.criteriaType, reason: `the team's input was refused: ${error.message}` });
-      }
+    // Each team's request is checked here, once; the scheduler submits what passed. A request the
+    // job type refuses (an unusable input) is that team's NO_DATA, not the round's failure.
+    const targets: FireSubmission[] = [];
+    for (const planned of plan.submissions) {
+      const submission = checkTeamRequest(planned, planned.request, plan, this.deps.registry);
+      if (submission) targets.push({ key: planned.key, submission });
     }
     const queued = await enqueueNoData(this.deps.outbox, plan, `schedule:${schedule.id}`, fireTime, this.deps.settings, this.deps.clock.now());
     if (queued) this.deps.delivery?.wake();
@@ -267,17 +273,11 @@ export interface RoundDeps {
 /** Submits a planned round directly (outside a schedule): jobs keyed round + fire time + team, NO_DATA to the outbox. */
 export async function submitTeamRound(deps: RoundDeps, plan: TeamRoundPlan, roundKey: string, fireTime: number): Promise<{ jobs: JobRecord[]; noData: number }> {
   const jobs: JobRecord[] = [];
-  for (const submission of plan.submissions) {
-    const request = { ...submission.request, idempotencyKey: `round:${roundKey}:${new Date(fireTime).toISOString()}:${submission.key}`.slice(0, 255) };
-    let validated;
-    try {
-      validated = validateScheduleJob(request, deps.registry);
-    } catch (error) {
-      if (!(error instanceof ApiError)) throw error;
-      plan.noData.push({ team: submission.team, key: submission.key, criteriaType: plan.criteriaType, reason: `the team's input was refused: ${error.message}` });
-      continue;
-    }
-    const { job } = await deps.store.createJob(newJobRecord(validated, deps.clock.now(), { defaultQueueTimeoutMs: deps.defaultQueueTimeoutMs }));
+  for (const planned of plan.submissions) {
+    const request = { ...planned.request, idempotencyKey: `round:${roundKey}:${new Date(fireTime).toISOString()}:${planned.key}`.slice(0, 255) };
+    const submission = checkTeamRequest(planned, request, plan, deps.registry);
+    if (!submission) continue;
+    const { job } = await deps.store.createJob(newJobRecord(submission, deps.clock.now(), { defaultQueueTimeoutMs: deps.defaultQueueTimeoutMs }));
     jobs.push(job);
   }
   const noData = await enqueueNoData(deps.store.outbox, plan, `round:${roundKey}`, fireTime, deps.settings, deps.clock.now());

@@ -1,4 +1,3 @@
-import type { Resources } from "../gen/jobscheduler/v1/jobscheduler.js";
 import { RunReason, type Placement } from "../runtime/runtime.js";
 
 export const JOB_STATES = ["QUEUED", "STARTING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"] as const;
@@ -24,7 +23,13 @@ export const Reason = {
   RETRIES_EXHAUSTED: "RETRIES_EXHAUSTED",
 } as const;
 
-export type JobResources = Required<Resources>;
+/** Kubernetes quantities ("250m", "128Mi"), as a job requests them. */
+export interface JobResources {
+  cpuRequest: string;
+  cpuLimit: string;
+  memoryRequest: string;
+  memoryLimit: string;
+}
 
 /** Where the job's current attempt runs, as its runtime reported it. */
 export type JobPlacement = Placement;
@@ -38,6 +43,15 @@ export interface RetryPolicy {
   jitter: number;
   retryOnTimeout: boolean;
 }
+
+/** The policy of a request that sets none (or leaves parts of it unset). */
+export const DEFAULT_RETRY_POLICY: RetryPolicy = {
+  initialBackoffMs: 1000,
+  multiplier: 2,
+  maxBackoffMs: 300_000,
+  jitter: 0.2,
+  retryOnTimeout: false,
+};
 
 /** One finished attempt of a job, kept when the job is retried. */
 export interface AttemptRecord {

@@ -1,6 +1,5 @@
 import type { JobEventRecord, JobPlacement, JobRecord, JobStateName } from "../jobs/job.js";
-import type { ActiveCounts } from "../dispatch/limits.js";
-import type { DispatchCursor, QueuedCount } from "./admission-queries.js";
+import type { ActiveCounts, DispatchCursor, QueuedCount } from "./admission-queries.js";
 import type { LabelRequirement } from "./label-selector.js";
 import type { OutboxInsert, OutboxStore } from "./outbox-queries.js";
 

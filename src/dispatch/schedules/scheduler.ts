@@ -4,20 +4,20 @@
 // the schedule id and the fire time, so a fire repeated after a crash finds its job
 // instead of creating a second one.
 import type { Logger } from "pino";
-import { ApiError } from "../../api/errors.js";
-import { validateScheduleJob } from "../../api/validation.js";
 import { ScheduleSpec } from "../../gen/jobscheduler/v1/jobscheduler.js";
+import { Conflict, DomainError, InvalidField, NotFound, PreconditionFailed } from "../../jobs/errors.js";
 import { newJobId } from "../../jobs/ids.js";
 import type { JobRecord } from "../../jobs/job.js";
 import { KeyedSerial } from "../../jobs/keyed-serial.js";
 import type { JobRegistry } from "../../jobs/registry.js";
-import { newJobRecord } from "../../jobs/submission.js";
+import { newJobRecord } from "../../jobs/submission/record.js";
+import { forFire } from "../../jobs/submission/submission.js";
 import type { ScheduleQuery, ScheduleRecord, ScheduleSource, ScheduleStore } from "../../store/schedule-store.js";
 import type { JobStore } from "../../store/store.js";
 import type { Clock } from "../clock.js";
 import type { CancelOutcome } from "../lifecycle.js";
 import { planFires } from "./fire-planner.js";
-import { templateOnce, type FireTarget, type FireTargets } from "./fire-targets.js";
+import { templateOnce, type FireTargets } from "./fire-targets.js";
 import { jitterDelayMs } from "./jitter.js";
 import { alternateShortLong, lastDurations } from "./target-order.js";
 import type { ScheduleObserver } from "./metrics.js";
@@ -78,11 +78,13 @@ export class Scheduler {
   private readonly store: JobStore & ScheduleStore;
   private readonly clock: Clock;
   private readonly logger: Logger;
+  private readonly templateOnce: FireTargets;
 
   constructor(private readonly deps: SchedulerDeps) {
     this.store = deps.store;
     this.clock = deps.clock;
     this.logger = deps.logger;
+    this.templateOnce = templateOnce(deps.registry);
   }
 
   /** Upserts the declared schedules (SCHEDULES_FILE), then starts firing. */
@@ -127,7 +129,7 @@ export class Scheduler {
     };
     if (!(await this.store.insertSchedule(schedule))) {
       const existing = await this.store.getScheduleByName(schedule.name);
-      throw ApiError.alreadyExists("spec.name", `a schedule named "${schedule.name}" already exists${existing ? ` (${existing.id})` : ""}`);
+      throw new Conflict("spec.name", `a schedule named "${schedule.name}" already exists${existing ? ` (${existing.id})` : ""}`);
     }
     this.logger.info({ scheduleId: schedule.id, name: schedule.name, source, nextFireAt: schedule.nextFireAt && iso(schedule.nextFireAt) }, "schedule created");
     this.wake();
@@ -136,7 +138,7 @@ export class Scheduler {
 
   async get(id: string): Promise<ScheduleRecord> {
     const schedule = await this.store.getSchedule(id);
-    if (!schedule) throw ApiError.notFound(`schedule ${id} not found`);
+    if (!schedule) throw new NotFound(`schedule ${id} not found`);
     return schedule;
   }
 
@@ -151,12 +153,12 @@ export class Scheduler {
       if (spec && !spec.name) spec = { ...spec, name: current.name };
       const resolved = validateScheduleSpec(spec, this.deps.registry);
       if (resolved.spec.name !== current.name) {
-        throw ApiError.invalid("spec.name", `cannot change (the schedule is named "${current.name}"; create a new schedule for another name)`);
+        throw new InvalidField("spec.name", `cannot change (the schedule is named "${current.name}"; create a new schedule for another name)`);
       }
       this.requireFireTargets(resolved.spec);
       const now = this.clock.now();
       const updated = await this.store.updateSchedule(id, { spec: resolved.spec, nextFireAt: firstFireAfter(resolved, now) }, now);
-      if (!updated) throw ApiError.notFound(`schedule ${id} not found`);
+      if (!updated) throw new NotFound(`schedule ${id} not found`);
       this.logger.info({ scheduleId: id, nextFireAt: updated.nextFireAt && iso(updated.nextFireAt) }, "schedule updated");
       this.wake();
       return updated;
@@ -168,7 +170,7 @@ export class Scheduler {
     return this.serial.run(id, async () => {
       await this.get(id);
       const updated = await this.store.updateSchedule(id, { paused: true, pausedReason: reason || "paused by an operator" }, this.clock.now());
-      if (!updated) throw ApiError.notFound(`schedule ${id} not found`);
+      if (!updated) throw new NotFound(`schedule ${id} not found`);
       this.logger.info({ scheduleId: id, reason: updated.pausedReason }, "schedule paused");
       return updated;
     });
@@ -179,7 +181,7 @@ export class Scheduler {
       const current = await this.get(id);
       if (!current.paused) return current;
       const updated = await this.store.updateSchedule(id, { paused: false, pausedReason: "" }, this.clock.now());
-      if (!updated) throw ApiError.notFound(`schedule ${id} not found`);
+      if (!updated) throw new NotFound(`schedule ${id} not found`);
       this.logger.info({ scheduleId: id }, "schedule resumed");
       this.wake();
       return updated;
@@ -189,7 +191,7 @@ export class Scheduler {
   /** Removes the schedule; the jobs it created stay (with their schedule_id). */
   delete(id: string): Promise<void> {
     return this.serial.run(id, async () => {
-      if (!(await this.store.deleteSchedule(id))) throw ApiError.notFound(`schedule ${id} not found`);
+      if (!(await this.store.deleteSchedule(id))) throw new NotFound(`schedule ${id} not found`);
       this.logger.info({ scheduleId: id }, "schedule deleted");
     });
   }
@@ -221,7 +223,7 @@ export class Scheduler {
       try {
         return validateScheduleSpec(spec, this.deps.registry);
       } catch (error) {
-        if (error instanceof ApiError) throw new Error(`SCHEDULES_FILE: [${i}] (${spec.name || "unnamed"}): ${error.message}`);
+        if (error instanceof DomainError) throw new Error(`SCHEDULES_FILE: [${i}] (${spec.name || "unnamed"}): ${error.message}`);
         throw error;
       }
     });
@@ -250,7 +252,7 @@ export class Scheduler {
   private requireFireTargets(spec: ScheduleSpec): void {
     if (!spec.forEachTeam) return;
     const reason = this.deps.fanOut?.unavailableReason?.();
-    if (reason) throw ApiError.failedPrecondition(reason, "FAN_OUT_UNAVAILABLE");
+    if (reason) throw new PreconditionFailed(reason, "FAN_OUT_UNAVAILABLE");
   }
 
   // --- firing ---------------------------------------------------------------
@@ -350,7 +352,7 @@ export class Scheduler {
   }
 
   /** A fire's targets in the order their jobs should start: alternately the shortest and the longest of the last round. */
-  private async dispatchOrder(scheduleId: string, targets: FireTarget[]): Promise<FireTarget[]> {
+  private async dispatchOrder<T extends { key: string }>(scheduleId: string, targets: T[]): Promise<T[]> {
     if (targets.length < 2) return targets;
     const runs = await this.store.recentScheduleRuns(scheduleId, Math.min(targets.length * 2, MAX_HISTORY_RUNS));
     return alternateShortLong(targets, lastDurations(runs, scheduleId));
@@ -359,8 +361,8 @@ export class Scheduler {
   /** One fire: the overlap policy, then one job per target (jittered for cron fires). */
   private async fire(schedule: ScheduleRecord, resolved: ResolvedSpec, fireTime: number, jitter: boolean): Promise<FireOutcome> {
     const log = this.logger.child({ scheduleId: schedule.id, name: schedule.name, fireTime: iso(fireTime) });
-    const source = schedule.spec.forEachTeam && this.deps.fanOut ? this.deps.fanOut : templateOnce;
-    const targets: FireTarget[] = await source.targets(schedule, fireTime);
+    const source = schedule.spec.forEachTeam && this.deps.fanOut ? this.deps.fanOut : this.templateOnce;
+    const targets = await source.targets(schedule, fireTime);
     if (targets.length === 0) {
       log.info("fire skipped: it has no targets");
       return { jobs: [], skippedReason: "the fire has no targets (for_each_team matched no team)" };
@@ -380,17 +382,12 @@ export class Scheduler {
     const runAt = jitter ? fireTime + jitterDelayMs(schedule.id, fireTime, resolved.jitterMs) : null;
     const records: JobRecord[] = [];
     for (const target of await this.dispatchOrder(schedule.id, targets)) {
-      const request = {
-        ...target.request,
-        name: target.request.name || schedule.name,
-        idempotencyKey: fireKey(schedule.id, fireTime, target.key),
-        runAt: runAt === null ? undefined : new Date(runAt),
-      };
       let submission;
       try {
-        submission = validateScheduleJob(request, this.deps.registry);
+        if ("rejection" in target) throw target.rejection;
+        submission = forFire(target.submission, { idempotencyKey: fireKey(schedule.id, fireTime, target.key), runAt });
       } catch (error) {
-        if (!(error instanceof ApiError)) throw error;
+        if (!(error instanceof DomainError)) throw error;
         log.error({ err: error }, "the schedule's job template was rejected");
         return { jobs: [], skippedReason: `the job template was rejected: ${error.message}` };
       }

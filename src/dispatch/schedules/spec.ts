@@ -1,10 +1,11 @@
 // Checks a ScheduleSpec (from the API or SCHEDULES_FILE) and resolves the settings
-// the scheduler works with. Errors are INVALID_ARGUMENT naming the field.
-import { status } from "@grpc/grpc-js";
-import { ApiError } from "../../api/errors.js";
-import { checkText, durationToMs, idempotencyKey, validateScheduleJob } from "../../api/validation.js";
+// the scheduler works with. Errors are InvalidField naming the field.
 import { CatchupPolicy, OverlapPolicy, type ScheduleJobRequest, type ScheduleSpec } from "../../gen/jobscheduler/v1/jobscheduler.js";
+import { InvalidField } from "../../jobs/errors.js";
 import type { JobRegistry } from "../../jobs/registry.js";
+import { checkText, durationToMs, idempotencyKey } from "../../jobs/submission/field-rules.js";
+import { jobRequestFromWire } from "../../jobs/submission/from-wire.js";
+import { validateJobRequest } from "../../jobs/submission/submission.js";
 import { compileCron, type CronSchedule } from "./cron.js";
 import type { CatchupPolicyName } from "./fire-planner.js";
 import type { OverlapPolicyName } from "./overlap.js";
@@ -45,31 +46,31 @@ const CATCHUP: Record<number, CatchupPolicyName> = {
 function timestamp(value: Date | undefined, field: string): number | null {
   if (!value) return null;
   const ms = value.getTime();
-  if (!Number.isFinite(ms)) throw ApiError.invalid(field, "is not a valid timestamp");
+  if (!Number.isFinite(ms)) throw new InvalidField(field, "is not a valid timestamp");
   return ms;
 }
 
 /** Re-raises an error about a template field under the spec's path (timer.duration → spec.job_template.timer.duration). */
 function underTemplate(error: unknown, prefix: string): never {
-  if (error instanceof ApiError && error.code === status.INVALID_ARGUMENT) {
+  if (error instanceof InvalidField) {
     const field = error.field ?? "";
     const message = field && error.message.startsWith(`${field}: `) ? error.message.slice(field.length + 2) : error.message;
-    throw ApiError.invalid(field ? `${prefix}.${field}` : prefix, message);
+    throw new InvalidField(field ? `${prefix}.${field}` : prefix, message);
   }
   throw error;
 }
 
 /** The template checked the way ScheduleJob checks a request, errors named under `prefix`. */
 export function validateTemplate(template: ScheduleJobRequest | undefined, registry: JobRegistry, prefix = "spec.job_template"): void {
-  if (!template) throw ApiError.invalid(prefix, "is required (the job each fire creates)");
+  if (!template) throw new InvalidField(prefix, "is required (the job each fire creates)");
   if (template.idempotencyKey) {
     const key = idempotencyKey.safeParse(template.idempotencyKey);
-    if (!key.success) throw ApiError.invalid(`${prefix}.idempotency_key`, key.error.issues[0].message);
-    throw ApiError.invalid(`${prefix}.idempotency_key`, "must be empty: each fire's job gets the key schedule:<id>:<fire time>");
+    if (!key.success) throw new InvalidField(`${prefix}.idempotency_key`, key.error.issues[0].message);
+    throw new InvalidField(`${prefix}.idempotency_key`, "must be empty: each fire's job gets the key schedule:<id>:<fire time>");
   }
-  if (template.runAt) throw ApiError.invalid(`${prefix}.run_at`, "must be empty: each fire sets it (use spec.jitter to spread fires)");
+  if (template.runAt) throw new InvalidField(`${prefix}.run_at`, "must be empty: each fire sets it (use spec.jitter to spread fires)");
   try {
-    validateScheduleJob(template, registry);
+    validateJobRequest(jobRequestFromWire(template), registry);
   } catch (error) {
     underTemplate(error, prefix);
   }
@@ -78,19 +79,19 @@ export function validateTemplate(template: ScheduleJobRequest | undefined, regis
 /** Resolves a stored (already checked) spec. */
 export function resolveSpec(spec: ScheduleSpec, prefix = "spec"): ResolvedSpec {
   const overlap = OVERLAP[spec.overlapPolicy];
-  if (!overlap) throw ApiError.invalid(`${prefix}.overlap_policy`, `${spec.overlapPolicy} is not an overlap policy`);
+  if (!overlap) throw new InvalidField(`${prefix}.overlap_policy`, `${spec.overlapPolicy} is not an overlap policy`);
   const catchupPolicy = CATCHUP[spec.catchupPolicy];
-  if (!catchupPolicy) throw ApiError.invalid(`${prefix}.catchup_policy`, `${spec.catchupPolicy} is not a catch-up policy`);
+  if (!catchupPolicy) throw new InvalidField(`${prefix}.catchup_policy`, `${spec.catchupPolicy} is not a catch-up policy`);
   checkText(`${prefix}.cron`, spec.cron, { max: MAX_CRON_LENGTH });
   checkText(`${prefix}.time_zone`, spec.timeZone, { max: MAX_TIME_ZONE_LENGTH });
   const cron = compileCron(spec.cron, spec.timeZone, { cron: `${prefix}.cron`, timeZone: `${prefix}.time_zone` });
   const catchupWindowMs = durationToMs(spec.catchupWindow, `${prefix}.catchup_window`) ?? 0;
-  if (catchupWindowMs > MAX_CATCHUP_WINDOW_MS) throw ApiError.invalid(`${prefix}.catchup_window`, "must be at most 31 days");
+  if (catchupWindowMs > MAX_CATCHUP_WINDOW_MS) throw new InvalidField(`${prefix}.catchup_window`, "must be at most 31 days");
   const jitterMs = durationToMs(spec.jitter, `${prefix}.jitter`) ?? 0;
-  if (jitterMs > MAX_JITTER_MS) throw ApiError.invalid(`${prefix}.jitter`, "must be at most 24h");
+  if (jitterMs > MAX_JITTER_MS) throw new InvalidField(`${prefix}.jitter`, "must be at most 24h");
   const startTime = timestamp(spec.startTime, `${prefix}.start_time`);
   const endTime = timestamp(spec.endTime, `${prefix}.end_time`);
-  if (startTime !== null && endTime !== null && endTime <= startTime) throw ApiError.invalid(`${prefix}.end_time`, "must be after start_time");
+  if (startTime !== null && endTime !== null && endTime <= startTime) throw new InvalidField(`${prefix}.end_time`, "must be after start_time");
   return {
     spec: {
       ...spec,
@@ -110,19 +111,19 @@ export function resolveSpec(spec: ScheduleSpec, prefix = "spec"): ResolvedSpec {
 
 /** Checks a spec given by a client or SCHEDULES_FILE, including its job template. */
 export function validateScheduleSpec(spec: ScheduleSpec | undefined, registry: JobRegistry, prefix = "spec"): ResolvedSpec {
-  if (!spec) throw ApiError.invalid(prefix, "is required");
+  if (!spec) throw new InvalidField(prefix, "is required");
   checkText(`${prefix}.name`, spec.name, { max: MAX_NAME_LENGTH });
   const name = spec.name.trim();
-  if (!name) throw ApiError.invalid(`${prefix}.name`, "is required");
-  if (name !== spec.name) throw ApiError.invalid(`${prefix}.name`, "must not begin or end with spaces");
-  if (/\p{C}/u.test(name)) throw ApiError.invalid(`${prefix}.name`, "must not contain control or format characters");
+  if (!name) throw new InvalidField(`${prefix}.name`, "is required");
+  if (name !== spec.name) throw new InvalidField(`${prefix}.name`, "must not begin or end with spaces");
+  if (/\p{C}/u.test(name)) throw new InvalidField(`${prefix}.name`, "must not contain control or format characters");
   const resolved = resolveSpec(spec, prefix);
   validateTemplate(spec.jobTemplate, registry, `${prefix}.job_template`);
   if (spec.forEachTeam) {
     const { hackathonId, teamStatus } = spec.forEachTeam;
-    if (!hackathonId) throw ApiError.invalid(`${prefix}.for_each_team.hackathon_id`, "is required when for_each_team is set");
+    if (!hackathonId) throw new InvalidField(`${prefix}.for_each_team.hackathon_id`, "is required when for_each_team is set");
     checkText(`${prefix}.for_each_team.hackathon_id`, hackathonId, { max: 100 });
-    if (!/^[\x21-\x7e]+$/.test(hackathonId)) throw ApiError.invalid(`${prefix}.for_each_team.hackathon_id`, "may hold printable ASCII without spaces only");
+    if (!/^[\x21-\x7e]+$/.test(hackathonId)) throw new InvalidField(`${prefix}.for_each_team.hackathon_id`, "may hold printable ASCII without spaces only");
     checkText(`${prefix}.for_each_team.team_status`, teamStatus, { max: 64 });
   }
   return resolved;
