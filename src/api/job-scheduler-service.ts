@@ -11,7 +11,7 @@ import type { JobLifecycle } from "../dispatch/lifecycle.js";
 import { JOB_ID } from "../jobs/ids.js";
 import { isTerminal, type JobRecord } from "../jobs/job.js";
 import type { JobEvents, PublishedTransition } from "../jobs/job-events.js";
-import { KeyedSerial } from "../jobs/keyed-serial.js";
+import { KeyedSerial } from "../shared/keyed-serial.js";
 import type { JobRegistry } from "../jobs/registry.js";
 import { newJobRecord, retryJobRecord } from "../jobs/submission/record.js";
 import { LabelSelectorError, parseLabelSelector } from "../store/label-selector.js";

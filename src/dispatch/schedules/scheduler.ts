@@ -8,7 +8,7 @@ import { ScheduleSpec } from "../../gen/jobscheduler/v1/jobscheduler.js";
 import { Conflict, DomainError, InvalidField, NotFound, PreconditionFailed } from "../../jobs/errors.js";
 import { newJobId } from "../../jobs/ids.js";
 import type { JobRecord } from "../../jobs/job.js";
-import { KeyedSerial } from "../../jobs/keyed-serial.js";
+import { KeyedSerial } from "../../shared/keyed-serial.js";
 import type { JobRegistry } from "../../jobs/registry.js";
 import { newJobRecord } from "../../jobs/submission/record.js";
 import { forFire } from "../../jobs/submission/submission.js";
