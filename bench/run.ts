@@ -8,12 +8,13 @@
 // list it in BENCHMARKS. BENCH_ONLY=name[,name] runs a subset.
 import admission from "./admission.js";
 import grpcApi from "./grpc-api.js";
+import ha from "./ha.js";
 import hubRound from "./hub-round.js";
 import kubernetes from "./kubernetes.js";
 import scale from "./scale.js";
 import { formatReport, type BenchModule, type BenchReport } from "./report.js";
 
-const BENCHMARKS: BenchModule[] = [grpcApi, admission, kubernetes, hubRound, scale];
+const BENCHMARKS: BenchModule[] = [grpcApi, admission, kubernetes, hubRound, scale, ha];
 
 const only = (process.env.BENCH_ONLY ?? "").split(",").map((s) => s.trim()).filter(Boolean);
 const unknown = only.filter((n) => !BENCHMARKS.some((b) => b.name === n));

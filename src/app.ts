@@ -24,13 +24,20 @@ import { Metrics } from "./observability/metrics.js";
 import { LocalRuntime } from "./runtime/local/local-runtime.js";
 import type { Runtime } from "./runtime/runtime.js";
 import { openStore } from "./store/open-store.js";
+import { FencedOutbox } from "./leadership/fenced-outbox.js";
+import { LeaderWork } from "./leadership/leader-work.js";
+import { createElection } from "./leadership/create-election.js";
+import { leadershipMetrics } from "./leadership/metrics.js";
+import { ReplicaEvents } from "./dispatch/replica-events.js";
 
 export interface RunningApp {
   grpcPort: number;
   httpPort: number;
   metricsPort: number;
-  /** Graceful stop: stop accepting, let runs finish or hand them back, close the store. */
+  /** Graceful stop: stop leading (release the lease), stop accepting, let runs finish or hand them over, close the store. */
   stop(): Promise<void>;
+  /** Resolves when this replica stopped leading without a release (its lease was lost): main.ts exits, a supervisor restarts it as a follower. */
+  readonly leadershipLost: Promise<string>;
 }
 
 export interface AppOptions {
@@ -58,7 +65,18 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
       runNice: config.LOCAL_RUN_NICE,
       logger: logger.child({ component: "local-runtime" }),
     });
-  const lifecycle = new JobLifecycle(store, registry, runtime, events, logger.child({ component: "lifecycle" }), clock);
+  // Who leads: the lease in PostgreSQL or Kubernetes; the SQLite file's single instance always does.
+  let onLost: (reason: string) => void = () => undefined;
+  const leadershipLost = new Promise<string>((resolve) => (onLost = resolve));
+  const election = createElection(config, store, {
+    startedLeading: () => leaderWork.start(),
+    stoppedLeading: (reason) => {
+      leaderWork.abandon();
+      onLost(reason);
+    },
+  }, logger.child({ component: "leadership" }));
+  const term = election.term;
+  const lifecycle = new JobLifecycle(store, registry, runtime, events, logger.child({ component: "lifecycle" }), clock, term);
   const limits = new LimitsStore(store, {
     maxRunning: config.MAX_RUNNING_JOBS,
     maxRunningPerType: { ...roundTypeLimits(config), ...config.MAX_RUNNING_PER_TYPE },
@@ -67,46 +85,70 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
   });
   const dispatcher = new Dispatcher(
     store, registry, runtime, lifecycle, limits,
-    { pollIntervalMs: config.DISPATCH_POLL_INTERVAL, clock },
+    { pollIntervalMs: config.DISPATCH_POLL_INTERVAL, clock, term },
     logger.child({ component: "dispatcher" }),
   );
   const metrics = new Metrics(store, events, () => dispatcher.state(), clock);
   dispatcher.observe(metrics);
+  leadershipMetrics(metrics.registry, election.status);
   // A run that ends frees a slot; a job back in the queue may be admissible.
   events.subscribeAll(({ job }) => {
     if (job.state !== "STARTING" && job.state !== "RUNNING") dispatcher.wake();
   });
 
-  const hub = createHubReporting({ config, store, registry, lifecycle, events, metricsRegistry: metrics.registry, clock, logger });
+  // Outbox delivery marks are leader-only writes: they carry the term's epoch.
+  const leaderOutbox = new FencedOutbox(store.outbox, term);
+  const hub = createHubReporting({ config, store, registry, lifecycle, events, metricsRegistry: metrics.registry, clock, logger, outbox: leaderOutbox });
 
   const scheduler = new Scheduler({
     store, registry, lifecycle, dispatcher, clock, logger: logger.child({ component: "scheduler" }),
     defaultQueueTimeoutMs: config.DEFAULT_QUEUE_TIMEOUT, observer: new ScheduleMetrics(metrics.registry),
-    fanOut: hub.fanOut,
+    fanOut: hub.fanOut, term,
   });
 
   // Completion callbacks leave through the outbox, written with the job's end (callback-outbox.ts).
   const callbacks = new CallbackDelivery(
-    store.outbox, DEFAULT_CALLBACK_DELIVERY, logger.child({ component: "callback-delivery" }), clock, new CallbackMetrics(metrics.registry, store.outbox),
+    leaderOutbox, DEFAULT_CALLBACK_DELIVERY, logger.child({ component: "callback-delivery" }), clock, new CallbackMetrics(metrics.registry, store.outbox),
   );
   events.subscribeAll(({ job }) => {
     if (job.state === "SUCCEEDED") callbacks.wake();
   });
 
-  await lifecycle.recover();
-  // Declared schedules are checked here; a bad SCHEDULES_FILE stops the start-up.
+  // Declared schedules are checked at load; they are upserted by the leader as it starts firing.
   const teamSchedules = hub.defaultSchedules.filter((d) => !declaredSchedules.some((s) => s.name === d.name));
-  await scheduler.start([...declaredSchedules, ...teamSchedules]).catch(async (error: unknown) => {
-    await store.close();
-    throw error;
-  });
-  await dispatcher.start();
-  hub.start();
-  callbacks.start();
+  // Only the leader recovers, dispatches, fires schedules, follows runs and delivers the outbox.
+  const leaderWork = new LeaderWork({
+    lifecycle, dispatcher, hub, callbacks, runtime,
+    scheduler: { start: () => scheduler.start([...declaredSchedules, ...teamSchedules]), stop: () => scheduler.stop() },
+    // A replica of several (PostgreSQL) leaves its runs to the next leader; the single instance stops them.
+    handOverRuns: election.kind !== "sole",
+    shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT,
+  }, logger.child({ component: "leader" }));
+
+  // What the other replicas commit (PostgreSQL): followed jobs' events, wake-ups, cancels, settings.
+  const replicaEvents = new ReplicaEvents(store, events, {
+    jobChanged: () => {
+      if (term.valid()) dispatcher.wake();
+    },
+    cancelRequested: (jobId) => {
+      if (term.valid()) void lifecycle.stopRequested(jobId).catch((error: unknown) => logger.error({ err: error, jobId }, "stopping a run cancelled on another replica failed"));
+    },
+    schedulesChanged: () => {
+      if (term.valid()) scheduler.wake();
+    },
+    settingsChanged: () => void dispatcher.reload().catch((error: unknown) => logger.error({ err: error }, "reading changed dispatch settings failed")),
+  }, logger.child({ component: "replica-events" }));
+  // Every replica answers with the stored pause and limits, leader or not.
+  await dispatcher.reload();
+  await replicaEvents.start();
 
   const rpc = new RpcInstrumentation(logger, metrics);
   const service = jobSchedulerService(
-    { store, registry, lifecycle, dispatcher, events, cancelWaitMs: config.CANCEL_WAIT, defaultQueueTimeoutMs: config.DEFAULT_QUEUE_TIMEOUT, maxScheduleHorizonMs: config.MAX_SCHEDULE_HORIZON, clock },
+    { store, registry, lifecycle, dispatcher, events, cancelWaitMs: config.CANCEL_WAIT, defaultQueueTimeoutMs: config.DEFAULT_QUEUE_TIMEOUT, maxScheduleHorizonMs: config.MAX_SCHEDULE_HORIZON, clock,
+      leadership: () => {
+        const status = election.status();
+        return { leader: status.holder, leading: status.role === "leader" };
+      } },
     rpc,
     scheduleService(scheduler, rpc),
     outboxService(rpc, { outbox: store.outbox, delivery: { wake: () => { hub.delivery?.wake(); callbacks.wake(); } }, clock }),
@@ -123,8 +165,23 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
   });
   const metricsServer = await startMetricsServer(config.METRICS_PORT, config.HTTP_HOST, metrics.registry);
   setServing(grpc.health, true);
+  // Ports first: a replica that cannot serve never touches runs. Then the first try for the lease;
+  // one that wins recovers before it says it is ready (a restarted single instance has its runs back).
+  try {
+    await election.start();
+  } catch (error) {
+    await leaderWork.stop().catch(() => undefined);
+    await election.release().catch(() => undefined);
+    await replicaEvents.stop();
+    await Promise.all([stopGrpcServer(grpc.server, 0), closeServer(health.server), closeServer(metricsServer.server)]);
+    await store.close();
+    throw error;
+  }
   logger.info(
-    { grpcPort: grpc.port, httpPort: health.port, metricsPort: metricsServer.port, store: store.kind, runtime: runtime.name },
+    {
+      grpcPort: grpc.port, httpPort: health.port, metricsPort: metricsServer.port, store: store.kind, runtime: runtime.name,
+      role: election.status().role, leader: election.status().holder, lease: election.kind,
+    },
     "jobscheduler ready",
   );
 
@@ -132,18 +189,24 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
     grpcPort: grpc.port,
     httpPort: health.port,
     metricsPort: metricsServer.port,
+    leadershipLost,
     async stop() {
       if (stopping) return;
       stopping = true;
       logger.info("shutting down");
       setServing(grpc.health, false);
-      await stopGrpcServer(grpc.server, 2000);
-      await scheduler.stop();
-      await dispatcher.stop();
-      await runtime.shutdown(config.SHUTDOWN_TIMEOUT);
-      await hub.stop();
-      await callbacks.stop();
+      if (election.kind === "sole") {
+        await stopGrpcServer(grpc.server, 2000);
+        await leaderWork.stop();
+      } else {
+        // The leader finishes its admissions, hands its runs over and releases the lease first, so a
+        // follower leads at once (told by NOTIFY on PostgreSQL); the API is served meanwhile.
+        await leaderWork.stop();
+        await election.release();
+        await stopGrpcServer(grpc.server, 2000);
+      }
       await Promise.all([closeServer(health.server), closeServer(metricsServer.server)]);
+      await replicaEvents.stop();
       await store.close();
       logger.info("stopped");
     },

@@ -39,6 +39,8 @@ export interface JobSchedulerDeps {
   /** How far ahead a request's run_at may be (MAX_SCHEDULE_HORIZON). */
   maxScheduleHorizonMs: number;
   clock: Clock;
+  /** Who leads, as this replica sees it (src/leadership/). */
+  leadership?: () => { leader: string; leading: boolean };
 }
 
 function requireJobId(id: string, field = "job_id"): string {
@@ -54,8 +56,8 @@ async function getJobOr404(store: JobStore, id: string): Promise<JobRecord> {
   return job;
 }
 
-function dispatchingToProto(state: DispatchingState, queued: number): DispatchingStatus {
-  return { paused: state.paused, pausedReason: state.pausedReason, running: state.running, maxRunning: state.maxRunning, queued };
+function dispatchingToProto(state: DispatchingState, queued: number, leadership = { leader: "", leading: true }): DispatchingStatus {
+  return { paused: state.paused, pausedReason: state.pausedReason, running: state.running, maxRunning: state.maxRunning, queued, ...leadership };
 }
 
 /** Resolves with the job once it is terminal, or with null after `ms`. */
@@ -231,7 +233,7 @@ export function jobSchedulerService(deps: JobSchedulerDeps, rpc: RpcInstrumentat
   async function dispatchingStatus(state: DispatchingState): Promise<DispatchingStatus> {
     const counts = await store.countByTypeAndState();
     const queued = counts.filter((c) => c.state === "QUEUED").reduce((sum, c) => sum + c.count, 0);
-    return dispatchingToProto(state, queued);
+    return dispatchingToProto(state, queued, deps.leadership?.());
   }
 
   return {

@@ -7,9 +7,10 @@ import {
 } from "@grpc/grpc-js";
 import type { Level, Logger } from "pino";
 import type { Metrics } from "../observability/metrics.js";
-import { DomainError } from "../jobs/errors.js";
+import { DomainError, Unavailable } from "../jobs/errors.js";
 import { statusOf, toServiceError } from "./errors.js";
 import { UndecodableRequest } from "./request-decoding.js";
+import { FencedError } from "../store/fencing.js";
 
 /** Logs with the request's id and method. */
 export type RequestLogger = Record<Exclude<Level, "fatal">, (fields: object, message: string) => void>;
@@ -200,6 +201,8 @@ export class RpcInstrumentation {
 
   /** The error's status, its trailers carrying the request id. */
   private toStatus(error: unknown, ctx: RpcContext): StatusObject {
+    // An ex-leader's write, refused by the store: another replica serves it.
+    if (error instanceof FencedError) return this.toStatus(new Unavailable(`this replica stopped leading; try another one (${error.message})`, "NOT_LEADER"), ctx);
     if (error instanceof DomainError) {
       ctx.logger.debug({ code: status[statusOf(error)], field: error.field }, error.message);
       const serviceError = toServiceError(error);

@@ -11,6 +11,7 @@ import { systemClock, type Clock } from "./clock.js";
 import { failureCause } from "./failure-cause.js";
 import { callbackOutboxItem } from "./callback-outbox.js";
 import { backoffMs, isRetryable } from "./retry.js";
+import { SOLE_TERM, type Term } from "../leadership/term.js";
 
 /** Turns a job's end into a Hub criterion report (src/hub/outbox.ts), or null when there is none. */
 export type CriteriaReporter = (job: JobRecord, end: { state: "SUCCEEDED" | "FAILED"; reason: string; result: Record<string, unknown> | null; at: number }) => OutboxInsert | null;
@@ -43,6 +44,8 @@ export class JobLifecycle implements RuntimeListener {
     private readonly events: JobEvents,
     private readonly logger: Logger,
     private readonly clock: Clock = systemClock,
+    /** A replica's writes carry its term's epoch once it led (a follower's API writes carry none). */
+    private readonly term: Term = SOLE_TERM,
   ) {
     runtime.setListener(this);
   }
@@ -58,7 +61,7 @@ export class JobLifecycle implements RuntimeListener {
   }
 
   async transition(jobId: string, change: Omit<JobTransition, "at">, at = this.clock.now()): Promise<JobRecord | null> {
-    const outcome = await this.store.transition(jobId, { ...change, at });
+    const outcome = await this.store.transition(jobId, { ...change, at, epoch: this.term.epoch() });
     if (!outcome) return null;
     this.events.publish(outcome);
     return outcome.job;
@@ -115,6 +118,9 @@ export class JobLifecycle implements RuntimeListener {
         return { kind: "cancelled", job: cancelled! };
       }
       const marked = (await this.store.patchJob(jobId, { cancelRequested: true }, this.clock.now()))!;
+      // A follower: the leader's runtime runs it, and hears of the request (cancelRequested below);
+      // without a leader now, the next one's recovery stops it.
+      if (!this.term.valid()) return { kind: "stopping", job: marked };
       if (requestedReason) this.cancelReasons.set(jobId, requestedReason);
       if (await this.runtime.cancel(marked)) return { kind: "stopping", job: marked };
       this.cancelReasons.delete(jobId);
@@ -123,6 +129,19 @@ export class JobLifecycle implements RuntimeListener {
         from: ACTIVE_STATES, to: "CANCELLED", reason: Reason.CANCELLED_BY_USER, message, patch: { finishedAt: this.clock.now() },
       });
       return { kind: "cancelled", job: cancelled ?? marked };
+    });
+  }
+
+  /** The leader hears of a cancel requested on another replica: stops the run as cancel() does. */
+  stopRequested(jobId: string): Promise<void> {
+    return this.exclusive(jobId, async () => {
+      if (!this.term.valid()) return;
+      const job = await this.store.getJob(jobId);
+      if (!job || !job.cancelRequested || !ACTIVE_STATES.includes(job.state)) return;
+      if (await this.runtime.cancel(job)) return;
+      await this.transition(jobId, {
+        from: ACTIVE_STATES, to: "CANCELLED", reason: Reason.CANCELLED_BY_USER, message: "cancelled by request", patch: { finishedAt: this.clock.now() },
+      });
     });
   }
 

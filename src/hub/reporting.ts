@@ -11,6 +11,7 @@ import type { BuiltinOptions } from "../jobs/builtin.js";
 import type { JobEvents } from "../jobs/job-events.js";
 import type { JobRegistry } from "../jobs/registry.js";
 import type { JobStore } from "../store/store.js";
+import type { OutboxStore } from "../store/outbox-queries.js";
 import { JOB_TYPE_FOR_CRITERIA } from "./criteria.js";
 import { defaultTeamSchedules } from "./default-schedules.js";
 import { OutboxDelivery } from "./delivery.js";
@@ -52,6 +53,8 @@ export interface HubReportingDeps {
   metricsRegistry: Registry;
   clock: Clock;
   logger: Logger;
+  /** The outbox the delivery worker claims from and settles in (the leader's, fenced); default the store's. */
+  outbox?: OutboxStore;
 }
 
 export interface HubReporting {
@@ -73,7 +76,7 @@ export function createHubReporting(deps: HubReportingDeps): HubReporting {
     ? new HubClient({ baseUrl: config.HUB_API_URL, apiKey: config.HUB_API_KEY, timeoutMs: config.HUB_TIMEOUT, readAttempts: config.HUB_RETRIES + 1 })
     : null;
   const delivery = client
-    ? new OutboxDelivery(store.outbox, client, {
+    ? new OutboxDelivery(deps.outbox ?? store.outbox, client, {
       batchSize: config.HUB_BATCH_SIZE,
       batchDelayMs: config.HUB_BATCH_DELAY,
       pollIntervalMs: config.HUB_POLL_INTERVAL,

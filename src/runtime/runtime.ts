@@ -209,4 +209,6 @@ export interface Runtime {
   activeRuns(): number;
   /** Stops watching; a runtime that owns its processes waits up to `graceMs` for them, then stops them as interrupted. */
   shutdown(graceMs: number): Promise<void>;
+  /** A leader handing over: stops following its runs without stopping them; the next leader's recovery adopts them. */
+  detach?(): Promise<void>;
 }

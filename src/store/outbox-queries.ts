@@ -79,8 +79,9 @@ export interface OutboxStore {
    * same (team, hackathon, criteria); then takes up to `limit` due pending items (fewest
    * rejections, then oldest first) and leases them until `leaseUntil` so no other worker sends them.
    */
-  claimDue(now: number, limit: number, leaseUntil: number, kind?: OutboxKind): Promise<OutboxItemRecord[]>;
-  settle(updates: OutboxUpdate[], at: number): Promise<void>;
+  claimDue(now: number, limit: number, leaseUntil: number, kind?: OutboxKind, epoch?: number): Promise<OutboxItemRecord[]>;
+  /** `epoch` (claims too): the leader's term; refused with FencedError once a newer term began (store/fencing.ts). */
+  settle(updates: OutboxUpdate[], at: number, epoch?: number): Promise<void>;
   list(query: OutboxQuery): Promise<OutboxItemRecord[]>;
   get(id: string): Promise<OutboxItemRecord | null>;
   /** PARKED items (all, or those named) back to PENDING, due now, with their rejections reset. */

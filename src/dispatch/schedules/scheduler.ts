@@ -14,6 +14,7 @@ import { newJobRecord } from "../../jobs/submission/record.js";
 import { forFire } from "../../jobs/submission/submission.js";
 import type { ScheduleQuery, ScheduleRecord, ScheduleSource, ScheduleStore } from "../../store/schedule-store.js";
 import type { JobStore } from "../../store/store.js";
+import type { Term } from "../../leadership/term.js";
 import type { Clock } from "../clock.js";
 import type { CancelOutcome } from "../lifecycle.js";
 import { planFires } from "./fire-planner.js";
@@ -38,6 +39,8 @@ export interface SchedulerDeps {
   lifecycle: { cancel(jobId: string, reason: string): Promise<CancelOutcome> };
   dispatcher: { wake(): void };
   clock: Clock;
+  /** Fires only while this replica's term is valid. */
+  term?: Term;
   logger: Logger;
   /** Applies to fired jobs whose template sets no queue_timeout (0 = none). */
   defaultQueueTimeoutMs: number;
@@ -288,7 +291,7 @@ export class Scheduler {
     let more = due.length === DUE_PAGE;
     let failed = false;
     for (const { id } of due) {
-      if (this.stopped) break;
+      if (this.stopped || (this.deps.term && !this.deps.term.valid())) break;
       try {
         more = (await this.serial.run(id, () => this.process(id))) || more;
       } catch (error) {

@@ -91,6 +91,8 @@ export class LocalRuntime implements Runtime {
   private readonly host = hostname();
   private readonly memory = MemoryWatch.create();
   private adoptedPoll?: NodeJS.Timeout;
+  /** Handed over to the next leader (detach): nothing more is followed, launched or reported. */
+  private detached = false;
   private readonly adoptedExits = new Map<string, () => void>();
   private readonly exitRecorder: string;
 
@@ -313,6 +315,24 @@ export class LocalRuntime implements Runtime {
     }
   }
 
+  /**
+   * Leaves the runs to the next leader (a replica on this host, sharing DATA_DIR): their timeouts,
+   * memory watches and ends are no longer ours; its recovery adopts them through /proc and reads
+   * their exit records.
+   */
+  async detach(): Promise<void> {
+    this.detached = true;
+    for (const run of this.runs.values()) {
+      clearTimeout(run.timeoutTimer);
+      clearTimeout(run.killTimer);
+      run.unwatchMemory?.();
+    }
+    clearInterval(this.adoptedPoll);
+    this.adoptedPoll = undefined;
+    if (this.runs.size) this.options.logger.info({ runs: this.runs.size }, "left the local runs running for the next leader");
+    this.runs.clear();
+  }
+
   async shutdown(graceMs: number): Promise<void> {
     const running = [...this.runs.values()];
     if (running.length === 0) return;
@@ -344,6 +364,7 @@ export class LocalRuntime implements Runtime {
   }
 
   private async onExit(run: LocalRun, exitCode: number | null, signal: NodeJS.Signals | null): Promise<void> {
+    if (this.detached) return;
     clearTimeout(run.timeoutTimer);
     clearTimeout(run.killTimer);
     run.unwatchMemory?.();

@@ -8,6 +8,7 @@ import {
   type OutboxCount, type OutboxInsert, type OutboxKind, type OutboxItemRecord, type OutboxQuery, type OutboxState, type OutboxStore, type OutboxUpdate,
 } from "../outbox-queries.js";
 import type { SqlDialect } from "../sql.js";
+import { checkEpoch } from "../fencing.js";
 
 type Row = Record<string, unknown>;
 const parse = (value: unknown) => value;
@@ -34,8 +35,9 @@ export class PostgresOutbox implements OutboxStore {
     });
   }
 
-  claimDue(now: number, limit: number, leaseUntil: number, kind: OutboxKind = "criteria"): Promise<OutboxItemRecord[]> {
+  claimDue(now: number, limit: number, leaseUntil: number, kind: OutboxKind = "criteria", epoch?: number): Promise<OutboxItemRecord[]> {
     return this.inTransaction(async (client) => {
+      if (epoch !== undefined) await checkEpoch(client, epoch);
       await client.query(supersedeSql(this.dialect), [now]);
       const { rows } = await client.query(dueSql(this.dialect, " FOR UPDATE SKIP LOCKED"), [now, kind, limit]);
       const items = rows.map((row: Row) => rowToOutbox(row, parse));
@@ -44,8 +46,9 @@ export class PostgresOutbox implements OutboxStore {
     });
   }
 
-  settle(updates: OutboxUpdate[], at: number): Promise<void> {
+  settle(updates: OutboxUpdate[], at: number, epoch?: number): Promise<void> {
     return this.inTransaction(async (client) => {
+      if (epoch !== undefined) await checkEpoch(client, epoch);
       for (const update of updates) await client.query(settleSql(this.dialect), settleValues(update, at));
     });
   }

@@ -734,6 +734,13 @@ export interface DispatchingStatus {
   queued: number;
   running: number;
   maxRunning: number;
+  /**
+   * The replica that leads (dispatches, fires schedules, delivers the outbox), as the answering
+   * replica last saw it: its POD_NAME (or host name); empty while none is known.
+   */
+  leader: string;
+  /** Whether the answering replica is the leader. */
+  leading: boolean;
 }
 
 export interface DispatchLimits {
@@ -5881,7 +5888,7 @@ export const GetDispatchingStatusRequest: MessageFns<GetDispatchingStatusRequest
 };
 
 function createBaseDispatchingStatus(): DispatchingStatus {
-  return { paused: false, pausedReason: "", queued: 0, running: 0, maxRunning: 0 };
+  return { paused: false, pausedReason: "", queued: 0, running: 0, maxRunning: 0, leader: "", leading: false };
 }
 
 export const DispatchingStatus: MessageFns<DispatchingStatus> = {
@@ -5900,6 +5907,12 @@ export const DispatchingStatus: MessageFns<DispatchingStatus> = {
     }
     if (message.maxRunning !== 0) {
       writer.uint32(40).int32(message.maxRunning);
+    }
+    if (message.leader !== "") {
+      writer.uint32(50).string(message.leader);
+    }
+    if (message.leading !== false) {
+      writer.uint32(56).bool(message.leading);
     }
     return writer;
   },
@@ -5957,6 +5970,22 @@ export const DispatchingStatus: MessageFns<DispatchingStatus> = {
             message.maxRunning = reader.int32();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.leader = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.leading = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5984,6 +6013,8 @@ export const DispatchingStatus: MessageFns<DispatchingStatus> = {
         : isSet(object.max_running)
         ? globalThis.Number(object.max_running)
         : 0,
+      leader: isSet(object.leader) ? globalThis.String(object.leader) : "",
+      leading: isSet(object.leading) ? globalThis.Boolean(object.leading) : false,
     };
   },
 
@@ -6004,6 +6035,12 @@ export const DispatchingStatus: MessageFns<DispatchingStatus> = {
     if (message.maxRunning !== 0) {
       obj.maxRunning = Math.round(message.maxRunning);
     }
+    if (message.leader !== "") {
+      obj.leader = message.leader;
+    }
+    if (message.leading !== false) {
+      obj.leading = message.leading;
+    }
     return obj;
   },
 
@@ -6017,6 +6054,8 @@ export const DispatchingStatus: MessageFns<DispatchingStatus> = {
     message.queued = object.queued ?? 0;
     message.running = object.running ?? 0;
     message.maxRunning = object.maxRunning ?? 0;
+    message.leader = object.leader ?? "";
+    message.leading = object.leading ?? false;
     return message;
   },
 };
