@@ -16,6 +16,7 @@ import { envNumber } from "./procs.js";
 import { emptyReport, type BenchModule, type BenchReport } from "./report.js";
 
 const POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+const WATCH_WORKERS = 4;
 const FAST = { LEADER_ELECTION_LEASE_DURATION: "5s", LEADER_ELECTION_RENEW_DEADLINE: "3s", LEADER_ELECTION_RETRY_PERIOD: "1s" };
 
 interface Replica {
@@ -123,7 +124,7 @@ async function failover(cluster: Cluster, signal: "SIGKILL" | "SIGTERM", key: st
 
 function stats(values: number[]): { p50: number; max: number } {
   const sorted = Float64Array.from(values).sort();
-  return { p50: percentile(sorted, 50), max: sorted[sorted.length - 1] ?? 0 };
+  return { p50: percentile(sorted, 0.5), max: sorted[sorted.length - 1] ?? 0 };
 }
 
 async function followerWatch(cluster: Cluster, jobs: number): Promise<number[]> {
@@ -131,19 +132,25 @@ async function followerWatch(cluster: Cluster, jobs: number): Promise<number[]> 
   const follower = cluster.replicas.find((r) => r !== leader)!;
   const latencies: number[] = [];
   const client = follower.service.client;
-  await Promise.all(Array.from({ length: jobs }, async (_, i) => {
-    await new Promise((resolve) => setTimeout(resolve, i * 10));
-    const { job } = await call(client, client.scheduleJob, timer(50, `watch-${Date.now()}-${i}`));
-    await new Promise<void>((resolve, reject) => {
-      const stream = client.watchJob({ jobId: job!.id });
-      stream.on("data", (event: JobEvent) => {
-        // The first event is the state when the stream opened, read from the store: not a live one.
-        if (event.sequence > 1 && event.time) latencies.push(Date.now() - event.time.getTime());
+  // A few jobs at a time: every run is a node process, and a machine busy starting hundreds at
+  // once measures its own run queue, not the notification path.
+  let next = 0;
+  const worker = async () => {
+    while (next < jobs) {
+      const i = next++;
+      const { job } = await call(client, client.scheduleJob, timer(50, `watch-${Date.now()}-${i}`));
+      await new Promise<void>((resolve, reject) => {
+        const stream = client.watchJob({ jobId: job!.id });
+        stream.on("data", (event: JobEvent) => {
+          // The first event is the state when the stream opened, read from the store: not a live one.
+          if (event.sequence > 1 && event.time) latencies.push(Date.now() - event.time.getTime());
+        });
+        stream.on("end", () => resolve());
+        stream.on("error", reject);
       });
-      stream.on("end", () => resolve());
-      stream.on("error", reject);
-    });
-  }));
+    }
+  };
+  await Promise.all(Array.from({ length: WATCH_WORKERS }, worker));
   return latencies;
 }
 
@@ -155,7 +162,7 @@ async function readThroughput(replicas: Replica[], concurrency: number): Promise
     serialize: (request: { jobId: string }) => Buffer.from(GetJobStatusRequest.encode(request).finish()),
     deserialize: (bytes: Buffer) => Job.decode(bytes),
     request: () => ({ jobId: job!.id }),
-  }, { client: "grpc-js", concurrency: Math.max(1, Math.round(concurrency / replicas.length)), warmupMs: 1000, windowMs: 4000, serverPid: replica.service.process.pid })));
+  }, { client: "http2", concurrency: Math.max(1, Math.round(concurrency / replicas.length)), warmupMs: 1000, windowMs: 4000, serverPid: replica.service.process.pid })));
   return results.reduce((sum, r) => sum + r.rps, 0);
 }
 
@@ -181,9 +188,9 @@ const ha: BenchModule = {
       report.checks.push({ label: "failover after kill -9, max (s)", value: k.max / 1000, target: "<= 5 s", met: k.max <= 5000, format: "number" });
       report.checks.push({ label: "hand-over after SIGTERM, max (s)", value: t.max / 1000, target: "<= 1 s", met: t.max <= 1000, format: "number" });
 
-      const latencies = Float64Array.from(await followerWatch(cluster, envNumber("HA_BENCH_WATCH_JOBS", 200))).sort();
-      const p99 = percentile(latencies, 99);
-      report.rows.push({ label: "follower WatchJob, commit -> event", figures: { events: latencies.length, "p50 ms": percentile(latencies, 50), "p99 ms": p99, "max ms": latencies[latencies.length - 1] ?? 0 } });
+      const latencies = Float64Array.from(await followerWatch(cluster, envNumber("HA_BENCH_WATCH_JOBS", 100))).sort();
+      const p99 = percentile(latencies, 0.99);
+      report.rows.push({ label: "follower WatchJob, commit -> event", figures: { events: latencies.length, "p50 ms": percentile(latencies, 0.5), "p99 ms": p99, "max ms": latencies[latencies.length - 1] ?? 0 } });
       report.checks.push({ label: "follower WatchJob p99 (ms)", value: p99, target: "<= 100 ms", met: p99 <= 100, format: "number" });
 
       const concurrency = envNumber("HA_BENCH_READ_CONCURRENCY", 32);

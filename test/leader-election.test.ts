@@ -61,7 +61,11 @@ describe("PostgreSQL lease and fencing", () => {
       const first = await a.acquire("a");
       expect(first).toMatchObject({ acquired: true });
       const e1 = (first as { epoch: number }).epoch;
-      expect(await b.acquire("b")).toEqual({ acquired: false, holder: "a" });
+      const refused = await b.acquire("b");
+      expect(refused).toMatchObject({ acquired: false, holder: "a" });
+      // It says when to try again: when the lease expires (the database's clock).
+      expect((refused as { expiresInMs: number }).expiresInMs).toBeGreaterThan(0);
+      expect((refused as { expiresInMs: number }).expiresInMs).toBeLessThanOrEqual(400);
       await store.transition(job.id, { from: ["QUEUED"], to: "STARTING", at: 1, epoch: e1 });
 
       // a stops renewing (paused); once its lease expired, b takes over.
@@ -126,7 +130,7 @@ describe("PostgreSQL lease and fencing", () => {
       expect(await a.stepsDown).toMatch(/renew deadline/);
       expect(a.election.valid()).toBe(false);
       // The others may take it only once the lease expired: it stopped first.
-      expect(await b.acquire("b")).toEqual({ acquired: false, holder: "a" });
+      expect(await b.acquire("b")).toMatchObject({ acquired: false, holder: "a" });
     } finally {
       await Promise.all([lease.close(), b.close(), store.close()]);
     }
@@ -151,12 +155,12 @@ describe("Kubernetes Lease (client-go semantics) on the fake API", () => {
       const a = k8sLease(fake);
       const b = k8sLease(fake);
       expect(await a.acquire("pod-a")).toMatchObject({ acquired: true });
-      expect(await b.acquire("pod-b")).toEqual({ acquired: false, holder: "pod-a" });
+      expect(await b.acquire("pod-b")).toMatchObject({ acquired: false, holder: "pod-a" });
       expect(await a.renew("pod-a", 0)).toBe(true);
       const stored = fake.get<{ spec: { holderIdentity: string; leaseDurationSeconds: number; renewTime: string } }>("Lease", NS, LEASE_OBJECT_NAME)!;
       expect(stored.spec).toMatchObject({ holderIdentity: "pod-a", leaseDurationSeconds: 1 });
       expect(stored.spec.renewTime).toMatch(/\.\d{6}Z$/);
-      expect(await b.acquire("pod-b")).toEqual({ acquired: false, holder: "pod-a" });
+      expect(await b.acquire("pod-b")).toMatchObject({ acquired: false, holder: "pod-a" });
       // pod-a stops renewing: pod-b takes it once a lease duration passed since it saw the last change.
       await new Promise((resolve) => setTimeout(resolve, 1100));
       expect(await b.acquire("pod-b")).toMatchObject({ acquired: true });

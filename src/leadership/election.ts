@@ -9,8 +9,11 @@ import type { Term } from "./term.js";
 
 export interface LeaseBackend {
   readonly kind: "postgres" | "kubernetes";
-  /** Takes the lease when free, expired or last held under our identity: a new term with a new epoch. */
-  acquire(identity: string): Promise<{ acquired: true; epoch: number } | { acquired: false; holder: string }>;
+  /**
+   * Takes the lease when free, expired or last held under our identity: a new term with a new epoch.
+   * Not taken: who holds it, and when known, how long until it expires unless renewed.
+   */
+  acquire(identity: string): Promise<{ acquired: true; epoch: number } | { acquired: false; holder: string; expiresInMs?: number }>;
   /** Extends our term; false when the lease is no longer ours (taken, or our term ended). */
   renew(identity: string, epoch: number): Promise<boolean>;
   /** Gives the lease up so a follower need not wait for it to expire. */
@@ -36,6 +39,7 @@ export interface ElectionCallbacks {
 export type Role = "follower" | "leader" | "stepped-down" | "released";
 
 const JITTER = 0.2;
+const EXPIRY_MARGIN_MS = 25;
 
 export class LeaderElection implements Term {
   private role: Role = "follower";
@@ -48,6 +52,8 @@ export class LeaderElection implements Term {
   private observedHolder = "";
   private leading?: Promise<void>;
   private startedUp = false;
+  /** A follower's next try, sooner than the retry period when the lease expires before then. */
+  private nextTryMs?: number;
 
   constructor(
     private readonly backend: LeaseBackend,
@@ -108,7 +114,8 @@ export class LeaderElection implements Term {
 
   private async loop(): Promise<void> {
     while (this.role === "leader" || this.role === "follower") {
-      await this.sleep(this.timing.retryPeriodMs * (1 - JITTER / 2 + Math.random() * JITTER));
+      const period = this.timing.retryPeriodMs * (1 - JITTER / 2 + Math.random() * JITTER);
+      await this.sleep(this.role === "follower" && this.nextTryMs !== undefined ? Math.min(period, this.nextTryMs) : period);
       if (this.role === "leader") await this.renew();
       else if (this.role === "follower") await this.attempt();
     }
@@ -133,6 +140,8 @@ export class LeaderElection implements Term {
       if (!outcome.acquired) {
         if (outcome.holder !== this.observedHolder) this.logger.info({ holder: outcome.holder }, "another replica leads");
         this.observedHolder = outcome.holder;
+        // Try right after the expiry (a little later: its renewal may be on its way).
+        this.nextTryMs = outcome.expiresInMs === undefined ? undefined : Math.max(0, outcome.expiresInMs) + EXPIRY_MARGIN_MS;
         return;
       }
       this.role = "leader";

@@ -55,7 +55,7 @@ export class KubernetesLease implements LeaseBackend {
     // Followers poll every retry period (a released Lease has no holder and is taken at once).
   }
 
-  async acquire(identity: string): Promise<{ acquired: true; epoch: number } | { acquired: false; holder: string }> {
+  async acquire(identity: string): Promise<{ acquired: true; epoch: number } | { acquired: false; holder: string; expiresInMs?: number }> {
     let lease: V1Lease;
     try {
       lease = await this.api.readNamespacedLease({ name: LEASE_OBJECT_NAME, namespace: this.namespace });
@@ -67,7 +67,8 @@ export class KubernetesLease implements LeaseBackend {
     const spec = lease.spec ?? {};
     const holder = spec.holderIdentity ?? "";
     const durationMs = (spec.leaseDurationSeconds ?? 0) * 1000;
-    if (holder !== "" && holder !== identity && performance.now() < this.observedAt + durationMs) return { acquired: false, holder };
+    const left = this.observedAt + durationMs - performance.now();
+    if (holder !== "" && holder !== identity && left > 0) return { acquired: false, holder, expiresInMs: left };
     const now = new V1MicroTime();
     const taken: V1LeaseSpec = {
       ...spec,

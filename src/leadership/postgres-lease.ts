@@ -31,7 +31,7 @@ export class PostgresLease implements LeaseBackend {
     this.listeners.push(listener);
   }
 
-  async acquire(identity: string): Promise<{ acquired: true; epoch: number } | { acquired: false; holder: string }> {
+  async acquire(identity: string): Promise<{ acquired: true; epoch: number } | { acquired: false; holder: string; expiresInMs: number }> {
     return this.transaction(async (client) => {
       // Waits (bounded by lock_timeout) for the fenced writes of the term in force.
       await client.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.floor(this.options.callTimeoutMs / 2))}`);
@@ -42,8 +42,8 @@ export class PostgresLease implements LeaseBackend {
         [LEASE_NAME, identity, this.options.leaseDurationMs],
       );
       if (rows[0]) return { acquired: true as const, epoch: Number(rows[0].epoch) };
-      const current = await client.query("SELECT holder FROM leader_lease WHERE name = $1", [LEASE_NAME]);
-      return { acquired: false as const, holder: String(current.rows[0]?.holder ?? "") };
+      const current = await client.query(`SELECT holder, expires_at - ${NOW_MS} AS left_ms FROM leader_lease WHERE name = $1`, [LEASE_NAME]);
+      return { acquired: false as const, holder: String(current.rows[0]?.holder ?? ""), expiresInMs: Number(current.rows[0]?.left_ms ?? 0) };
     });
   }
 
