@@ -77,6 +77,9 @@ describe("PostgreSQL lease and fencing", () => {
       await expect(late).rejects.toThrow(`epoch ${e1}`);
       await expect(store.outbox.settle([], 3, e1)).rejects.toBeInstanceOf(FencedError);
       await expect(store.outbox.claimDue(3, 10, 4, "callback", e1)).rejects.toBeInstanceOf(FencedError);
+      const progress = { lastFireAt: 1, nextFireAt: 2, fires: 1, misses: 0, skips: 0 };
+      await expect(store.recordScheduleProgress("no-such-schedule", progress, 3, e1)).rejects.toBeInstanceOf(FencedError);
+      expect(await store.recordScheduleProgress("no-such-schedule", progress, 3, second)).toBeNull();
       expect((await store.getJob(job.id))!.state).toBe("STARTING");
       // The current term's writes, and unfenced ones (a follower's API writes), go through.
       expect((await store.transition(job.id, { from: ["STARTING"], to: "RUNNING", at: 4, epoch: second }))!.job.state).toBe("RUNNING");

@@ -51,8 +51,11 @@ export interface ScheduleStore {
   listSchedules(query: ScheduleQuery): Promise<ScheduleRecord[]>;
   /** Null for an unknown schedule. */
   updateSchedule(id: string, change: ScheduleChange, at: number): Promise<ScheduleRecord | null>;
-  /** Moves the schedule past processed fire times and adds to its counters. Null for an unknown schedule. */
-  recordScheduleProgress(id: string, progress: ScheduleProgress, at: number): Promise<ScheduleRecord | null>;
+  /**
+   * Moves the schedule past processed fire times and adds to its counters. Null for an unknown schedule.
+   * `epoch`: the leader's term (its firer's progress); refused with FencedError once a newer term began.
+   */
+  recordScheduleProgress(id: string, progress: ScheduleProgress, at: number, epoch?: number): Promise<ScheduleRecord | null>;
   deleteSchedule(id: string): Promise<boolean>;
   /** Unpaused schedules whose next fire time has come, earliest first. */
   dueSchedules(now: number, limit: number): Promise<ScheduleRecord[]>;

@@ -339,13 +339,14 @@ export class Scheduler {
         "late fire times: older than the catch-up window are missed, the rest follow the catch-up policy",
       );
     }
+    // The firer's progress is a leader-only write: fenced by the term's epoch.
     await this.store.recordScheduleProgress(id, {
       lastFireAt: plan.lastProcessed ?? schedule.lastFireAt,
       nextFireAt: firstFireAfter(resolved, plan.complete ? now : plan.lastProcessed!),
       fires,
       misses: plan.missed,
       skips: plan.skipped + overlapSkips,
-    }, now);
+    }, now, this.deps.term?.epoch());
     const observer = this.deps.observer;
     observer?.fired(schedule.name, fires);
     observer?.missed(schedule.name, plan.missed);

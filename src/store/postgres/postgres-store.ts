@@ -2,7 +2,8 @@ import { randomUUID } from "node:crypto";
 import pg from "pg";
 import type { JobEventRecord, JobRecord, JobStateName } from "../../jobs/job.js";
 import * as admission from "../admission-queries.js";
-import type { ScheduleChange, ScheduleRecord, ScheduleStore } from "../schedule-store.js";
+import type { ScheduleChange, ScheduleProgress, ScheduleRecord, ScheduleStore } from "../schedule-store.js";
+import * as schedules from "../schedule-queries.js";
 import { SharedQueries } from "../shared-queries.js";
 import { pendingMigrations } from "../migrations.js";
 import {
@@ -239,6 +240,15 @@ export class PostgresStore extends SharedQueries implements JobStore, ScheduleSt
     const updated = await super.updateSchedule(id, change, at);
     if (updated) await this.announceNow("schedules", id);
     return updated;
+  }
+
+  override async recordScheduleProgress(id: string, progress: ScheduleProgress, at: number, epoch?: number): Promise<ScheduleRecord | null> {
+    if (epoch === undefined) return super.recordScheduleProgress(id, progress, at);
+    return this.inTransaction(async (client) => {
+      await checkEpoch(client, epoch);
+      const db = { all: async (sql: string, values: unknown[]) => (await client.query(sql, values)).rows, dialect, parse };
+      return schedules.recordScheduleProgress(db, id, progress, at);
+    });
   }
 
   private async announceNow(kind: JobNotice["kind"], id: string): Promise<void> {
