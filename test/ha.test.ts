@@ -10,7 +10,9 @@
 // - the leader's PostgreSQL connections cut (a black-holing TCP proxy): it steps down before its
 //   lease expires, and a follower leads;
 // - SIGTERM hands over: the follower leads, the ex-leader exits 0;
-// - WatchJob and CancelJob on a follower, for a job the leader runs.
+// - WatchJob and CancelJob on a follower, for a job the leader runs;
+// - a rolling restart of every replica under steady submission: no failed RPC beyond UNAVAILABLE
+//   (retried on another replica), every job once, none run twice (runs handed over, not stopped).
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import pg from "pg";
@@ -387,4 +389,71 @@ describe("HA on PostgreSQL: followers serve the API; SIGTERM hands over", () => 
     const { job } = await call(follower.service.client, follower.service.client.scheduleJob, timer("after-handover", 100, { ha: "handover" }));
     await waitFor(async () => (await stateOf(follower, job!.id)).state === JobState.JOB_STATE_SUCCEEDED);
   }, 60_000);
+});
+
+describe("HA on PostgreSQL: rolling restart", () => {
+  let cluster: Cluster;
+  beforeAll(async () => {
+    cluster = await new Cluster().create();
+  });
+  afterAll(async () => {
+    await cluster.stop();
+  });
+
+  it("replacing every replica in turn (a new one first, then SIGTERM to an old one) under steady submission: no failed RPC beyond UNAVAILABLE retried, no job lost or run twice", async () => {
+    const rng = random(SEED * 7919);
+    const old = [await cluster.start("roll-old-0"), await cluster.start("roll-old-1")];
+    await cluster.leader();
+    const requests = new Map<string, ScheduleJobRequest>();
+    const acknowledged = new Map<string, string>();
+    const failures: string[] = [];
+    let retried = 0;
+    let submitting = true;
+    let next = 0;
+    const worker = async () => {
+      while (submitting) {
+        await sleep(rng() * 100);
+        const key = `roll-${next++}`;
+        requests.set(key, timer(key, 20 + Math.floor(rng() * 500), { ha: "roll" }));
+        for (;;) {
+          const live = cluster.live();
+          const replica = live[Math.floor(rng() * live.length)];
+          try {
+            const { job } = await call(replica.service.client, replica.service.client.scheduleJob, requests.get(key)!);
+            acknowledged.set(key, job!.id);
+            break;
+          } catch (error) {
+            if ((error as { code?: number }).code !== 14) {
+              failures.push(`${key} on ${replica.name}: ${(error as Error).message}`);
+              break;
+            }
+            retried++;
+          }
+        }
+      }
+    };
+    const workers = Promise.all([worker(), worker(), worker()]);
+    for (const [i, replica] of old.entries()) {
+      await sleep(500 + rng() * 1000);
+      await cluster.start(`roll-new-${i}`);
+      replica.service.process.kill("SIGTERM");
+      expect(await replica.service.exited).toBe(0);
+    }
+    const leader = await cluster.leader();
+    expect(leader.name).toMatch(/^roll-new-/);
+    await sleep(500);
+    submitting = false;
+    await workers;
+
+    expect(failures).toEqual([]);
+    expect(acknowledged.size).toBeGreaterThan(10);
+    const jobs = await waitFor(async () => {
+      const now = await jobsLabelled(leader, "ha=roll");
+      return now.every((j) => TERMINAL.has(j.state)) ? now : undefined;
+    }, 45_000, 250);
+    expect(jobs.map((j) => j.id).sort()).toEqual([...acknowledged.values()].sort());
+    expect(jobs.filter((j) => j.state !== JobState.JOB_STATE_SUCCEEDED).map((j) => `${j.idempotencyKey}: ${j.reason} ${j.message}`)).toEqual([]);
+    for (const [run, n] of cluster.starts()) expect(n, run).toBe(1);
+    console.log(`rolling restart: ${acknowledged.size} jobs acknowledged, ${retried} UNAVAILABLE answers retried on another replica`);
+  }, 120_000);
 });
