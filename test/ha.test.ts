@@ -375,6 +375,9 @@ describe("HA on PostgreSQL: followers serve the API; SIGTERM hands over", () => 
 
     const long = (await call(follower.service.client, follower.service.client.scheduleJob, timer("watch-long", 30_000, { ha: "watch" }))).job!;
     await waitFor(async () => (await stateOf(leader, long.id)).state === JobState.JOB_STATE_RUNNING);
+    // Both say who leads; the follower counts what runs from the store.
+    expect(await call(follower.service.client, follower.service.client.getDispatchingStatus, {})).toMatchObject({ leader: "watch-a", leading: false, running: 1 });
+    expect(await call(leader.service.client, leader.service.client.getDispatchingStatus, {})).toMatchObject({ leader: "watch-a", leading: true, running: 1 });
     const cancelled = await call(follower.service.client, follower.service.client.cancelJob, { jobId: long.id, reason: "" });
     expect(JobState[cancelled.state]).toBe("JOB_STATE_CANCELLED");
   }, 60_000);

@@ -60,6 +60,8 @@ function dispatchingToProto(state: DispatchingState, queued: number, leadership 
   return { paused: state.paused, pausedReason: state.pausedReason, running: state.running, maxRunning: state.maxRunning, queued, ...leadership };
 }
 
+const IN_FLIGHT: readonly string[] = ["STARTING", "RUNNING"];
+
 /** Resolves with the job once it is terminal, or with null after `ms`. */
 function waitForEnd(events: JobEvents, jobId: string, ms: number): Promise<JobRecord | null> {
   return new Promise((resolve) => {
@@ -233,7 +235,10 @@ export function jobSchedulerService(deps: JobSchedulerDeps, rpc: RpcInstrumentat
   async function dispatchingStatus(state: DispatchingState): Promise<DispatchingStatus> {
     const counts = await store.countByTypeAndState();
     const queued = counts.filter((c) => c.state === "QUEUED").reduce((sum, c) => sum + c.count, 0);
-    return dispatchingToProto(state, queued, deps.leadership?.());
+    const leadership = deps.leadership?.();
+    // A follower runs nothing itself: it answers with what the store holds as in flight.
+    const running = leadership && !leadership.leading ? counts.filter((c) => IN_FLIGHT.includes(c.state)).reduce((sum, c) => sum + c.count, 0) : state.running;
+    return dispatchingToProto({ ...state, running }, queued, leadership);
   }
 
   return {
