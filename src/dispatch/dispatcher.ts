@@ -231,9 +231,11 @@ export class Dispatcher {
   }
 
   private track(launch: Promise<void>): void {
-    this.launching.add(launch);
-    void launch.finally(() => {
-      this.launching.delete(launch);
+    // A store that fails (or refuses an ex-leader's write) fails this admission only.
+    const tracked = launch.catch((error: unknown) => this.logger.error({ err: error }, "admission failed"));
+    this.launching.add(tracked);
+    void tracked.finally(() => {
+      this.launching.delete(tracked);
       this.wake();
     });
   }

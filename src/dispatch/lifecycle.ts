@@ -68,9 +68,11 @@ export class JobLifecycle implements RuntimeListener {
   }
 
   running(job: RunRef, placement: Placement, at: number): Promise<void> {
+    // Runtimes report this without waiting for it: a failure (an outage, or this replica no longer
+    // leading) is logged here; the run's end is recorded all the same, by this leader or the next.
     return this.exclusive(job.id, async () => {
       await this.transition(job.id, { from: ["STARTING"], to: "RUNNING", patch: { placement, startedAt: at } }, at);
-    });
+    }).catch((error: unknown) => this.logger.warn({ err: error, jobId: job.id }, "recording a run as RUNNING failed"));
   }
 
   /** A launched run that is not running yet says why (e.g. UNSCHEDULABLE): recorded as a STARTING event with that reason. */

@@ -111,6 +111,7 @@ export class LocalRuntime implements Runtime {
   }
 
   async launch(job: Run, workload: Workload): Promise<Placement> {
+    if (this.detached) throw new Error("this replica handed its runs over to the next leader and launches no more");
     const entry = join(this.options.collectorsDir, `${workload.collector}.js`);
     if (!existsSync(entry)) throw new Error(`collector program ${entry} does not exist (was the project built?)`);
     const runDir = join(this.options.runsDir, `${job.id}-${job.attempt}`);
