@@ -154,14 +154,13 @@ async function followerWatch(cluster: Cluster, jobs: number): Promise<number[]> 
   return latencies;
 }
 
-async function readThroughput(replicas: Replica[], concurrency: number): Promise<number> {
-  const { job } = await call(replicas[0].service.client, replicas[0].service.client.scheduleJob, timer(10, `read-${Date.now()}`));
+async function readThroughput(replicas: Replica[], concurrency: number, jobId: string): Promise<number> {
   const results = await Promise.all(replicas.map((replica) => runLoad({
     address: `127.0.0.1:${replica.service.grpcPort}`,
     path: "/jobscheduler.v1.JobScheduler/GetJobStatus",
     serialize: (request: { jobId: string }) => Buffer.from(GetJobStatusRequest.encode(request).finish()),
     deserialize: (bytes: Buffer) => Job.decode(bytes),
-    request: () => ({ jobId: job!.id }),
+    request: () => ({ jobId }),
   }, { client: "http2", concurrency: Math.max(1, Math.round(concurrency / replicas.length)), warmupMs: 1000, windowMs: 4000, serverPid: replica.service.process.pid })));
   return results.reduce((sum, r) => sum + r.rps, 0);
 }
@@ -194,8 +193,12 @@ const ha: BenchModule = {
       report.checks.push({ label: "follower WatchJob p99 (ms)", value: p99, target: "<= 100 ms", met: p99 <= 100, format: "number" });
 
       const concurrency = envNumber("HA_BENCH_READ_CONCURRENCY", 32);
-      const one = await readThroughput(cluster.replicas.slice(0, 1), concurrency);
-      const two = await readThroughput(cluster.replicas.slice(0, 2), concurrency);
+      // One finished job, read by every client: the same answer from either replica.
+      const reader = cluster.replicas[0].service.client;
+      const { job } = await call(reader, reader.scheduleJob, timer(10, `read-${Date.now()}`));
+      await waitFor(async () => (await call(reader, reader.getJobStatus, { jobId: job!.id })).state === JobState.JOB_STATE_SUCCEEDED, 30_000);
+      const one = await readThroughput(cluster.replicas.slice(0, 1), concurrency, job!.id);
+      const two = await readThroughput(cluster.replicas.slice(0, 2), concurrency, job!.id);
       report.rows.push({ label: "GetJobStatus, 1 replica", figures: { rps: one } });
       report.rows.push({ label: "GetJobStatus, 2 replicas", figures: { rps: two, ratio: two / one } });
       report.notes.push(`the load generator shares the machine's ${cpus().length} cores with the replicas and PostgreSQL: the ratio is bounded by the CPU, not by the service`);
