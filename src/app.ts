@@ -68,7 +68,7 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
   // Who leads: the lease in PostgreSQL or Kubernetes; the SQLite file's single instance always does.
   let onLost: (reason: string) => void = () => undefined;
   const leadershipLost = new Promise<string>((resolve) => (onLost = resolve));
-  const election = createElection(config, store, {
+  const election = await createElection(config, store, {
     startedLeading: () => leaderWork.start(),
     stoppedLeading: (reason) => {
       leaderWork.abandon();

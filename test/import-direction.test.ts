@@ -14,7 +14,7 @@ const SRC = resolve(import.meta.dirname, "../src");
 
 type Layer =
   | "app" | "config" | "api" | "auth" | "observability" | "hub" | "dispatch" | "jobs" | "store" | "runtime"
-  | "collectors" | "shared" | "gen";
+  | "leadership" | "collectors" | "shared" | "gen";
 
 /** Top-level directories of src/ and the files directly in it, by layer. */
 const LAYER_OF_TOP: Record<string, Layer> = {
@@ -22,7 +22,7 @@ const LAYER_OF_TOP: Record<string, Layer> = {
   "config.ts": "config", "config-fields.ts": "config",
   "echo.ts": "shared", shared: "shared",
   api: "api", auth: "auth", observability: "observability", hub: "hub", dispatch: "dispatch", jobs: "jobs",
-  store: "store", runtime: "runtime", collectors: "collectors", gen: "gen",
+  store: "store", runtime: "runtime", leadership: "leadership", collectors: "collectors", gen: "gen",
 };
 
 const ALL: readonly Layer[] = Object.values(LAYER_OF_TOP);
@@ -35,11 +35,12 @@ const ALL: readonly Layer[] = Object.values(LAYER_OF_TOP);
 const ALLOWED: Record<Layer, readonly Layer[]> = {
   app: ALL,
   config: ["dispatch", "hub", "jobs", "store", "runtime", "observability", "shared"],
-  api: ["dispatch", "hub", "jobs", "store", "runtime", "observability", "auth", "config", "shared", "gen"],
+  api: ["dispatch", "hub", "jobs", "leadership", "store", "runtime", "observability", "auth", "config", "shared", "gen"],
   auth: ["jobs", "store", "observability", "config", "shared"],
   observability: ["dispatch", "jobs", "store", "config", "shared"],
   hub: ["dispatch", "jobs", "store", "config", "shared"],
-  dispatch: ["jobs", "store", "runtime", "config", "shared"],
+  dispatch: ["jobs", "leadership", "store", "runtime", "config", "shared"],
+  leadership: ["store", "runtime", "config", "shared"],
   jobs: ["runtime", "config", "shared"],
   store: ["jobs", "config", "shared"],
   runtime: ["config", "shared"],
@@ -146,7 +147,7 @@ describe("the import rule of docs/architecture.md", () => {
       ["src/shared/w.ts", 'import { echo } from "../echo.js";\nimport { x } from "../collectors/io.js";\n'],
     ]);
     expect(importViolations(files).map((v) => v.text)).toEqual([
-      "src/dispatch/schedules/x.ts:2 -> src/api/errors.ts (dispatch may import jobs, store, runtime, config, shared)",
+      "src/dispatch/schedules/x.ts:2 -> src/api/errors.ts (dispatch may import jobs, leadership, store, runtime, config, shared)",
       "src/jobs/y.ts:1 -> src/hub/fanout.ts (jobs may import runtime, config, shared)",
       "src/jobs/y.ts:2 -> @grpc/grpc-js (only api, app, gen may import @grpc/*)",
       "src/store/z.ts:1 -> src/jobs/submission/submission.ts (store may import of jobs only src/jobs/job.ts, src/jobs/labels.ts)",

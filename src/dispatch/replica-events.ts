@@ -8,7 +8,7 @@
 import type { Logger } from "pino";
 import { isTerminal, type JobEventRecord, type JobRecord } from "../jobs/job.js";
 import type { JobEvents } from "../jobs/job-events.js";
-import { KeyedSerial } from "../jobs/keyed-serial.js";
+import { KeyedSerial } from "../shared/keyed-serial.js";
 import type { JobNotice } from "../store/postgres/job-feed.js";
 import type { JobStore } from "../store/store.js";
 

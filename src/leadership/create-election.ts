@@ -7,8 +7,6 @@ import type { Logger } from "pino";
 import type { Config } from "../config.js";
 import type { JobStore } from "../store/store.js";
 import { LeaderElection, type ElectionCallbacks, type Role } from "./election.js";
-import { loadKubeConfig } from "../runtime/kubernetes/kube-client.js";
-import { KubernetesLease } from "./kubernetes-lease.js";
 import { beginPostgresTerm, PostgresLease } from "./postgres-lease.js";
 import { SOLE_TERM, type Term } from "./term.js";
 
@@ -34,7 +32,7 @@ export function replicaIdentity(config: Pick<Config, "POD_NAME">): string {
   return config.POD_NAME ?? hostname();
 }
 
-export function createElection(config: Config, store: Pick<JobStore, "kind">, callbacks: ElectionCallbacks, logger: Logger): Election {
+export async function createElection(config: Config, store: Pick<JobStore, "kind">, callbacks: ElectionCallbacks, logger: Logger): Promise<Election> {
   const identity = replicaIdentity(config);
   const databaseUrl = store.kind === "postgres" ? config.DATABASE_URL : undefined;
   if (config.RUNTIME !== "kubernetes" && !databaseUrl) return soleInstance(identity, callbacks);
@@ -45,9 +43,10 @@ export function createElection(config: Config, store: Pick<JobStore, "kind">, ca
   };
   // A call that takes longer than this has missed its turn; the next one tries afresh.
   const callTimeoutMs = Math.max(500, Math.min(timing.retryPeriodMs * 2, timing.renewDeadlineMs / 2));
+  // The Kubernetes client is loaded only on that runtime (it is a third of the embedded default's memory).
   const lease = config.RUNTIME === "kubernetes"
-    ? new KubernetesLease({
-      kubeConfig: loadKubeConfig({ apiServer: config.K8S_API_SERVER, tokenFile: config.K8S_TOKEN_FILE, caFile: config.K8S_CA_FILE, kubeconfig: config.KUBECONFIG }),
+    ? new (await import("./kubernetes-lease.js")).KubernetesLease({
+      kubeConfig: (await import("../runtime/kubernetes/kube-client.js")).loadKubeConfig({ apiServer: config.K8S_API_SERVER, tokenFile: config.K8S_TOKEN_FILE, caFile: config.K8S_CA_FILE, kubeconfig: config.KUBECONFIG }),
       namespace: config.JOBS_NAMESPACE,
       leaseDurationMs: timing.leaseDurationMs,
       callTimeoutMs,
