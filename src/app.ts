@@ -1,9 +1,11 @@
 import { join } from "node:path";
 import type { Logger } from "pino";
+import { loadDeclaredSchedules } from "./api/declared-schedules.js";
 import { jobSchedulerService } from "./api/job-scheduler-service.js";
 import { RpcInstrumentation } from "./api/rpc.js";
 import { outboxService } from "./api/outbox-service.js";
 import { scheduleService } from "./api/schedule-service.js";
+import { protoJsonScheduleSpecs } from "./api/schedule-wire.js";
 import { setServing, startGrpcServer, stopGrpcServer } from "./api/server.js";
 import type { Config } from "./config.js";
 import { systemClock, type Clock } from "./dispatch/clock.js";
@@ -12,7 +14,6 @@ import { CallbackMetrics } from "./dispatch/callback-metrics.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
 import { LimitsStore } from "./dispatch/limits-store.js";
 import { JobLifecycle } from "./dispatch/lifecycle.js";
-import { loadDeclaredSchedules } from "./dispatch/schedules/declared.js";
 import { ScheduleMetrics } from "./dispatch/schedules/metrics.js";
 import { Scheduler } from "./dispatch/schedules/scheduler.js";
 import { builtinRegistry } from "./jobs/builtin.js";
@@ -101,7 +102,7 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
   const hub = createHubReporting({ config, store, registry, lifecycle, events, metricsRegistry: metrics.registry, clock, logger, outbox: leaderOutbox });
 
   const scheduler = new Scheduler({
-    store, registry, lifecycle, dispatcher, clock, logger: logger.child({ component: "scheduler" }),
+    store, registry, specs: protoJsonScheduleSpecs, lifecycle, dispatcher, clock, logger: logger.child({ component: "scheduler" }),
     defaultQueueTimeoutMs: config.DEFAULT_QUEUE_TIMEOUT, observer: new ScheduleMetrics(metrics.registry),
     fanOut: hub.fanOut, term,
   });

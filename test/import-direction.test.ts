@@ -3,8 +3,6 @@
 // re-exports and import() alike) and each is checked against ALLOWED; a failure lists every
 // offending import as `file:line -> target (rule)`.
 //
-// Two lists hold edges that exist on main and are being removed (issue #14). Each entry must
-// still occur: once one is gone the test fails until the entry is deleted, so the lists only shrink.
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join, posix, relative, resolve } from "node:path";
 import ts from "typescript";
@@ -54,23 +52,6 @@ const STORE_MAY_READ_OF_JOBS = new Set(["src/jobs/job.ts", "src/jobs/labels.ts"]
 
 /** Packages only some layers may import: the transport stays in the API. */
 const PACKAGE_RULES: { prefix: string; layers: readonly Layer[] }[] = [{ prefix: "@grpc/", layers: ["api", "app", "gen"] }];
-
-/**
- * Schedules (their stored spec, SCHEDULES_FILE, the default team rounds) and the Hub's round
- * planner still work on the wire messages, and schedule templates reach the domain through
- * jobs/submission/from-wire.ts (issue #14 item 3: domain types of their own, conversion in src/api/).
- */
-const KNOWN_WIRE_TYPE_VIOLATIONS: readonly string[] = [
-  "src/dispatch/schedules/declared.ts -> src/gen/jobscheduler/v1/jobscheduler.ts",
-  "src/dispatch/schedules/scheduler.ts -> src/gen/jobscheduler/v1/jobscheduler.ts",
-  "src/dispatch/schedules/spec.ts -> src/gen/jobscheduler/v1/jobscheduler.ts",
-  "src/hub/default-schedules.ts -> src/gen/jobscheduler/v1/jobscheduler.ts",
-  "src/hub/fanout.ts -> src/gen/jobscheduler/v1/jobscheduler.ts",
-  "src/hub/reporting.ts -> src/gen/jobscheduler/v1/jobscheduler.ts",
-  "src/jobs/submission/from-wire.ts -> src/gen/jobscheduler/v1/jobscheduler.ts",
-  "src/store/schedule-queries.ts -> src/gen/jobscheduler/v1/jobscheduler.ts",
-  "src/store/schedule-store.ts -> src/gen/jobscheduler/v1/jobscheduler.ts",
-];
 
 interface Violation {
   /** `src/a.ts -> src/b.ts` (or the package name). */
@@ -130,13 +111,8 @@ function sourceFiles(dir: string, out = new Map<string, string>()): Map<string, 
 }
 
 describe("the import rule of docs/architecture.md", () => {
-  it("holds for every import of src/, apart from the known edges being removed, each of which still occurs", () => {
-    const violations = importViolations(sourceFiles(SRC));
-    const known = new Set(KNOWN_WIRE_TYPE_VIOLATIONS);
-    const offending = violations.filter((v) => !known.has(v.edge)).map((v) => v.text);
-    const present = new Set(violations.map((v) => v.edge));
-    const gone = [...known].filter((edge) => !present.has(edge)).map((edge) => `${edge} no longer occurs: delete it from its KNOWN_* list`);
-    expect([...offending, ...gone]).toEqual([]);
+  it("holds for every import of src/", () => {
+    expect(importViolations(sourceFiles(SRC)).map((v) => v.text)).toEqual([]);
   });
 
   it("names each forbidden import with its line and the rule it breaks", () => {

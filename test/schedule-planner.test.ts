@@ -2,7 +2,7 @@
 // overlap decisions, jitter, SCHEDULES_FILE parsing and the manual clock.
 import { describe, expect, it } from "vitest";
 import { compileCron, validateTimeZone } from "../src/dispatch/schedules/cron.js";
-import { parseDeclaredSchedules } from "../src/dispatch/schedules/declared.js";
+import { parseDeclaredSchedules } from "../src/api/declared-schedules.js";
 import { ON_TIME_GRACE_MS, planFires, type PlanInput } from "../src/dispatch/schedules/fire-planner.js";
 import { jitterDelayMs } from "../src/dispatch/schedules/jitter.js";
 import { decideOverlap, exclusiveGroupOf } from "../src/dispatch/schedules/overlap.js";

@@ -3,21 +3,22 @@ import type {
   ListSchedulesResponse, PauseScheduleRequest, ResumeScheduleRequest, Schedule, TriggerScheduleRequest,
   TriggerScheduleResponse, UpdateScheduleRequest,
 } from "../gen/jobscheduler/v1/jobscheduler.js";
+import type { Schedule as ScheduleValue } from "../dispatch/schedules/definition.js";
 import type { Scheduler } from "../dispatch/schedules/scheduler.js";
 import { JOB_ID } from "../jobs/ids.js";
-import type { ScheduleRecord } from "../store/schedule-store.js";
 import { InvalidField } from "../jobs/errors.js";
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, type ScheduleRpcs } from "./job-scheduler-service.js";
 import { jobToProto } from "./mapping.js";
 import type { RpcContext, RpcInstrumentation } from "./rpc.js";
+import { optionalScheduleSpecFromWire, scheduleSpecToWire } from "./schedule-wire.js";
 import { checkText, ID_RULE, PAGE_TOKEN_RULE, REASON_RULE } from "./validation.js";
 
 const date = (ms: number | null) => (ms === null ? undefined : new Date(ms));
 
-export function scheduleToProto(schedule: ScheduleRecord): Schedule {
+export function scheduleToProto(schedule: ScheduleValue): Schedule {
   return {
     id: schedule.id,
-    spec: schedule.spec,
+    spec: scheduleSpecToWire(schedule.spec),
     paused: schedule.paused,
     pausedReason: schedule.pausedReason,
     // A paused schedule has no coming fire; the stored position is kept for catch-up on resume.
@@ -79,13 +80,13 @@ export function scheduleService(scheduler: Scheduler, rpc: RpcInstrumentation): 
   }
 
   return {
-    createSchedule: rpc.unary("CreateSchedule", async (request: CreateScheduleRequest) => scheduleToProto(await scheduler.create(request.spec))),
+    createSchedule: rpc.unary("CreateSchedule", async (request: CreateScheduleRequest) => scheduleToProto(await scheduler.create(optionalScheduleSpecFromWire(request.spec)))),
     getSchedule: rpc.unary("GetSchedule", async (request: GetScheduleRequest) =>
       scheduleToProto(await scheduler.get(requireScheduleId(request.scheduleId))),
     ),
     listSchedules: rpc.unary("ListSchedules", listSchedules),
     updateSchedule: rpc.unary("UpdateSchedule", async (request: UpdateScheduleRequest) =>
-      scheduleToProto(await scheduler.update(requireScheduleId(request.scheduleId), request.spec)),
+      scheduleToProto(await scheduler.update(requireScheduleId(request.scheduleId), optionalScheduleSpecFromWire(request.spec))),
     ),
     pauseSchedule: rpc.unary("PauseSchedule", pauseSchedule),
     resumeSchedule: rpc.unary("ResumeSchedule", async (request: ResumeScheduleRequest) =>

@@ -2,9 +2,9 @@
 // and the text rules of the fields only the API reads (ids, reasons, page tokens).
 import type { ScheduleJobRequest } from "../gen/jobscheduler/v1/jobscheduler.js";
 import type { JobRegistry } from "../jobs/registry.js";
-import { jobRequestFromWire } from "../jobs/submission/from-wire.js";
 import { validateJobRequest, type RunAtHorizon, type Submission } from "../jobs/submission/submission.js";
 import type { TextRule } from "../jobs/text-field.js";
+import { jobRequestFromWire } from "./job-request-wire.js";
 
 export { checkText, idempotencyKey } from "../jobs/submission/field-rules.js";
 export { canonicalJson } from "../jobs/submission/submission.js";

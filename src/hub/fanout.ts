@@ -8,17 +8,16 @@
 import { createHash } from "node:crypto";
 import type { Logger } from "pino";
 import type { Clock } from "../dispatch/clock.js";
+import type { Schedule } from "../dispatch/schedules/definition.js";
 import type { FireSubmission, FireTargets } from "../dispatch/schedules/fire-targets.js";
-import { CriteriaType, ScheduleJobRequest } from "../gen/jobscheduler/v1/jobscheduler.js";
 import { DomainError, PreconditionFailed, Unavailable } from "../jobs/errors.js";
 import { parseGitHubRepo } from "../jobs/git-activity.js";
 import type { JobRecord } from "../jobs/job.js";
 import type { JobRegistry } from "../jobs/registry.js";
-import { jobRequestFromWire } from "../jobs/submission/from-wire.js";
 import { newJobRecord } from "../jobs/submission/record.js";
+import type { JobRequest } from "../jobs/submission/request.js";
 import { validateJobRequest, type Submission } from "../jobs/submission/submission.js";
 import type { OutboxStore } from "../store/outbox-queries.js";
-import type { ScheduleRecord } from "../store/schedule-store.js";
 import type { JobStore } from "../store/store.js";
 import { isCriteriaType, type CriteriaTypeName } from "./criteria.js";
 import { noDataReport, type CriteriaSettings } from "./evaluator.js";
@@ -39,17 +38,17 @@ function teamListingError(error: unknown): unknown {
 
 /** The criterion each job type reports when the template names none (k6 templates must name theirs). */
 const DEFAULT_CRITERIA: Record<string, CriteriaTypeName> = {
-  httpCheck: "DEPLOYED_SOLUTION",
-  gitActivity: "CODE_REPO",
+  http_check: "DEPLOYED_SOLUTION",
+  git_activity: "CODE_REPO",
   budget: "BUDGET_TRACKING",
-  judgeScore: "JUDGE_SCORE",
+  judge_score: "JUDGE_SCORE",
 };
 
 export interface PlannedSubmission {
   team: TeamInputs;
   /** Stable, printable ASCII without spaces: the fire's idempotency key suffix. */
   key: string;
-  request: ScheduleJobRequest;
+  request: JobRequest;
 }
 
 export interface NoDataTeam {
@@ -70,12 +69,10 @@ export function teamKey(slug: string): string {
   return /^[\x21-\x7e]{1,100}$/.test(slug) ? slug : `team-${createHash("sha256").update(slug).digest("hex").slice(0, 16)}`;
 }
 
-export function criteriaOf(template: ScheduleJobRequest): CriteriaTypeName | null {
-  if (template.criteriaType) {
-    const name = CriteriaType[template.criteriaType]?.replace(/^CRITERIA_TYPE_/, "");
-    return name && isCriteriaType(name) ? name : null;
-  }
-  return template.spec ? (DEFAULT_CRITERIA[template.spec.$case] ?? null) : null;
+export function criteriaOf(template: JobRequest): CriteriaTypeName | null {
+  const named = template.criteriaType;
+  if (named !== null) return typeof named === "string" && isCriteriaType(named) ? named : null;
+  return template.spec ? (DEFAULT_CRITERIA[template.spec.type] ?? null) : null;
 }
 
 /** An app URL as teams type it: a missing scheme means https. */
@@ -90,36 +87,42 @@ export function normaliseAppUrl(text: string): string | null {
   }
 }
 
-type Spec = NonNullable<ScheduleJobRequest["spec"]>;
+type Spec = NonNullable<JobRequest["spec"]>;
+
+/** The spec with these parameters set (named as the type's schema reads them: proto3 JSON). */
+function withParams(spec: Spec, params: Record<string, unknown>): { spec: Spec } {
+  return { spec: { type: spec.type, params: { ...(spec.params as Record<string, unknown>), ...params } } };
+}
 
 /** The template's spec with the team's input, or why the team has no data. */
 function withTeamInput(spec: Spec, team: TeamInputs): { spec: Spec } | { reason: string } {
-  switch (spec.$case) {
-    case "httpCheck": {
+  switch (spec.type) {
+    case "http_check": {
       if (!team.endpointUrl) return { reason: "the team has no ENDPOINT_URL" };
       const baseUrl = normaliseAppUrl(team.endpointUrl);
       if (!baseUrl) return { reason: `ENDPOINT_URL "${team.endpointUrl.slice(0, 100)}" is not an http(s) URL` };
-      return { spec: { $case: "httpCheck", value: { ...spec.value, baseUrl } } };
+      return withParams(spec, { baseUrl });
     }
-    case "gitActivity": {
+    case "git_activity": {
       if (!team.repoUrl) return { reason: "the team has no repository URL (Repo)" };
       const repo = parseGitHubRepo(team.repoUrl);
       if (!repo) return { reason: `Repo "${team.repoUrl.slice(0, 100)}" is not a GitHub repository URL` };
-      return { spec: { $case: "gitActivity", value: { ...spec.value, repoUrl: `https://github.com/${repo.owner}/${repo.repo}` } } };
+      return withParams(spec, { repoUrl: `https://github.com/${repo.owner}/${repo.repo}` });
     }
     case "budget":
       if (!team.moneySpend) return { reason: "the team has no MONEY_SPEND value" };
-      return { spec: { $case: "budget", value: { ...spec.value, moneySpend: team.moneySpend } } };
-    case "judgeScore":
+      return withParams(spec, { moneySpend: team.moneySpend });
+    case "judge_score":
       if (!team.judgeScore) return { reason: "the team has no JUDJE_SCORE value" };
-      return { spec: { $case: "judgeScore", value: { ...spec.value, judgeScore: team.judgeScore } } };
+      return withParams(spec, { judgeScore: team.judgeScore });
     case "k6": {
       // The Hub's client passes a k6 target in the request; a team round falls back to the team's app.
       const target = team.endpointUrl ? normaliseAppUrl(team.endpointUrl) : null;
       if (!target) return { reason: team.endpointUrl ? `ENDPOINT_URL "${team.endpointUrl.slice(0, 100)}" is not an http(s) URL` : "the team has no ENDPOINT_URL" };
-      return { spec: { $case: "k6", value: { ...spec.value, targetUrl: target } } };
+      return withParams(spec, { targetUrl: target });
     }
-    case "timer":
+    default:
+      // timer: nothing of the team's goes in.
       return { spec };
   }
 }
@@ -129,10 +132,10 @@ function withTeamInput(spec: Spec, team: TeamInputs): { spec: Spec } | { reason:
  * The requests carry the team binding and criteria type; the caller sets the idempotency key
  * (the scheduler: schedule + fire time + `key`).
  */
-export function planTeamRound(template: ScheduleJobRequest, teams: readonly TeamInputs[], _fireTime: number, roundName?: string): TeamRoundPlan {
+export function planTeamRound(template: JobRequest, teams: readonly TeamInputs[], _fireTime: number, roundName?: string): TeamRoundPlan {
   if (!template.spec) throw new Error("a team round needs a job template with a spec");
   const criteriaType = criteriaOf(template);
-  if (!criteriaType) throw new Error(`the ${template.spec.$case} template of a team round must set criteria_type`);
+  if (!criteriaType) throw new Error(`the ${template.spec.type} template of a team round must set criteria_type`);
   const plan: TeamRoundPlan = { criteriaType, submissions: [], noData: [] };
   const seen = new Set<string>();
   for (const team of teams) {
@@ -152,7 +155,7 @@ export function planTeamRound(template: ScheduleJobRequest, teams: readonly Team
         name: `${template.name || roundName || "team round"} ${team.slug}`.slice(0, 253),
         labels: { ...template.labels, "hackload.kz/criteria": criteriaType.toLowerCase().replace(/_/g, "-") },
         team: { slug: team.slug, hackathonId: team.hackathonId },
-        criteriaType: CriteriaType[`CRITERIA_TYPE_${criteriaType}`],
+        criteriaType,
         spec: filled.spec,
       },
     });
@@ -164,7 +167,7 @@ export function planTeamRound(template: ScheduleJobRequest, teams: readonly Team
  * A for_each_team template with placeholder inputs, for checking the rest of it the way
  * ScheduleJob would (a fan-out template has no inputs of its own; each fire fills them).
  */
-export function exampleTeamRequest(template: ScheduleJobRequest, hackathonId = "example-hackathon"): ScheduleJobRequest {
+export function exampleTeamRequest(template: JobRequest, hackathonId = "example-hackathon"): JobRequest {
   const example: TeamInputs = {
     slug: "example-team", hackathonId, name: "example",
     repoUrl: "https://github.com/example/example", endpointUrl: "https://example.invalid", moneySpend: "0", judgeScore: "0",
@@ -189,9 +192,9 @@ export async function enqueueNoData(
 }
 
 /** The team's request as a Submission; when the job type refuses it, null and the team is NO_DATA with the reason. */
-function checkTeamRequest(planned: PlannedSubmission, request: ScheduleJobRequest, plan: TeamRoundPlan, registry: JobRegistry): Submission | null {
+function checkTeamRequest(planned: PlannedSubmission, request: JobRequest, plan: TeamRoundPlan, registry: JobRegistry): Submission | null {
   try {
-    return validateJobRequest(jobRequestFromWire(request), registry);
+    return validateJobRequest(request, registry);
   } catch (error) {
     if (!(error instanceof DomainError)) throw error;
     plan.noData.push({ team: planned.team, key: planned.key, criteriaType: plan.criteriaType, reason: `the team's input was refused: ${error.message}` });
@@ -222,7 +225,7 @@ export class TeamFanOut implements FireTargets {
     return this.deps.client ? null : HUB_NOT_CONFIGURED;
   }
 
-  async targets(schedule: ScheduleRecord, fireTime: number): Promise<FireSubmission[]> {
+  async targets(schedule: Schedule, fireTime: number): Promise<FireSubmission[]> {
     const { spec } = schedule;
     const template = spec.jobTemplate;
     const fanout = spec.forEachTeam;
@@ -284,9 +287,4 @@ export async function submitTeamRound(deps: RoundDeps, plan: TeamRoundPlan, roun
   deps.dispatcher.wake();
   if (noData) deps.delivery?.wake();
   return { jobs, noData };
-}
-
-/** ScheduleJobRequest defaults, so templates built in code carry every field. */
-export function emptyRequest(): ScheduleJobRequest {
-  return ScheduleJobRequest.fromPartial({});
 }

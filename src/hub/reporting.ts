@@ -6,7 +6,7 @@ import type { Registry } from "prom-client";
 import type { Config } from "../config.js";
 import type { Clock } from "../dispatch/clock.js";
 import type { JobLifecycle } from "../dispatch/lifecycle.js";
-import type { ScheduleSpec } from "../gen/jobscheduler/v1/jobscheduler.js";
+import type { ScheduleDefinition } from "../dispatch/schedules/definition.js";
 import type { BuiltinOptions } from "../jobs/builtin.js";
 import type { JobEvents } from "../jobs/job-events.js";
 import type { JobRegistry } from "../jobs/registry.js";
@@ -61,7 +61,7 @@ export interface HubReporting {
   fanOut: TeamFanOut;
   /** Null when HUB_API_URL or HUB_API_KEY is unset (reports wait in the outbox). */
   delivery: OutboxDelivery | null;
-  defaultSchedules: ScheduleSpec[];
+  defaultSchedules: ScheduleDefinition[];
   /** A line for /readyz while reporting is stopped by a 401/403, else null (an unconfigured Hub is only logged). */
   readinessNote(): string | null;
   start(): void;

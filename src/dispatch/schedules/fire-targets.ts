@@ -6,9 +6,8 @@
 // each its fire's idempotency key and due time.
 import { DomainError } from "../../jobs/errors.js";
 import type { JobRegistry } from "../../jobs/registry.js";
-import { jobRequestFromWire } from "../../jobs/submission/from-wire.js";
 import { validateJobRequest, type Submission } from "../../jobs/submission/submission.js";
-import type { ScheduleRecord } from "../../store/schedule-store.js";
+import type { Schedule } from "./definition.js";
 
 /** One job of a fire. */
 export interface FireTarget {
@@ -32,7 +31,7 @@ export interface FireRejection extends FireTarget {
 
 /** Turns one fire of a schedule into the job submissions it makes. */
 export interface FireTargets {
-  targets(schedule: ScheduleRecord, fireTime: number): Promise<(FireSubmission | FireRejection)[]>;
+  targets(schedule: Schedule, fireTime: number): Promise<(FireSubmission | FireRejection)[]>;
   /** Why no fire can be turned into targets on this server (e.g. a setting is missing), else null. */
   unavailableReason?(): string | null;
 }
@@ -44,7 +43,7 @@ export function templateOnce(registry: JobRegistry): FireTargets {
       const template = schedule.spec.jobTemplate;
       if (!template) throw new Error(`schedule ${schedule.id} has no job template`);
       try {
-        return [{ key: "", submission: validateJobRequest(jobRequestFromWire({ ...template, name: template.name || schedule.name }), registry) }];
+        return [{ key: "", submission: validateJobRequest({ ...template, name: template.name || schedule.name }, registry) }];
       } catch (error) {
         if (!(error instanceof DomainError)) throw error;
         return [{ key: "", rejection: error }];

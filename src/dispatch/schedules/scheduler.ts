@@ -4,7 +4,6 @@
 // the schedule id and the fire time, so a fire repeated after a crash finds its job
 // instead of creating a second one.
 import type { Logger } from "pino";
-import { ScheduleSpec } from "../../gen/jobscheduler/v1/jobscheduler.js";
 import { Conflict, DomainError, InvalidField, NotFound, PreconditionFailed } from "../../jobs/errors.js";
 import { newJobId } from "../../jobs/ids.js";
 import type { JobRecord } from "../../jobs/job.js";
@@ -17,6 +16,7 @@ import type { JobStore } from "../../store/store.js";
 import type { Term } from "../../leadership/term.js";
 import type { Clock } from "../clock.js";
 import type { CancelOutcome } from "../lifecycle.js";
+import type { Schedule, ScheduleDefinition, ScheduleSpecCodec } from "./definition.js";
 import { planFires } from "./fire-planner.js";
 import { templateOnce, type FireTargets } from "./fire-targets.js";
 import { jitterDelayMs } from "./jitter.js";
@@ -36,6 +36,8 @@ const MAX_HISTORY_RUNS = 10_000;
 export interface SchedulerDeps {
   store: JobStore & ScheduleStore;
   registry: JobRegistry;
+  /** How definitions are stored (the API's: the proto JSON of ScheduleSpec). */
+  specs: ScheduleSpecCodec;
   lifecycle: { cancel(jobId: string, reason: string): Promise<CancelOutcome> };
   dispatcher: { wake(): void };
   clock: Clock;
@@ -70,7 +72,6 @@ export function firstFireAfter(resolved: ResolvedSpec, after: number): number | 
   return next;
 }
 
-const specJson = (spec: ScheduleSpec) => JSON.stringify(ScheduleSpec.toJSON(spec));
 const iso = (ms: number) => new Date(ms).toISOString();
 
 export class Scheduler {
@@ -91,7 +92,7 @@ export class Scheduler {
   }
 
   /** Upserts the declared schedules (SCHEDULES_FILE), then starts firing. */
-  async start(declared: readonly ScheduleSpec[] = []): Promise<void> {
+  async start(declared: readonly ScheduleDefinition[] = []): Promise<void> {
     await this.upsertDeclared(declared);
     this.stopped = false;
     this.loopDone = this.loop();
@@ -110,7 +111,7 @@ export class Scheduler {
 
   // --- operations -----------------------------------------------------------
 
-  async create(spec: ScheduleSpec | undefined, source: ScheduleSource = "api"): Promise<ScheduleRecord> {
+  async create(spec: ScheduleDefinition | undefined, source: ScheduleSource = "api"): Promise<Schedule> {
     const resolved = validateScheduleSpec(spec, this.deps.registry);
     // A declared schedule is kept even so: it fires once the server has what it needs.
     if (source === "api") this.requireFireTargets(resolved.spec);
@@ -118,7 +119,7 @@ export class Scheduler {
     const schedule: ScheduleRecord = {
       id: newJobId(now),
       name: resolved.spec.name,
-      spec: resolved.spec,
+      spec: this.deps.specs.toStored(resolved.spec),
       paused: false,
       pausedReason: "",
       nextFireAt: firstFireAfter(resolved, now),
@@ -136,21 +137,21 @@ export class Scheduler {
     }
     this.logger.info({ scheduleId: schedule.id, name: schedule.name, source, nextFireAt: schedule.nextFireAt && iso(schedule.nextFireAt) }, "schedule created");
     this.wake();
-    return schedule;
+    return { ...schedule, spec: resolved.spec };
   }
 
-  async get(id: string): Promise<ScheduleRecord> {
+  async get(id: string): Promise<Schedule> {
     const schedule = await this.store.getSchedule(id);
     if (!schedule) throw new NotFound(`schedule ${id} not found`);
-    return schedule;
+    return this.read(schedule);
   }
 
-  list(query: ScheduleQuery): Promise<ScheduleRecord[]> {
-    return this.store.listSchedules(query);
+  async list(query: ScheduleQuery): Promise<Schedule[]> {
+    return (await this.store.listSchedules(query)).map((schedule) => this.read(schedule));
   }
 
   /** Replaces the spec (the name stays) and reschedules from now. */
-  update(id: string, spec: ScheduleSpec | undefined): Promise<ScheduleRecord> {
+  update(id: string, spec: ScheduleDefinition | undefined): Promise<Schedule> {
     return this.serial.run(id, async () => {
       const current = await this.get(id);
       if (spec && !spec.name) spec = { ...spec, name: current.name };
@@ -160,26 +161,26 @@ export class Scheduler {
       }
       this.requireFireTargets(resolved.spec);
       const now = this.clock.now();
-      const updated = await this.store.updateSchedule(id, { spec: resolved.spec, nextFireAt: firstFireAfter(resolved, now) }, now);
+      const updated = await this.store.updateSchedule(id, { spec: this.deps.specs.toStored(resolved.spec), nextFireAt: firstFireAfter(resolved, now) }, now);
       if (!updated) throw new NotFound(`schedule ${id} not found`);
       this.logger.info({ scheduleId: id, nextFireAt: updated.nextFireAt && iso(updated.nextFireAt) }, "schedule updated");
       this.wake();
-      return updated;
+      return this.read(updated);
     });
   }
 
   /** No fires while paused; fire times passed meanwhile follow the catch-up policy on resume. */
-  pause(id: string, reason: string): Promise<ScheduleRecord> {
+  pause(id: string, reason: string): Promise<Schedule> {
     return this.serial.run(id, async () => {
       await this.get(id);
       const updated = await this.store.updateSchedule(id, { paused: true, pausedReason: reason || "paused by an operator" }, this.clock.now());
       if (!updated) throw new NotFound(`schedule ${id} not found`);
       this.logger.info({ scheduleId: id, reason: updated.pausedReason }, "schedule paused");
-      return updated;
+      return this.read(updated);
     });
   }
 
-  resume(id: string): Promise<ScheduleRecord> {
+  resume(id: string): Promise<Schedule> {
     return this.serial.run(id, async () => {
       const current = await this.get(id);
       if (!current.paused) return current;
@@ -187,7 +188,7 @@ export class Scheduler {
       if (!updated) throw new NotFound(`schedule ${id} not found`);
       this.logger.info({ scheduleId: id }, "schedule resumed");
       this.wake();
-      return updated;
+      return this.read(updated);
     });
   }
 
@@ -221,7 +222,7 @@ export class Scheduler {
   }
 
   /** Declared schedules are created, or updated by name when their spec changed (counters and pause state stay). */
-  async upsertDeclared(specs: readonly ScheduleSpec[]): Promise<void> {
+  async upsertDeclared(specs: readonly ScheduleDefinition[]): Promise<void> {
     const checked = specs.map((spec, i) => {
       try {
         return validateScheduleSpec(spec, this.deps.registry);
@@ -236,12 +237,13 @@ export class Scheduler {
         await this.create(resolved.spec, "config");
         continue;
       }
-      const changed = specJson(existing.spec) !== specJson(resolved.spec);
+      // Both read the way they are stored, so a definition stored by an older release compares as its own.
+      const changed = this.storedJson(this.deps.specs.fromStored(existing.spec)) !== this.storedJson(resolved.spec);
       if (!changed && existing.source === "config") continue;
       const now = this.clock.now();
       await this.serial.run(existing.id, () =>
         this.store.updateSchedule(existing.id, {
-          spec: resolved.spec,
+          spec: this.deps.specs.toStored(resolved.spec),
           source: "config",
           // Rescheduled only when the spec changed, so an unchanged one catches up on the downtime.
           ...(changed ? { nextFireAt: firstFireAfter(resolved, now) } : {}),
@@ -252,10 +254,18 @@ export class Scheduler {
   }
 
   /** FAILED_PRECONDITION when this server cannot turn the spec's fires into jobs (a fan-out without the Hub). */
-  private requireFireTargets(spec: ScheduleSpec): void {
+  private requireFireTargets(spec: ScheduleDefinition): void {
     if (!spec.forEachTeam) return;
     const reason = this.deps.fanOut?.unavailableReason?.();
     if (reason) throw new PreconditionFailed(reason, "FAN_OUT_UNAVAILABLE");
+  }
+
+  private read(record: ScheduleRecord): Schedule {
+    return { ...record, spec: this.deps.specs.fromStored(record.spec) };
+  }
+
+  private storedJson(spec: ScheduleDefinition): string {
+    return JSON.stringify(this.deps.specs.toStored(spec));
   }
 
   // --- firing ---------------------------------------------------------------
@@ -304,11 +314,13 @@ export class Scheduler {
 
   /** Fires what is due of one schedule and records where it got to. True when more is due. */
   private async process(id: string): Promise<boolean> {
-    const schedule = await this.store.getSchedule(id);
+    const record = await this.store.getSchedule(id);
     const now = this.clock.now();
-    if (!schedule || schedule.paused || schedule.nextFireAt === null || schedule.nextFireAt > now) return false;
+    if (!record || record.paused || record.nextFireAt === null || record.nextFireAt > now) return false;
+    let schedule: Schedule;
     let resolved: ResolvedSpec;
     try {
+      schedule = this.read(record);
       resolved = resolveSpec(schedule.spec);
     } catch (error) {
       // E.g. a time zone this server's ICU no longer knows: stop it visibly rather than fail forever.
@@ -318,7 +330,7 @@ export class Scheduler {
       return false;
     }
     const plan = planFires({
-      after: schedule.nextFireAt - 1,
+      after: record.nextFireAt - 1,
       now,
       catchupWindowMs: resolved.catchupWindowMs,
       catchupPolicy: resolved.catchupPolicy,
@@ -363,7 +375,7 @@ export class Scheduler {
   }
 
   /** One fire: the overlap policy, then one job per target (jittered for cron fires). */
-  private async fire(schedule: ScheduleRecord, resolved: ResolvedSpec, fireTime: number, jitter: boolean): Promise<FireOutcome> {
+  private async fire(schedule: Schedule, resolved: ResolvedSpec, fireTime: number, jitter: boolean): Promise<FireOutcome> {
     const log = this.logger.child({ scheduleId: schedule.id, name: schedule.name, fireTime: iso(fireTime) });
     const source = schedule.spec.forEachTeam && this.deps.fanOut ? this.deps.fanOut : this.templateOnce;
     const targets = await source.targets(schedule, fireTime);

@@ -1,12 +1,13 @@
-// Checks a ScheduleSpec (from the API or SCHEDULES_FILE) and resolves the settings
-// the scheduler works with. Errors are InvalidField naming the field.
-import { CatchupPolicy, OverlapPolicy, type ScheduleJobRequest, type ScheduleSpec } from "../../gen/jobscheduler/v1/jobscheduler.js";
+// Checks a ScheduleDefinition (from the API, SCHEDULES_FILE or the Hub's default rounds) and
+// resolves the settings the scheduler works with. Errors are InvalidField naming the field by its
+// name in the API (spec.catchup_window), which every source of a definition shares.
 import { InvalidField } from "../../jobs/errors.js";
 import type { JobRegistry } from "../../jobs/registry.js";
 import { checkText, durationToMs, idempotencyKey } from "../../jobs/submission/field-rules.js";
-import { jobRequestFromWire } from "../../jobs/submission/from-wire.js";
+import type { JobRequest } from "../../jobs/submission/request.js";
 import { validateJobRequest } from "../../jobs/submission/submission.js";
 import { compileCron, type CronSchedule } from "./cron.js";
+import type { PolicyRequest, ScheduleDefinition } from "./definition.js";
 import type { CatchupPolicyName } from "./fire-planner.js";
 import type { OverlapPolicyName } from "./overlap.js";
 
@@ -18,8 +19,8 @@ const MAX_TIME_ZONE_LENGTH = 64;
 
 /** A checked spec and what the scheduler needs from it. */
 export interface ResolvedSpec {
-  /** The spec to store: defaults written out (time zone, policies). */
-  spec: ScheduleSpec;
+  /** The definition to store: defaults written out (time zone, policies). */
+  spec: ScheduleDefinition;
   cron: CronSchedule;
   overlap: OverlapPolicyName;
   catchupPolicy: CatchupPolicyName;
@@ -29,23 +30,19 @@ export interface ResolvedSpec {
   endTime: number | null;
 }
 
-const OVERLAP: Record<number, OverlapPolicyName> = {
-  [OverlapPolicy.OVERLAP_POLICY_UNSPECIFIED]: "SKIP",
-  [OverlapPolicy.OVERLAP_POLICY_SKIP]: "SKIP",
-  [OverlapPolicy.OVERLAP_POLICY_BUFFER_ONE]: "BUFFER_ONE",
-  [OverlapPolicy.OVERLAP_POLICY_ALLOW]: "ALLOW",
-  [OverlapPolicy.OVERLAP_POLICY_CANCEL_PREVIOUS]: "CANCEL_PREVIOUS",
-};
+const OVERLAP_POLICIES: readonly OverlapPolicyName[] = ["SKIP", "BUFFER_ONE", "ALLOW", "CANCEL_PREVIOUS"];
+const CATCHUP_POLICIES: readonly CatchupPolicyName[] = ["ALL", "ONE"];
 
-const CATCHUP: Record<number, CatchupPolicyName> = {
-  [CatchupPolicy.CATCHUP_POLICY_UNSPECIFIED]: "ALL",
-  [CatchupPolicy.CATCHUP_POLICY_ALL]: "ALL",
-  [CatchupPolicy.CATCHUP_POLICY_ONE]: "ONE",
-};
+/** The policy named, the default when unset, or null for a value that names no policy. */
+function policy<Name extends string>(value: PolicyRequest<Name>, names: readonly Name[], fallback: Name): Name | null {
+  if (value === null) return fallback;
+  return typeof value === "string" && names.includes(value) ? value : null;
+}
 
-function timestamp(value: Date | undefined, field: string): number | null {
-  if (!value) return null;
-  const ms = value.getTime();
+const policyText = (value: PolicyRequest<string>) => (typeof value === "object" && value ? String(value.unknown) : String(value));
+
+function timestamp(ms: number | undefined, field: string): number | null {
+  if (ms === undefined) return null;
   if (!Number.isFinite(ms)) throw new InvalidField(field, "is not a valid timestamp");
   return ms;
 }
@@ -61,27 +58,27 @@ function underTemplate(error: unknown, prefix: string): never {
 }
 
 /** The template checked the way ScheduleJob checks a request, errors named under `prefix`. */
-export function validateTemplate(template: ScheduleJobRequest | undefined, registry: JobRegistry, prefix = "spec.job_template"): void {
+export function validateTemplate(template: JobRequest | undefined, registry: JobRegistry, prefix = "spec.job_template"): void {
   if (!template) throw new InvalidField(prefix, "is required (the job each fire creates)");
   if (template.idempotencyKey) {
     const key = idempotencyKey.safeParse(template.idempotencyKey);
     if (!key.success) throw new InvalidField(`${prefix}.idempotency_key`, key.error.issues[0].message);
     throw new InvalidField(`${prefix}.idempotency_key`, "must be empty: each fire's job gets the key schedule:<id>:<fire time>");
   }
-  if (template.runAt) throw new InvalidField(`${prefix}.run_at`, "must be empty: each fire sets it (use spec.jitter to spread fires)");
+  if (template.runAt !== undefined) throw new InvalidField(`${prefix}.run_at`, "must be empty: each fire sets it (use spec.jitter to spread fires)");
   try {
-    validateJobRequest(jobRequestFromWire(template), registry);
+    validateJobRequest(template, registry);
   } catch (error) {
     underTemplate(error, prefix);
   }
 }
 
 /** Resolves a stored (already checked) spec. */
-export function resolveSpec(spec: ScheduleSpec, prefix = "spec"): ResolvedSpec {
-  const overlap = OVERLAP[spec.overlapPolicy];
-  if (!overlap) throw new InvalidField(`${prefix}.overlap_policy`, `${spec.overlapPolicy} is not an overlap policy`);
-  const catchupPolicy = CATCHUP[spec.catchupPolicy];
-  if (!catchupPolicy) throw new InvalidField(`${prefix}.catchup_policy`, `${spec.catchupPolicy} is not a catch-up policy`);
+export function resolveSpec(spec: ScheduleDefinition, prefix = "spec"): ResolvedSpec {
+  const overlap = policy(spec.overlapPolicy, OVERLAP_POLICIES, "SKIP");
+  if (!overlap) throw new InvalidField(`${prefix}.overlap_policy`, `${policyText(spec.overlapPolicy)} is not an overlap policy`);
+  const catchupPolicy = policy(spec.catchupPolicy, CATCHUP_POLICIES, "ALL");
+  if (!catchupPolicy) throw new InvalidField(`${prefix}.catchup_policy`, `${policyText(spec.catchupPolicy)} is not a catch-up policy`);
   checkText(`${prefix}.cron`, spec.cron, { max: MAX_CRON_LENGTH });
   checkText(`${prefix}.time_zone`, spec.timeZone, { max: MAX_TIME_ZONE_LENGTH });
   const cron = compileCron(spec.cron, spec.timeZone, { cron: `${prefix}.cron`, timeZone: `${prefix}.time_zone` });
@@ -93,12 +90,7 @@ export function resolveSpec(spec: ScheduleSpec, prefix = "spec"): ResolvedSpec {
   const endTime = timestamp(spec.endTime, `${prefix}.end_time`);
   if (startTime !== null && endTime !== null && endTime <= startTime) throw new InvalidField(`${prefix}.end_time`, "must be after start_time");
   return {
-    spec: {
-      ...spec,
-      timeZone: cron.timeZone,
-      overlapPolicy: OverlapPolicy[`OVERLAP_POLICY_${overlap}`],
-      catchupPolicy: CatchupPolicy[`CATCHUP_POLICY_${catchupPolicy}`],
-    },
+    spec: { ...spec, timeZone: cron.timeZone, overlapPolicy: overlap, catchupPolicy },
     cron,
     overlap,
     catchupPolicy,
@@ -110,7 +102,7 @@ export function resolveSpec(spec: ScheduleSpec, prefix = "spec"): ResolvedSpec {
 }
 
 /** Checks a spec given by a client or SCHEDULES_FILE, including its job template. */
-export function validateScheduleSpec(spec: ScheduleSpec | undefined, registry: JobRegistry, prefix = "spec"): ResolvedSpec {
+export function validateScheduleSpec(spec: ScheduleDefinition | undefined, registry: JobRegistry, prefix = "spec"): ResolvedSpec {
   if (!spec) throw new InvalidField(prefix, "is required");
   checkText(`${prefix}.name`, spec.name, { max: MAX_NAME_LENGTH });
   const name = spec.name.trim();
