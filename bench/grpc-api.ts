@@ -1,9 +1,15 @@
 // gRPC API throughput and latency: GetJobStatus and ScheduleJob of the real
 // service (`node dist/main.js`, SQLite in WAL mode, dispatching paused) against a
-// bare grpc-js echo server, both measured the same way by bench/load.ts.
+// bare grpc-js echo server, both measured the same way by bench/load.ts. Beside
+// the cached case (a few jobs, all in the SQLite job cache), GetJobStatus is also
+// measured over a store larger than the cache (BENCH_MISS_JOBS ids read at random,
+// most of them misses) and with dispatching running (the backlog of 1 s timers
+// started MAX_RUNNING_JOBS at a time: their processes, transitions and store writes
+// share the machine with the calls).
 //
 // Knobs (env): BENCH_SECONDS (measured window, 8), BENCH_WARMUP_SECONDS (2),
 // BENCH_CONCURRENCY (32), BENCH_JOBS (jobs stored before GetJobStatus, 1000),
+// BENCH_MISS_JOBS (jobs in the store for the cache-miss case, 20000; the cache holds 5000),
 // BENCH_PAIRS (back-to-back echo/GetJobStatus window pairs, 3; the ratio is their median),
 // BENCH_LOG_LEVEL (the service's LOG_LEVEL, warn), BENCH_CLIENT (grpc-js | http2,
 // see bench/load.ts), BENCH_QUIET_WAIT (seconds to wait for a quiet machine before
@@ -30,6 +36,8 @@ export const name = "grpc-api";
 export const description = "GetJobStatus and ScheduleJob at C concurrent clients vs a bare grpc-js echo server";
 
 const TARGETS = { getJobStatus: 0.8, scheduleJob: 0.4 };
+/** Rows the SQLite job cache keeps (src/store/sqlite/job-cache.ts, docs/architecture.md). */
+const JOB_CACHE_ROWS = 5000;
 /** Other processes using more than this (% of one core) during a window make its figures suspect. */
 const DISTURBED_PCT = 15;
 
@@ -289,6 +297,10 @@ export async function run(): Promise<BenchReport> {
     const echoRuns: LoadResult[] = [];
     const getRuns: LoadResult[] = [];
     let scheduleResult: LoadResult;
+    let missResult: LoadResult & { attempts: number };
+    let dispatchResult: LoadResult & { attempts: number };
+    let missNote = "";
+    let dispatchNote = "";
     const echo = await startEcho(sample);
     const service = await startService(dataDir, logLevel);
     try {
@@ -322,6 +334,29 @@ export async function run(): Promise<BenchReport> {
       if (!after.paused) report.errors.push("dispatching was no longer paused after the run");
       if (after.running !== 0) report.errors.push(`${after.running} jobs were started although dispatching was paused`);
       if (after.queued !== expectedQueued) report.errors.push(`${after.queued} jobs queued after the run, expected ${expectedQueued}`);
+
+      // 3. GetJobStatus over more jobs than the job cache holds, read at random: most reads miss
+      //    it and go to SQLite (and build the Job message afresh).
+      const missJobs = envNumber("BENCH_MISS_JOBS", 20_000);
+      const extra = await prepopulate(client, Math.max(0, missJobs - ids.length), `${runTag}-miss`);
+      const spread = [...ids, ...extra];
+      missResult = await measure(`GetJobStatus over ${spread.length} jobs`, getJobStatusTarget(service.address, spread), { ...load, serverPid: service.server.pid });
+      checkErrors("GetJobStatus (cache misses)", missResult, report);
+      missNote = `GetJobStatus over ${spread.length} jobs read at random with a job cache of ${JOB_CACHE_ROWS} rows: about ${((1 - JOB_CACHE_ROWS / spread.length) * 100).toFixed(0)}% of the reads miss it`;
+
+      // 4. GetJobStatus of the cached jobs while the dispatcher starts the backlog (1 s timers,
+      //    MAX_RUNNING_JOBS at a time, each a child process): the service's other work competes.
+      await rpc<DispatchingStatus>((cb) => client.resumeDispatching({}, cb));
+      const startedBefore = (await rpc<DispatchingStatus>((cb) => client.getDispatchingStatus({}, cb))).queued;
+      dispatchResult = await measure("GetJobStatus, dispatching", getJobStatusTarget(service.address, ids), { ...load, serverPid: service.server.pid });
+      checkErrors("GetJobStatus (dispatching)", dispatchResult, report);
+      const during = await rpc<DispatchingStatus>((cb) => client.getDispatchingStatus({}, cb));
+      await rpc<DispatchingStatus>((cb) => client.pauseDispatching({ reason: "benchmark" }, cb));
+      if (during.running === 0) report.errors.push("no job was running at the end of the dispatching window: the case did not dispatch");
+      dispatchNote =
+        `GetJobStatus while dispatching: ${during.running} of at most ${during.maxRunning} runs in flight at the end of the window, ` +
+        `${startedBefore - during.queued} jobs left the queue during the ${dispatchResult.attempts} attempt(s); ` +
+        "the runs are node child processes on the same cores (server CPU % counts the service only)";
       client.close();
       report.notes.push(
         `store after the run: ${after.queued} queued jobs; SQLite file ${(fileSize(join(dataDir, "jobscheduler.db")) / 1e6).toFixed(1)} MB` +
@@ -341,7 +376,10 @@ export async function run(): Promise<BenchReport> {
       row(`echo (median of ${echoRuns.length})`, echoResult),
       row(`GetJobStatus (median of ${getRuns.length})`, getResult, echoResult),
       row("ScheduleJob (dispatch paused)", scheduleResult, echoResult),
+      row("GetJobStatus, store > job cache (misses)", missResult, echoResult),
+      row("GetJobStatus, dispatching running", dispatchResult, echoResult),
     );
+    report.notes.push(missNote, dispatchNote);
     const getRatio = median(pairRatios);
     const scheduleRatio = scheduleResult.rps / echoResult.rps;
     const disturbed = (...results: LoadResult[]) =>
@@ -375,7 +413,9 @@ export async function run(): Promise<BenchReport> {
       `service: node dist/main.js, LOG_LEVEL=${logLevel}, SQLite WAL synchronous=NORMAL, dispatching paused, ${jobCount} jobs stored before GetJobStatus`,
       `GetJobStatus response: ${sampleBytes} bytes from the service, ${echo.bytes} bytes from echo (same path and codecs)`,
     );
-    for (const [label, result] of [["echo", echoResult], ["GetJobStatus", getResult], ["ScheduleJob", scheduleResult]] as const) {
+    for (const [label, result] of [
+      ["echo", echoResult], ["GetJobStatus", getResult], ["ScheduleJob", scheduleResult], ["GetJobStatus (misses)", missResult], ["GetJobStatus (dispatching)", dispatchResult],
+    ] as const) {
       if (result.otherCpuPct !== null && result.otherCpuPct > DISTURBED_PCT) {
         report.notes.push(`${label}: DISTURBED - other processes used ${result.otherCpuPct.toFixed(0)}% of a core during the window; rerun on a quiet machine`);
       }

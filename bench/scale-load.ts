@@ -20,7 +20,7 @@ import { ScheduleJobRequest } from "../src/gen/jobscheduler/v1/jobscheduler.js";
 import { validateScheduleJob } from "../src/api/validation.js";
 import type { JobRecord } from "../src/jobs/job.js";
 import { JobRegistry } from "../src/jobs/registry.js";
-import { newJobRecord } from "../src/jobs/submission.js";
+import { newJobRecord } from "../src/jobs/submission/record.js";
 import { timerHandler } from "../src/jobs/timer.js";
 import { PostgresStore } from "../src/store/postgres/postgres-store.js";
 import { SqliteStore } from "../src/store/sqlite/sqlite-store.js";

@@ -14,7 +14,8 @@
 // Knobs (env): SCALE_JOBS (1,000,000), SCALE_SECONDS (5), SCALE_CONCURRENCY (callers per
 // latency row, 1), DATABASE_URL (PostgreSQL instead of SQLite: a schema of its own, dropped
 // afterwards), SCALE_DATA_DIR (keep the loaded store there and reuse it on the next run, for
-// iterating: the SQLite file, or the name of the PostgreSQL schema, and a sample of queued ids).
+// iterating: the SQLite file, or the name of the PostgreSQL schema, and a sample of queued ids),
+// SCALE_NODE_OPTIONS (NODE_OPTIONS of the service, e.g. V8 heap flags to try against the RSS row).
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
@@ -138,6 +139,7 @@ async function run(): Promise<BenchReport> {
   const service: ChildService = await spawnService(baseEnv(dataDir, {
     LOG_LEVEL: "info",
     MAX_RUNNING_JOBS: "50",
+    ...(process.env.SCALE_NODE_OPTIONS ? { NODE_OPTIONS: process.env.SCALE_NODE_OPTIONS } : {}),
     ...(serviceUrl ? { DATABASE_URL: serviceUrl } : { SQLITE_PATH: storeEnv.SCALE_SQLITE_PATH }),
   }));
   const pid = service.process.pid!;
@@ -154,7 +156,7 @@ async function run(): Promise<BenchReport> {
     const latencies = await closedLoop(seconds, n, once);
     const cpuPerCall = (cpuMs() - cpuBefore) / latencies.count;
     rows.push([label, latencies, target, cpuPerCall]);
-    console.log(`  ${label}: p50 ${latencies.p50.toFixed(2)} ms, p99 ${latencies.p99.toFixed(2)} ms, service CPU ${cpuPerCall.toFixed(2)} ms/call (${latencies.count} calls)`);
+    console.log(`  ${label}: p50 ${latencies.p50.toFixed(2)} ms, p99 ${latencies.p99.toFixed(2)} ms, service CPU ${cpuPerCall.toFixed(2)} ms/call (${latencies.count} calls), service RSS ${(rssOf(pid) / MiB).toFixed(0)} MiB`);
     check(`${label} p99`, latencies.p99, target);
     return latencies;
   };
@@ -258,6 +260,7 @@ async function run(): Promise<BenchReport> {
       }),
     ]);
     loopMax = Math.max(loopMax, await eventLoopMaxMs(service.metricsPort));
+    console.log(`  mixed load: ${written} jobs written, service RSS ${(rssOf(pid) / MiB).toFixed(0)} MiB`);
     control.stdin.end();
     await controlDone;
     const controlMax = Number(controlOut.trim() || NaN);
@@ -273,7 +276,7 @@ async function run(): Promise<BenchReport> {
     while (Date.now() < deadline && (running = (await call<object, { running: number }>(c, c.getDispatchingStatus, {})).running) < 50) {
       await new Promise((r) => setTimeout(r, 500));
     }
-    console.log(`  ${running} runs active`);
+    console.log(`  ${running} runs active, service RSS ${(rssOf(pid) / MiB).toFixed(0)} MiB`);
     await eventLoopMaxMs(service.metricsPort);
     const busyStatus = await closedLoop(seconds, concurrency, getStatus);
     const busyList = await closedLoop(seconds, concurrency, async () => void (await list({})));

@@ -2,10 +2,12 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import { apiKeyService } from "./api/api-key-service.js";
 import { auditService } from "./api/audit-service.js";
+import { loadDeclaredSchedules } from "./api/declared-schedules.js";
 import { jobSchedulerService } from "./api/job-scheduler-service.js";
 import { RpcInstrumentation } from "./api/rpc.js";
 import { outboxService } from "./api/outbox-service.js";
 import { scheduleService } from "./api/schedule-service.js";
+import { protoJsonScheduleSpecs } from "./api/schedule-wire.js";
 import { setServing, startGrpcServer, stopGrpcServer } from "./api/server.js";
 import { QuotaAdmission } from "./auth/admission.js";
 import { AuditLog } from "./auth/audit.js";
@@ -20,10 +22,10 @@ import { RotatingServerCredentials } from "./api/tls-credentials.js";
 import type { Config } from "./config.js";
 import { systemClock, type Clock } from "./dispatch/clock.js";
 import { CallbackDelivery, DEFAULT_CALLBACK_DELIVERY } from "./dispatch/callback-delivery.js";
+import { CallbackMetrics } from "./dispatch/callback-metrics.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
 import { LimitsStore } from "./dispatch/limits-store.js";
 import { JobLifecycle } from "./dispatch/lifecycle.js";
-import { loadDeclaredSchedules } from "./dispatch/schedules/declared.js";
 import { ScheduleMetrics } from "./dispatch/schedules/metrics.js";
 import { Scheduler } from "./dispatch/schedules/scheduler.js";
 import { JobSchedulerService } from "./gen/jobscheduler/v1/jobscheduler.js";
@@ -33,17 +35,23 @@ import { createHubReporting, hubJobOptions, roundTypeLimits } from "./hub/report
 import { JobEvents } from "./jobs/job-events.js";
 import { closeServer, startHealthServer, startMetricsServer } from "./observability/http-servers.js";
 import { Metrics } from "./observability/metrics.js";
-import { createKubernetesRuntime } from "./runtime/kubernetes/index.js";
 import { LocalRuntime } from "./runtime/local/local-runtime.js";
 import type { Runtime } from "./runtime/runtime.js";
 import { openStore } from "./store/open-store.js";
+import { FencedOutbox } from "./leadership/fenced-outbox.js";
+import { LeaderWork } from "./leadership/leader-work.js";
+import { createElection } from "./leadership/create-election.js";
+import { leadershipMetrics } from "./leadership/metrics.js";
+import { ReplicaEvents } from "./dispatch/replica-events.js";
 
 export interface RunningApp {
   grpcPort: number;
   httpPort: number;
   metricsPort: number;
-  /** Graceful stop: stop accepting, let runs finish or hand them back, close the store. */
+  /** Graceful stop: stop leading (release the lease), stop accepting, let runs finish or hand them over, close the store. */
   stop(): Promise<void>;
+  /** Resolves when this replica stopped leading without a release (its lease was lost): main.ts exits, a supervisor restarts it as a follower. */
+  readonly leadershipLost: Promise<string>;
 }
 
 export interface AppOptions {
@@ -60,7 +68,9 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
   const registry = builtinRegistry({ ...hubJobOptions(config), k6: k6OptionsFromConfig(config) });
   const events = new JobEvents();
   const runtime: Runtime = config.RUNTIME === "kubernetes"
-    ? createKubernetesRuntime(config, registry, logger.child({ component: "kubernetes-runtime" }))
+    // Loaded only when chosen: @kubernetes/client-node alone holds ~27 MiB of heap and ~70 MiB of
+    // resident memory, a third of the embedded default's footprint.
+    ? (await import("./runtime/kubernetes/index.js")).createKubernetesRuntime(config, logger.child({ component: "kubernetes-runtime" }))
     : new LocalRuntime({
       collectorsDir: config.COLLECTORS_DIR,
       runsDir: join(config.DATA_DIR, "runs"),
@@ -70,7 +80,18 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
       runNice: config.LOCAL_RUN_NICE,
       logger: logger.child({ component: "local-runtime" }),
     });
-  const lifecycle = new JobLifecycle(store, registry, runtime, events, logger.child({ component: "lifecycle" }), clock);
+  // Who leads: the lease in PostgreSQL or Kubernetes; the SQLite file's single instance always does.
+  let onLost: (reason: string) => void = () => undefined;
+  const leadershipLost = new Promise<string>((resolve) => (onLost = resolve));
+  const election = await createElection(config, store, {
+    startedLeading: () => leaderWork.start(),
+    stoppedLeading: (reason) => {
+      leaderWork.abandon();
+      onLost(reason);
+    },
+  }, logger.child({ component: "leadership" }));
+  const term = election.term;
+  const lifecycle = new JobLifecycle(store, registry, runtime, events, logger.child({ component: "lifecycle" }), clock, term);
   const limits = new LimitsStore(store, {
     maxRunning: config.MAX_RUNNING_JOBS,
     maxRunningPerType: { ...roundTypeLimits(config), ...config.MAX_RUNNING_PER_TYPE },
@@ -79,40 +100,62 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
   });
   const dispatcher = new Dispatcher(
     store, registry, runtime, lifecycle, limits,
-    { pollIntervalMs: config.DISPATCH_POLL_INTERVAL, clock },
+    { pollIntervalMs: config.DISPATCH_POLL_INTERVAL, clock, term },
     logger.child({ component: "dispatcher" }),
   );
   const metrics = new Metrics(store, events, () => dispatcher.state(), clock);
   dispatcher.observe(metrics);
+  leadershipMetrics(metrics.registry, election.status);
   // A run that ends frees a slot; a job back in the queue may be admissible.
   events.subscribeAll(({ job }) => {
     if (job.state !== "STARTING" && job.state !== "RUNNING") dispatcher.wake();
   });
 
-  const hub = createHubReporting({ config, store, registry, lifecycle, events, metricsRegistry: metrics.registry, clock, logger });
+  // Outbox delivery marks are leader-only writes: they carry the term's epoch.
+  const leaderOutbox = new FencedOutbox(store.outbox, term);
+  const hub = createHubReporting({ config, store, registry, lifecycle, events, metricsRegistry: metrics.registry, clock, logger, outbox: leaderOutbox });
 
   const scheduler = new Scheduler({
-    store, registry, lifecycle, dispatcher, clock, logger: logger.child({ component: "scheduler" }),
+    store, registry, specs: protoJsonScheduleSpecs, lifecycle, dispatcher, clock, logger: logger.child({ component: "scheduler" }),
     defaultQueueTimeoutMs: config.DEFAULT_QUEUE_TIMEOUT, observer: new ScheduleMetrics(metrics.registry),
-    fanOut: hub.fanOut,
+    fanOut: hub.fanOut, term,
   });
 
   // Completion callbacks leave through the outbox, written with the job's end (callback-outbox.ts).
-  const callbacks = new CallbackDelivery(store.outbox, DEFAULT_CALLBACK_DELIVERY, logger.child({ component: "callback-delivery" }), clock);
+  const callbacks = new CallbackDelivery(
+    leaderOutbox, DEFAULT_CALLBACK_DELIVERY, logger.child({ component: "callback-delivery" }), clock, new CallbackMetrics(metrics.registry, store.outbox),
+  );
   events.subscribeAll(({ job }) => {
     if (job.state === "SUCCEEDED") callbacks.wake();
   });
 
-  await lifecycle.recover();
-  // Declared schedules are checked here; a bad SCHEDULES_FILE stops the start-up.
+  // Declared schedules are checked at load; they are upserted by the leader as it starts firing.
   const teamSchedules = hub.defaultSchedules.filter((d) => !declaredSchedules.some((s) => s.name === d.name));
-  await scheduler.start([...declaredSchedules, ...teamSchedules]).catch(async (error: unknown) => {
-    await store.close();
-    throw error;
-  });
-  await dispatcher.start();
-  hub.start();
-  callbacks.start();
+  // Only the leader recovers, dispatches, fires schedules, follows runs and delivers the outbox.
+  const leaderWork = new LeaderWork({
+    lifecycle, dispatcher, hub, callbacks, runtime,
+    scheduler: { start: () => scheduler.start([...declaredSchedules, ...teamSchedules]), stop: () => scheduler.stop() },
+    // A replica of several (PostgreSQL) leaves its runs to the next leader; the single instance stops them.
+    handOverRuns: election.kind !== "sole",
+    shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT,
+  }, logger.child({ component: "leader" }));
+
+  // What the other replicas commit (PostgreSQL): followed jobs' events, wake-ups, cancels, settings.
+  const replicaEvents = new ReplicaEvents(store, events, {
+    jobChanged: () => {
+      if (term.valid()) dispatcher.wake();
+    },
+    cancelRequested: (jobId) => {
+      if (term.valid()) void lifecycle.stopRequested(jobId).catch((error: unknown) => logger.error({ err: error, jobId }, "stopping a run cancelled on another replica failed"));
+    },
+    schedulesChanged: () => {
+      if (term.valid()) scheduler.wake();
+    },
+    settingsChanged: () => void dispatcher.reload().catch((error: unknown) => logger.error({ err: error }, "reading changed dispatch settings failed")),
+  }, logger.child({ component: "replica-events" }));
+  // Every replica answers with the stored pause and limits, leader or not.
+  await dispatcher.reload();
+  await replicaEvents.start();
 
   // Authentication, authorization and audit (src/auth/): every RPC passes the guard in rpc.ts.
   const authLogger = logger.child({ component: "auth" });
@@ -152,7 +195,11 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
 
   const rpc = new RpcInstrumentation(logger, metrics, guard);
   const service = jobSchedulerService(
-    { store, registry, lifecycle, dispatcher, events, cancelWaitMs: config.CANCEL_WAIT, defaultQueueTimeoutMs: config.DEFAULT_QUEUE_TIMEOUT, maxScheduleHorizonMs: config.MAX_SCHEDULE_HORIZON, clock },
+    { store, registry, lifecycle, dispatcher, events, cancelWaitMs: config.CANCEL_WAIT, defaultQueueTimeoutMs: config.DEFAULT_QUEUE_TIMEOUT, maxScheduleHorizonMs: config.MAX_SCHEDULE_HORIZON, clock,
+      leadership: () => {
+        const status = election.status();
+        return { leader: status.holder, leading: status.role === "leader" };
+      } },
     rpc,
     scheduleService(scheduler, rpc),
     outboxService(rpc, { outbox: store.outbox, delivery: { wake: () => { hub.delivery?.wake(); callbacks.wake(); } }, clock }),
@@ -174,8 +221,23 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
   tls?.start();
   const metricsServer = await startMetricsServer(config.METRICS_PORT, config.HTTP_HOST, metrics.registry);
   setServing(grpc.health, true);
+  // Ports first: a replica that cannot serve never touches runs. Then the first try for the lease;
+  // one that wins recovers before it says it is ready (a restarted single instance has its runs back).
+  try {
+    await election.start();
+  } catch (error) {
+    await leaderWork.stop().catch(() => undefined);
+    await election.release().catch(() => undefined);
+    await replicaEvents.stop();
+    await Promise.all([stopGrpcServer(grpc.server, 0), closeServer(health.server), closeServer(metricsServer.server)]);
+    await store.close();
+    throw error;
+  }
   logger.info(
-    { grpcPort: grpc.port, httpPort: health.port, metricsPort: metricsServer.port, store: store.kind, runtime: runtime.name },
+    {
+      grpcPort: grpc.port, httpPort: health.port, metricsPort: metricsServer.port, store: store.kind, runtime: runtime.name,
+      role: election.status().role, leader: election.status().holder, lease: election.kind,
+    },
     "jobscheduler ready",
   );
 
@@ -183,21 +245,27 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
     grpcPort: grpc.port,
     httpPort: health.port,
     metricsPort: metricsServer.port,
+    leadershipLost,
     async stop() {
       if (stopping) return;
       stopping = true;
       logger.info("shutting down");
       setServing(grpc.health, false);
-      await stopGrpcServer(grpc.server, 2000);
-      await scheduler.stop();
-      await dispatcher.stop();
-      await runtime.shutdown(config.SHUTDOWN_TIMEOUT);
-      await hub.stop();
-      await callbacks.stop();
+      if (election.kind === "sole") {
+        await stopGrpcServer(grpc.server, 2000);
+        await leaderWork.stop();
+      } else {
+        // The leader finishes its admissions, hands its runs over and releases the lease first, so a
+        // follower leads at once (told by NOTIFY on PostgreSQL); the API is served meanwhile.
+        await leaderWork.stop();
+        await election.release();
+        await stopGrpcServer(grpc.server, 2000);
+      }
       tls?.stop();
       await keys.stop();
       await audit.stop();
       await Promise.all([closeServer(health.server), closeServer(metricsServer.server)]);
+      await replicaEvents.stop();
       await store.close();
       logger.info("stopped");
     },

@@ -114,6 +114,16 @@ export const configSchema = z.object({
   LOCAL_PASS_ENV: list("PATH,TZ,LANG,LC_ALL,NODE_EXTRA_CA_CERTS,HTTP_PROXY,HTTPS_PROXY,NO_PROXY"),
   /** Local runtime: the nice value (0-19) of runs, so busy runs never starve the service's own event loop (0 = same priority as the service). */
   LOCAL_RUN_NICE: z.coerce.number().int().min(0).max(19).default(10),
+  // Leader election (docs/architecture.md, Leadership): on PostgreSQL any number of replicas serve the API and
+  // one leader dispatches. Defaults are client-go's; the fast values 5s / 3s / 1s fail over in about 5 s.
+  /** This replica's name as the lease holder (the pod name: set it from the downward API); default the host name. */
+  POD_NAME: z.string().regex(/^[\x21-\x7e]{1,253}$/, "must be a name of 1-253 printable characters without spaces").optional(),
+  /** How long a lease holds without renewal: a crashed leader is replaced this long after its last renewal (fast: 5s). */
+  LEADER_ELECTION_LEASE_DURATION: duration("15s"),
+  /** The leader stops leading when it could not renew for this long; shorter than the lease duration (fast: 3s). */
+  LEADER_ELECTION_RENEW_DEADLINE: duration("10s"),
+  /** How often the leader renews and followers try for the lease (fast: 1s). */
+  LEADER_ELECTION_RETRY_PERIOD: duration("2s"),
   // The Kubernetes runtime (docs/kubernetes-runtime.md). Credentials: K8S_API_SERVER + K8S_TOKEN_FILE,
   // else KUBECONFIG, else the in-cluster service account.
   /** A kubeconfig file; setting it selects the Kubernetes runtime unless RUNTIME says otherwise. */
@@ -199,6 +209,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const config: Config = { ...result.data, RUNTIME: result.data.RUNTIME ?? defaultRuntime(present) };
     const missing: string[] = [];
     if (config.RUNTIME === "kubernetes" && !config.JOB_IMAGE) missing.push("JOB_IMAGE: is required when RUNTIME is kubernetes (the service's own image, which holds dist/collectors)");
+    if (config.LEADER_ELECTION_RENEW_DEADLINE >= config.LEADER_ELECTION_LEASE_DURATION) missing.push("LEADER_ELECTION_RENEW_DEADLINE: must be shorter than LEADER_ELECTION_LEASE_DURATION (the leader stops before the others may take over)");
+    if (config.LEADER_ELECTION_RETRY_PERIOD >= config.LEADER_ELECTION_RENEW_DEADLINE) missing.push("LEADER_ELECTION_RETRY_PERIOD: must be shorter than LEADER_ELECTION_RENEW_DEADLINE (several renewals fit in the deadline)");
     if (config.K8S_API_SERVER && !config.K8S_TOKEN_FILE) missing.push("K8S_TOKEN_FILE: is required with K8S_API_SERVER (a file holding the bearer token)");
     if (Boolean(config.TLS_CERT_FILE) !== Boolean(config.TLS_KEY_FILE)) missing.push(`${config.TLS_CERT_FILE ? "TLS_KEY_FILE" : "TLS_CERT_FILE"}: is required with ${config.TLS_CERT_FILE ? "TLS_CERT_FILE" : "TLS_KEY_FILE"} (TLS needs both)`);
     if (config.TLS_CLIENT_CA_FILE && !config.TLS_CERT_FILE) missing.push("TLS_CERT_FILE: is required with TLS_CLIENT_CA_FILE (client certificates need TLS)");

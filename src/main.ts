@@ -12,6 +12,8 @@ try {
 }
 
 const logger = createLogger(config.LOG_LEVEL);
+/** EX_TEMPFAIL: not a failure of the replica, which can lead again after a restart. */
+const LEADERSHIP_LOST_EXIT = 75;
 try {
   const app = await startApp(config, logger);
   let signals = 0;
@@ -30,6 +32,13 @@ try {
       },
     );
   };
+  // client-go's convention: a replica that lost its lease exits, and its supervisor (Kubernetes)
+  // starts it again as a follower, with no state of the lost term left in memory.
+  void app.leadershipLost.then((reason) => {
+    logger.error({ reason }, "leadership lost: exiting so that this replica restarts as a follower");
+    setTimeout(() => process.exit(LEADERSHIP_LOST_EXIT), 3000).unref();
+    app.stop().finally(() => process.exit(LEADERSHIP_LOST_EXIT));
+  });
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
 } catch (error) {

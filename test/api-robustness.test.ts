@@ -236,6 +236,7 @@ describe("valid requests that used to get INTERNAL", () => {
     it(`ListJobs states [${value}] and ListOutbox states [${value}] are INVALID_ARGUMENT`, async () => {
       expectStatus(await raw.call("ListJobs", encodeJson("ListJobsRequest", { states: [value] })), status.INVALID_ARGUMENT, /^states\[0\]: /);
       expectStatus(await raw.call("ListOutbox", encodeJson("ListOutboxRequest", { states: [value] })), status.INVALID_ARGUMENT, /^states\[0\]: /);
+      expectStatus(await raw.call("ListOutbox", encodeJson("ListOutboxRequest", { kinds: [value] })), status.INVALID_ARGUMENT, /^kinds\[0\]: /);
     });
 
     it(`overlap_policy and catchup_policy ${value} are INVALID_ARGUMENT`, async () => {

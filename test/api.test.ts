@@ -1,8 +1,8 @@
 import { Metadata, status, type ServiceError, type StatusObject } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CriteriaType, JobState, ListJobsRequest, ListOutboxRequest, OutboxItemState, ScheduleJobRequest, type Job } from "../src/gen/jobscheduler/v1/jobscheduler.js";
+import { CriteriaType, JobState, ListJobsRequest, ListOutboxRequest, OutboxItemKind, OutboxItemState, ScheduleJobRequest, type Job } from "../src/gen/jobscheduler/v1/jobscheduler.js";
 import { startHttpTarget } from "./support/http-target.js";
-import { call, cleanup, collect, startService, waitFor, type TestService } from "./support/service.js";
+import { call, cleanup, collect, metricValue, startService, waitFor, type TestService } from "./support/service.js";
 
 let service: TestService;
 
@@ -98,7 +98,14 @@ describe("a timer job end to end", () => {
         const { items } = await call(service.client, service.client.listOutbox, ListOutboxRequest.fromPartial({ pageSize: 100 }));
         return items.find((i) => i.jobId === job!.id && i.state === OutboxItemState.OUTBOX_ITEM_STATE_DELIVERED);
       });
-      expect(item).toMatchObject({ attempts: 1, criteriaType: CriteriaType.CRITERIA_TYPE_UNSPECIFIED, teamSlug: "" });
+      expect(item).toMatchObject({ attempts: 1, criteriaType: CriteriaType.CRITERIA_TYPE_UNSPECIFIED, teamSlug: "", kind: OutboxItemKind.OUTBOX_ITEM_KIND_CALLBACK, targetUrl: `${target.url}/timer-done` });
+      const ofKind = async (kind: OutboxItemKind) =>
+        (await call(service.client, service.client.listOutbox, ListOutboxRequest.fromPartial({ pageSize: 100, kinds: [kind] }))).items.map((i) => i.id);
+      expect(await ofKind(OutboxItemKind.OUTBOX_ITEM_KIND_CALLBACK)).toContain(item.id);
+      expect(await ofKind(OutboxItemKind.OUTBOX_ITEM_KIND_CRITERIA)).not.toContain(item.id);
+      const metrics = await (await fetch(`http://127.0.0.1:${service.app.metricsPort}/metrics`)).text();
+      expect(metrics).toMatch(/^jobscheduler_callback_deliveries_total\{outcome="delivered"\} [1-9]/m);
+      expect(metrics).toMatch(/^jobscheduler_callback_outbox_items\{state="DELIVERED"\} [1-9]/m);
       expect(target.requests).toHaveLength(1);
       expect(target.requests[0].method).toBe("POST");
       expect(target.requests[0].url).toBe("/timer-done");
@@ -319,8 +326,11 @@ describe("dispatching controls", () => {
   it("holds jobs while paused, survives as a stored flag, and runs them on resume", async () => {
     const paused = await call(service.client, service.client.pauseDispatching, { reason: "maintenance" });
     expect(paused).toMatchObject({ paused: true, pausedReason: "maintenance" });
+    const passes = () => metricValue(service.app.metricsPort, "jobscheduler_dispatch_passes_total");
     const { job } = await schedule(timerRequest({}, { ms: 50 }));
-    await new Promise((r) => setTimeout(r, 600));
+    // Two more passes: at least one began after the job was stored, and left it queued.
+    const before = await passes();
+    await waitFor(async () => (await passes()) >= before + 2, 10_000, 20);
     expect(JobState[(await getJob(job!.id)).state]).toBe("JOB_STATE_QUEUED");
     const status1 = await call(service.client, service.client.getDispatchingStatus, {});
     expect(status1.queued).toBeGreaterThanOrEqual(1);

@@ -52,7 +52,7 @@ const audit = (at: number, overrides: Partial<AuditEventRecord> = {}): AuditEven
 });
 
 const schedule = (id: string, name: string, spec: Partial<ScheduleSpec>): ScheduleRecord => ({
-  id, name, spec: ScheduleSpec.fromPartial({ name, cron: "0 0 1 1 *", ...spec }), paused: false, pausedReason: "",
+  id, name, spec: ScheduleSpec.toJSON(ScheduleSpec.fromPartial({ name, cron: "0 0 1 1 *", ...spec })) as Record<string, unknown>, paused: false, pausedReason: "",
   nextFireAt: null, lastFireAt: null, fires: 0, misses: 0, skips: 0, source: "api", createdAt: BASE, updatedAt: BASE,
 });
 

@@ -1,10 +1,11 @@
 // Crash consistency: the real service as a child process, a client submitting a stream of timer
-// jobs with idempotency keys and completion callbacks, `kill -9` at random moments (some during
+// jobs with idempotency keys and completion callbacks, `kill -9` at random moments (of the service
+// alone, or of the service and its runs as a dying container does; some during
 // start-up, i.e. during recovery), unanswered requests resubmitted with the same key, then:
 // every acknowledged job exactly once, none stuck, no attempt's workload started twice, one
 // callback per succeeded job (by Idempotency-Key), and an intact SQLite file.
 // CRASH_TRIALS (default 10, split between the stores) and CRASH_SEED (default 1) for longer runs.
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import pg from "pg";
@@ -129,9 +130,21 @@ class Trial {
     }
   }
 
-  async kill(service = this.service!): Promise<void> {
+  /**
+   * kill -9 of the service; with `runsToo`, of its runs as well, in the same instant (a container
+   * or node dying): they are in process groups of their own, so killing the service spares them.
+   */
+  async kill(runsToo: boolean, service = this.service!): Promise<void> {
     service.client.close();
+    const runs = runsToo ? runProcesses(this.dataDir) : [];
     service.process.kill("SIGKILL");
+    for (const pid of runs) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // ended meanwhile
+      }
+    }
     await service.exited;
   }
 
@@ -258,6 +271,21 @@ function serviceProcesses(dataDir: string): number[] {
   return pids;
 }
 
+/** The processes of the service's runs: their working directory is their run directory under DATA_DIR/runs. */
+function runProcesses(dataDir: string): number[] {
+  const runsDir = join(dataDir, "runs") + "/";
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readlinkSync(`/proc/${entry}/cwd`).startsWith(runsDir)) pids.push(Number(entry));
+    } catch {
+      // gone, or not ours
+    }
+  }
+  return pids;
+}
+
 async function withPostgres<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: POSTGRES_URL });
   await client.connect();
@@ -273,9 +301,12 @@ async function runTrial(store: string, index: number, tally: Tally, databaseUrl?
   const rng = random(SEED * 1000 + index);
   const trial = new Trial(store, index, rng, databaseUrl);
   await trial.start();
-  // Runs in flight, some ended, callbacks pending: kill -9 at a random moment.
+  // Runs in flight, some ended, callbacks pending: kill -9 at a random moment; in half the trials
+  // the runs die too (recovery then has only what they left on disk), in the other half they
+  // outlive the service (recovery adopts them).
   const killAt = sleep(300 + rng() * 2200);
-  await Promise.all([trial.submitUntil(killAt), killAt.then(() => trial.kill())]);
+  const runsToo = rng() < 0.5;
+  await Promise.all([trial.submitUntil(killAt), killAt.then(() => trial.kill(runsToo))]);
   // Some restarts die too, during start-up (recovery) or soon after.
   if (rng() < 0.35) await trial.startKilledAfter(100 + rng() * 1500);
   await trial.start();

@@ -17,6 +17,8 @@ import { PassThrough } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   COMPLETION_INDEX,
+  DEFAULT_TIMING,
+  FAST_TIMING,
   outcome,
   startFakeKube,
   type FakeKube,
@@ -24,6 +26,7 @@ import {
   type StoredConfigMap,
   type StoredJob,
   type StoredPod,
+  type StoreEvent,
 } from "./support/fake-kube/index.js";
 
 const NS = "jobscheduler-jobs";
@@ -490,6 +493,152 @@ describe("watch", () => {
   });
 });
 
+describe("history, lists and resourceVersions (as kube-apiserver serves them)", () => {
+  const configMaps = (names: Array<string | undefined>) => names.filter((n): n is string => n !== undefined).sort();
+
+  it("ages history out: a watch from a resourceVersion older than the watch history gets 410 (an ERROR event, or the request answered 410), a recent one resumes", async () => {
+    // 5 API seconds of watch history = 100 ms here.
+    const aging = await startFakeKube({ fast: true, timing: { watchHistorySeconds: 5 }, rbac: { yaml: TEST_RBAC } });
+    try {
+      const admin = aging.kubeConfig({ admin: true });
+      const acore = admin.makeApiClient(CoreV1Api);
+      const listed = Number((await acore.listNamespacedConfigMap({ namespace: NS })).metadata?.resourceVersion);
+      await acore.createNamespacedConfigMap({ namespace: NS, body: { metadata: { name: "early" } } });
+      const watchFrom = (resourceVersion: number) => {
+        const events: Array<{ type: string; obj: StatusBody & V1ConfigMap }> = [];
+        let handle: { abort(): void } | undefined;
+        const ended = new Promise<unknown>((resolve) => {
+          void new Watch(admin)
+            .watch(`/api/v1/namespaces/${NS}/configmaps`, { resourceVersion: String(resourceVersion) }, (type, obj: StatusBody & V1ConfigMap) => events.push({ type, obj }), resolve)
+            .then((h) => (handle = h), resolve);
+        });
+        return { events, ended, stop: () => handle?.abort() };
+      };
+      // Within the history: the change is replayed.
+      const recent = watchFrom(listed);
+      await aging.waitFor(() => recent.events.length === 1);
+      expect(recent.events[0]).toMatchObject({ type: "ADDED", obj: { metadata: { name: "early" } } });
+      recent.stop();
+
+      await aging.waitFor(() => aging.watchableFrom > listed, 2000, "the history to age past the list");
+      const old = watchFrom(listed);
+      await old.ended;
+      expect(old.events.map((e) => [e.type, e.obj.code, e.obj.reason])).toEqual([["ERROR", 410, "Expired"]]);
+      expect(old.events[0].obj.message).toBe(`too old resource version: ${listed} (${aging.watchableFrom})`);
+      // From the current version a watch still resumes, however quiet the history has been.
+      const current = watchFrom(aging.resourceVersion);
+      await acore.createNamespacedConfigMap({ namespace: NS, body: { metadata: { name: "later" } } });
+      await aging.waitFor(() => current.events.length === 1);
+      expect(current.events[0]).toMatchObject({ type: "ADDED", obj: { metadata: { name: "later" } } });
+      current.stop();
+
+      aging.faults.expireNextWatch(1, "response");
+      const refused = watchFrom(aging.resourceVersion);
+      expect(await refused.ended).toMatchObject({ statusCode: 410 });
+    } finally {
+      await aging.close();
+    }
+  });
+
+  it("lists at a resourceVersion: unset and NotOlderThan answer the current state, Exact (or a version with limit) the state then; 410 once compacted", async () => {
+    const acore = fake.kubeConfig({ admin: true }).makeApiClient(CoreV1Api);
+    await acore.createNamespacedConfigMap({ namespace: NS, body: { metadata: { name: "a" } } });
+    const afterA = (await acore.createNamespacedConfigMap({ namespace: NS, body: { metadata: { name: "b" } } })).metadata!.resourceVersion!;
+    await acore.deleteNamespacedConfigMap({ name: "a", namespace: NS });
+    await acore.createNamespacedConfigMap({ namespace: NS, body: { metadata: { name: "c" } } });
+    const now = String(fake.resourceVersion);
+    const names = async (options: { resourceVersion?: string; resourceVersionMatch?: string; limit?: number }) => {
+      const list = await acore.listNamespacedConfigMap({ namespace: NS, ...options });
+      return { names: configMaps(list.items.map((i) => i.metadata?.name)), rv: list.metadata?.resourceVersion, next: list.metadata?._continue };
+    };
+    expect(await names({})).toEqual({ names: ["b", "c"], rv: now, next: undefined });
+    expect(await names({ resourceVersion: "0" })).toMatchObject({ names: ["b", "c"] });
+    expect(await names({ resourceVersion: afterA, resourceVersionMatch: "NotOlderThan" })).toEqual({ names: ["b", "c"], rv: now, next: undefined });
+    expect(await names({ resourceVersion: afterA })).toEqual({ names: ["b", "c"], rv: now, next: undefined });
+    expect(await names({ resourceVersion: afterA, resourceVersionMatch: "Exact" })).toEqual({ names: ["a", "b"], rv: afterA, next: undefined });
+    // A non-zero version with a limit is Exact too (the legacy rule), and pages carry on from that snapshot.
+    const page = await names({ resourceVersion: afterA, limit: 1 });
+    expect(page).toMatchObject({ names: ["a"], rv: afterA, next: expect.any(String) });
+    const rest = await acore.listNamespacedConfigMap({ namespace: NS, _continue: page.next, limit: 5 });
+    expect([rest.items.map((i) => i.metadata?.name), rest.metadata?.resourceVersion]).toEqual([["b"], afterA]);
+
+    fake.compactHistory();
+    const gone = await apiError(acore.listNamespacedConfigMap({ namespace: NS, resourceVersion: afterA, resourceVersionMatch: "Exact" }));
+    expect([gone.code, gone.status.reason, gone.status.message]).toEqual([410, "Expired", "The resourceVersion for the provided list is too old."]);
+    expect(await names({ resourceVersion: afterA })).toMatchObject({ names: ["b", "c"], rv: now });
+  });
+
+  it("waits for a resourceVersion it has not reached (3 API seconds), then answers 504 Too large resource version", async () => {
+    // Real seconds here: the wait must outlast a create on a busy machine.
+    const waiter = await startFakeKube({ fast: true, timing: { msPerSecond: 1000 }, rbac: false });
+    try {
+      const wcore = waiter.kubeConfig().makeApiClient(CoreV1Api);
+      const next = waiter.resourceVersion + 1;
+      const waiting = wcore.listNamespacedConfigMap({ namespace: NS, resourceVersion: String(next), resourceVersionMatch: "NotOlderThan" });
+      await waiter.waitFor(() => waiter.requests.some((r) => r.verb === "list" && r.query.resourceVersion === String(next)));
+      await wcore.createNamespacedConfigMap({ namespace: NS, body: { metadata: { name: "arrives" } } });
+      const answered = await waiting;
+      expect([answered.items.map((i) => i.metadata?.name), answered.metadata?.resourceVersion]).toEqual([["arrives"], String(next)]);
+
+      const far = waiter.resourceVersion + 1000;
+      const tooLarge = await apiError(wcore.listNamespacedConfigMap({ namespace: NS, resourceVersion: String(far) }));
+      expect([tooLarge.code, tooLarge.status.reason, tooLarge.status.message]).toEqual([504, "Timeout", `Too large resource version: ${far}, current: ${waiter.resourceVersion}`]);
+      expect(tooLarge.headers["retry-after"]).toBe("1");
+    } finally {
+      await waiter.close();
+    }
+  });
+
+  it("refuses list options kube-apiserver refuses: 422 naming resourceVersionMatch, 400 for a version with continue", async () => {
+    const acore = fake.kubeConfig({ admin: true }).makeApiClient(CoreV1Api);
+    const cases: Array<[Parameters<CoreV1Api["listNamespacedConfigMap"]>[0], number, string]> = [
+      [{ namespace: NS, resourceVersionMatch: "Exact" }, 422, "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided"],
+      [{ namespace: NS, resourceVersion: "0", resourceVersionMatch: "Exact" }, 422, 'resourceVersionMatch: Forbidden: resourceVersionMatch "exact" is forbidden for resourceVersion "0"'],
+      [{ namespace: NS, resourceVersion: "5", resourceVersionMatch: "Newest" }, 422, 'resourceVersionMatch: Unsupported value: "Newest": supported values: "Exact", "NotOlderThan", ""'],
+      [{ namespace: NS, resourceVersion: "5", _continue: "eyJydiI6MSwiYWZ0ZXIiOiIifQ" }, 400, "specifying resource version is not allowed when using continue"],
+      [{ namespace: NS, resourceVersion: "abc" }, 400, 'resourceVersion: Invalid value: "abc": must be a non-negative integer'],
+    ];
+    for (const [options, code, message] of cases) {
+      const refused = await apiError(acore.listNamespacedConfigMap(options));
+      expect([refused.code, refused.status.message]).toEqual([code, code === 422 ? `ListOptions.meta.k8s.io "" is invalid: ${message}` : message]);
+      if (code === 422) expect(refused.status.details?.causes?.[0]).toMatchObject({ field: "resourceVersionMatch" });
+    }
+  });
+
+  it("pages with continue tokens from the first page's snapshot; a token older than the compaction gets 410 with a token to go on, and a fresh list recovers", async () => {
+    // Compaction every 50 API seconds = 1 s here (the first two pages must come within it).
+    const compacting = await startFakeKube({ fast: true, timing: { compactionSeconds: 50 }, rbac: false });
+    try {
+      const ccore = compacting.kubeConfig().makeApiClient(CoreV1Api);
+      for (const name of ["p1", "p2", "p3", "p4", "p5"]) await ccore.createNamespacedConfigMap({ namespace: NS, body: { metadata: { name } } });
+      const first = await ccore.listNamespacedConfigMap({ namespace: NS, limit: 2 });
+      expect([first.items.map((i) => i.metadata?.name), first.metadata?.remainingItemCount]).toEqual([["p1", "p2"], 3]);
+      await ccore.deleteNamespacedConfigMap({ name: "p3", namespace: NS });
+      await ccore.createNamespacedConfigMap({ namespace: NS, body: { metadata: { name: "p6" } } });
+      // The snapshot of the first page: p3 is still there, p6 not yet.
+      const second = await ccore.listNamespacedConfigMap({ namespace: NS, limit: 2, _continue: first.metadata?._continue });
+      expect(second.items.map((i) => i.metadata?.name)).toEqual(["p3", "p4"]);
+      expect(second.metadata?.resourceVersion).toBe(first.metadata?.resourceVersion);
+
+      const issuedAt = Number(first.metadata?.resourceVersion);
+      await compacting.waitFor(() => compacting.compactedTo > issuedAt, 2000, "a compaction past the first page");
+      const expired = await apiError(ccore.listNamespacedConfigMap({ namespace: NS, limit: 2, _continue: second.metadata?._continue }));
+      expect([expired.code, expired.status.reason]).toEqual([410, "Expired"]);
+      expect(expired.status.message).toMatch(/^The provided continue parameter is too old to display a consistent list result/);
+      const inconsistent = (expired.status as StatusBody & { metadata: { continue?: string } }).metadata.continue;
+      expect(inconsistent).toEqual(expect.any(String));
+      // Its token goes on at the latest state (p5, then p6 that came after the first page).
+      const rest = await ccore.listNamespacedConfigMap({ namespace: NS, limit: 2, _continue: inconsistent });
+      expect(rest.items.map((i) => i.metadata?.name)).toEqual(["p5", "p6"]);
+      // A fresh list recovers the consistent state.
+      const fresh = await ccore.listNamespacedConfigMap({ namespace: NS });
+      expect(fresh.items.map((i) => i.metadata?.name)).toEqual(["p1", "p2", "p4", "p5", "p6"]);
+    } finally {
+      await compacting.close();
+    }
+  });
+});
+
 describe("job controller and kubelet", () => {
   it("runs a Job to Complete with a termination message readable from the pod status", async () => {
     fake.scriptPods({ job: "ok" }, outcome.succeed('{"status":"passed","score":1}', { log: "line one\nline two\n" }));
@@ -717,6 +866,41 @@ describe("deletion and garbage collection", () => {
     expect(fake.get("ConfigMap", NS, "fg-script")).toBeUndefined();
   });
 
+  it("Foreground propagation holds the Job (deletionTimestamp, foregroundDeletion) while its pod takes its grace period", async () => {
+    // A container that ignores SIGTERM is killed at the end of its grace period (5 API s = 100 ms).
+    fake.scriptPods({ job: "graceful" }, outcome.hang({ ignoreSigterm: true }));
+    await batch.createNamespacedJob({ namespace: NS, body: jobManifest("graceful", (j) => (j.spec!.template.spec!.terminationGracePeriodSeconds = 5)) });
+    const pod = await fake.waitFor(() => fake.podsOf(NS, "graceful").find((p) => p.status?.phase === "Running"));
+    const seen: string[] = [];
+    const record = (event: StoreEvent): void => {
+      const o = event.object as StoredPod;
+      if (event.kind === "Job" && o.metadata.name === "graceful") seen.push(`Job ${event.type}${o.metadata.deletionTimestamp ? " marked" : ""}`);
+      if (event.kind === "Pod" && o.metadata.name === pod.metadata.name) {
+        const exit = o.status?.containerStatuses?.[0]?.state?.terminated?.exitCode;
+        seen.push(`Pod ${event.type}${o.metadata.deletionTimestamp ? " terminating" : ""}${exit !== undefined ? ` exit ${exit}` : ""}`);
+      }
+    };
+    fake.events.on("change", record);
+    try {
+      await batch.deleteNamespacedJob({ name: "graceful", namespace: NS, propagationPolicy: "Foreground" });
+      expect(fake.get<StoredJob>("Job", NS, "graceful")?.metadata).toMatchObject({ finalizers: ["foregroundDeletion"], deletionTimestamp: expect.any(String) });
+      await fake.waitFor(() => !fake.get("Job", NS, "graceful"), 3000, "foreground deletion");
+    } finally {
+      fake.events.off("change", record);
+    }
+    // From the mark on (the controller may write the Job's status before it).
+    const fromMark = seen.slice(seen.indexOf("Job MODIFIED marked"));
+    const distinct = fromMark.filter((line, i) => line !== fromMark[i - 1]);
+    expect(distinct).toEqual([
+      "Job MODIFIED marked",
+      "Pod MODIFIED terminating",
+      "Pod MODIFIED terminating exit 137",
+      "Pod DELETED terminating exit 137",
+      "Job MODIFIED marked",
+      "Job DELETED marked",
+    ]);
+  });
+
   it("Orphan (the batch/v1 default) leaves pods and ConfigMaps without the owner reference", async () => {
     await runningJobWithConfigMap("orphan");
     await batch.deleteNamespacedJob({ name: "orphan", namespace: NS });
@@ -813,6 +997,30 @@ describe("load: latency, flow control, a resetting proxy (on by default)", () =>
     const quiet = await startFakeKube({ quiet: true });
     expect([quiet.watchResetMs, quiet.latency, quiet.flowControl]).toEqual([0, undefined, undefined]);
     await quiet.close();
+  });
+
+  it("starts and runs pods for hundreds of ms by default (a real cluster's pace); fast: true is the unit tests' mode", async () => {
+    const real = await startFakeKube({ quiet: true, rbac: false });
+    try {
+      expect(real.timing).toEqual(DEFAULT_TIMING);
+      expect(real.timing.podStartMs).toBeGreaterThanOrEqual(300);
+      expect(real.timing.podRunMs).toBeGreaterThanOrEqual(300);
+      const rbatch = real.kubeConfig().makeApiClient(BatchV1Api);
+      await rbatch.createNamespacedJob({ namespace: NS, body: jobManifest("paced") });
+      const created = performance.now();
+      const running = await real.waitFor(() => real.podsOf(NS, "paced").find((p) => p.status?.phase === "Running"));
+      const runningAt = performance.now();
+      expect(running.status?.startTime).toEqual(expect.any(String));
+      await real.waitForJobCondition(NS, "paced", "Complete");
+      // Lower bounds only: what the fake promises, whatever the machine's load adds.
+      expect(runningAt - created).toBeGreaterThanOrEqual(real.timing.podStartMs - 20);
+      expect(performance.now() - runningAt).toBeGreaterThanOrEqual(real.timing.podRunMs - 20);
+    } finally {
+      await real.close();
+    }
+    const fast = await startFakeKube({ fast: true, rbac: false });
+    expect(fast.timing).toEqual(FAST_TIMING);
+    await fast.close();
   });
 });
 

@@ -15,7 +15,7 @@ import {
 import { PLACEHOLDER } from "../src/hub/default-schedules.js";
 import { FakeGitHub } from "./support/fake-github.js";
 import { FakeHub, newApiKey } from "./support/fake-hub.js";
-import { call, cleanup, startService, tempDir, waitFor, type TestService } from "./support/service.js";
+import { call, cleanup, metricValue, startService, tempDir, waitFor, type TestService } from "./support/service.js";
 
 const HACKATHON = "hl-2025";
 const HOUR = 3_600_000;
@@ -308,7 +308,10 @@ describe("delivery when the Hub is down, when the service restarts, and when ite
       hub.down(0);
       second = await startService(serviceEnv(), dataDir);
       await waitFor(async () => budgetTeams.every((t) => hub.current(t.slug, "BUDGET_TRACKING")?.metrics?.totalSpent === 123456), 15_000, 100);
-      await new Promise((r) => setTimeout(r, 700));
+      // The worker's next pass after every report arrived found nothing more to send.
+      const idlePasses = () => metricValue(second!.app.metricsPort, "jobscheduler_hub_delivery_passes_total", { result: "idle" });
+      const idleBefore = await idlePasses();
+      await waitFor(async () => (await idlePasses()) > idleBefore, 10_000, 50);
       for (const t of budgetTeams) expect(hub.historyOf(t.slug, "BUDGET_TRACKING").length - historyBefore.get(t.slug)!).toBe(1);
       expect((await outbox(second.client, [OutboxItemState.OUTBOX_ITEM_STATE_PENDING])).length).toBe(0);
     } finally {

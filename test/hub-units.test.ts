@@ -2,6 +2,7 @@
 // planning, default schedules, settings) and the Hub client against the Hub stand-in.
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { jobRequestFromWire, jobRequestToWire } from "../src/api/job-request-wire.js";
 import { ConfigError, loadConfig } from "../src/config.js";
 import { validateScheduleSpec } from "../src/dispatch/schedules/spec.js";
 import { CriteriaType, ScheduleJobRequest } from "../src/gen/jobscheduler/v1/jobscheduler.js";
@@ -153,14 +154,17 @@ const teams: TeamInputs[] = [
 ];
 
 describe("team rounds", () => {
-  const template = (spec: ScheduleJobRequest["spec"], extra: Partial<ScheduleJobRequest> = {}) => ScheduleJobRequest.fromPartial({ name: "round", spec, labels: { a: "b" }, ...extra });
+  // Templates are written as the wire messages they come from, and read back the same way.
+  const template = (spec: ScheduleJobRequest["spec"], extra: Partial<ScheduleJobRequest> = {}) =>
+    jobRequestFromWire(ScheduleJobRequest.fromPartial({ name: "round", spec, labels: { a: "b" }, ...extra }));
+  const wire = jobRequestToWire;
 
   it("fills each team's input, binding and criteria; teams without a usable input are NO_DATA with the reason", () => {
     const deploy = planTeamRound(template({ $case: "httpCheck", value: { baseUrl: "", endpoints: [] } }), teams, 0);
     expect(deploy.criteriaType).toBe("DEPLOYED_SOLUTION");
     expect(deploy.submissions).toHaveLength(1);
     const [alpha] = deploy.submissions;
-    expect(alpha.request).toMatchObject({
+    expect(wire(alpha.request)).toMatchObject({
       name: "round alpha", team: { slug: "alpha", hackathonId: "h" }, criteriaType: CriteriaType.CRITERIA_TYPE_DEPLOYED_SOLUTION,
       labels: { a: "b", "hackload.kz/criteria": "deployed-solution" }, spec: { $case: "httpCheck", value: { baseUrl: "https://alpha.kz/" } },
     });
@@ -169,10 +173,10 @@ describe("team rounds", () => {
       ["Гамма", 'ENDPOINT_URL "ftp://gamma" is not an http(s) URL'],
     ]);
     const code = planTeamRound(template({ $case: "gitActivity", value: { repoUrl: "" } }), teams, 0);
-    expect(code.submissions[0].request.spec).toMatchObject({ value: { repoUrl: "https://github.com/alpha/app" } });
+    expect(wire(code.submissions[0].request).spec).toMatchObject({ value: { repoUrl: "https://github.com/alpha/app" } });
     expect(code.noData.map((n) => n.reason)).toEqual(['Repo "https://gitlab.com/b/app" is not a GitHub repository URL', "the team has no repository URL (Repo)"]);
     const budget = planTeamRound(template({ $case: "budget", value: { moneySpend: "" } }), teams, 0);
-    expect(budget.submissions[0].request.spec).toMatchObject({ value: { moneySpend: "1 000" } });
+    expect(wire(budget.submissions[0].request).spec).toMatchObject({ value: { moneySpend: "1 000" } });
     expect(() => planTeamRound(template({ $case: "k6", value: {} as never }), teams, 0)).toThrow(/must set criteria_type/);
   });
 
@@ -188,7 +192,7 @@ describe("team rounds", () => {
     const registry = builtinRegistry();
     const example = exampleTeamRequest(template({ $case: "gitActivity", value: { repoUrl: "" } }));
     const { validateScheduleJob } = await import("../src/api/validation.js");
-    expect(validateScheduleJob(example, registry).params).toMatchObject({ owner: "example", repo: "example" });
+    expect(validateScheduleJob(wire(example), registry).params).toMatchObject({ owner: "example", repo: "example" });
   });
 });
 

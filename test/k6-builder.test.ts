@@ -1,5 +1,5 @@
-// The k6 runner Job (src/runtime/kubernetes/k6-job-builder.ts) and the command every runner runs
-// (src/jobs/k6/command.ts, segments.ts): for N = 1, 3, 4 the execution segments and the sequence
+// The k6 runner Job (src/runtime/kubernetes/runner-job-builder.ts) and the command every runner runs
+// (src/shared/k6/command.ts, segments.ts): for N = 1, 3, 4 the execution segments and the sequence
 // are exactly right, the runner's shell program really passes them to k6 (run here with sh and a
 // recording `k6`), the Job is one Indexed Job with completions = parallelism = N, backoffLimit 0
 // and requests = limits, and the Job and its ConfigMap validate against the Kubernetes schemas
@@ -13,13 +13,12 @@ import type { V1Job } from "@kubernetes/client-node";
 import { expectValidObject } from "./support/k8s-schema.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { JobRecord } from "../src/jobs/job.js";
-import { commonArgs, kubernetesRunnerCommand, localRunnerArgs, runnerShellScript } from "../src/jobs/k6/command.js";
-import { k6Handler } from "../src/jobs/k6/handler.js";
+import { commonArgs, kubernetesRunnerCommand, localRunnerArgs, runnerShellScript } from "../src/shared/k6/command.js";
+import { k6Handler, RUNNER_CONTAINER } from "../src/jobs/k6/handler.js";
 import type { K6Params } from "../src/jobs/k6/params.js";
-import { executionSegment, executionSegments, executionSegmentSequence, fraction } from "../src/jobs/k6/segments.js";
-import { SCRIPT_FILE, WRAPPER_FILE } from "../src/jobs/k6/wrapper.js";
+import { executionSegment, executionSegments, executionSegmentSequence, fraction } from "../src/shared/k6/segments.js";
+import { SCRIPT_FILE, WRAPPER_FILE } from "../src/shared/k6/wrapper-names.js";
 import { FILES_MOUNT_PATH, buildFilesConfigMap, buildJob, type JobBuildInput, type JobBuilderSettings } from "../src/runtime/kubernetes/job-builder.js";
-import { RUNNER_CONTAINER } from "../src/runtime/kubernetes/k6-job-builder.js";
 import { startFakeKube, type FakeKube } from "./support/fake-kube/index.js";
 import { makeJob } from "./support/job-fixtures.js";
 

@@ -48,7 +48,8 @@ interface Start {
 class StandInRunners {
   readonly starts: Start[] = [];
   readonly statusCalls: number[] = [];
-  parts: PartFigures[] = [];
+  /** Each runner's figures; null: it ends 0 without a summary (its handleSummary failed). */
+  parts: Array<PartFigures | null> = [];
   private readonly started = new Set<string>();
   server!: Server;
 
@@ -64,7 +65,7 @@ class StandInRunners {
     return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/runner-{index}`;
   }
 
-  reset(parts: PartFigures[]): void {
+  reset(parts: Array<PartFigures | null>): void {
     this.parts = parts;
     this.starts.length = 0;
     this.statusCalls.length = 0;
@@ -91,8 +92,11 @@ class StandInRunners {
         const ofJob = this.starts.filter((s) => this.fake.list<StoredPod>("Pod", NS).some((p) => p.metadata.name === s.pod && p.metadata.labels?.["batch.kubernetes.io/job-name"] === job));
         if (ofJob.length === this.parts.length) {
           for (const start of ofJob) {
-            const message = terminationMessage(this.parts[start.index], SEGMENTS[start.index]);
-            setTimeout(() => this.fake.completePod(NS, start.pod, outcome.succeed(message, { log: `runner ${start.index}: done\n` })), 30);
+            const part = this.parts[start.index];
+            const ending = part
+              ? outcome.succeed(terminationMessage(part, SEGMENTS[start.index]), { log: `runner ${start.index}: done\n` })
+              : outcome.succeed(undefined, { log: `level=error msg="failed to handle the end-of-test summary" error="TypeError: boom"\n` });
+            setTimeout(() => this.fake.completePod(NS, start.pod, ending), 30);
           }
         }
       }
@@ -233,6 +237,17 @@ describe("k6 jobs on Kubernetes (fake API, stand-in runners)", () => {
     const result = done.result as Record<string, any>;
     expect(result.verdict).toBe("FAILED");
     expect(result.parts.every((p: { verdict: string }) => p.verdict === "PASSED")).toBe(true);
+    expect(done.attempts).toEqual([]);
+  });
+
+  it("N = 3: a runner that ends without a summary fails the run RUNNER_SUMMARY_MISSING, the others' figures kept", async () => {
+    runners.reset([{ reqs: 1000, failed: 5, p95: 400 }, null, { reqs: 900, failed: 10, p95: 500 }]);
+    const { events, done } = await run(k6Request("a summary lost", spec()));
+    expect(history(events).at(-1)).toBe("FAILED:RUNNER_SUMMARY_MISSING");
+    expect(done.message).toMatch(/^1 of 3 k6 runners left no summary, so the run has no verdict: runner 1 \(exit 0\) /);
+    const result = done.result as Record<string, any>;
+    expect(result.verdict).toBe("NOT_EVALUATED");
+    expect(result.metrics.http_reqs.values.count.value).toBe(1900);
     expect(done.attempts).toEqual([]);
   });
 

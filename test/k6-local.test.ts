@@ -172,6 +172,34 @@ describe("k6 jobs on the local runtime (stand-in k6)", { timeout: 150_000 }, () 
     expect(result.thresholds).toEqual([expect.objectContaining({ metric: "http_req_failed", expression: "rate<0.01", ok: true, basis: "exact" })]);
   });
 
+  it("keeps the run's result when the script's own handleSummary throws (the wrapper catches it)", async () => {
+    const job = await schedule(service, k6Request("own summary throws", {
+      script: "import http from 'k6/http';\nexport default function () { http.get(__ENV.API_URL); }\nexport function handleSummary(data) { throw new Error('my summary broke'); }\n",
+      targetUrl: target.url,
+      vus: 1,
+      duration: { seconds: 1 },
+    }));
+    const done = await finished(service, job.id);
+    expect(JobState[done.state], `${done.reason}: ${done.message}\n${done.outputTail}`).toBe("JOB_STATE_SUCCEEDED");
+    expect((done.result as Record<string, any>).metrics.http_reqs.values.count.value).toBeGreaterThan(0);
+    expect(done.outputTail).toContain("the script's handleSummary failed (its outputs are lost, the run's result is kept): my summary broke");
+  });
+
+  it("fails RUNNER_SUMMARY_MISSING when the runner ends 0 without leaving its summary (the disk refused it)", async () => {
+    const job = await schedule(service, k6Request("summary lost", {
+      script: "import http from 'k6/http';\nexport default function () { http.get(__ENV.API_URL); }\n",
+      targetUrl: target.url,
+      vus: 1,
+      duration: { seconds: 1 },
+      env: { FAKE_K6_FAIL_WRITES: "1" },
+    }));
+    const done = await finished(service, job.id);
+    expect([JobState[done.state], done.reason], done.message).toEqual(["JOB_STATE_FAILED", "RUNNER_SUMMARY_MISSING"]);
+    expect(done.message).toMatch(/^no k6 runner left a summary: runner 0 \(exit 0\) /);
+    expect(done.outputTail).toContain("failed to handle the end-of-test summary");
+    expect(done.attempts).toEqual([]);
+  });
+
   it("stores the verdict NOT_EVALUATED, not PASSED, for a script without thresholds whose every request failed", async () => {
     const broken = await startHttpTarget((req, res) => res.writeHead(500).end("down"));
     try {

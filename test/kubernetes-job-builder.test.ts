@@ -7,7 +7,7 @@ import type { V1Job, V1Pod } from "@kubernetes/client-node";
 import { expectValidObject } from "./support/k8s-schema.js";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { ConfigError, loadConfig } from "../src/config.js";
-import type { Workload } from "../src/jobs/handler.js";
+import type { Workload } from "../src/runtime/runtime.js";
 import type { JobRecord } from "../src/jobs/job.js";
 import { timerHandler } from "../src/jobs/timer.js";
 import {

@@ -12,7 +12,6 @@ import { startApp } from "../src/app.js";
 import { loadConfig } from "../src/config.js";
 import { JobState, ScheduleJobRequest, type Job, type JobEvent } from "../src/gen/jobscheduler/v1/jobscheduler.js";
 import { builtinRegistry } from "../src/jobs/builtin.js";
-import type { Workload } from "../src/jobs/handler.js";
 import type { JobPlacement, JobRecord } from "../src/jobs/job.js";
 import { Backoff } from "../src/runtime/kubernetes/backoff.js";
 import { JobTracker } from "../src/runtime/kubernetes/job-tracker.js";
@@ -22,7 +21,7 @@ import { KubernetesRuntime } from "../src/runtime/kubernetes/kubernetes-runtime.
 import { createKubernetesRuntime } from "../src/runtime/kubernetes/index.js";
 import { buildJob } from "../src/runtime/kubernetes/job-builder.js";
 import { kubernetesJobName } from "../src/runtime/kubernetes/names.js";
-import type { RunEnd } from "../src/runtime/runtime.js";
+import type { RunEnd, Workload } from "../src/runtime/runtime.js";
 import { openStore } from "../src/store/open-store.js";
 import {
   NODE_NAME,
@@ -293,6 +292,22 @@ describe("the service with RUNTIME=kubernetes against the fake API (shipped Role
     expect(pod.status!.containerStatuses![0].state!.terminated!.message).toHaveLength(4096);
   });
 
+  it("reads pods/log with the documented tailLines 500 and limitBytes 512 KiB (docs/kubernetes-runtime.md, Results)", async () => {
+    fake.scriptPods(byTimer("log-query"), outcome.fail(3, { log: "timer log-query: failing\n" }));
+    const from = fake.requests.length;
+    const job = await schedule(service, timerRequest("log-query"));
+    const done = await waitForState(service, job.id, TERMINAL);
+    expect([stateName(done.state), done.reason, done.outputTail]).toEqual(["FAILED", "EXIT_CODE", "timer log-query: failing\n"]);
+    const reads = fake.requests.slice(from).filter((r) => r.resource === "pods" && r.subresource === "log" && r.name?.startsWith(k8sName(job)));
+    expect(reads.filter((r) => r.query.follow !== "true").length).toBeGreaterThan(0);
+    for (const read of reads) {
+      // A followed log keeps only the end of what streams (its own budget); a plain read asks the server to bound it.
+      expect(read.query, `${read.path}?${new URLSearchParams(read.query)}`).toMatchObject(
+        read.query.follow === "true" ? { tailLines: "500" } : { tailLines: "500", limitBytes: String(512 * 1024) },
+      );
+    }
+  });
+
   it("cancels by deleting the Job with its pods (SIGTERM first): CANCELLED with the partial result and the output up to the end", async () => {
     fake.scriptPods(byTimer("cancel-me"), (pod) =>
       outcome.hang({
@@ -371,6 +386,30 @@ describe("the service with RUNTIME=kubernetes against the fake API (shipped Role
     expect(fake.list<StoredJob>("Job", NS).filter((j) => created.has(envOf({ spec: j.spec!.template.spec } as StoredPod).TIMER_NAME)).length).toBe(12);
   });
 
+  it("records an end that happened while its watches were away longer than the watch history (410 Expired, relist)", async () => {
+    fake.scriptPods(byTimer("while-away"), outcome.hang());
+    const job = await schedule(service, timerRequest("while-away", { ms: 60_000 }));
+    await waitForState(service, job.id, [JobState.JOB_STATE_RUNNING]);
+    const name = k8sName(job);
+    const pod = await runningPod(fake, name);
+    const historyMs = fake.timing.watchHistorySeconds * fake.timing.msPerSecond;
+    const from = fake.requests.length;
+    // The watches come back only once the history of what happens meanwhile has aged out.
+    const slowWatches = fake.faults.delay(historyMs + 300, { verb: "watch" });
+    try {
+      fake.dropWatches();
+      fake.completePod(NS, pod.metadata.name, outcome.succeed(timerResult(pod)));
+      const done = await waitForState(service, job.id, TERMINAL, 20_000);
+      expect([stateName(done.state), done.result]).toEqual(["SUCCEEDED", expect.objectContaining({ timerName: "while-away", completed: true })]);
+    } finally {
+      slowWatches.remove();
+    }
+    // Each resumed watch was too old, so both caches were listed again: that is how the end was seen.
+    const seen = fake.requests.slice(from);
+    expect(seen.filter((r) => r.verb === "list" && r.resource === "jobs").length).toBeGreaterThanOrEqual(1);
+    expect(seen.filter((r) => r.verb === "list" && r.resource === "pods").length).toBeGreaterThanOrEqual(1);
+  });
+
   it("puts a workload's files in a ConfigMap owned by the Job (direct runtime)", async () => {
     const { runtime, ends } = directRuntime(fake);
     try {
@@ -409,7 +448,8 @@ describe("the service with RUNTIME=kubernetes against the fake API (shipped Role
 
   // Runs last: every scenario above, together, used every grant of the shipped Role.
   it("used every grant of the shipped Role (the Role is minimal)", () => {
-    expect(fake.rbac.unusedGrants().map((g) => `${g.verb} ${g.resource}`)).toEqual([]);
+    // Leases: used by the services started here, and each proven needed by test/leader-election.test.ts.
+    expect(fake.rbac.unusedGrants().filter((g) => g.resource !== "leases").map((g) => `${g.verb} ${g.resource}`)).toEqual([]);
     expect(fake.requests.filter((r) => r.code === 403)).toEqual([]);
   });
 });
@@ -476,6 +516,27 @@ describe("watches behind a proxy that resets every connection", () => {
       const watches = fake.requests.filter((r) => r.verb === "watch" && r.resource === "jobs");
       expect(watches.length).toBeGreaterThan(30);
       expect(watches.every((r) => Number(r.query.resourceVersion) > 0)).toBe(true);
+    } finally {
+      await tracker.stop();
+      await fake.close();
+    }
+    expect(fake.internalErrors).toEqual([]);
+  });
+});
+
+describe("watches answered 410 Gone on the request itself", () => {
+  it("relist at once, as for a 410 in an ERROR event", async () => {
+    const fake = await startFakeKube({ timing: FAST, watchResetMs: 0 });
+    const client = new KubeClient(fake.kubeConfig(), { qps: 1000, burst: 1000, maxRetries: 2, requestTimeoutMs: 5000, logger: silent });
+    const tracker = new JobTracker(client, { namespace: NS, labelSelector: "app.kubernetes.io/managed-by=jobscheduler", logger: silent }, () => {}, () => {});
+    try {
+      // Each cache's first watch (from its list's resourceVersion) is answered 410.
+      fake.faults.expireNextWatch(2, "response");
+      await tracker.start();
+      await fake.waitFor(() => tracker.jobs.relists === 2 && tracker.pods.relists === 2 && fake.openWatches === 2, 5000, "both caches relisted and watching");
+      expect(fake.requests.filter((r) => r.verb === "watch" && r.code === 410)).toHaveLength(2);
+      // A 410 is no failure: the reconnect back-off did not count it.
+      expect([tracker.jobs.failures, tracker.pods.failures]).toEqual([0, 0]);
     } finally {
       await tracker.stop();
       await fake.close();
@@ -710,7 +771,7 @@ describe("k8s/configmap.yaml", () => {
       dirs.push(dataDir);
       const config = loadConfig(baseEnv(dataDir, env));
       expect([config.RUNTIME, config.JOBS_NAMESPACE, config.K8S_QPS, config.K8S_BURST]).toEqual(["kubernetes", NS, 50, 100]);
-      const runtime = createKubernetesRuntime(config, builtinRegistry(), silent);
+      const runtime = createKubernetesRuntime(config, silent);
       expect(await runtime.recover([])).toEqual(new Map());
       await runtime.shutdown(10);
     } finally {
@@ -738,7 +799,6 @@ function directRuntime(fake: FakeKube, maxRetries = 2) {
   const client = new KubeClient(fake.kubeConfig(), { qps: 1000, burst: 1000, maxRetries, requestTimeoutMs: 5000, logger: silent });
   const runtime = new KubernetesRuntime({
     client,
-    registry: builtinRegistry(),
     builder: directSettings(),
     imagePullFailureTimeoutMs: 400,
     outputTailBytes: 4096,
@@ -761,7 +821,8 @@ describe("RBAC: the service needs every grant of the shipped Role", () => {
     const fake = await startFake();
     try {
       const shipped = fake.rbac.rules();
-      const grants = fake.rbac.grants();
+      // The lease grants serve leader election, not the runtime: test/leader-election.test.ts proves them.
+      const grants = fake.rbac.grants().filter((g) => g.resource !== "leases");
       expect(grants.map((g) => `${g.verb} ${g.resource}`).sort()).toEqual([
         "create configmaps", "create jobs", "delete jobs", "get pods/log", "list jobs", "list pods", "watch jobs", "watch pods",
       ]);
@@ -778,10 +839,11 @@ describe("RBAC: the service needs every grant of the shipped Role", () => {
         fake.scriptPods(byTimer(`rbac-ok-${grant.verb}`), (pod) => outcome.succeed(undefined, { log: `${timerResult(pod)}\n` }));
         try {
           await runtime.recover([]).catch((error: unknown) => (failures.start = error));
+          // A runtime that cannot start (or launch) goes no further; which grants may cause that is asserted below.
           if (!failures.start) {
             const files: Workload = { collector: "timer", env: { TIMER_DURATION_MS: "10", TIMER_NAME: `rbac-ok-${grant.verb}` }, files: { "a.txt": "a" } };
             await runtime.launch(ok, files).catch((error: unknown) => (failures.launch = error));
-            await runtime.launch(hang, builtinRegistry().require("timer").buildWorkload(hang as never)).catch(() => {});
+            await runtime.launch(hang, builtinRegistry().require("timer").buildWorkload(hang as never)).catch((error: unknown) => (failures.launchHang = error));
             if (!failures.launch) {
               await waitFor(async () => ends.get(ok.id), 2000, 10).catch((error: unknown) => (failures.finish = error));
               await runningPod(fake, kubernetesJobName(hang.id, 1, "timer"));
@@ -796,17 +858,29 @@ describe("RBAC: the service needs every grant of the shipped Role", () => {
         expect(denied.length, `${what}: the service made no request that the missing grant refused`).toBeGreaterThan(0);
         // What a user of the service sees.
         const forbidden = (error: unknown) => expect(String((error as Error)?.message), what).toMatch(/403 Forbidden/);
-        if (what === "list jobs" || what === "list pods") forbidden(failures.start);
-        if (what === "create jobs") forbidden(failures.launch);
-        if (what === "delete jobs") forbidden(failures.cancel);
-        if (what === "get pods/log") expect((ends.get(ok.id) as RunEnd).output.outputTail).toBe("");
-        if (what === "create configmaps") {
-          // Its files never arrive: the run is never reported (on a real cluster its pod could not even start).
-          expect(fake.get("ConfigMap", NS, `${kubernetesJobName(ok.id, 1, "timer")}-files`)).toBeUndefined();
-          expect(failures.finish, what).toBeDefined();
-        } else {
-          expect(failures.finish, what).toBeUndefined();
-        }
+        // Every grant has its consequence here, and every step either ran or failed as its grant says.
+        const consequences: Record<string, () => void> = {
+          "list jobs": () => forbidden(failures.start),
+          "list pods": () => forbidden(failures.start),
+          "create jobs": () => {
+            forbidden(failures.launch);
+            forbidden(failures.launchHang);
+          },
+          "delete jobs": () => forbidden(failures.cancel),
+          "get pods/log": () => expect((ends.get(ok.id) as RunEnd).output.outputTail).toBe(""),
+          "create configmaps": () => {
+            // Its files never arrive: the run is never reported (on a real cluster its pod could not even start).
+            expect(fake.get("ConfigMap", NS, `${kubernetesJobName(ok.id, 1, "timer")}-files`)).toBeUndefined();
+            expect(failures.finish, what).toBeDefined();
+          },
+          // Without watches the caches are kept by relisting after each refused watch: slower, but the ends arrive.
+          "watch jobs": () => expect(fake.requests.slice(from).filter((r) => r.verb === "list" && r.resource === "jobs").length).toBeGreaterThan(1),
+          "watch pods": () => expect(fake.requests.slice(from).filter((r) => r.verb === "list" && r.resource === "pods").length).toBeGreaterThan(1),
+        };
+        expect(Object.keys(consequences), what).toContain(what);
+        consequences[what]();
+        const expectedFailures = { "list jobs": ["start"], "list pods": ["start"], "create jobs": ["launch", "launchHang"], "delete jobs": ["cancel"], "create configmaps": ["finish"] }[what] ?? [];
+        expect(Object.keys(failures).sort(), what).toEqual([...expectedFailures].sort());
       }
       expect(fake.internalErrors).toEqual([]);
     } finally {

@@ -90,8 +90,11 @@ describe("the local runtime", () => {
     const job = makeJob({ timeoutMs: 30_000 });
     const placement = await rt.launch(job, { collector: "ignore-term", env: {} });
     expect(getPriority(placement.pid!)).toBe(7);
+    // Autogroup scheduling is a kernel option: where it is on, the run's group must be niced too.
+    const autogroupOn = readIfPresent("/proc/sys/kernel/sched_autogroup_enabled")?.trim() === "1";
     const autogroup = readIfPresent(`/proc/${placement.pid}/autogroup`);
-    if (autogroup !== null) expect(autogroup).toMatch(/nice 7\s*$/);
+    if (autogroupOn) expect(autogroup).toMatch(/nice 7\s*$/);
+    else console.info(`autogroup not checked: this kernel schedules without autogroups (sched_autogroup_enabled: ${readIfPresent("/proc/sys/kernel/sched_autogroup_enabled")?.trim() ?? "absent"})`);
     await rt.cancel(job);
     expect((await listener.waitForEnd(job.id)).kind).toBe("cancelled");
   });

@@ -14,6 +14,7 @@ import { join, resolve } from "node:path";
 import { ObjectSerializer } from "@kubernetes/client-node/dist/serializer.js";
 import yaml from "js-yaml";
 import { Deployment } from "kubernetes-models/apps/v1";
+import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
 import { Role, RoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1";
 import { ConfigMap, Namespace, Secret, Service, ServiceAccount } from "kubernetes-models/v1";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -37,6 +38,7 @@ const MODELS: Record<string, { model: new (data: any) => { validate(): void }; t
   "v1/Secret": { model: Secret, type: "V1Secret" },
   "v1/Service": { model: Service, type: "V1Service" },
   "apps/v1/Deployment": { model: Deployment, type: "V1Deployment" },
+  "policy/v1/PodDisruptionBudget": { model: PodDisruptionBudget, type: "V1PodDisruptionBudget" },
   "rbac.authorization.k8s.io/v1/Role": { model: Role, type: "V1Role" },
   "rbac.authorization.k8s.io/v1/RoleBinding": { model: RoleBinding, type: "V1RoleBinding" },
 };
@@ -192,12 +194,24 @@ describe("k8s/ manifests", () => {
 });
 
 describe("k8s/deployment.yaml", () => {
-  it("runs one replica replaced with Recreate (a single dispatcher)", () => {
-    expect(deployment.spec.replicas).toBe(1);
-    expect(deployment.spec.strategy).toEqual({ type: "Recreate" });
+  it("runs two replicas (one leads), rolled one at a time with none taken down first, on different nodes where possible", () => {
+    expect(deployment.spec.replicas).toBe(2);
+    expect(deployment.spec.strategy).toEqual({ type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } });
     expect(podSpec.containers).toHaveLength(1);
     const selector = deployment.spec.selector.matchLabels;
     expect(deployment.spec.template.metadata.labels).toMatchObject(selector);
+    const [term] = podSpec.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution;
+    expect(term.podAffinityTerm).toEqual({ topologyKey: "kubernetes.io/hostname", labelSelector: { matchLabels: selector } });
+  });
+
+  it("keeps one replica through voluntary disruptions (PodDisruptionBudget)", () => {
+    const pdb = must("PodDisruptionBudget", "jobscheduler", SERVICE_NAMESPACE);
+    expect(pdb.spec).toEqual({ minAvailable: 1, selector: { matchLabels: deployment.spec.selector.matchLabels } });
+  });
+
+  it("documents the SQLite small-install profile: one replica, Recreate", () => {
+    const text = readFileSync(join(K8S, "deployment.yaml"), "utf8");
+    expect(text).toMatch(/SQLite \(no DATABASE_URL\): replicas: 1, strategy Recreate/);
   });
 
   it("uses the image placeholder scripts/k8s-apply.sh substitutes", () => {
@@ -265,7 +279,11 @@ describe("k8s/deployment.yaml", () => {
       { configMapRef: { name: "jobscheduler-config" } },
       { secretRef: { name: "jobscheduler-secrets", optional: true } },
     ]);
-    expect(container.env ?? []).toEqual([]);
+    // Explicit entries win over envFrom: the pod's name as lease holder, the shared database (required).
+    expect(container.env).toEqual([
+      { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+      { name: "DATABASE_URL", valueFrom: { secretKeyRef: { name: "jobscheduler-secrets", key: "DATABASE_URL" } } },
+    ]);
     expect(podSpec.enableServiceLinks).toBe(false);
   });
 
@@ -610,7 +628,8 @@ describe("scripts/*.sh", () => {
     expect(run.stderr).toContain("secret.yaml.example");
     const calls = kubectl.calls();
     expect(calls.map((c) => c.args.at(-1))).toEqual(["k8s/namespace.yaml", "k8s/serviceaccount.yaml", "k8s/rbac.yaml", "-", "-", "k8s/service.yaml"]);
-    const deployed = yaml.load(calls[4].stdin) as Obj;
+    // The Deployment and its PodDisruptionBudget.
+    const deployed = (yaml.loadAll(calls[4].stdin) as Obj[]).find((d) => d.kind === "Deployment")!;
     expect(deployed.spec.template.spec.containers[0].image).toBe(`ghcr.io/hackload/jobscheduler:${tag}`);
   });
 

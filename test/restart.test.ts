@@ -134,6 +134,34 @@ describe("restart recovery", () => {
     expect(events.at(-1)).toMatchObject({ state: JobState.JOB_STATE_CANCELLED });
   });
 
+  it("keeps the dispatch limits an operator set across a restart, in answers and in admission", async () => {
+    const dataDir = tempDir();
+    dirs.push(dataDir);
+    const limits = { maxRunning: 1, maxRunningPerType: { timer: 1 }, maxRunningPerKey: 1, maxRunningPerKeyOverrides: { "key-a": 3 } };
+    const first = await start(dataDir, { MAX_RUNNING_JOBS: "16" });
+    await call(first.client, first.client.updateDispatchLimits, { limits });
+    first.process.kill("SIGTERM");
+    expect(await first.exited).toBe(0);
+
+    // The configured default (16) is what a fresh store would get; this one kept the operator's.
+    const restarted = await start(dataDir, { MAX_RUNNING_JOBS: "16" });
+    expect(await call(restarted.client, restarted.client.getDispatchLimits, {})).toEqual(limits);
+    const jobs = [];
+    for (let i = 0; i < 3; i++) jobs.push((await call(restarted.client, restarted.client.scheduleJob, timer(300, 0, `limited-${i}`))).job!);
+    for (const job of jobs) await waitForState(restarted, job.id, JobState.JOB_STATE_SUCCEEDED);
+    // One at a time: each started only after the previous one ended.
+    const runs = [];
+    for (const job of jobs) {
+      const events = await collect(restarted.client.watchJob({ jobId: job.id, afterSequence: 0 }));
+      runs.push({
+        start: events.find((e) => e.state === JobState.JOB_STATE_STARTING)!.time!.getTime(),
+        end: events.find((e) => e.state === JobState.JOB_STATE_SUCCEEDED)!.time!.getTime(),
+      });
+    }
+    runs.sort((a, b) => a.start - b.start);
+    for (let i = 1; i < runs.length; i++) expect(runs[i].start).toBeGreaterThanOrEqual(runs[i - 1].end);
+  });
+
   it("refuses to start on a bad setting and names the variable", async () => {
     const dataDir = tempDir();
     dirs.push(dataDir);

@@ -1,14 +1,13 @@
 // Unit tests of the schedule building blocks: cron helpers, the fire planner,
 // overlap decisions, jitter, SCHEDULES_FILE parsing and the manual clock.
-import { status } from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
-import { ApiError } from "../src/api/errors.js";
 import { compileCron, validateTimeZone } from "../src/dispatch/schedules/cron.js";
-import { parseDeclaredSchedules } from "../src/dispatch/schedules/declared.js";
+import { parseDeclaredSchedules } from "../src/api/declared-schedules.js";
 import { ON_TIME_GRACE_MS, planFires, type PlanInput } from "../src/dispatch/schedules/fire-planner.js";
 import { jitterDelayMs } from "../src/dispatch/schedules/jitter.js";
 import { decideOverlap, exclusiveGroupOf } from "../src/dispatch/schedules/overlap.js";
 import { CatchupPolicy, OverlapPolicy } from "../src/gen/jobscheduler/v1/jobscheduler.js";
+import { InvalidField } from "../src/jobs/errors.js";
 import { makeJob } from "./support/job-fixtures.js";
 import { ManualClock } from "./support/manual-clock.js";
 
@@ -20,7 +19,7 @@ function fieldOf(work: () => unknown): string | undefined {
   try {
     work();
   } catch (error) {
-    if (error instanceof ApiError && error.code === status.INVALID_ARGUMENT) return error.field;
+    if (error instanceof InvalidField) return error.field;
     throw error;
   }
   throw new Error("expected INVALID_ARGUMENT");

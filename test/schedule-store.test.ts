@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CatchupPolicy, OverlapPolicy, ScheduleSpec } from "../src/gen/jobscheduler/v1/jobscheduler.js";
 import { newJobId } from "../src/jobs/ids.js";
 import { PostgresStore } from "../src/store/postgres/postgres-store.js";
-import type { ScheduleRecord, ScheduleStore } from "../src/store/schedule-store.js";
+import type { ScheduleRecord, ScheduleStore, StoredScheduleSpec } from "../src/store/schedule-store.js";
 import { SqliteStore } from "../src/store/sqlite/sqlite-store.js";
 import type { JobStore } from "../src/store/store.js";
 import { makeJob } from "./support/job-fixtures.js";
@@ -61,8 +61,9 @@ function postgres(): Backend {
   };
 }
 
-function spec(name: string, overrides: Partial<ScheduleSpec> = {}): ScheduleSpec {
-  return ScheduleSpec.fromPartial({
+/** A spec as the scheduler stores it: the proto JSON of a ScheduleSpec (src/api/schedule-wire.ts). */
+function spec(name: string, overrides: Partial<ScheduleSpec> = {}): StoredScheduleSpec {
+  return ScheduleSpec.toJSON(ScheduleSpec.fromPartial({
     name,
     cron: "0 * * * *",
     timeZone: "Europe/Berlin",
@@ -77,7 +78,7 @@ function spec(name: string, overrides: Partial<ScheduleSpec> = {}): ScheduleSpec
       spec: { $case: "timer", value: { duration: { seconds: 5, nanos: 0 }, timerName: "tick", completionCallbackUrl: "" } },
     },
     ...overrides,
-  });
+  })) as StoredScheduleSpec;
 }
 
 function record(name: string, overrides: Partial<ScheduleRecord> = {}): ScheduleRecord {

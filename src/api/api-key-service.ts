@@ -9,7 +9,8 @@ import { hashApiKey, KEY_ID, newApiKey } from "../auth/api-key.js";
 import type { KeyDirectory } from "../auth/key-directory.js";
 import type { Clock } from "../dispatch/clock.js";
 import type { ApiKeyRecord, AuthStore } from "../store/auth-store.js";
-import { ApiError, echo } from "./errors.js";
+import { Conflict, InvalidField, NotFound, PreconditionFailed } from "../jobs/errors.js";
+import { echo } from "./errors.js";
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, type SecurityRpcs } from "./job-scheduler-service.js";
 import { decodePageToken, encodePageToken } from "./page-token.js";
 import type { RpcContext, RpcInstrumentation } from "./rpc.js";
@@ -30,7 +31,7 @@ const ROLE_NAMES: Record<string, Role> = {
 
 function roleFromProto(role: Role): string {
   const name = Object.entries(ROLE_NAMES).find(([, value]) => value === role)?.[0];
-  if (!name) throw ApiError.invalid("role", "is required: ROLE_VIEWER, ROLE_SUBMITTER, ROLE_OPERATOR or ROLE_ADMIN");
+  if (!name) throw new InvalidField("role", "is required: ROLE_VIEWER, ROLE_SUBMITTER, ROLE_OPERATOR or ROLE_ADMIN");
   return name;
 }
 
@@ -56,13 +57,13 @@ const NAME_RULE = { max: 100 };
 
 export function apiKeyService(rpc: RpcInstrumentation, deps: ApiKeyServiceDeps): Omit<SecurityRpcs, "listAuditEvents"> {
   async function createApiKey(request: CreateApiKeyRequest, ctx: RpcContext): Promise<CreateApiKeyResponse> {
-    if (!request.name) throw ApiError.invalid("name", "is required");
+    if (!request.name) throw new InvalidField("name", "is required");
     checkText("name", request.name, NAME_RULE);
     const role = roleFromProto(request.role);
     checkText("team", request.team, NAME_RULE);
     const now = deps.clock.now();
     const expiresAt = request.expireTime?.getTime() ?? null;
-    if (expiresAt !== null && !(expiresAt > now)) throw ApiError.invalid("expire_time", "must be in the future");
+    if (expiresAt !== null && !(expiresAt > now)) throw new InvalidField("expire_time", "must be in the future");
     const { id, key } = newApiKey();
     const record: ApiKeyRecord = {
       id,
@@ -79,7 +80,7 @@ export function apiKeyService(rpc: RpcInstrumentation, deps: ApiKeyServiceDeps):
       revokedAt: null,
     };
     // 48 random bits of id: a clash is all but impossible, and refused rather than overwritten.
-    if (!(await deps.store.insertApiKey(record))) throw ApiError.alreadyExists("id", "a key with this id exists; call again");
+    if (!(await deps.store.insertApiKey(record))) throw new Conflict("id", "a key with this id exists; call again");
     deps.keys.forget(id);
     ctx.logger.info({ keyId: id, name: record.name, role, team: record.team }, "API key created");
     return { key: apiKeyToProto(record), secret: key };
@@ -87,7 +88,7 @@ export function apiKeyService(rpc: RpcInstrumentation, deps: ApiKeyServiceDeps):
 
   async function listApiKeys(request: ListApiKeysRequest): Promise<ListApiKeysResponse> {
     const pageSize = request.pageSize === 0 ? DEFAULT_PAGE_SIZE : request.pageSize;
-    if (pageSize < 1 || pageSize > MAX_PAGE_SIZE) throw ApiError.invalid("page_size", `must be between 1 and ${MAX_PAGE_SIZE}`);
+    if (pageSize < 1 || pageSize > MAX_PAGE_SIZE) throw new InvalidField("page_size", `must be between 1 and ${MAX_PAGE_SIZE}`);
     checkText("team", request.team, NAME_RULE);
     checkText("page_token", request.pageToken, PAGE_TOKEN_RULE);
     const filters = { keys: true, team: request.team, includeRevoked: request.includeRevoked };
@@ -105,14 +106,14 @@ export function apiKeyService(rpc: RpcInstrumentation, deps: ApiKeyServiceDeps):
   }
 
   async function revokeApiKey(request: RevokeApiKeyRequest, ctx: RpcContext): Promise<ApiKey> {
-    if (!request.keyId) throw ApiError.invalid("key_id", "is required");
+    if (!request.keyId) throw new InvalidField("key_id", "is required");
     checkText("key_id", request.keyId, { max: 64 });
-    if (!KEY_ID.test(request.keyId)) throw ApiError.invalid("key_id", `"${echo(request.keyId)}" is not a key id (the part between jsk_ and the next _)`);
+    if (!KEY_ID.test(request.keyId)) throw new InvalidField("key_id", `"${echo(request.keyId)}" is not a key id (the part between jsk_ and the next _)`);
     if (deps.keys.isDeclared(request.keyId)) {
-      throw ApiError.failedPrecondition(`API key ${request.keyId} is declared in API_KEYS_FILE: remove it there (and restart) to revoke it`, "KEY_DECLARED");
+      throw new PreconditionFailed(`API key ${request.keyId} is declared in API_KEYS_FILE: remove it there (and restart) to revoke it`, "KEY_DECLARED");
     }
     const revoked = await deps.store.revokeApiKey(request.keyId, deps.clock.now());
-    if (!revoked) throw ApiError.notFound(`API key ${request.keyId} not found`);
+    if (!revoked) throw new NotFound(`API key ${request.keyId} not found`);
     deps.keys.forget(request.keyId);
     ctx.logger.info({ keyId: revoked.id, name: revoked.name }, "API key revoked");
     return apiKeyToProto(revoked);

@@ -3,7 +3,8 @@
 import { status } from "@grpc/grpc-js";
 import type { AuditEvent, JobSchedulerServer, ListAuditEventsRequest, ListAuditEventsResponse } from "../gen/jobscheduler/v1/jobscheduler.js";
 import type { AuditEventRecord, AuthStore } from "../store/auth-store.js";
-import { ApiError, echo } from "./errors.js";
+import { InvalidField } from "../jobs/errors.js";
+import { echo } from "./errors.js";
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from "./job-scheduler-service.js";
 import { decodePageToken, encodePageToken } from "./page-token.js";
 import type { RpcInstrumentation } from "./rpc.js";
@@ -34,18 +35,18 @@ export function auditEventToProto(event: AuditEventRecord): AuditEvent {
 export function auditService(rpc: RpcInstrumentation, deps: { store: AuthStore }): AuditRpcs {
   async function listAuditEvents(request: ListAuditEventsRequest): Promise<ListAuditEventsResponse> {
     const pageSize = request.pageSize === 0 ? DEFAULT_PAGE_SIZE : request.pageSize;
-    if (pageSize < 1 || pageSize > MAX_PAGE_SIZE) throw ApiError.invalid("page_size", `must be between 1 and ${MAX_PAGE_SIZE}`);
+    if (pageSize < 1 || pageSize > MAX_PAGE_SIZE) throw new InvalidField("page_size", `must be between 1 and ${MAX_PAGE_SIZE}`);
     checkText("principal_id", request.principalId, { max: 300 });
     checkText("method", request.method, { max: 64 });
     checkText("code", request.code, { max: 32 });
-    if (request.code && !CODE_NAMES.has(request.code)) throw ApiError.invalid("code", `"${echo(request.code)}" is not a gRPC status name (OK, PERMISSION_DENIED, UNAUTHENTICATED, ...)`);
+    if (request.code && !CODE_NAMES.has(request.code)) throw new InvalidField("code", `"${echo(request.code)}" is not a gRPC status name (OK, PERMISSION_DENIED, UNAUTHENTICATED, ...)`);
     checkText("target_id", request.targetId, { max: 256 });
     checkText("team", request.team, { max: 100 });
     checkText("page_token", request.pageToken, PAGE_TOKEN_RULE);
     const since = request.since?.getTime();
     const until = request.until?.getTime();
     for (const [field, value] of [["since", since], ["until", until]] as const) {
-      if (value !== undefined && !Number.isFinite(value)) throw ApiError.invalid(field, "is not a valid timestamp");
+      if (value !== undefined && !Number.isFinite(value)) throw new InvalidField(field, "is not a valid timestamp");
     }
     const filters = { audit: true, p: request.principalId, m: request.method, c: request.code, t: request.targetId, team: request.team, since, until, d: request.deniedOnly };
     // The cursor is the last event's seq (carried in the job cursor's createdAt slot).

@@ -4,7 +4,7 @@
 import type { z } from "zod";
 import type { DispatchLimits as DispatchLimitsMessage, UpdateDispatchLimitsRequest } from "../gen/jobscheduler/v1/jobscheduler.js";
 import { limitCount, limitKey, MAX_LIMIT_ENTRIES, type DispatchLimits } from "../dispatch/limits.js";
-import { ApiError } from "./errors.js";
+import { InvalidField } from "../jobs/errors.js";
 import { checkText } from "./validation.js";
 
 export function limitsToProto(limits: DispatchLimits): DispatchLimitsMessage {
@@ -20,7 +20,7 @@ const MAX_PATHS = 256;
 
 function checked<T>(schema: z.ZodType<T>, value: unknown, field: string): T {
   const result = schema.safeParse(value);
-  if (!result.success) throw ApiError.invalid(field, result.error.issues[0].message);
+  if (!result.success) throw new InvalidField(field, result.error.issues[0].message);
   return result.data;
 }
 
@@ -31,7 +31,7 @@ function mapEntry(map: keyof typeof MAPS, key: string, value: number): [string, 
 
 function checkedMap(map: keyof typeof MAPS, entries: Record<string, number>): Record<string, number> {
   const list = Object.entries(entries);
-  if (list.length > MAX_LIMIT_ENTRIES) throw ApiError.invalid(`limits.${map}`, `at most ${MAX_LIMIT_ENTRIES} entries`);
+  if (list.length > MAX_LIMIT_ENTRIES) throw new InvalidField(`limits.${map}`, `at most ${MAX_LIMIT_ENTRIES} entries`);
   return Object.fromEntries(list.map(([key, value]) => mapEntry(map, key, value)));
 }
 
@@ -50,10 +50,10 @@ function parsePath(path: string, index: number): { field: string; key?: string }
  */
 export function updatedLimits(request: UpdateDispatchLimitsRequest, current: DispatchLimits): DispatchLimits {
   const paths = request.updateMask ?? [];
-  if (paths.length > MAX_PATHS) throw ApiError.invalid("update_mask.paths", `at most ${MAX_PATHS} paths`);
+  if (paths.length > MAX_PATHS) throw new InvalidField("update_mask.paths", `at most ${MAX_PATHS} paths`);
   const given = request.limits;
   if (!paths.length || paths.includes("*")) {
-    if (!given) throw ApiError.invalid("limits", "is required");
+    if (!given) throw new InvalidField("limits", "is required");
     return {
       maxRunning: checked(limitCount, given.maxRunning, "limits.max_running"),
       maxRunningPerType: checkedMap("max_running_per_type", given.maxRunningPerType),
@@ -76,11 +76,11 @@ export function updatedLimits(request: UpdateDispatchLimitsRequest, current: Dis
         next[MAPS[name]][checkedKey] = value;
       } else delete next[MAPS[name]][checked(limitKey, key, `update_mask.paths[${index}]`)];
     } else {
-      throw ApiError.invalid(`update_mask.paths[${index}]`, `"${path}" is not a limit (paths: ${PATHS.join(", ")}, or <map>.<key>)`);
+      throw new InvalidField(`update_mask.paths[${index}]`, `"${path}" is not a limit (paths: ${PATHS.join(", ")}, or <map>.<key>)`);
     }
   }
   for (const name of Object.keys(MAPS) as (keyof typeof MAPS)[]) {
-    if (Object.keys(next[MAPS[name]]).length > MAX_LIMIT_ENTRIES) throw ApiError.invalid(`limits.${name}`, `at most ${MAX_LIMIT_ENTRIES} entries`);
+    if (Object.keys(next[MAPS[name]]).length > MAX_LIMIT_ENTRIES) throw new InvalidField(`limits.${name}`, `at most ${MAX_LIMIT_ENTRIES} entries`);
   }
   return next;
 }

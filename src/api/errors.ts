@@ -1,11 +1,12 @@
+// Errors as the client sees them: a status code, a message, and trailers with a short reason and
+// the field at fault. Every refusal, the domain's and the API's own, is a DomainError
+// (src/jobs/errors.ts); statusOf gives each kind its status code, in this one place.
 import { Metadata, status, type ServiceError } from "@grpc/grpc-js";
-import type { z } from "zod";
-import { capText, echo } from "../echo.js";
+import { Conflict, DomainError, InvalidField, NotFound, OutOfRange, PreconditionFailed, Unavailable } from "../jobs/errors.js";
 
 export { echo } from "../echo.js";
+export { fromZodError } from "../jobs/errors.js";
 
-/** Longest status message (a backstop: every quoted input is already capped by `echo`). */
-export const MAX_MESSAGE = 1000;
 /** Longest value the service writes into a header or trailer, in bytes once encoded. */
 export const MAX_METADATA_VALUE = 1024;
 
@@ -15,74 +16,6 @@ export const MAX_METADATA_VALUE = 1024;
  */
 export function wellFormed(text: string): string {
   return text.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, "\uFFFD");
-}
-
-/**
- * An error meant for the client: a gRPC status, a short machine-readable reason
- * and, for bad input, the request field at fault (like a Kubernetes Status cause).
- */
-export class ApiError extends Error {
-  constructor(
-    readonly code: status,
-    message: string,
-    readonly field?: string,
-    readonly reason?: string,
-  ) {
-    super(capText(field ? `${field}: ${message}` : message, MAX_MESSAGE));
-  }
-
-  static invalid(field: string, message: string): ApiError {
-    return new ApiError(status.INVALID_ARGUMENT, message, field, "INVALID_ARGUMENT");
-  }
-
-  static outOfRange(field: string, message: string): ApiError {
-    return new ApiError(status.OUT_OF_RANGE, message, field, "OUT_OF_RANGE");
-  }
-
-  static notFound(message: string): ApiError {
-    return new ApiError(status.NOT_FOUND, message, undefined, "NOT_FOUND");
-  }
-
-  static failedPrecondition(message: string, reason = "FAILED_PRECONDITION"): ApiError {
-    return new ApiError(status.FAILED_PRECONDITION, message, undefined, reason);
-  }
-
-  /** A dependency (the Hub) is down: the caller may try again later. */
-  static unavailable(message: string, reason = "UNAVAILABLE"): ApiError {
-    return new ApiError(status.UNAVAILABLE, message, undefined, reason);
-  }
-
-  static alreadyExists(field: string, message: string): ApiError {
-    return new ApiError(status.ALREADY_EXISTS, message, field, "ALREADY_EXISTS");
-  }
-}
-
-function snakeCase(segment: string): string {
-  return segment.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
-}
-
-/** Fields that are maps: their keys are shown quoted, `labels["a b"]`, `k6.thresholds["http_req_duration"]`. */
-const MAP_FIELDS = ["labels", "env", "thresholds"];
-
-/** A map entry's field path, `labels["a b"]`, its key quoted and capped. */
-export function mapEntryPath(field: string, key: string): string {
-  return `${field}[${JSON.stringify(echo(key))}]`;
-}
-
-/** A request field path as the client wrote it: `timer.completion_callback_url`, `labels["a b"]`. */
-export function fieldPath(path: readonly PropertyKey[], prefix: readonly string[] = []): string {
-  let text = prefix.join(".");
-  for (const segment of path) {
-    if (typeof segment === "number") text += `[${segment}]`;
-    else if (MAP_FIELDS.some((field) => text === field || text.endsWith(`.${field}`))) text = mapEntryPath(text, String(segment));
-    else text += `${text ? "." : ""}${snakeCase(String(segment))}`;
-  }
-  return text || "request";
-}
-
-export function fromZodError(error: z.ZodError, prefix: readonly string[] = []): ApiError {
-  const issue = error.issues[0];
-  return ApiError.invalid(fieldPath(issue.path, prefix), issue.message);
 }
 
 const METADATA_SAFE = (byte: number) => byte >= 0x20 && byte <= 0x7e && byte !== 0x25;
@@ -116,10 +49,21 @@ export function decodeMetadataValue(value: string): string {
   return Buffer.from(bytes).toString("utf8");
 }
 
+/** The status code of each kind of domain error. */
+export function statusOf(error: DomainError): status {
+  if (error instanceof InvalidField) return status.INVALID_ARGUMENT;
+  if (error instanceof OutOfRange) return status.OUT_OF_RANGE;
+  if (error instanceof NotFound) return status.NOT_FOUND;
+  if (error instanceof Conflict) return status.ALREADY_EXISTS;
+  if (error instanceof PreconditionFailed) return status.FAILED_PRECONDITION;
+  if (error instanceof Unavailable) return status.UNAVAILABLE;
+  return status.UNKNOWN;
+}
+
 /** The status a client gets for `error`: its message, its reason and field in trailers (encoded). */
-export function toServiceError(error: ApiError): { code: status; details: string; metadata: Metadata } & Partial<ServiceError> {
+export function toServiceError(error: DomainError): { code: status; details: string; metadata: Metadata } & Partial<ServiceError> {
   const metadata = new Metadata();
   if (error.reason) metadata.set("error-reason", encodeMetadataValue(error.reason));
   if (error.field) metadata.set("error-field", encodeMetadataValue(error.field));
-  return { code: error.code, details: wellFormed(error.message), metadata };
+  return { code: statusOf(error), details: wellFormed(error.message), metadata };
 }

@@ -11,13 +11,14 @@ import type { JobLifecycle } from "../dispatch/lifecycle.js";
 import { JOB_ID } from "../jobs/ids.js";
 import { isTerminal, type JobRecord } from "../jobs/job.js";
 import type { JobEvents, PublishedTransition } from "../jobs/job-events.js";
-import { KeyedSerial } from "../jobs/keyed-serial.js";
+import { KeyedSerial } from "../shared/keyed-serial.js";
 import type { JobRegistry } from "../jobs/registry.js";
-import { newJobRecord, retryJobRecord } from "../jobs/submission.js";
+import { newJobRecord, retryJobRecord } from "../jobs/submission/record.js";
 import { LabelSelectorError, parseLabelSelector } from "../store/label-selector.js";
 import type { JobStore } from "../store/store.js";
 import { limitsToProto, updatedLimits } from "./dispatch-limits.js";
-import { ApiError, echo, fromZodError } from "./errors.js";
+import { Conflict, fromZodError, InvalidField, NotFound, OutOfRange, PreconditionFailed } from "../jobs/errors.js";
+import { echo } from "./errors.js";
 import { eventToProto, handlerToProto, jobToProto, stateFromProto } from "./mapping.js";
 import { decodePageToken, encodePageToken } from "./page-token.js";
 import type { RpcContext, RpcInstrumentation, StreamContext } from "./rpc.js";
@@ -38,24 +39,28 @@ export interface JobSchedulerDeps {
   /** How far ahead a request's run_at may be (MAX_SCHEDULE_HORIZON). */
   maxScheduleHorizonMs: number;
   clock: Clock;
+  /** Who leads, as this replica sees it (src/leadership/). */
+  leadership?: () => { leader: string; leading: boolean };
 }
 
 function requireJobId(id: string, field = "job_id"): string {
-  if (!id) throw ApiError.invalid(field, "is required");
+  if (!id) throw new InvalidField(field, "is required");
   checkText(field, id, ID_RULE);
-  if (!JOB_ID.test(id)) throw ApiError.invalid(field, `"${id}" is not a job id`);
+  if (!JOB_ID.test(id)) throw new InvalidField(field, `"${id}" is not a job id`);
   return id;
 }
 
 async function getJobOr404(store: JobStore, id: string): Promise<JobRecord> {
   const job = await store.getJob(requireJobId(id));
-  if (!job) throw ApiError.notFound(`job ${id} not found`);
+  if (!job) throw new NotFound(`job ${id} not found`);
   return job;
 }
 
-function dispatchingToProto(state: DispatchingState, queued: number): DispatchingStatus {
-  return { paused: state.paused, pausedReason: state.pausedReason, running: state.running, maxRunning: state.maxRunning, queued };
+function dispatchingToProto(state: DispatchingState, queued: number, leadership = { leader: "", leading: true }): DispatchingStatus {
+  return { paused: state.paused, pausedReason: state.pausedReason, running: state.running, maxRunning: state.maxRunning, queued, ...leadership };
 }
+
+const IN_FLIGHT: readonly string[] = ["STARTING", "RUNNING"];
 
 /** Resolves with the job once it is terminal, or with null after `ms`. */
 function waitForEnd(events: JobEvents, jobId: string, ms: number): Promise<JobRecord | null> {
@@ -91,7 +96,7 @@ export function jobSchedulerService(deps: JobSchedulerDeps, rpc: RpcInstrumentat
     const record = newJobRecord(submission, deps.clock.now(), { defaultQueueTimeoutMs: deps.defaultQueueTimeoutMs });
     const { job, created } = await store.createJob(await ctx.admitJob(record));
     if (!created && job.requestHash !== submission.requestHash) {
-      throw ApiError.alreadyExists("idempotency_key", `was already used for job ${job.id} with a different request`);
+      throw new Conflict("idempotency_key", `was already used for job ${job.id} with a different request`);
     }
     if (created) {
       ctx.logger.info({ jobId: job.id, type: job.type }, "job scheduled");
@@ -102,29 +107,29 @@ export function jobSchedulerService(deps: JobSchedulerDeps, rpc: RpcInstrumentat
 
   async function listJobs(request: ListJobsRequest): Promise<ListJobsResponse> {
     const pageSize = request.pageSize === 0 ? DEFAULT_PAGE_SIZE : request.pageSize;
-    if (pageSize < 1 || pageSize > MAX_PAGE_SIZE) throw ApiError.invalid("page_size", `must be between 1 and ${MAX_PAGE_SIZE}`);
+    if (pageSize < 1 || pageSize > MAX_PAGE_SIZE) throw new InvalidField("page_size", `must be between 1 and ${MAX_PAGE_SIZE}`);
     checkText("type", request.type, { max: 64 });
-    if (request.type && !registry.get(request.type)) throw ApiError.invalid("type", `unknown job type "${echo(request.type)}"`);
+    if (request.type && !registry.get(request.type)) throw new InvalidField("type", `unknown job type "${echo(request.type)}"`);
     checkText("reason", request.reason, { max: 64 });
     checkText("schedule_id", request.scheduleId, ID_RULE);
     checkText("team_slug", request.teamSlug, { max: 100 });
     checkText("page_token", request.pageToken, PAGE_TOKEN_RULE);
     const states = request.states.map((s, i) => {
       const state = stateFromProto(s);
-      if (!state) throw ApiError.invalid(`states[${i}]`, "must be a job state other than UNSPECIFIED");
+      if (!state) throw new InvalidField(`states[${i}]`, "must be a job state other than UNSPECIFIED");
       return state;
     });
     let labels;
     try {
       labels = parseLabelSelector(request.labelSelector);
     } catch (error) {
-      if (error instanceof LabelSelectorError) throw ApiError.invalid("label_selector", error.message);
+      if (error instanceof LabelSelectorError) throw new InvalidField("label_selector", error.message);
       throw error;
     }
     const createdAfter = request.createdAfter?.getTime();
     const createdBefore = request.createdBefore?.getTime();
     for (const [field, value] of [["created_after", createdAfter], ["created_before", createdBefore]] as const) {
-      if (value !== undefined && !Number.isFinite(value)) throw ApiError.invalid(field, "is not a valid timestamp");
+      if (value !== undefined && !Number.isFinite(value)) throw new InvalidField(field, "is not a valid timestamp");
     }
     const filters = { type: request.type, states, labels: request.labelSelector, createdAfter, createdBefore, scheduleId: request.scheduleId, reason: request.reason, team: request.teamSlug };
     const after = request.pageToken ? decodePageToken(request.pageToken, filters) : undefined;
@@ -147,9 +152,9 @@ export function jobSchedulerService(deps: JobSchedulerDeps, rpc: RpcInstrumentat
     const outcome = await lifecycle.cancel(request.jobId, request.reason);
     switch (outcome.kind) {
       case "not-found":
-        throw ApiError.notFound(`job ${request.jobId} not found`);
+        throw new NotFound(`job ${request.jobId} not found`);
       case "already-finished":
-        throw ApiError.failedPrecondition(`job ${request.jobId} already finished (${outcome.job.state}) and cannot be cancelled`, "JOB_FINISHED");
+        throw new PreconditionFailed(`job ${request.jobId} already finished (${outcome.job.state}) and cannot be cancelled`, "JOB_FINISHED");
       case "cancelled":
         return jobToProto(outcome.job);
       case "stopping": {
@@ -169,7 +174,7 @@ export function jobSchedulerService(deps: JobSchedulerDeps, rpc: RpcInstrumentat
     try {
       const job = await getJobOr404(store, request.jobId);
       if (request.afterSequence !== undefined && request.afterSequence > job.sequence) {
-        throw ApiError.outOfRange("after_sequence", `is past the job's last sequence number (${job.sequence})`);
+        throw new OutOfRange("after_sequence", `is past the job's last sequence number (${job.sequence})`);
       }
       let lastSent = request.afterSequence ?? 0;
       let ended = false;
@@ -221,14 +226,14 @@ export function jobSchedulerService(deps: JobSchedulerDeps, rpc: RpcInstrumentat
     if (!key.success) throw fromZodError(key.error, ["idempotency_key"]);
     const original = await getJobOr404(store, request.jobId);
     if (original.state !== "FAILED" && original.state !== "CANCELLED") {
-      throw ApiError.failedPrecondition(`job ${original.id} is ${original.state}; only failed or cancelled jobs can be retried`, "JOB_NOT_RETRYABLE");
+      throw new PreconditionFailed(`job ${original.id} is ${original.state}; only failed or cancelled jobs can be retried`, "JOB_NOT_RETRYABLE");
     }
     const { job, created } = await store.createJob(await ctx.admitJob(retryJobRecord(original, deps.clock.now(), request.idempotencyKey || null)));
     if (created) {
       ctx.logger.info({ jobId: job.id, retryOf: original.id }, "job retried");
       dispatcher.wake();
     } else if (job.retryOf !== original.id) {
-      throw ApiError.alreadyExists("idempotency_key", `was already used for job ${job.id}`);
+      throw new Conflict("idempotency_key", `was already used for job ${job.id}`);
     }
     return jobToProto(job);
   }
@@ -236,7 +241,10 @@ export function jobSchedulerService(deps: JobSchedulerDeps, rpc: RpcInstrumentat
   async function dispatchingStatus(state: DispatchingState): Promise<DispatchingStatus> {
     const counts = await store.countByTypeAndState();
     const queued = counts.filter((c) => c.state === "QUEUED").reduce((sum, c) => sum + c.count, 0);
-    return dispatchingToProto(state, queued);
+    const leadership = deps.leadership?.();
+    // A follower runs nothing itself: it answers with what the store holds as in flight.
+    const running = leadership && !leadership.leading ? counts.filter((c) => IN_FLIGHT.includes(c.state)).reduce((sum, c) => sum + c.count, 0) : state.running;
+    return dispatchingToProto({ ...state, running }, queued, leadership);
   }
 
   return {

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { JobCursor } from "../store/store.js";
-import { ApiError } from "./errors.js";
+import { InvalidField } from "../jobs/errors.js";
 
 /**
  * Page tokens are opaque to clients: the position of the last job returned plus a
@@ -15,14 +15,14 @@ export function decodePageToken(token: string, filters: unknown): JobCursor {
   try {
     decoded = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
   } catch {
-    throw ApiError.invalid("page_token", "is malformed (pass back the next_page_token of a previous response)");
+    throw new InvalidField("page_token", "is malformed (pass back the next_page_token of a previous response)");
   }
   const value = decoded as { c?: unknown; i?: unknown; f?: unknown };
   if (typeof value?.c !== "number" || typeof value.i !== "string" || typeof value.f !== "string") {
-    throw ApiError.invalid("page_token", "is malformed (pass back the next_page_token of a previous response)");
+    throw new InvalidField("page_token", "is malformed (pass back the next_page_token of a previous response)");
   }
   if (value.f !== fingerprint(filters)) {
-    throw ApiError.invalid("page_token", "was issued for different filters; repeat the request with the same filters");
+    throw new InvalidField("page_token", "was issued for different filters; repeat the request with the same filters");
   }
   return { createdAt: value.c, id: value.i };
 }

@@ -4,7 +4,7 @@
 // the RPC layer (rpc.ts) answers with INVALID_ARGUMENT instead of calling the handler.
 import type { MethodDefinition } from "@grpc/grpc-js";
 import { BinaryReader } from "@bufbuild/protobuf/wire";
-import { ApiError } from "./errors.js";
+import { InvalidField } from "../jobs/errors.js";
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
@@ -33,7 +33,7 @@ class RequestReader extends BinaryReader {
 
 /** Stands in for the request when its bytes are not a valid message; `error` is the answer. */
 export class UndecodableRequest {
-  constructor(readonly error: ApiError) {}
+  constructor(readonly error: InvalidField) {}
 }
 
 // google.protobuf.Timestamp's range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
@@ -72,7 +72,7 @@ function badTimestampPath(value: unknown, path: string): string | null {
 
 /** A deserializer for `rpc` that returns the decoded request or an UndecodableRequest, never throwing. */
 export function safeRequestDeserializer<Req>(rpc: string, decode: (bytes: Buffer) => Req): (bytes: Buffer) => Req | UndecodableRequest {
-  const invalid = (problem: string) => new UndecodableRequest(ApiError.invalid("request", `is not a valid protobuf message for ${rpc} (${problem})`));
+  const invalid = (problem: string) => new UndecodableRequest(new InvalidField("request", `is not a valid protobuf message for ${rpc} (${problem})`));
   return (bytes) => {
     const reader = new RequestReader(bytes);
     let message: Req;
@@ -86,7 +86,7 @@ export function safeRequestDeserializer<Req>(rpc: string, decode: (bytes: Buffer
     if (reader.pos !== reader.len) return invalid(`unexpected bytes at offset ${reader.pos}`);
     const timestamp = badTimestampPath(message, "");
     if (timestamp) {
-      return new UndecodableRequest(ApiError.invalid(timestamp, "is not a valid timestamp (google.protobuf.Timestamp spans 0001-01-01 to 9999-12-31)"));
+      return new UndecodableRequest(new InvalidField(timestamp, "is not a valid timestamp (google.protobuf.Timestamp spans 0001-01-01 to 9999-12-31)"));
     }
     return message;
   };

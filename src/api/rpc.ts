@@ -12,9 +12,11 @@ import type { CallGuard, GuardedCall } from "../auth/guard.js";
 import type { Principal } from "../auth/principal.js";
 import type { JobRecord } from "../jobs/job.js";
 import type { Metrics } from "../observability/metrics.js";
+import { DomainError, Unavailable } from "../jobs/errors.js";
 import { authErrorStatus } from "./auth-status.js";
-import { ApiError, toServiceError } from "./errors.js";
+import { statusOf, toServiceError } from "./errors.js";
 import { UndecodableRequest } from "./request-decoding.js";
+import { FencedError } from "../store/fencing.js";
 
 /** Logs with the request's id and method. */
 export type RequestLogger = Record<Exclude<Level, "fatal">, (fields: object, message: string) => void>;
@@ -253,8 +255,10 @@ export class RpcInstrumentation {
       refusal.metadata.set("x-request-id", ctx.requestId);
       return refusal;
     }
-    if (error instanceof ApiError) {
-      ctx.logger.debug({ code: status[error.code], field: error.field }, error.message);
+    // An ex-leader's write, refused by the store: another replica serves it.
+    if (error instanceof FencedError) return this.toStatus(new Unavailable(`this replica stopped leading; try another one (${error.message})`, "NOT_LEADER"), ctx);
+    if (error instanceof DomainError) {
+      ctx.logger.debug({ code: status[statusOf(error)], field: error.field }, error.message);
       const serviceError = toServiceError(error);
       // Legal as it is: a given id matched REQUEST_ID, a generated one is a UUID.
       serviceError.metadata.set("x-request-id", ctx.requestId);

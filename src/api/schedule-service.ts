@@ -3,21 +3,22 @@ import type {
   ListSchedulesResponse, PauseScheduleRequest, ResumeScheduleRequest, Schedule, TriggerScheduleRequest,
   TriggerScheduleResponse, UpdateScheduleRequest,
 } from "../gen/jobscheduler/v1/jobscheduler.js";
+import type { Schedule as ScheduleValue } from "../dispatch/schedules/definition.js";
 import type { Scheduler } from "../dispatch/schedules/scheduler.js";
 import { JOB_ID } from "../jobs/ids.js";
-import type { ScheduleRecord } from "../store/schedule-store.js";
-import { ApiError } from "./errors.js";
+import { InvalidField } from "../jobs/errors.js";
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, type ScheduleRpcs } from "./job-scheduler-service.js";
 import { jobToProto } from "./mapping.js";
 import type { RpcContext, RpcInstrumentation } from "./rpc.js";
+import { optionalScheduleSpecFromWire, scheduleSpecToWire } from "./schedule-wire.js";
 import { checkText, ID_RULE, PAGE_TOKEN_RULE, REASON_RULE } from "./validation.js";
 
 const date = (ms: number | null) => (ms === null ? undefined : new Date(ms));
 
-export function scheduleToProto(schedule: ScheduleRecord): Schedule {
+export function scheduleToProto(schedule: ScheduleValue): Schedule {
   return {
     id: schedule.id,
-    spec: schedule.spec,
+    spec: scheduleSpecToWire(schedule.spec),
     paused: schedule.paused,
     pausedReason: schedule.pausedReason,
     // A paused schedule has no coming fire; the stored position is kept for catch-up on resume.
@@ -33,9 +34,9 @@ export function scheduleToProto(schedule: ScheduleRecord): Schedule {
 }
 
 function requireScheduleId(id: string): string {
-  if (!id) throw ApiError.invalid("schedule_id", "is required");
+  if (!id) throw new InvalidField("schedule_id", "is required");
   checkText("schedule_id", id, ID_RULE);
-  if (!JOB_ID.test(id)) throw ApiError.invalid("schedule_id", `"${id}" is not a schedule id`);
+  if (!JOB_ID.test(id)) throw new InvalidField("schedule_id", `"${id}" is not a schedule id`);
   return id;
 }
 
@@ -51,14 +52,14 @@ function decodeToken(token: string): string {
   } catch {
     // reported below
   }
-  throw ApiError.invalid("page_token", "is malformed (pass back the next_page_token of a previous response)");
+  throw new InvalidField("page_token", "is malformed (pass back the next_page_token of a previous response)");
 }
 
 /** The schedule RPCs: thin mapping onto the Scheduler, which validates and serialises changes. */
 export function scheduleService(scheduler: Scheduler, rpc: RpcInstrumentation): ScheduleRpcs {
   async function listSchedules(request: ListSchedulesRequest): Promise<ListSchedulesResponse> {
     const pageSize = request.pageSize === 0 ? DEFAULT_PAGE_SIZE : request.pageSize;
-    if (pageSize < 1 || pageSize > MAX_PAGE_SIZE) throw ApiError.invalid("page_size", `must be between 1 and ${MAX_PAGE_SIZE}`);
+    if (pageSize < 1 || pageSize > MAX_PAGE_SIZE) throw new InvalidField("page_size", `must be between 1 and ${MAX_PAGE_SIZE}`);
     const afterName = request.pageToken ? decodeToken(checkText("page_token", request.pageToken, PAGE_TOKEN_RULE)) : undefined;
     checkText("team_slug", request.teamSlug, { max: 100 });
     const rows = await scheduler.list({ afterName, team: request.teamSlug || undefined, limit: pageSize + 1 });
@@ -80,13 +81,13 @@ export function scheduleService(scheduler: Scheduler, rpc: RpcInstrumentation): 
   }
 
   return {
-    createSchedule: rpc.unary("CreateSchedule", async (request: CreateScheduleRequest) => scheduleToProto(await scheduler.create(request.spec))),
+    createSchedule: rpc.unary("CreateSchedule", async (request: CreateScheduleRequest) => scheduleToProto(await scheduler.create(optionalScheduleSpecFromWire(request.spec)))),
     getSchedule: rpc.unary("GetSchedule", async (request: GetScheduleRequest) =>
       scheduleToProto(await scheduler.get(requireScheduleId(request.scheduleId))),
     ),
     listSchedules: rpc.unary("ListSchedules", listSchedules),
     updateSchedule: rpc.unary("UpdateSchedule", async (request: UpdateScheduleRequest) =>
-      scheduleToProto(await scheduler.update(requireScheduleId(request.scheduleId), request.spec)),
+      scheduleToProto(await scheduler.update(requireScheduleId(request.scheduleId), optionalScheduleSpecFromWire(request.spec))),
     ),
     pauseSchedule: rpc.unary("PauseSchedule", pauseSchedule),
     resumeSchedule: rpc.unary("ResumeSchedule", async (request: ResumeScheduleRequest) =>

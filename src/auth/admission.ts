@@ -10,7 +10,7 @@
 import { z } from "zod";
 import type { JobRecord } from "../jobs/job.js";
 import { k6VuMs } from "../jobs/k6/load-budget.js";
-import { KeyedSerial } from "../jobs/keyed-serial.js";
+import { KeyedSerial } from "../shared/keyed-serial.js";
 import type { K6Params } from "../jobs/k6/params.js";
 import type { QuotaCounts, QuotaSubject } from "../store/auth-store.js";
 import { AuthError } from "./errors.js";

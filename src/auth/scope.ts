@@ -6,7 +6,11 @@ import { JOB_ID } from "../jobs/ids.js";
 import type { JobRecord } from "../jobs/job.js";
 import type { ScheduleRecord } from "../store/schedule-store.js";
 
-type ScheduleSpec = ScheduleRecord["spec"];
+/** A schedule spec as a request carries it and as the store keeps it (proto JSON): the fields scope reads. */
+interface SpecLike {
+  forEachTeam?: unknown;
+  jobTemplate?: { team?: { slug?: string } };
+}
 import type { OutboxItemRecord } from "../store/outbox-queries.js";
 import { KEY_ID } from "./api-key.js";
 import { AuthError } from "./errors.js";
@@ -22,7 +26,8 @@ export interface ScopeLookups {
 }
 
 /** The team a schedule's jobs are bound to; null for a for_each_team schedule (every team) or an unbound one. */
-export function scheduleTeam(spec: ScheduleSpec | undefined): string | null {
+export function scheduleTeam(stored: unknown): string | null {
+  const spec = stored as SpecLike | undefined;
   if (!spec || spec.forEachTeam) return null;
   return spec.jobTemplate?.team?.slug || null;
 }
@@ -90,7 +95,7 @@ async function checkSchedule(id: unknown, team: string, lookups: ScopeLookups): 
   if (schedule && scheduleTeam(schedule.spec) !== team) throw AuthError.notFound(`schedule ${id} not found`);
 }
 
-function checkNewSchedule(spec: ScheduleSpec | undefined, team: string): void {
+function checkNewSchedule(spec: SpecLike | undefined, team: string): void {
   if (spec?.forEachTeam) throw AuthError.permissionDenied("a key scoped to a team may not create schedules that fire for every team", "spec.for_each_team");
   if (spec?.jobTemplate?.team?.slug !== team) {
     throw AuthError.permissionDenied(`must be "${team}": a key scoped to a team schedules only jobs bound to it`, "spec.job_template.team.slug");

@@ -7,7 +7,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { coordinate } from "./k6/coordinator.js";
-import { COORDINATOR_ENV } from "../jobs/k6/handler.js";
+import { COORDINATOR_ENV } from "../shared/k6/coordinator-env.js";
 import { reportRunning, requireEnv, resultPath, stopRequested } from "./io.js";
 
 const filesDir = requireEnv("JOB_FILES_DIR");

@@ -5,6 +5,7 @@
 // only when the service died between the answer and that record.
 import type { Logger } from "pino";
 import type { OutboxStore } from "../store/outbox-queries.js";
+import type { CallbackObserver } from "./callback-metrics.js";
 import { settleCallback, type CallbackOutcome } from "./callback-outbox.js";
 import { systemClock, type Clock } from "./clock.js";
 import { exponentialBackoffMs } from "./retry.js";
@@ -47,6 +48,7 @@ export class CallbackDelivery {
     private readonly options: CallbackDeliveryOptions,
     private readonly logger: Logger,
     private readonly clock: Clock = systemClock,
+    private readonly observer?: CallbackObserver,
   ) {}
 
   start(): void {
@@ -107,7 +109,13 @@ export class CallbackDelivery {
     const now = this.clock.now();
     const claimed = await this.outbox.claimDue(now, this.options.batchSize, now + this.options.leaseMs, "callback");
     if (claimed.length === 0) return 0;
-    const outcomes = await Promise.all(claimed.map((item) => this.post(item.targetUrl ?? "", item.sourceKey, item.metrics)));
+    const seconds: number[] = [];
+    const outcomes = await Promise.all(claimed.map(async (item, i) => {
+      const started = performance.now();
+      const outcome = await this.post(item.targetUrl ?? "", item.sourceKey, item.metrics);
+      seconds[i] = (performance.now() - started) / 1000;
+      return outcome;
+    }));
     const settledAt = this.clock.now();
     const policy = {
       maxRejections: this.options.maxRejections,
@@ -116,6 +124,7 @@ export class CallbackDelivery {
     const updates = claimed.map((item, i) => settleCallback(item, outcomes[i], settledAt, policy));
     await this.outbox.settle(updates, settledAt);
     updates.forEach((update, i) => {
+      this.observer?.settled(update.state, seconds[i]);
       if (update.state !== "DELIVERED") this.logger.warn({ jobId: claimed[i].jobId, attempts: update.attempts, state: update.state }, `completion callback not delivered: ${update.lastError}`);
     });
     return claimed.length;

@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import { Reason, type JobRecord } from "../jobs/job.js";
 import type { JobRegistry } from "../jobs/registry.js";
+import { workloadFor } from "../jobs/workload.js";
 import type { Runtime } from "../runtime/runtime.js";
 import type { DispatchCursor } from "../store/admission-queries.js";
 import type { JobStore } from "../store/store.js";
@@ -8,6 +9,7 @@ import { systemClock, type Clock } from "./clock.js";
 import type { JobLifecycle } from "./lifecycle.js";
 import { admissionBlocker, countAdmitted, type Blocker, type DispatchLimits } from "./limits.js";
 import type { LimitsStore } from "./limits-store.js";
+import { SOLE_TERM, type Term } from "../leadership/term.js";
 
 const PAUSED_SETTING = "dispatch.paused";
 /** Queued jobs read per query while looking for ones the limits let through. */
@@ -19,6 +21,8 @@ export interface DispatcherOptions {
   /** Safety net: look for queued work this often even without a wake-up. */
   pollIntervalMs: number;
   clock?: Clock;
+  /** Admits only while this replica's term is valid (it leads and renewed in time). */
+  term?: Term;
 }
 
 export interface DispatchingState {
@@ -30,6 +34,8 @@ export interface DispatchingState {
 
 export interface AdmissionObserver {
   admitted(job: JobRecord, waitedMs: number): void;
+  /** A pass ended (it looked at the due queue, or found dispatching paused). */
+  passed(): void;
 }
 
 /**
@@ -46,6 +52,7 @@ export class Dispatcher {
   private loopDone?: Promise<void>;
   private readonly launching = new Set<Promise<void>>();
   private readonly clock: Clock;
+  private readonly term: Term;
   private observer?: AdmissionObserver;
 
   constructor(
@@ -58,6 +65,7 @@ export class Dispatcher {
     private readonly logger: Logger,
   ) {
     this.clock = options.clock ?? systemClock;
+    this.term = options.term ?? SOLE_TERM;
   }
 
   observe(observer: AdmissionObserver): void {
@@ -65,12 +73,18 @@ export class Dispatcher {
   }
 
   async start(): Promise<void> {
+    await this.reload();
+    this.stopped = false;
+    this.loopDone = this.loop();
+  }
+
+  /** Reads the pause and the limits from the store (another replica changed them). */
+  async reload(): Promise<void> {
     const saved = await this.store.getSetting(PAUSED_SETTING);
     this.paused = saved !== null;
     this.pausedReason = saved ?? "";
     await this.limits.load();
-    this.stopped = false;
-    this.loopDone = this.loop();
+    this.wake();
   }
 
   wake(): void {
@@ -146,7 +160,16 @@ export class Dispatcher {
 
   /** One admission pass; returns how many jobs were launched. Exposed for tests and benchmarks. */
   async pass(): Promise<number> {
+    try {
+      return await this.admit();
+    } finally {
+      this.observer?.passed();
+    }
+  }
+
+  private async admit(): Promise<number> {
     const now = this.clock.now();
+    if (!this.term.valid()) return 0;
     await this.failExpired(now);
     if (this.paused) return 0;
     const limits = this.limits.get();
@@ -155,7 +178,7 @@ export class Dispatcher {
     let launched = 0;
     let scanned = 0;
     let after: DispatchCursor | undefined;
-    while (counts.total < limits.maxRunning && scanned < MAX_SCANNED_PER_PASS && !this.stopped && !this.paused) {
+    while (counts.total < limits.maxRunning && scanned < MAX_SCANNED_PER_PASS && !this.stopped && !this.paused && this.term.valid()) {
       // Read about what the free slots can take (a few more, for jobs a limit skips), not the whole backlog.
       const pageSize = Math.min(MAX_CANDIDATE_PAGE, Math.max(16, (limits.maxRunning - counts.total) * 2));
       const page = await this.store.dueQueuedJobs(now, pageSize, after);
@@ -208,9 +231,11 @@ export class Dispatcher {
   }
 
   private track(launch: Promise<void>): void {
-    this.launching.add(launch);
-    void launch.finally(() => {
-      this.launching.delete(launch);
+    // A store that fails (or refuses an ex-leader's write) fails this admission only.
+    const tracked = launch.catch((error: unknown) => this.logger.error({ err: error }, "admission failed"));
+    this.launching.add(tracked);
+    void tracked.finally(() => {
+      this.launching.delete(tracked);
       this.wake();
     });
   }
@@ -219,10 +244,11 @@ export class Dispatcher {
     return this.lifecycle.exclusive(queued.id, async () => {
       const job = await this.lifecycle.transition(queued.id, { from: ["QUEUED"], to: "STARTING" }, now);
       if (!job) return; // cancelled or taken meanwhile
+      // The term ended since the pass began: the next leader's recovery finds it STARTING, unlaunched.
+      if (!this.term.valid()) return;
       this.observer?.admitted(job, now - Math.max(job.createdAt, job.runAt));
       try {
-        const handler = this.registry.require(job.type);
-        const workload = handler.buildWorkload(job as never);
+        const workload = workloadFor(this.registry.require(job.type), job);
         await this.runtime.launch(job, workload);
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);

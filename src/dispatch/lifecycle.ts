@@ -1,16 +1,17 @@
 import type { Logger } from "pino";
-import type { RunOutput } from "../jobs/handler.js";
-import { ACTIVE_STATES, isTerminal, Reason, type JobPlacement, type JobRecord, type JobStateName } from "../jobs/job.js";
+import { ACTIVE_STATES, isTerminal, Reason, type JobRecord, type JobStateName } from "../jobs/job.js";
 import type { JobEvents } from "../jobs/job-events.js";
-import { KeyedSerial } from "../jobs/keyed-serial.js";
 import type { JobRegistry } from "../jobs/registry.js";
-import type { Recovery, RunEnd, Runtime, RuntimeListener } from "../runtime/runtime.js";
+import { inFlightRun } from "../jobs/workload.js";
+import type { Placement, Recovery, RunEnd, RunOutput, RunRef, Runtime, RuntimeListener } from "../runtime/runtime.js";
+import { KeyedSerial } from "../shared/keyed-serial.js";
 import type { JobStore, JobTransition } from "../store/store.js";
 import type { OutboxInsert } from "../store/outbox-queries.js";
 import { systemClock, type Clock } from "./clock.js";
 import { failureCause } from "./failure-cause.js";
 import { callbackOutboxItem } from "./callback-outbox.js";
 import { backoffMs, isRetryable } from "./retry.js";
+import { SOLE_TERM, type Term } from "../leadership/term.js";
 
 /** Turns a job's end into a Hub criterion report (src/hub/outbox.ts), or null when there is none. */
 export type CriteriaReporter = (job: JobRecord, end: { state: "SUCCEEDED" | "FAILED"; reason: string; result: Record<string, unknown> | null; at: number }) => OutboxInsert | null;
@@ -43,6 +44,8 @@ export class JobLifecycle implements RuntimeListener {
     private readonly events: JobEvents,
     private readonly logger: Logger,
     private readonly clock: Clock = systemClock,
+    /** A replica's writes carry its term's epoch once it led (a follower's API writes carry none). */
+    private readonly term: Term = SOLE_TERM,
   ) {
     runtime.setListener(this);
   }
@@ -58,20 +61,22 @@ export class JobLifecycle implements RuntimeListener {
   }
 
   async transition(jobId: string, change: Omit<JobTransition, "at">, at = this.clock.now()): Promise<JobRecord | null> {
-    const outcome = await this.store.transition(jobId, { ...change, at });
+    const outcome = await this.store.transition(jobId, { ...change, at, epoch: this.term.epoch() });
     if (!outcome) return null;
     this.events.publish(outcome);
     return outcome.job;
   }
 
-  running(job: JobRecord, placement: JobPlacement, at: number): Promise<void> {
+  running(job: RunRef, placement: Placement, at: number): Promise<void> {
+    // Runtimes report this without waiting for it: a failure (an outage, or this replica no longer
+    // leading) is logged here; the run's end is recorded all the same, by this leader or the next.
     return this.exclusive(job.id, async () => {
       await this.transition(job.id, { from: ["STARTING"], to: "RUNNING", patch: { placement, startedAt: at } }, at);
-    });
+    }).catch((error: unknown) => this.logger.warn({ err: error, jobId: job.id }, "recording a run as RUNNING failed"));
   }
 
   /** A launched run that is not running yet says why (e.g. UNSCHEDULABLE): recorded as a STARTING event with that reason. */
-  progress(job: JobRecord, update: { reason: string; message: string }, at: number): Promise<void> {
+  progress(job: RunRef, update: { reason: string; message: string }, at: number): Promise<void> {
     return this.exclusive(job.id, async () => {
       const current = await this.store.getJob(job.id);
       if (!current || current.attempt !== job.attempt || current.state !== "STARTING") return;
@@ -80,7 +85,7 @@ export class JobLifecycle implements RuntimeListener {
     });
   }
 
-  finished(job: JobRecord, end: RunEnd, at: number): Promise<void> {
+  finished(job: RunRef, end: RunEnd, at: number): Promise<void> {
     return this.exclusive(job.id, async () => {
       const current = await this.store.getJob(job.id);
       if (!current || current.attempt !== job.attempt || !ACTIVE_STATES.includes(current.state)) {
@@ -115,6 +120,9 @@ export class JobLifecycle implements RuntimeListener {
         return { kind: "cancelled", job: cancelled! };
       }
       const marked = (await this.store.patchJob(jobId, { cancelRequested: true }, this.clock.now()))!;
+      // A follower: the leader's runtime runs it, and hears of the request (cancelRequested below);
+      // without a leader now, the next one's recovery stops it.
+      if (!this.term.valid()) return { kind: "stopping", job: marked };
       if (requestedReason) this.cancelReasons.set(jobId, requestedReason);
       if (await this.runtime.cancel(marked)) return { kind: "stopping", job: marked };
       this.cancelReasons.delete(jobId);
@@ -126,13 +134,26 @@ export class JobLifecycle implements RuntimeListener {
     });
   }
 
+  /** The leader hears of a cancel requested on another replica: stops the run as cancel() does. */
+  stopRequested(jobId: string): Promise<void> {
+    return this.exclusive(jobId, async () => {
+      if (!this.term.valid()) return;
+      const job = await this.store.getJob(jobId);
+      if (!job || !job.cancelRequested || !ACTIVE_STATES.includes(job.state)) return;
+      if (await this.runtime.cancel(job)) return;
+      await this.transition(jobId, {
+        from: ACTIVE_STATES, to: "CANCELLED", reason: Reason.CANCELLED_BY_USER, message: "cancelled by request", patch: { finishedAt: this.clock.now() },
+      });
+    });
+  }
+
   /**
    * At start-up, before dispatching: every job the store holds as in flight is
    * either re-adopted by the runtime or ended/re-queued, so none stays RUNNING.
    */
   async recover(): Promise<{ adopted: number; requeued: number; interrupted: number }> {
     const inFlight = await this.store.jobsInDispatchOrder(ACTIVE_STATES, 1_000_000);
-    const decisions = await this.runtime.recover(inFlight);
+    const decisions = await this.runtime.recover(inFlight.map((job) => inFlightRun(this.registry, job)));
     const counts = { adopted: 0, requeued: 0, interrupted: 0 };
     for (const job of inFlight) {
       const decision: Recovery = decisions.get(job.id) ?? { action: "lost", message: "the runtime no longer knows this run" };

@@ -1,6 +1,9 @@
 import { z } from "zod";
 import type { JobRecord } from "../jobs/job.js";
 import { text } from "../jobs/text-field.js";
+import type { ActiveCounts } from "../store/admission-queries.js";
+
+export { emptyCounts, type ActiveCounts } from "../store/admission-queries.js";
 
 // The bounds of every limit, in one place: the API checks a request with these schemas (naming
 // the field), and LimitsStore checks what it stores and loads with them.
@@ -32,14 +35,6 @@ export const dispatchLimitsSchema = z.object({
 
 export type DispatchLimits = z.infer<typeof dispatchLimitsSchema>;
 
-/** Jobs STARTING or RUNNING, counted the ways the limits need. */
-export interface ActiveCounts {
-  total: number;
-  byType: Map<string, number>;
-  byKey: Map<string, number>;
-  byGroup: Map<string, number>;
-}
-
 export type WaitingReason =
   | "DELAYED" | "RETRY_BACKOFF" | "DISPATCH_PAUSED" | "GLOBAL_LIMIT" | "TYPE_LIMIT"
   | "CONCURRENCY_KEY_LIMIT" | "EXCLUSIVE_GROUP" | "WAITING_TURN";
@@ -47,10 +42,6 @@ export type WaitingReason =
 export interface Blocker {
   reason: WaitingReason;
   message: string;
-}
-
-export function emptyCounts(): ActiveCounts {
-  return { total: 0, byType: new Map(), byKey: new Map(), byGroup: new Map() };
 }
 
 type Admissible = Pick<JobRecord, "type" | "concurrencyKey" | "exclusiveGroup">;

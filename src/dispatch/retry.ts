@@ -1,34 +1,10 @@
 import { createHash } from "node:crypto";
 import type { JobHandler } from "../jobs/handler.js";
-import { Reason, type JobRecord, type RetryPolicy } from "../jobs/job.js";
+import { isInfrastructureFailure } from "../jobs/infrastructure-failure.js";
+import type { JobRecord, RetryPolicy } from "../jobs/job.js";
 import type { RunEnd } from "../runtime/runtime.js";
 
-export const DEFAULT_RETRY_POLICY: RetryPolicy = {
-  initialBackoffMs: 1000,
-  multiplier: 2,
-  maxBackoffMs: 300_000,
-  jitter: 0.2,
-  retryOnTimeout: false,
-};
-
-/** Failures of the machinery rather than verdicts of the job itself. */
-const INFRASTRUCTURE_REASONS = new Set<string>([
-  Reason.INTERRUPTED, Reason.LAUNCH_FAILED, "POD_EVICTED", "NODE_LOST", "IMAGE_PULL_FAILED", "RUNTIME_API_ERROR",
-]);
-
-export function isInfrastructureFailure(end: RunEnd, policy: RetryPolicy): boolean {
-  switch (end.kind) {
-    case "interrupted":
-      return true;
-    case "timed-out":
-      return policy.retryOnTimeout;
-    case "failed":
-      return INFRASTRUCTURE_REASONS.has(end.reason);
-    case "exited":
-    case "cancelled":
-      return false;
-  }
-}
+export { DEFAULT_RETRY_POLICY } from "../jobs/job.js";
 
 export function isRetryable(handler: JobHandler | undefined, end: RunEnd, policy: RetryPolicy): boolean {
   return handler?.isRetryable ? handler.isRetryable(end, policy) : isInfrastructureFailure(end, policy);

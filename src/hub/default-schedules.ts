@@ -7,11 +7,13 @@
 // each switched off by its *_ENABLED setting. They are ordinary schedules (source "config"):
 // listed, paused, triggered and updated through the schedule RPCs.
 import type { Logger } from "pino";
-import { ApiError } from "../api/errors.js";
 import type { Config } from "../config.js";
+import type { ScheduleDefinition } from "../dispatch/schedules/definition.js";
 import { validateScheduleSpec } from "../dispatch/schedules/spec.js";
-import { CriteriaType, OverlapPolicy, ScheduleJobRequest, ScheduleSpec } from "../gen/jobscheduler/v1/jobscheduler.js";
+import { DomainError } from "../jobs/errors.js";
 import type { JobRegistry } from "../jobs/registry.js";
+import type { JobRequest } from "../jobs/submission/request.js";
+import type { CriteriaTypeName } from "./criteria.js";
 
 const duration = (ms: number) => ({ seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 });
 
@@ -25,37 +27,42 @@ export const PLACEHOLDER = {
   team: { slug: "each-team", hackathonId: "each-hackathon" },
 };
 
-const LOAD_TESTS: { name: string; scenario: string; criteria: CriteriaType }[] = [
-  { name: "hub-event-search", scenario: "event-search", criteria: CriteriaType.CRITERIA_TYPE_EVENT_SEARCH },
-  { name: "hub-archive-search", scenario: "archive-search", criteria: CriteriaType.CRITERIA_TYPE_ARCHIVE_SEARCH },
-  { name: "hub-auth-performance", scenario: "auth-login", criteria: CriteriaType.CRITERIA_TYPE_AUTH_PERFORMANCE },
-  { name: "hub-ticket-booking", scenario: "ticket-booking", criteria: CriteriaType.CRITERIA_TYPE_TICKET_BOOKING },
+const LOAD_TESTS: { name: string; scenario: string; criteria: CriteriaTypeName }[] = [
+  { name: "hub-event-search", scenario: "event-search", criteria: "EVENT_SEARCH" },
+  { name: "hub-archive-search", scenario: "archive-search", criteria: "ARCHIVE_SEARCH" },
+  { name: "hub-auth-performance", scenario: "auth-login", criteria: "AUTH_PERFORMANCE" },
+  { name: "hub-ticket-booking", scenario: "ticket-booking", criteria: "TICKET_BOOKING" },
 ];
 
+const retries = (maxAttempts: number) => ({ maxAttempts, backoffMultiplier: 0, retryOnTimeout: false });
+
 /** The default schedules this configuration asks for; any the registry cannot run is left out with a warning. */
-export function defaultTeamSchedules(config: Config, registry: JobRegistry, logger: Logger): ScheduleSpec[] {
+export function defaultTeamSchedules(config: Config, registry: JobRegistry, logger: Logger): ScheduleDefinition[] {
   const hackathonId = config.HUB_HACKATHON_ID;
   if (!hackathonId) return [];
   const forEachTeam = { hackathonId, teamStatus: config.HUB_TEAM_STATUS };
-  const spec = (name: string, cron: string, template: Partial<ScheduleJobRequest>): ScheduleSpec =>
-    ScheduleSpec.fromPartial({
-      name,
-      cron,
-      timeZone: "UTC",
-      overlapPolicy: OverlapPolicy.OVERLAP_POLICY_SKIP,
-      forEachTeam,
-      jobTemplate: ScheduleJobRequest.fromPartial({ name, labels: { "hackload.kz/round": name }, ...template }),
-    });
-  const specs: ScheduleSpec[] = [];
+  // Job parameters are written as each type's schema reads them (proto3 JSON: camelCase, durations as {seconds, nanos}).
+  const spec = (name: string, cron: string, template: Partial<JobRequest> & Pick<JobRequest, "spec">): ScheduleDefinition => ({
+    name,
+    cron,
+    timeZone: "UTC",
+    overlapPolicy: "SKIP",
+    catchupPolicy: null,
+    forEachTeam,
+    jobTemplate: {
+      name, idempotencyKey: "", labels: { "hackload.kz/round": name }, priority: 0, concurrencyKey: "", criteriaType: null, ...template,
+    },
+  });
+  const specs: ScheduleDefinition[] = [];
   if (config.GIT_MONITOR_ENABLED) {
     specs.push(spec("hub-code-repo", config.GIT_MONITOR_INTERVAL, {
       timeout: duration(config.GIT_MONITOR_TIMEOUT),
-      retryPolicy: { maxAttempts: 3, backoffMultiplier: 0, retryOnTimeout: false },
+      retryPolicy: retries(3),
       spec: {
-        $case: "gitActivity",
-        value: {
+        type: "git_activity",
+        params: {
           repoUrl: PLACEHOLDER.repoUrl,
-          since: config.GIT_ACTIVITY_SINCE ? new Date(config.GIT_ACTIVITY_SINCE) : undefined,
+          ...(config.GIT_ACTIVITY_SINCE ? { since: new Date(config.GIT_ACTIVITY_SINCE).toISOString() } : {}),
           activityWindow: duration(config.GIT_ACTIVITY_WINDOW),
         },
       },
@@ -64,38 +71,32 @@ export function defaultTeamSchedules(config: Config, registry: JobRegistry, logg
   if (config.DEPLOYMENT_MONITOR_ENABLED) {
     specs.push(spec("hub-deployed-solution", config.DEPLOYMENT_MONITOR_INTERVAL, {
       timeout: duration(config.DEPLOYMENT_MONITOR_TIMEOUT),
-      retryPolicy: { maxAttempts: 2, backoffMultiplier: 0, retryOnTimeout: false },
-      spec: { $case: "httpCheck", value: { baseUrl: PLACEHOLDER.appUrl, endpoints: [], requestTimeout: duration(config.HTTP_TIMEOUT) } },
+      retryPolicy: retries(2),
+      spec: { type: "http_check", params: { baseUrl: PLACEHOLDER.appUrl, requestTimeout: duration(config.HTTP_TIMEOUT) } },
     }));
   }
   if (config.COST_TRACKING_ENABLED) {
     specs.push(spec("hub-budget-tracking", config.COST_TRACKING_INTERVAL, {
       timeout: duration(config.COST_TRACKING_TIMEOUT),
-      retryPolicy: { maxAttempts: 2, backoffMultiplier: 0, retryOnTimeout: false },
-      spec: { $case: "budget", value: { moneySpend: "" } },
+      retryPolicy: retries(2),
+      spec: { type: "budget", params: {} },
     }));
   }
   if (config.JUDGE_SCORE_ENABLED) {
     specs.push(spec("hub-judge-score", config.JUDGE_SCORE_INTERVAL, {
-      retryPolicy: { maxAttempts: 2, backoffMultiplier: 0, retryOnTimeout: false },
-      spec: { $case: "judgeScore", value: { judgeScore: "" } },
+      retryPolicy: retries(2),
+      spec: { type: "judge_score", params: {} },
     }));
   }
   if (config.K6_SERVICES_ENABLED && registry.get("k6")) {
     for (const test of LOAD_TESTS) {
       specs.push(spec(test.name, config.K6_SERVICES_INTERVAL, {
         timeout: duration(config.K6_SERVICES_TIMEOUT),
-        retryPolicy: { maxAttempts: 1, backoffMultiplier: 0, retryOnTimeout: false },
+        retryPolicy: retries(1),
         // A template with a criteria type must name a team; every fire replaces it.
         team: PLACEHOLDER.team,
         criteriaType: test.criteria,
-        spec: {
-          $case: "k6",
-          value: {
-            scriptSource: { $case: "scenario", value: test.scenario }, targetUrl: PLACEHOLDER.appUrl, env: {}, vus: 0, stages: [],
-            thresholds: {}, parallelism: 0, image: "", extraArgs: [], preflight: true,
-          },
-        },
+        spec: { type: "k6", params: { scenario: test.scenario, targetUrl: PLACEHOLDER.appUrl, preflight: true } },
       }));
     }
   }
@@ -104,7 +105,7 @@ export function defaultTeamSchedules(config: Config, registry: JobRegistry, logg
       validateScheduleSpec(s, registry);
       return true;
     } catch (error) {
-      if (!(error instanceof ApiError)) throw error;
+      if (!(error instanceof DomainError)) throw error;
       logger.warn({ schedule: s.name, err: error.message }, "default team schedule left out: its template is not valid here");
       return false;
     }

@@ -94,6 +94,7 @@ export class OutboxDelivery {
         this.logger.error({ err: error }, "outbox delivery pass failed (store error)");
         result = "failed";
       }
+      this.metrics?.passes.inc({ result });
       if (this.stopped) break;
       switch (result) {
         case "sent":

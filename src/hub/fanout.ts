@@ -7,17 +7,17 @@
 //   submitTeamRound submits a planned round directly (benchmarks, tools)
 import { createHash } from "node:crypto";
 import type { Logger } from "pino";
-import { ApiError } from "../api/errors.js";
-import { validateScheduleJob } from "../api/validation.js";
 import type { Clock } from "../dispatch/clock.js";
-import type { FireTarget, FireTargets } from "../dispatch/schedules/fire-targets.js";
-import { CriteriaType, ScheduleJobRequest } from "../gen/jobscheduler/v1/jobscheduler.js";
+import type { Schedule } from "../dispatch/schedules/definition.js";
+import type { FireSubmission, FireTargets } from "../dispatch/schedules/fire-targets.js";
+import { DomainError, PreconditionFailed, Unavailable } from "../jobs/errors.js";
 import { parseGitHubRepo } from "../jobs/git-activity.js";
 import type { JobRecord } from "../jobs/job.js";
 import type { JobRegistry } from "../jobs/registry.js";
-import { newJobRecord } from "../jobs/submission.js";
+import { newJobRecord } from "../jobs/submission/record.js";
+import type { JobRequest } from "../jobs/submission/request.js";
+import { validateJobRequest, type Submission } from "../jobs/submission/submission.js";
 import type { OutboxStore } from "../store/outbox-queries.js";
-import type { ScheduleRecord } from "../store/schedule-store.js";
 import type { JobStore } from "../store/store.js";
 import { isCriteriaType, type CriteriaTypeName } from "./criteria.js";
 import { noDataReport, type CriteriaSettings } from "./evaluator.js";
@@ -33,24 +33,22 @@ import { discoverTeams, type TeamEnvKeys, type TeamInputs } from "./teams.js";
 function teamListingError(error: unknown): unknown {
   if (!(error instanceof HubError)) return error;
   const message = `the Hub did not list the round's teams (${error.message})`;
-  return error.kind === "auth"
-    ? ApiError.failedPrecondition(message, "HUB_AUTH")
-    : ApiError.unavailable(message, "HUB_UNAVAILABLE");
+  return error.kind === "auth" ? new PreconditionFailed(message, "HUB_AUTH") : new Unavailable(message, "HUB_UNAVAILABLE");
 }
 
 /** The criterion each job type reports when the template names none (k6 templates must name theirs). */
 const DEFAULT_CRITERIA: Record<string, CriteriaTypeName> = {
-  httpCheck: "DEPLOYED_SOLUTION",
-  gitActivity: "CODE_REPO",
+  http_check: "DEPLOYED_SOLUTION",
+  git_activity: "CODE_REPO",
   budget: "BUDGET_TRACKING",
-  judgeScore: "JUDGE_SCORE",
+  judge_score: "JUDGE_SCORE",
 };
 
 export interface PlannedSubmission {
   team: TeamInputs;
   /** Stable, printable ASCII without spaces: the fire's idempotency key suffix. */
   key: string;
-  request: ScheduleJobRequest;
+  request: JobRequest;
 }
 
 export interface NoDataTeam {
@@ -71,12 +69,10 @@ export function teamKey(slug: string): string {
   return /^[\x21-\x7e]{1,100}$/.test(slug) ? slug : `team-${createHash("sha256").update(slug).digest("hex").slice(0, 16)}`;
 }
 
-export function criteriaOf(template: ScheduleJobRequest): CriteriaTypeName | null {
-  if (template.criteriaType) {
-    const name = CriteriaType[template.criteriaType]?.replace(/^CRITERIA_TYPE_/, "");
-    return name && isCriteriaType(name) ? name : null;
-  }
-  return template.spec ? (DEFAULT_CRITERIA[template.spec.$case] ?? null) : null;
+export function criteriaOf(template: JobRequest): CriteriaTypeName | null {
+  const named = template.criteriaType;
+  if (named !== null) return typeof named === "string" && isCriteriaType(named) ? named : null;
+  return template.spec ? (DEFAULT_CRITERIA[template.spec.type] ?? null) : null;
 }
 
 /** An app URL as teams type it: a missing scheme means https. */
@@ -91,36 +87,42 @@ export function normaliseAppUrl(text: string): string | null {
   }
 }
 
-type Spec = NonNullable<ScheduleJobRequest["spec"]>;
+type Spec = NonNullable<JobRequest["spec"]>;
+
+/** The spec with these parameters set (named as the type's schema reads them: proto3 JSON). */
+function withParams(spec: Spec, params: Record<string, unknown>): { spec: Spec } {
+  return { spec: { type: spec.type, params: { ...(spec.params as Record<string, unknown>), ...params } } };
+}
 
 /** The template's spec with the team's input, or why the team has no data. */
 function withTeamInput(spec: Spec, team: TeamInputs): { spec: Spec } | { reason: string } {
-  switch (spec.$case) {
-    case "httpCheck": {
+  switch (spec.type) {
+    case "http_check": {
       if (!team.endpointUrl) return { reason: "the team has no ENDPOINT_URL" };
       const baseUrl = normaliseAppUrl(team.endpointUrl);
       if (!baseUrl) return { reason: `ENDPOINT_URL "${team.endpointUrl.slice(0, 100)}" is not an http(s) URL` };
-      return { spec: { $case: "httpCheck", value: { ...spec.value, baseUrl } } };
+      return withParams(spec, { baseUrl });
     }
-    case "gitActivity": {
+    case "git_activity": {
       if (!team.repoUrl) return { reason: "the team has no repository URL (Repo)" };
       const repo = parseGitHubRepo(team.repoUrl);
       if (!repo) return { reason: `Repo "${team.repoUrl.slice(0, 100)}" is not a GitHub repository URL` };
-      return { spec: { $case: "gitActivity", value: { ...spec.value, repoUrl: `https://github.com/${repo.owner}/${repo.repo}` } } };
+      return withParams(spec, { repoUrl: `https://github.com/${repo.owner}/${repo.repo}` });
     }
     case "budget":
       if (!team.moneySpend) return { reason: "the team has no MONEY_SPEND value" };
-      return { spec: { $case: "budget", value: { ...spec.value, moneySpend: team.moneySpend } } };
-    case "judgeScore":
+      return withParams(spec, { moneySpend: team.moneySpend });
+    case "judge_score":
       if (!team.judgeScore) return { reason: "the team has no JUDJE_SCORE value" };
-      return { spec: { $case: "judgeScore", value: { ...spec.value, judgeScore: team.judgeScore } } };
+      return withParams(spec, { judgeScore: team.judgeScore });
     case "k6": {
       // The Hub's client passes a k6 target in the request; a team round falls back to the team's app.
       const target = team.endpointUrl ? normaliseAppUrl(team.endpointUrl) : null;
       if (!target) return { reason: team.endpointUrl ? `ENDPOINT_URL "${team.endpointUrl.slice(0, 100)}" is not an http(s) URL` : "the team has no ENDPOINT_URL" };
-      return { spec: { $case: "k6", value: { ...spec.value, targetUrl: target } } };
+      return withParams(spec, { targetUrl: target });
     }
-    case "timer":
+    default:
+      // timer: nothing of the team's goes in.
       return { spec };
   }
 }
@@ -130,10 +132,10 @@ function withTeamInput(spec: Spec, team: TeamInputs): { spec: Spec } | { reason:
  * The requests carry the team binding and criteria type; the caller sets the idempotency key
  * (the scheduler: schedule + fire time + `key`).
  */
-export function planTeamRound(template: ScheduleJobRequest, teams: readonly TeamInputs[], _fireTime: number, roundName?: string): TeamRoundPlan {
+export function planTeamRound(template: JobRequest, teams: readonly TeamInputs[], _fireTime: number, roundName?: string): TeamRoundPlan {
   if (!template.spec) throw new Error("a team round needs a job template with a spec");
   const criteriaType = criteriaOf(template);
-  if (!criteriaType) throw new Error(`the ${template.spec.$case} template of a team round must set criteria_type`);
+  if (!criteriaType) throw new Error(`the ${template.spec.type} template of a team round must set criteria_type`);
   const plan: TeamRoundPlan = { criteriaType, submissions: [], noData: [] };
   const seen = new Set<string>();
   for (const team of teams) {
@@ -153,7 +155,7 @@ export function planTeamRound(template: ScheduleJobRequest, teams: readonly Team
         name: `${template.name || roundName || "team round"} ${team.slug}`.slice(0, 253),
         labels: { ...template.labels, "hackload.kz/criteria": criteriaType.toLowerCase().replace(/_/g, "-") },
         team: { slug: team.slug, hackathonId: team.hackathonId },
-        criteriaType: CriteriaType[`CRITERIA_TYPE_${criteriaType}`],
+        criteriaType,
         spec: filled.spec,
       },
     });
@@ -165,7 +167,7 @@ export function planTeamRound(template: ScheduleJobRequest, teams: readonly Team
  * A for_each_team template with placeholder inputs, for checking the rest of it the way
  * ScheduleJob would (a fan-out template has no inputs of its own; each fire fills them).
  */
-export function exampleTeamRequest(template: ScheduleJobRequest, hackathonId = "example-hackathon"): ScheduleJobRequest {
+export function exampleTeamRequest(template: JobRequest, hackathonId = "example-hackathon"): JobRequest {
   const example: TeamInputs = {
     slug: "example-team", hackathonId, name: "example",
     repoUrl: "https://github.com/example/example", endpointUrl: "https://example.invalid", moneySpend: "0", judgeScore: "0",
@@ -187,6 +189,17 @@ export async function enqueueNoData(
       outboxInsert(noDataSourceKey(roundKey, fireTime, entry), { slug: entry.team.slug, hackathonId: entry.team.hackathonId }, entry.criteriaType, noDataReport(entry.criteriaType, entry.reason, settings), now),
     ),
   );
+}
+
+/** The team's request as a Submission; when the job type refuses it, null and the team is NO_DATA with the reason. */
+function checkTeamRequest(planned: PlannedSubmission, request: JobRequest, plan: TeamRoundPlan, registry: JobRegistry): Submission | null {
+  try {
+    return validateJobRequest(request, registry);
+  } catch (error) {
+    if (!(error instanceof DomainError)) throw error;
+    plan.noData.push({ team: planned.team, key: planned.key, criteriaType: plan.criteriaType, reason: `the team's input was refused: ${error.message}` });
+    return null;
+  }
 }
 
 export interface TeamFanOutDeps {
@@ -212,7 +225,7 @@ export class TeamFanOut implements FireTargets {
     return this.deps.client ? null : HUB_NOT_CONFIGURED;
   }
 
-  async targets(schedule: ScheduleRecord, fireTime: number): Promise<FireTarget[]> {
+  async targets(schedule: Schedule, fireTime: number): Promise<FireSubmission[]> {
     const { spec } = schedule;
     const template = spec.jobTemplate;
     const fanout = spec.forEachTeam;
@@ -220,7 +233,7 @@ export class TeamFanOut implements FireTargets {
     const criteria = criteriaOf(template) ?? "UNKNOWN";
     if (!this.deps.client) {
       this.deps.metrics?.rounds.inc({ criteria_type: criteria, outcome: "failed" });
-      throw ApiError.failedPrecondition(HUB_NOT_CONFIGURED, "HUB_NOT_CONFIGURED");
+      throw new PreconditionFailed(HUB_NOT_CONFIGURED, "HUB_NOT_CONFIGURED");
     }
     let teams: TeamInputs[];
     try {
@@ -230,16 +243,12 @@ export class TeamFanOut implements FireTargets {
       throw teamListingError(error);
     }
     const plan = planTeamRound(template, teams, fireTime, schedule.name);
-    // A request the job type refuses (an unusable input) is that team's NO_DATA, not the round's failure.
-    const targets: FireTarget[] = [];
-    for (const submission of plan.submissions) {
-      try {
-        validateScheduleJob(submission.request, this.deps.registry);
-        targets.push({ request: submission.request, key: submission.key });
-      } catch (error) {
-        if (!(error instanceof ApiError)) throw error;
-        plan.noData.push({ team: submission.team, key: submission.key, criteriaType: plan.criteriaType, reason: `the team's input was refused: ${error.message}` });
-      }
+    // Each team's request is checked here, once; the scheduler submits what passed. A request the
+    // job type refuses (an unusable input) is that team's NO_DATA, not the round's failure.
+    const targets: FireSubmission[] = [];
+    for (const planned of plan.submissions) {
+      const submission = checkTeamRequest(planned, planned.request, plan, this.deps.registry);
+      if (submission) targets.push({ key: planned.key, submission });
     }
     const queued = await enqueueNoData(this.deps.outbox, plan, `schedule:${schedule.id}`, fireTime, this.deps.settings, this.deps.clock.now());
     if (queued) this.deps.delivery?.wake();
@@ -267,26 +276,15 @@ export interface RoundDeps {
 /** Submits a planned round directly (outside a schedule): jobs keyed round + fire time + team, NO_DATA to the outbox. */
 export async function submitTeamRound(deps: RoundDeps, plan: TeamRoundPlan, roundKey: string, fireTime: number): Promise<{ jobs: JobRecord[]; noData: number }> {
   const jobs: JobRecord[] = [];
-  for (const submission of plan.submissions) {
-    const request = { ...submission.request, idempotencyKey: `round:${roundKey}:${new Date(fireTime).toISOString()}:${submission.key}`.slice(0, 255) };
-    let validated;
-    try {
-      validated = validateScheduleJob(request, deps.registry);
-    } catch (error) {
-      if (!(error instanceof ApiError)) throw error;
-      plan.noData.push({ team: submission.team, key: submission.key, criteriaType: plan.criteriaType, reason: `the team's input was refused: ${error.message}` });
-      continue;
-    }
-    const { job } = await deps.store.createJob(newJobRecord(validated, deps.clock.now(), { defaultQueueTimeoutMs: deps.defaultQueueTimeoutMs }));
+  for (const planned of plan.submissions) {
+    const request = { ...planned.request, idempotencyKey: `round:${roundKey}:${new Date(fireTime).toISOString()}:${planned.key}`.slice(0, 255) };
+    const submission = checkTeamRequest(planned, request, plan, deps.registry);
+    if (!submission) continue;
+    const { job } = await deps.store.createJob(newJobRecord(submission, deps.clock.now(), { defaultQueueTimeoutMs: deps.defaultQueueTimeoutMs }));
     jobs.push(job);
   }
   const noData = await enqueueNoData(deps.store.outbox, plan, `round:${roundKey}`, fireTime, deps.settings, deps.clock.now());
   deps.dispatcher.wake();
   if (noData) deps.delivery?.wake();
   return { jobs, noData };
-}
-
-/** ScheduleJobRequest defaults, so templates built in code carry every field. */
-export function emptyRequest(): ScheduleJobRequest {
-  return ScheduleJobRequest.fromPartial({});
 }

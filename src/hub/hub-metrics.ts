@@ -13,6 +13,7 @@ export class HubMetrics {
   readonly blocked: Gauge;
   readonly teamsProcessed: Counter<"criteria_type" | "outcome">;
   readonly rounds: Counter<"criteria_type" | "outcome">;
+  readonly passes: Counter<"result">;
 
   constructor(registry: Registry, outbox: OutboxStore) {
     const registers = [registry];
@@ -72,6 +73,12 @@ export class HubMetrics {
       name: "jobscheduler_team_rounds_total",
       help: "Team rounds (fan-out fires), by criteria type and outcome (ok, failed: the Hub's team list could not be read).",
       labelNames: ["criteria_type", "outcome"] as const,
+      registers,
+    });
+    this.passes = new Counter({
+      name: "jobscheduler_hub_delivery_passes_total",
+      help: "Passes of the outbox delivery worker, by result (sent, failed, blocked; idle: nothing was due).",
+      labelNames: ["result"] as const,
       registers,
     });
   }

@@ -6,11 +6,12 @@ import type { Registry } from "prom-client";
 import type { Config } from "../config.js";
 import type { Clock } from "../dispatch/clock.js";
 import type { JobLifecycle } from "../dispatch/lifecycle.js";
-import type { ScheduleSpec } from "../gen/jobscheduler/v1/jobscheduler.js";
+import type { ScheduleDefinition } from "../dispatch/schedules/definition.js";
 import type { BuiltinOptions } from "../jobs/builtin.js";
 import type { JobEvents } from "../jobs/job-events.js";
 import type { JobRegistry } from "../jobs/registry.js";
 import type { JobStore } from "../store/store.js";
+import type { OutboxStore } from "../store/outbox-queries.js";
 import { JOB_TYPE_FOR_CRITERIA } from "./criteria.js";
 import { defaultTeamSchedules } from "./default-schedules.js";
 import { OutboxDelivery } from "./delivery.js";
@@ -52,13 +53,15 @@ export interface HubReportingDeps {
   metricsRegistry: Registry;
   clock: Clock;
   logger: Logger;
+  /** The outbox the delivery worker claims from and settles in (the leader's, fenced); default the store's. */
+  outbox?: OutboxStore;
 }
 
 export interface HubReporting {
   fanOut: TeamFanOut;
   /** Null when HUB_API_URL or HUB_API_KEY is unset (reports wait in the outbox). */
   delivery: OutboxDelivery | null;
-  defaultSchedules: ScheduleSpec[];
+  defaultSchedules: ScheduleDefinition[];
   /** A line for /readyz while reporting is stopped by a 401/403, else null (an unconfigured Hub is only logged). */
   readinessNote(): string | null;
   start(): void;
@@ -73,7 +76,7 @@ export function createHubReporting(deps: HubReportingDeps): HubReporting {
     ? new HubClient({ baseUrl: config.HUB_API_URL, apiKey: config.HUB_API_KEY, timeoutMs: config.HUB_TIMEOUT, readAttempts: config.HUB_RETRIES + 1 })
     : null;
   const delivery = client
-    ? new OutboxDelivery(store.outbox, client, {
+    ? new OutboxDelivery(deps.outbox ?? store.outbox, client, {
       batchSize: config.HUB_BATCH_SIZE,
       batchDelayMs: config.HUB_BATCH_DELAY,
       pollIntervalMs: config.HUB_POLL_INTERVAL,

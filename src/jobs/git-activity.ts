@@ -5,8 +5,8 @@
 // failure; GitHub's rate limit is waited out (until its reset, within the job's timeout).
 // GITHUB_TOKEN reaches this program only, through its workload environment.
 import { z } from "zod";
-import { isInfrastructureFailure } from "../dispatch/retry.js";
 import type { JobHandler } from "./handler.js";
+import { isInfrastructureFailure } from "./infrastructure-failure.js";
 import { zodResultParser } from "./result-parser.js";
 import { durationMs, MAX_URL_LENGTH } from "./schema-helpers.js";
 import { text } from "./text-field.js";

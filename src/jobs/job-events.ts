@@ -30,4 +30,18 @@ export class JobEvents {
   subscribeAll(listener: (t: PublishedTransition) => void): () => void {
     return this.subscribe("*", listener);
   }
+
+  /** A transition another replica stored, for this job's subscribers only (each replica counts its own in metrics). */
+  publishRemote(transition: PublishedTransition): void {
+    this.emitter.emit(transition.job.id, transition);
+  }
+
+  /** The jobs someone here follows (WatchJob streams, cancels waiting for an end). */
+  followedJobs(): string[] {
+    return this.emitter.eventNames().filter((name): name is string => typeof name === "string" && name !== "*");
+  }
+
+  isFollowed(jobId: string): boolean {
+    return this.emitter.listenerCount(jobId) > 0;
+  }
 }

@@ -1,4 +1,4 @@
-import type { Resources } from "../gen/jobscheduler/v1/jobscheduler.js";
+import { RunReason, type Placement } from "../runtime/runtime.js";
 
 export const JOB_STATES = ["QUEUED", "STARTING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"] as const;
 export type JobStateName = (typeof JOB_STATES)[number];
@@ -10,38 +10,29 @@ export function isTerminal(state: JobStateName): boolean {
   return TERMINAL_STATES.includes(state);
 }
 
-/** Machine-readable reasons carried by a job's `reason` field. */
+/** Machine-readable reasons carried by a job's `reason` field: the runtimes' own, and the lifecycle's. */
 export const Reason = {
+  ...RunReason,
   TIMED_OUT: "TIMED_OUT",
-  OOM_KILLED: "OOM_KILLED",
   EXIT_CODE: "EXIT_CODE",
-  SIGNALED: "SIGNALED",
   INTERRUPTED: "INTERRUPTED",
   CANCELLED_BY_USER: "CANCELLED_BY_USER",
   LAUNCH_FAILED: "LAUNCH_FAILED",
   RESULT_INVALID: "RESULT_INVALID",
   QUEUE_TIMEOUT: "QUEUE_TIMEOUT",
   RETRIES_EXHAUSTED: "RETRIES_EXHAUSTED",
-  /** Kubernetes, while STARTING: the pod's image cannot be pulled yet (it fails after IMAGE_PULL_FAILURE_TIMEOUT). */
-  IMAGE_PULL_BACKOFF: "IMAGE_PULL_BACKOFF",
-  /** Kubernetes: the pod's image could not be pulled for IMAGE_PULL_FAILURE_TIMEOUT. */
-  IMAGE_PULL_FAILED: "IMAGE_PULL_FAILED",
-  /** Kubernetes, while STARTING: no node can take the pod yet (the message says why). */
-  UNSCHEDULABLE: "UNSCHEDULABLE",
-  /** Kubernetes: the Job failed without a container exit code to report (e.g. its pods were lost). */
-  KUBERNETES_JOB_FAILED: "KUBERNETES_JOB_FAILED",
 } as const;
 
-export type JobResources = Required<Resources>;
-
-export interface JobPlacement {
-  runtime: "local" | "kubernetes";
-  location: string;
-  host?: string;
-  pid?: number;
-  namespace?: string;
-  kubernetesJobName?: string;
+/** Kubernetes quantities ("250m", "128Mi"), as a job requests them. */
+export interface JobResources {
+  cpuRequest: string;
+  cpuLimit: string;
+  memoryRequest: string;
+  memoryLimit: string;
 }
+
+/** Where the job's current attempt runs, as its runtime reported it. */
+export type JobPlacement = Placement;
 
 /** How a job's failed attempts are retried; maxAttempts lives on the job itself. */
 export interface RetryPolicy {
@@ -52,6 +43,15 @@ export interface RetryPolicy {
   jitter: number;
   retryOnTimeout: boolean;
 }
+
+/** The policy of a request that sets none (or leaves parts of it unset). */
+export const DEFAULT_RETRY_POLICY: RetryPolicy = {
+  initialBackoffMs: 1000,
+  multiplier: 2,
+  maxBackoffMs: 300_000,
+  jitter: 0.2,
+  retryOnTimeout: false,
+};
 
 /** One finished attempt of a job, kept when the job is retried. */
 export interface AttemptRecord {

@@ -43,6 +43,11 @@ export class Metrics implements AdmissionObserver {
     buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600],
     registers: [this.registry],
   });
+  private readonly passes = new Counter({
+    name: "jobscheduler_dispatch_passes_total",
+    help: "Admission passes the dispatcher completed (each read the due queue, or found dispatching paused).",
+    registers: [this.registry],
+  });
   private readonly retries = new Counter({
     name: "jobscheduler_job_retries_total",
     help: "Attempts re-queued after a retryable failure, by job type and the failure's reason.",
@@ -100,6 +105,10 @@ export class Metrics implements AdmissionObserver {
 
   admitted(job: JobRecord, waitedMs: number): void {
     this.admissionWait.observe({ type: job.type }, Math.max(0, waitedMs) / 1000);
+  }
+
+  passed(): void {
+    this.passes.inc();
   }
 
   /** Starts timing a request; call the result with the status code name when it ends. */

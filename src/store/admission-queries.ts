@@ -1,9 +1,19 @@
 // Queries the dispatcher runs to admit jobs. Shared by both stores: each passes
 // its own way of running a query and its placeholder dialect.
-import type { ActiveCounts } from "../dispatch/limits.js";
-import { emptyCounts } from "../dispatch/limits.js";
 import type { JobRecord } from "../jobs/job.js";
 import type { SqlDialect } from "./sql.js";
+
+/** Jobs STARTING or RUNNING, counted the ways the limits need. */
+export interface ActiveCounts {
+  total: number;
+  byType: Map<string, number>;
+  byKey: Map<string, number>;
+  byGroup: Map<string, number>;
+}
+
+export function emptyCounts(): ActiveCounts {
+  return { total: 0, byType: new Map(), byKey: new Map(), byGroup: new Map() };
+}
 
 export type Row = Record<string, unknown>;
 export type QueryAll = (sql: string, values: unknown[]) => Promise<Row[]>;

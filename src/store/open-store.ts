@@ -10,7 +10,7 @@ import type { JobStore } from "./store.js";
 export async function openStore(config: Config): Promise<JobStore & ScheduleStore & AuthStore> {
   const store: JobStore & ScheduleStore & AuthStore = config.DATABASE_URL
     ? new PostgresStore(config.DATABASE_URL, { poolSize: config.DATABASE_POOL_SIZE })
-    : new SqliteStore(config.SQLITE_PATH ?? join(config.DATA_DIR, "jobscheduler.db"));
+    : new SqliteStore(config.SQLITE_PATH ?? join(config.DATA_DIR, "jobscheduler.db"), { exclusive: true });
   try {
     await store.migrate();
   } catch (error) {

@@ -79,13 +79,15 @@ export interface OutboxStore {
    * same (team, hackathon, criteria); then takes up to `limit` due pending items (fewest
    * rejections, then oldest first) and leases them until `leaseUntil` so no other worker sends them.
    */
-  claimDue(now: number, limit: number, leaseUntil: number, kind?: OutboxKind): Promise<OutboxItemRecord[]>;
-  settle(updates: OutboxUpdate[], at: number): Promise<void>;
+  claimDue(now: number, limit: number, leaseUntil: number, kind?: OutboxKind, epoch?: number): Promise<OutboxItemRecord[]>;
+  /** `epoch` (claims too): the leader's term; refused with FencedError once a newer term began (store/fencing.ts). */
+  settle(updates: OutboxUpdate[], at: number, epoch?: number): Promise<void>;
   list(query: OutboxQuery): Promise<OutboxItemRecord[]>;
   get(id: string): Promise<OutboxItemRecord | null>;
   /** PARKED items (all, or those named) back to PENDING, due now, with their rejections reset. */
   resend(ids: readonly string[] | null, now: number): Promise<number>;
-  counts(): Promise<OutboxCount[]>;
+  /** Items of one kind by state (criteria reports unless told). */
+  counts(kind?: OutboxKind): Promise<OutboxCount[]>;
   /** When the earliest pending item becomes due, or null when none is pending. */
   nextDue(kind?: OutboxKind): Promise<number | null>;
 }
@@ -162,7 +164,9 @@ export function resendSql(d: SqlDialect, ids: readonly string[] | null): string 
 }
 
 /** Criteria reports only: the Hub's gauges (callbacks are listed through ListOutbox). */
-export const OUTBOX_COUNTS_SQL = "SELECT state, COUNT(*) AS n FROM outbox WHERE kind = 'criteria' GROUP BY state";
+export function outboxCountsSql(d: SqlDialect): string {
+  return `SELECT state, COUNT(*) AS n FROM outbox WHERE kind = ${d.param(1)} GROUP BY state`;
+}
 export function nextDueSql(d: SqlDialect): string {
   return `SELECT MIN(next_attempt_at) AS next_due FROM outbox WHERE kind = ${d.param(1)} AND state = 'PENDING'`;
 }

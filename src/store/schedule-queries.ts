@@ -1,9 +1,10 @@
 // Queries behind ScheduleStore, shared by both stores: each passes its own way of
 // running a query, its placeholder dialect and how its driver returns JSON columns.
-import { ScheduleSpec } from "../gen/jobscheduler/v1/jobscheduler.js";
 import type { JobRecord } from "../jobs/job.js";
 import type { QueryAll, Row } from "./admission-queries.js";
-import type { ScheduleChange, ScheduleProgress, ScheduleQuery, ScheduleRecord, ScheduleRun, ScheduleSource } from "./schedule-store.js";
+import type {
+  ScheduleChange, ScheduleProgress, ScheduleQuery, ScheduleRecord, ScheduleRun, ScheduleSource, StoredScheduleSpec,
+} from "./schedule-store.js";
 import { rowToJob, type SqlDialect } from "./sql.js";
 
 export interface ScheduleDb {
@@ -27,7 +28,7 @@ const CHANGE_COLUMNS: Record<keyof ScheduleChange, string> = {
   source: "source",
 };
 
-const specJson = (spec: ScheduleSpec) => JSON.stringify(ScheduleSpec.toJSON(spec));
+const specJson = (spec: StoredScheduleSpec) => JSON.stringify(spec);
 const numOrNull = (value: unknown) => (value === null || value === undefined ? null : Number(value));
 
 function changeValue(key: keyof ScheduleChange, change: ScheduleChange): unknown {
@@ -45,7 +46,7 @@ export function rowToSchedule(row: Row, parse: (value: unknown) => unknown): Sch
   return {
     id: row.id as string,
     name: row.name as string,
-    spec: ScheduleSpec.fromJSON(parse(row.spec)),
+    spec: parse(row.spec) as StoredScheduleSpec,
     paused: Boolean(Number(row.paused)),
     pausedReason: row.paused_reason as string,
     nextFireAt: numOrNull(row.next_fire_at),

@@ -1,15 +1,20 @@
-import type { ScheduleSpec } from "../gen/jobscheduler/v1/jobscheduler.js";
 import type { JobRecord } from "../jobs/job.js";
 
 /** Where a schedule came from: created through the API, or declared in SCHEDULES_FILE. */
 export type ScheduleSource = "api" | "config";
 
-/** A recurring schedule as stored. The spec is kept whole (as proto JSON). */
+/**
+ * A schedule's definition as stored: a JSON document the store keeps as it is given. What it
+ * holds is the scheduler's ScheduleSpecCodec's business (the proto JSON of ScheduleSpec).
+ */
+export type StoredScheduleSpec = Readonly<Record<string, unknown>>;
+
+/** A recurring schedule as stored. The spec is kept whole, as the JSON document it was given. */
 export interface ScheduleRecord {
   id: string;
   /** Unique; declared schedules are upserted by it. Always equal to spec.name. */
   name: string;
-  spec: ScheduleSpec;
+  spec: StoredScheduleSpec;
   paused: boolean;
   pausedReason: string;
   /** The first fire time not processed yet; null when the schedule will not fire again (past its end). */
@@ -53,8 +58,11 @@ export interface ScheduleStore {
   listSchedules(query: ScheduleQuery): Promise<ScheduleRecord[]>;
   /** Null for an unknown schedule. */
   updateSchedule(id: string, change: ScheduleChange, at: number): Promise<ScheduleRecord | null>;
-  /** Moves the schedule past processed fire times and adds to its counters. Null for an unknown schedule. */
-  recordScheduleProgress(id: string, progress: ScheduleProgress, at: number): Promise<ScheduleRecord | null>;
+  /**
+   * Moves the schedule past processed fire times and adds to its counters. Null for an unknown schedule.
+   * `epoch`: the leader's term (its firer's progress); refused with FencedError once a newer term began.
+   */
+  recordScheduleProgress(id: string, progress: ScheduleProgress, at: number, epoch?: number): Promise<ScheduleRecord | null>;
   deleteSchedule(id: string): Promise<boolean>;
   /** Unpaused schedules whose next fire time has come, earliest first. */
   dueSchedules(now: number, limit: number): Promise<ScheduleRecord[]>;

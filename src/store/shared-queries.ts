@@ -1,7 +1,7 @@
 // The store methods whose SQL is the same on SQLite and PostgreSQL: each store
 // extends this with its way of running a query, its placeholder dialect and how
 // it reads JSON columns.
-import type { ActiveCounts } from "../dispatch/limits.js";
+import type { ActiveCounts } from "./admission-queries.js";
 import type { JobRecord } from "../jobs/job.js";
 import * as admission from "./admission-queries.js";
 import * as auth from "./auth-queries.js";

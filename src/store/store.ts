@@ -1,8 +1,8 @@
 import type { JobEventRecord, JobPlacement, JobRecord, JobStateName } from "../jobs/job.js";
-import type { ActiveCounts } from "../dispatch/limits.js";
-import type { DispatchCursor, QueuedCount } from "./admission-queries.js";
+import type { ActiveCounts, DispatchCursor, QueuedCount } from "./admission-queries.js";
 import type { LabelRequirement } from "./label-selector.js";
 import type { OutboxInsert, OutboxStore } from "./outbox-queries.js";
+import type { JobFeedHandlers } from "./postgres/job-feed.js";
 
 export interface JobCursor {
   createdAt: number;
@@ -42,6 +42,8 @@ export interface JobTransition {
   /** Outbox rows (a criterion report for the Hub, a completion callback), written in the same transaction (only when the transition happens). */
   outbox?: OutboxInsert[];
   at: number;
+  /** A leader-only write: the epoch of the writer's term; refused with FencedError once a newer term began (store/fencing.ts). */
+  epoch?: number;
 }
 
 export interface TransitionResult {
@@ -97,6 +99,8 @@ export interface JobStore {
   setSetting(key: string, value: string | null): Promise<void>;
   ping(): Promise<void>;
   close(): Promise<void>;
+  /** Stores shared by replicas (PostgreSQL): what the others commit, as they commit it. */
+  listen?(handlers: JobFeedHandlers): Promise<{ close(): Promise<void> }>;
 }
 
 export type { JobPlacement };

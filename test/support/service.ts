@@ -43,6 +43,23 @@ export function testClient(address: string, key = TEST_ADMIN_KEY): JobSchedulerC
   return new JobSchedulerClient(address, credentials.createInsecure(), { interceptors: [apiKeyInterceptor(key)] });
 }
 
+/**
+ * A sample's value from the service's /metrics (Prometheus text), the series whose labels
+ * include `labels`; 0 when there is none. For waiting on an event the service counts (the
+ * dispatcher's next pass, the outbox worker's next delivery attempt).
+ */
+export async function metricValue(metricsPort: number, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  let total = 0;
+  for (const line of text.split("\n")) {
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!match || match[1] !== name) continue;
+    const found = Object.fromEntries([...(match[2] ?? "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1], m[2]]));
+    if (Object.entries(labels).every(([k, v]) => found[k] === v)) total += Number(match[3]);
+  }
+  return total;
+}
+
 export interface TestService {
   app: RunningApp;
   client: JobSchedulerClient;

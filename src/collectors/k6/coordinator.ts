@@ -12,13 +12,12 @@ import type { ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import type { RunnerResults } from "../../jobs/handler.js";
-import { localRunnerArgs } from "../../jobs/k6/command.js";
-import { RUNNERS_NOT_STARTED } from "../../jobs/k6/handler.js";
-import { preflight, PREFLIGHT_TIMEOUT_MS } from "../../jobs/k6/preflight.js";
-import { getK6Status, restError, resumeK6 } from "../../jobs/k6/rest-api.js";
-import { executionSegment } from "../../jobs/k6/segments.js";
-import { WRAPPER_ENV, WRAPPER_FILE } from "../../jobs/k6/wrapper.js";
+import { localRunnerArgs } from "../../shared/k6/command.js";
+import { getK6Status, restError, resumeK6 } from "../../shared/k6/rest-api.js";
+import { executionSegment } from "../../shared/k6/segments.js";
+import { WRAPPER_ENV, WRAPPER_FILE } from "../../shared/k6/wrapper-names.js";
+import { preflight, PREFLIGHT_TIMEOUT_MS } from "../../shared/preflight.js";
+import { RUNNERS_NOT_STARTED, type RunnerResults } from "../../shared/runner-results.js";
 import { spawnInOwnGroup } from "./own-group.js";
 
 export interface CoordinatorConfig {

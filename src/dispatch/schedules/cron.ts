@@ -1,7 +1,7 @@
 // Cron expressions evaluated in an IANA time zone (croner does the calendar and
 // DST arithmetic). Times in and out are epoch milliseconds.
 import { Cron } from "croner";
-import { ApiError } from "../../api/errors.js";
+import { InvalidField } from "../../jobs/errors.js";
 
 export const DEFAULT_TIME_ZONE = "UTC";
 
@@ -19,12 +19,12 @@ export interface CronSchedule {
 export function validateTimeZone(timeZone: string, field = "spec.time_zone"): string {
   if (!timeZone) return DEFAULT_TIME_ZONE;
   if (timeZone.length > 64 || !/^[A-Za-z][A-Za-z0-9_+\-/]*$/.test(timeZone)) {
-    throw ApiError.invalid(field, `"${timeZone.slice(0, 64)}" is not an IANA time zone name (e.g. "Europe/Berlin" or "UTC")`);
+    throw new InvalidField(field, `"${timeZone.slice(0, 64)}" is not an IANA time zone name (e.g. "Europe/Berlin" or "UTC")`);
   }
   try {
     return new Intl.DateTimeFormat("en-US", { timeZone }).resolvedOptions().timeZone;
   } catch {
-    throw ApiError.invalid(field, `"${timeZone}" is not an IANA time zone known to this server (e.g. "Europe/Berlin" or "UTC")`);
+    throw new InvalidField(field, `"${timeZone}" is not an IANA time zone known to this server (e.g. "Europe/Berlin" or "UTC")`);
   }
 }
 
@@ -37,11 +37,11 @@ const NICKNAMES = new Set(["@yearly", "@annually", "@monthly", "@weekly", "@dail
 export function compileCron(expression: string, timeZone: string, fields = { cron: "spec.cron", timeZone: "spec.time_zone" }): CronSchedule {
   const zone = validateTimeZone(timeZone, fields.timeZone);
   const text = expression.trim();
-  if (!text) throw ApiError.invalid(fields.cron, 'is required (e.g. "0 * * * *" for every hour)');
-  if (text.length > 256) throw ApiError.invalid(fields.cron, "must be at most 256 characters");
+  if (!text) throw new InvalidField(fields.cron, 'is required (e.g. "0 * * * *" for every hour)');
+  if (text.length > 256) throw new InvalidField(fields.cron, "must be at most 256 characters");
   const parts = text.split(/\s+/);
   if (text.startsWith("@") ? !NICKNAMES.has(text.toLowerCase()) : parts.length !== 5 && parts.length !== 6) {
-    throw ApiError.invalid(
+    throw new InvalidField(
       fields.cron,
       `"${text}" is not a cron expression: use five fields (minute hour day-of-month month day-of-week), six with seconds first, or one of ${[...NICKNAMES].join(", ")}`,
     );
@@ -51,11 +51,11 @@ export function compileCron(expression: string, timeZone: string, fields = { cro
     cron = new Cron(text, { timezone: zone, mode: "5-or-6-parts", paused: true });
   } catch (error) {
     const message = (error as Error).message.replace(/^Cron(Pattern)?:\s*/, "");
-    throw ApiError.invalid(fields.cron, `"${text}" is not a valid cron expression: ${message}`);
+    throw new InvalidField(fields.cron, `"${text}" is not a valid cron expression: ${message}`);
   }
   const nextAfter = (after: number): number | null => cron.nextRun(new Date(after))?.getTime() ?? null;
   if (nextAfter(Date.UTC(2000, 0, 1)) === null) {
-    throw ApiError.invalid(fields.cron, `"${text}" never fires`);
+    throw new InvalidField(fields.cron, `"${text}" never fires`);
   }
   return {
     expression: text,

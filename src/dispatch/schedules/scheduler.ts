@@ -4,20 +4,21 @@
 // the schedule id and the fire time, so a fire repeated after a crash finds its job
 // instead of creating a second one.
 import type { Logger } from "pino";
-import { ApiError } from "../../api/errors.js";
-import { validateScheduleJob } from "../../api/validation.js";
-import { ScheduleSpec } from "../../gen/jobscheduler/v1/jobscheduler.js";
+import { Conflict, DomainError, InvalidField, NotFound, PreconditionFailed } from "../../jobs/errors.js";
 import { newJobId } from "../../jobs/ids.js";
 import type { JobRecord } from "../../jobs/job.js";
-import { KeyedSerial } from "../../jobs/keyed-serial.js";
+import { KeyedSerial } from "../../shared/keyed-serial.js";
 import type { JobRegistry } from "../../jobs/registry.js";
-import { newJobRecord } from "../../jobs/submission.js";
+import { newJobRecord } from "../../jobs/submission/record.js";
+import { forFire } from "../../jobs/submission/submission.js";
 import type { ScheduleQuery, ScheduleRecord, ScheduleSource, ScheduleStore } from "../../store/schedule-store.js";
 import type { JobStore } from "../../store/store.js";
+import type { Term } from "../../leadership/term.js";
 import type { Clock } from "../clock.js";
 import type { CancelOutcome } from "../lifecycle.js";
+import type { Schedule, ScheduleDefinition, ScheduleSpecCodec } from "./definition.js";
 import { planFires } from "./fire-planner.js";
-import { templateOnce, type FireTarget, type FireTargets } from "./fire-targets.js";
+import { templateOnce, type FireTargets } from "./fire-targets.js";
 import { jitterDelayMs } from "./jitter.js";
 import { alternateShortLong, lastDurations } from "./target-order.js";
 import type { ScheduleObserver } from "./metrics.js";
@@ -35,9 +36,13 @@ const MAX_HISTORY_RUNS = 10_000;
 export interface SchedulerDeps {
   store: JobStore & ScheduleStore;
   registry: JobRegistry;
+  /** How definitions are stored (the API's: the proto JSON of ScheduleSpec). */
+  specs: ScheduleSpecCodec;
   lifecycle: { cancel(jobId: string, reason: string): Promise<CancelOutcome> };
   dispatcher: { wake(): void };
   clock: Clock;
+  /** Fires only while this replica's term is valid. */
+  term?: Term;
   logger: Logger;
   /** Applies to fired jobs whose template sets no queue_timeout (0 = none). */
   defaultQueueTimeoutMs: number;
@@ -67,7 +72,6 @@ export function firstFireAfter(resolved: ResolvedSpec, after: number): number | 
   return next;
 }
 
-const specJson = (spec: ScheduleSpec) => JSON.stringify(ScheduleSpec.toJSON(spec));
 const iso = (ms: number) => new Date(ms).toISOString();
 
 export class Scheduler {
@@ -78,15 +82,17 @@ export class Scheduler {
   private readonly store: JobStore & ScheduleStore;
   private readonly clock: Clock;
   private readonly logger: Logger;
+  private readonly templateOnce: FireTargets;
 
   constructor(private readonly deps: SchedulerDeps) {
     this.store = deps.store;
     this.clock = deps.clock;
     this.logger = deps.logger;
+    this.templateOnce = templateOnce(deps.registry);
   }
 
   /** Upserts the declared schedules (SCHEDULES_FILE), then starts firing. */
-  async start(declared: readonly ScheduleSpec[] = []): Promise<void> {
+  async start(declared: readonly ScheduleDefinition[] = []): Promise<void> {
     await this.upsertDeclared(declared);
     this.stopped = false;
     this.loopDone = this.loop();
@@ -105,7 +111,7 @@ export class Scheduler {
 
   // --- operations -----------------------------------------------------------
 
-  async create(spec: ScheduleSpec | undefined, source: ScheduleSource = "api"): Promise<ScheduleRecord> {
+  async create(spec: ScheduleDefinition | undefined, source: ScheduleSource = "api"): Promise<Schedule> {
     const resolved = validateScheduleSpec(spec, this.deps.registry);
     // A declared schedule is kept even so: it fires once the server has what it needs.
     if (source === "api") this.requireFireTargets(resolved.spec);
@@ -113,7 +119,7 @@ export class Scheduler {
     const schedule: ScheduleRecord = {
       id: newJobId(now),
       name: resolved.spec.name,
-      spec: resolved.spec,
+      spec: this.deps.specs.toStored(resolved.spec),
       paused: false,
       pausedReason: "",
       nextFireAt: firstFireAfter(resolved, now),
@@ -127,69 +133,69 @@ export class Scheduler {
     };
     if (!(await this.store.insertSchedule(schedule))) {
       const existing = await this.store.getScheduleByName(schedule.name);
-      throw ApiError.alreadyExists("spec.name", `a schedule named "${schedule.name}" already exists${existing ? ` (${existing.id})` : ""}`);
+      throw new Conflict("spec.name", `a schedule named "${schedule.name}" already exists${existing ? ` (${existing.id})` : ""}`);
     }
     this.logger.info({ scheduleId: schedule.id, name: schedule.name, source, nextFireAt: schedule.nextFireAt && iso(schedule.nextFireAt) }, "schedule created");
     this.wake();
-    return schedule;
+    return { ...schedule, spec: resolved.spec };
   }
 
-  async get(id: string): Promise<ScheduleRecord> {
+  async get(id: string): Promise<Schedule> {
     const schedule = await this.store.getSchedule(id);
-    if (!schedule) throw ApiError.notFound(`schedule ${id} not found`);
-    return schedule;
+    if (!schedule) throw new NotFound(`schedule ${id} not found`);
+    return this.read(schedule);
   }
 
-  list(query: ScheduleQuery): Promise<ScheduleRecord[]> {
-    return this.store.listSchedules(query);
+  async list(query: ScheduleQuery): Promise<Schedule[]> {
+    return (await this.store.listSchedules(query)).map((schedule) => this.read(schedule));
   }
 
   /** Replaces the spec (the name stays) and reschedules from now. */
-  update(id: string, spec: ScheduleSpec | undefined): Promise<ScheduleRecord> {
+  update(id: string, spec: ScheduleDefinition | undefined): Promise<Schedule> {
     return this.serial.run(id, async () => {
       const current = await this.get(id);
       if (spec && !spec.name) spec = { ...spec, name: current.name };
       const resolved = validateScheduleSpec(spec, this.deps.registry);
       if (resolved.spec.name !== current.name) {
-        throw ApiError.invalid("spec.name", `cannot change (the schedule is named "${current.name}"; create a new schedule for another name)`);
+        throw new InvalidField("spec.name", `cannot change (the schedule is named "${current.name}"; create a new schedule for another name)`);
       }
       this.requireFireTargets(resolved.spec);
       const now = this.clock.now();
-      const updated = await this.store.updateSchedule(id, { spec: resolved.spec, nextFireAt: firstFireAfter(resolved, now) }, now);
-      if (!updated) throw ApiError.notFound(`schedule ${id} not found`);
+      const updated = await this.store.updateSchedule(id, { spec: this.deps.specs.toStored(resolved.spec), nextFireAt: firstFireAfter(resolved, now) }, now);
+      if (!updated) throw new NotFound(`schedule ${id} not found`);
       this.logger.info({ scheduleId: id, nextFireAt: updated.nextFireAt && iso(updated.nextFireAt) }, "schedule updated");
       this.wake();
-      return updated;
+      return this.read(updated);
     });
   }
 
   /** No fires while paused; fire times passed meanwhile follow the catch-up policy on resume. */
-  pause(id: string, reason: string): Promise<ScheduleRecord> {
+  pause(id: string, reason: string): Promise<Schedule> {
     return this.serial.run(id, async () => {
       await this.get(id);
       const updated = await this.store.updateSchedule(id, { paused: true, pausedReason: reason || "paused by an operator" }, this.clock.now());
-      if (!updated) throw ApiError.notFound(`schedule ${id} not found`);
+      if (!updated) throw new NotFound(`schedule ${id} not found`);
       this.logger.info({ scheduleId: id, reason: updated.pausedReason }, "schedule paused");
-      return updated;
+      return this.read(updated);
     });
   }
 
-  resume(id: string): Promise<ScheduleRecord> {
+  resume(id: string): Promise<Schedule> {
     return this.serial.run(id, async () => {
       const current = await this.get(id);
       if (!current.paused) return current;
       const updated = await this.store.updateSchedule(id, { paused: false, pausedReason: "" }, this.clock.now());
-      if (!updated) throw ApiError.notFound(`schedule ${id} not found`);
+      if (!updated) throw new NotFound(`schedule ${id} not found`);
       this.logger.info({ scheduleId: id }, "schedule resumed");
       this.wake();
-      return updated;
+      return this.read(updated);
     });
   }
 
   /** Removes the schedule; the jobs it created stay (with their schedule_id). */
   delete(id: string): Promise<void> {
     return this.serial.run(id, async () => {
-      if (!(await this.store.deleteSchedule(id))) throw ApiError.notFound(`schedule ${id} not found`);
+      if (!(await this.store.deleteSchedule(id))) throw new NotFound(`schedule ${id} not found`);
       this.logger.info({ scheduleId: id }, "schedule deleted");
     });
   }
@@ -216,12 +222,12 @@ export class Scheduler {
   }
 
   /** Declared schedules are created, or updated by name when their spec changed (counters and pause state stay). */
-  async upsertDeclared(specs: readonly ScheduleSpec[]): Promise<void> {
+  async upsertDeclared(specs: readonly ScheduleDefinition[]): Promise<void> {
     const checked = specs.map((spec, i) => {
       try {
         return validateScheduleSpec(spec, this.deps.registry);
       } catch (error) {
-        if (error instanceof ApiError) throw new Error(`SCHEDULES_FILE: [${i}] (${spec.name || "unnamed"}): ${error.message}`);
+        if (error instanceof DomainError) throw new Error(`SCHEDULES_FILE: [${i}] (${spec.name || "unnamed"}): ${error.message}`);
         throw error;
       }
     });
@@ -231,12 +237,13 @@ export class Scheduler {
         await this.create(resolved.spec, "config");
         continue;
       }
-      const changed = specJson(existing.spec) !== specJson(resolved.spec);
+      // Both read the way they are stored, so a definition stored by an older release compares as its own.
+      const changed = this.storedJson(this.deps.specs.fromStored(existing.spec)) !== this.storedJson(resolved.spec);
       if (!changed && existing.source === "config") continue;
       const now = this.clock.now();
       await this.serial.run(existing.id, () =>
         this.store.updateSchedule(existing.id, {
-          spec: resolved.spec,
+          spec: this.deps.specs.toStored(resolved.spec),
           source: "config",
           // Rescheduled only when the spec changed, so an unchanged one catches up on the downtime.
           ...(changed ? { nextFireAt: firstFireAfter(resolved, now) } : {}),
@@ -247,10 +254,18 @@ export class Scheduler {
   }
 
   /** FAILED_PRECONDITION when this server cannot turn the spec's fires into jobs (a fan-out without the Hub). */
-  private requireFireTargets(spec: ScheduleSpec): void {
+  private requireFireTargets(spec: ScheduleDefinition): void {
     if (!spec.forEachTeam) return;
     const reason = this.deps.fanOut?.unavailableReason?.();
-    if (reason) throw ApiError.failedPrecondition(reason, "FAN_OUT_UNAVAILABLE");
+    if (reason) throw new PreconditionFailed(reason, "FAN_OUT_UNAVAILABLE");
+  }
+
+  private read(record: ScheduleRecord): Schedule {
+    return { ...record, spec: this.deps.specs.fromStored(record.spec) };
+  }
+
+  private storedJson(spec: ScheduleDefinition): string {
+    return JSON.stringify(this.deps.specs.toStored(spec));
   }
 
   // --- firing ---------------------------------------------------------------
@@ -286,7 +301,7 @@ export class Scheduler {
     let more = due.length === DUE_PAGE;
     let failed = false;
     for (const { id } of due) {
-      if (this.stopped) break;
+      if (this.stopped || (this.deps.term && !this.deps.term.valid())) break;
       try {
         more = (await this.serial.run(id, () => this.process(id))) || more;
       } catch (error) {
@@ -299,11 +314,13 @@ export class Scheduler {
 
   /** Fires what is due of one schedule and records where it got to. True when more is due. */
   private async process(id: string): Promise<boolean> {
-    const schedule = await this.store.getSchedule(id);
+    const record = await this.store.getSchedule(id);
     const now = this.clock.now();
-    if (!schedule || schedule.paused || schedule.nextFireAt === null || schedule.nextFireAt > now) return false;
+    if (!record || record.paused || record.nextFireAt === null || record.nextFireAt > now) return false;
+    let schedule: Schedule;
     let resolved: ResolvedSpec;
     try {
+      schedule = this.read(record);
       resolved = resolveSpec(schedule.spec);
     } catch (error) {
       // E.g. a time zone this server's ICU no longer knows: stop it visibly rather than fail forever.
@@ -313,7 +330,7 @@ export class Scheduler {
       return false;
     }
     const plan = planFires({
-      after: schedule.nextFireAt - 1,
+      after: record.nextFireAt - 1,
       now,
       catchupWindowMs: resolved.catchupWindowMs,
       catchupPolicy: resolved.catchupPolicy,
@@ -334,13 +351,14 @@ export class Scheduler {
         "late fire times: older than the catch-up window are missed, the rest follow the catch-up policy",
       );
     }
+    // The firer's progress is a leader-only write: fenced by the term's epoch.
     await this.store.recordScheduleProgress(id, {
       lastFireAt: plan.lastProcessed ?? schedule.lastFireAt,
       nextFireAt: firstFireAfter(resolved, plan.complete ? now : plan.lastProcessed!),
       fires,
       misses: plan.missed,
       skips: plan.skipped + overlapSkips,
-    }, now);
+    }, now, this.deps.term?.epoch());
     const observer = this.deps.observer;
     observer?.fired(schedule.name, fires);
     observer?.missed(schedule.name, plan.missed);
@@ -350,17 +368,17 @@ export class Scheduler {
   }
 
   /** A fire's targets in the order their jobs should start: alternately the shortest and the longest of the last round. */
-  private async dispatchOrder(scheduleId: string, targets: FireTarget[]): Promise<FireTarget[]> {
+  private async dispatchOrder<T extends { key: string }>(scheduleId: string, targets: T[]): Promise<T[]> {
     if (targets.length < 2) return targets;
     const runs = await this.store.recentScheduleRuns(scheduleId, Math.min(targets.length * 2, MAX_HISTORY_RUNS));
     return alternateShortLong(targets, lastDurations(runs, scheduleId));
   }
 
   /** One fire: the overlap policy, then one job per target (jittered for cron fires). */
-  private async fire(schedule: ScheduleRecord, resolved: ResolvedSpec, fireTime: number, jitter: boolean): Promise<FireOutcome> {
+  private async fire(schedule: Schedule, resolved: ResolvedSpec, fireTime: number, jitter: boolean): Promise<FireOutcome> {
     const log = this.logger.child({ scheduleId: schedule.id, name: schedule.name, fireTime: iso(fireTime) });
-    const source = schedule.spec.forEachTeam && this.deps.fanOut ? this.deps.fanOut : templateOnce;
-    const targets: FireTarget[] = await source.targets(schedule, fireTime);
+    const source = schedule.spec.forEachTeam && this.deps.fanOut ? this.deps.fanOut : this.templateOnce;
+    const targets = await source.targets(schedule, fireTime);
     if (targets.length === 0) {
       log.info("fire skipped: it has no targets");
       return { jobs: [], skippedReason: "the fire has no targets (for_each_team matched no team)" };
@@ -380,17 +398,12 @@ export class Scheduler {
     const runAt = jitter ? fireTime + jitterDelayMs(schedule.id, fireTime, resolved.jitterMs) : null;
     const records: JobRecord[] = [];
     for (const target of await this.dispatchOrder(schedule.id, targets)) {
-      const request = {
-        ...target.request,
-        name: target.request.name || schedule.name,
-        idempotencyKey: fireKey(schedule.id, fireTime, target.key),
-        runAt: runAt === null ? undefined : new Date(runAt),
-      };
       let submission;
       try {
-        submission = validateScheduleJob(request, this.deps.registry);
+        if ("rejection" in target) throw target.rejection;
+        submission = forFire(target.submission, { idempotencyKey: fireKey(schedule.id, fireTime, target.key), runAt });
       } catch (error) {
-        if (!(error instanceof ApiError)) throw error;
+        if (!(error instanceof DomainError)) throw error;
         log.error({ err: error }, "the schedule's job template was rejected");
         return { jobs: [], skippedReason: `the job template was rejected: ${error.message}` };
       }

@@ -9,8 +9,6 @@
 // between them end and report from its first moments. No threshold says what "long" is, so noise in
 // short durations cannot move a long job back. (The simulation in test/target-order.test.ts
 // compares makespan and time to the first completion at several widths.)
-import type { FireTarget } from "./fire-targets.js";
-
 /** The target key of a schedule job's idempotency key (fireKey's last part), or null for another schedule's. */
 export function fireTargetKey(idempotencyKey: string, scheduleId: string): string | null {
   const prefix = `schedule:${scheduleId}:`;
@@ -35,14 +33,14 @@ export function lastDurations(runs: readonly { idempotencyKey: string | null; du
  * last duration (a target without history counts as the longest: it may hang); ties in the order
  * given. Without any history the order given is kept.
  */
-export function alternateShortLong(targets: readonly FireTarget[], durations: ReadonlyMap<string, number>): FireTarget[] {
+export function alternateShortLong<T extends { key: string }>(targets: readonly T[], durations: ReadonlyMap<string, number>): T[] {
   if (!targets.some((t) => durations.has(t.key))) return [...targets];
-  const expected = (target: FireTarget) => durations.get(target.key) ?? Number.POSITIVE_INFINITY;
+  const expected = (target: T) => durations.get(target.key) ?? Number.POSITIVE_INFINITY;
   const ascending = targets
     .map((target, index) => ({ target, index, expected: expected(target) }))
     .sort((a, b) => (a.expected === b.expected ? a.index - b.index : a.expected < b.expected ? -1 : 1))
     .map(({ target }) => target);
-  const order: FireTarget[] = [];
+  const order: T[] = [];
   for (let short = 0, long = ascending.length - 1; short <= long; ) {
     order.push(ascending[short++]!);
     if (short <= long) order.push(ascending[long--]!);

@@ -1,19 +1,34 @@
 // The k6 job type (oneof member `k6`): a load test from an inline script or a built-in scenario,
 // run by one k6 or split over N runners that start together, judged by its thresholds on the
 // merged summaries of all runners. docs/k6.md has the whole story.
-import type { JobHandler, RunnerProgram, Workload } from "../handler.js";
+import type { HeldStart, RunnerProgram, Workload } from "../../runtime/runtime.js";
+import { COORDINATOR_ENV } from "../../shared/k6/coordinator-env.js";
+import { commonArgs, K6_API_PORT, k6Duration, kubernetesRunnerCommand } from "../../shared/k6/command.js";
+import { getK6Status, restError, resumeK6 } from "../../shared/k6/rest-api.js";
+import { SCRIPT_FILE, WRAPPER_ENV, WRAPPER_FILE } from "../../shared/k6/wrapper-names.js";
+import { PREFLIGHT_TIMEOUT_MS, TARGET_UNREACHABLE } from "../../shared/preflight.js";
+import { RUNNERS_NOT_STARTED } from "../../shared/runner-results.js";
+import type { JobHandler } from "../handler.js";
 import type { JobRecord } from "../job.js";
 import { findK6Binary } from "./binary.js";
-import { commonArgs, K6_API_PORT, k6Duration, kubernetesRunnerCommand } from "./command.js";
 import { k6ParamsSchema, type K6Params } from "./params.js";
-import { PREFLIGHT_TIMEOUT_MS, TARGET_UNREACHABLE } from "./preflight.js";
 import { k6Result } from "./result.js";
 import { findScenario } from "./scenarios/index.js";
-import { SCRIPT_FILE, WRAPPER_ENV, WRAPPER_FILE, WRAPPER_SOURCE } from "./wrapper.js";
+import { WRAPPER_SOURCE } from "./wrapper.js";
 
 export const K6_DEFAULT_IMAGE = "grafana/k6:1.2.0";
-/** Raised by the runtimes when the runners never all came up within K6_START_TIMEOUT. */
-export const RUNNERS_NOT_STARTED = "RUNNERS_NOT_STARTED";
+/** The runner pods' container (their pod failure policy and log reads name it). */
+export const RUNNER_CONTAINER = "k6";
+
+/** Split runs start `--paused`; the Kubernetes runtime starts them together through k6's REST API (PATCH /v1/status). */
+const PAUSED_START: HeldStart = {
+  port: K6_API_PORT,
+  portName: "k6-api",
+  endpoint: "REST API",
+  isHeld: async (url, timeoutMs) => (await getK6Status(url, timeoutMs)).paused,
+  release: resumeK6,
+  describeError: restError,
+};
 
 export interface K6Options {
   /** Which runtime runs the jobs: local runs need a k6 binary here. */
@@ -30,6 +45,8 @@ export interface K6Options {
   prometheusRwUrl?: string;
   /** K6_DASHBOARD_URL: the link stored with each result. */
   dashboardUrl?: string;
+  /** K6_RUNNER_URL: where the service reaches a runner pod's REST API ({podIP}, {pod}, {namespace}, {index}, {port}). */
+  runnerUrl?: string;
 }
 
 export const DEFAULT_K6_OPTIONS: K6Options = {
@@ -39,15 +56,6 @@ export const DEFAULT_K6_OPTIONS: K6Options = {
   maxParallelism: 20,
   startTimeoutMs: 180_000,
 };
-
-/** Env the local program (src/collectors/k6.ts) reads; runner pods never see these. */
-export const COORDINATOR_ENV = {
-  binary: "JOBSCHEDULER_K6_BINARY",
-  args: "JOBSCHEDULER_K6_ARGS",
-  parallelism: "JOBSCHEDULER_K6_PARALLELISM",
-  startTimeoutMs: "JOBSCHEDULER_K6_START_TIMEOUT_MS",
-  preflightUrl: "JOBSCHEDULER_K6_PREFLIGHT_URL",
-} as const;
 
 /** Infrastructure failures before any load was sent: safe to retry when the job allows retries. */
 const RETRYABLE_REASONS = new Set(["LAUNCH_FAILED", "IMAGE_PULL_FAILED", RUNNERS_NOT_STARTED]);
@@ -107,8 +115,11 @@ export function k6Handler(given: Partial<K6Options> = {}): JobHandler<ReturnType
       command: kubernetesRunnerCommand(common, params.parallelism),
       parallelism: params.parallelism,
       resources: params.runnerResources ?? { cpu: job.resources.cpuLimit, memory: job.resources.memoryLimit },
+      container: RUNNER_CONTAINER,
+      label: "k6",
       startTimeoutMs: options.startTimeoutMs,
-      ...(params.parallelism > 1 ? { pausedStart: { port: K6_API_PORT } } : {}),
+      startTimeoutSetting: "K6_START_TIMEOUT",
+      ...(params.parallelism > 1 ? { heldStart: { ...PAUSED_START, url: options.runnerUrl } } : {}),
       ...(preflight ? { preflight } : {}),
     };
     if (options.runtime === "local") {

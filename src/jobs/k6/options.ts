@@ -12,5 +12,6 @@ export function k6OptionsFromConfig(config: Config): K6Options {
     startTimeoutMs: config.K6_START_TIMEOUT,
     prometheusRwUrl: config.K6_PROMETHEUS_RW_URL,
     dashboardUrl: config.K6_DASHBOARD_URL,
+    runnerUrl: config.K6_RUNNER_URL,
   };
 }

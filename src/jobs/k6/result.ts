@@ -5,12 +5,13 @@
 // when thresholds judged the whole test; else NOT_EVALUATED, with `verdictNote` saying why (no
 // thresholds, a stopped run's partial figures, a missing part, no load sent).
 import { z } from "zod";
-import type { ParsedResult, RunnerResults } from "../handler.js";
+import { TARGET_UNREACHABLE, unreachableMessage } from "../../shared/preflight.js";
+import type { RunnerResults } from "../../shared/runner-results.js";
+import type { ParsedResult } from "../handler.js";
 import type { JobRecord } from "../job.js";
 import { type CompactSummary, parseCompactSummary } from "./compact-summary.js";
 import { mergeSummaries, type MergeResult } from "./merge.js";
 import type { K6Params } from "./params.js";
-import { TARGET_UNREACHABLE, unreachableMessage } from "./preflight.js";
 
 export const THRESHOLDS_FAILED = "THRESHOLDS_FAILED";
 export const RUNNER_SUMMARY_MISSING = "RUNNER_SUMMARY_MISSING";

@@ -3,19 +3,9 @@
 // service's thresholds and the trend stats the merge needs to the script's options, and wraps
 // handleSummary: a handleSummary the script defines still runs and its outputs are kept, and the
 // runner's compact summary is written to JOB_RESULT_FILE (/dev/termination-log on Kubernetes).
+import { SCRIPT_FILE, WRAPPER_ENV } from "../../shared/k6/wrapper-names.js";
 import { COMPACT_SUMMARY_JS } from "./compact-summary-js.js";
 import { DEFAULT_BYTE_BUDGET } from "./compact-summary.js";
-
-export const WRAPPER_FILE = "main.js";
-export const SCRIPT_FILE = "script.js";
-
-/** Env the wrapper reads (besides JOB_RESULT_FILE). */
-export const WRAPPER_ENV = {
-  /** JSON {metric: [expression]}: replaces the script's thresholds of those metrics; [] removes them. */
-  thresholds: "JOBSCHEDULER_K6_THRESHOLDS",
-  /** This runner's execution segment ("1/3:2/3"); unset for an unsplit run. */
-  segment: "JOBSCHEDULER_K6_SEGMENT",
-} as const;
 
 /** Trend stats every runner reports (the merge needs avg, min, med and max). */
 export const BASE_TREND_STATS = ["avg", "min", "med", "max", "p(90)", "p(95)"];
@@ -30,7 +20,14 @@ export var options = __jobschedulerOptions(script.options, __ENV.${WRAPPER_ENV.t
 export function handleSummary(data) {
   var outputs = {};
   if (typeof script.handleSummary === "function") {
-    var own = script.handleSummary(data);
+    var own;
+    try {
+      own = script.handleSummary(data);
+    } catch (error) {
+      // k6 would drop every output of a handleSummary that throws, this runner's result with them.
+      outputs.stderr = "jobscheduler: the script's handleSummary failed (its outputs are lost, the run's result is kept): " + String(error && error.message ? error.message : error) + "\\n";
+      outputs.stdout = __jobschedulerText(data);
+    }
     if (own && typeof own === "object") {
       for (var key in own) if (Object.prototype.hasOwnProperty.call(own, key)) outputs[key] = own[key];
     }

@@ -1,14 +1,12 @@
 // The Kubernetes runtime, built from the service's configuration.
 import type { Logger } from "pino";
 import type { Config } from "../../config.js";
-import type { JobRegistry } from "../../jobs/registry.js";
 import { KubeClient, loadKubeConfig } from "./kube-client.js";
 import { KubernetesRuntime } from "./kubernetes-runtime.js";
-import { runnerUrlFromTemplate } from "./k6-starter.js";
 
 export { KubernetesRuntime } from "./kubernetes-runtime.js";
 
-export function createKubernetesRuntime(config: Config, registry: JobRegistry, logger: Logger): KubernetesRuntime {
+export function createKubernetesRuntime(config: Config, logger: Logger): KubernetesRuntime {
   if (!config.JOB_IMAGE) throw new Error("JOB_IMAGE is required with RUNTIME=kubernetes");
   const kubeConfig = loadKubeConfig({
     apiServer: config.K8S_API_SERVER,
@@ -26,7 +24,6 @@ export function createKubernetesRuntime(config: Config, registry: JobRegistry, l
   logger.info({ server: client.server, namespace: config.JOBS_NAMESPACE, qps: config.K8S_QPS, burst: config.K8S_BURST }, "Kubernetes runtime configured");
   return new KubernetesRuntime({
     client,
-    registry,
     builder: {
       namespace: config.JOBS_NAMESPACE,
       image: config.JOB_IMAGE,
@@ -38,7 +35,6 @@ export function createKubernetesRuntime(config: Config, registry: JobRegistry, l
     },
     imagePullFailureTimeoutMs: config.IMAGE_PULL_FAILURE_TIMEOUT,
     outputTailBytes: config.OUTPUT_TAIL_BYTES,
-    runnerUrl: runnerUrlFromTemplate(config.K6_RUNNER_URL),
     logger,
   });
 }

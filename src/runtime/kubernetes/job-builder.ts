@@ -1,12 +1,11 @@
 // Builds the batch/v1 Job (and, when the workload has files, the ConfigMap it mounts) for one
-// attempt of one job. Pure: the job record, its workload and the settings in; objects out. The
+// attempt of one job. Pure: the run, its workload and the settings in; objects out. The
 // same inputs always give the same objects, names included.
 import type { V1ConfigMap, V1Container, V1EnvVar, V1Job, V1PodSpec, V1Toleration, V1Volume, V1VolumeMount } from "@kubernetes/client-node";
-import type { KubernetesHints, Workload } from "../../jobs/handler.js";
-import type { JobRecord, JobResources } from "../../jobs/job.js";
 import { parseQuantity } from "../quantity.js";
+import type { KubernetesHints, Run, RunResources, Workload } from "../runtime.js";
 import { ANNOTATION, LABEL, MANAGED_BY, MANAGED_BY_LABEL, kubernetesJobName, labelValue } from "./names.js";
-import { buildProgramJob } from "./k6-job-builder.js";
+import { buildProgramJob } from "./runner-job-builder.js";
 
 export const COLLECTOR_CONTAINER = "collector";
 export const TERMINATION_MESSAGE_PATH = "/dev/termination-log";
@@ -43,12 +42,12 @@ export interface JobBuilderSettings {
 }
 
 export interface JobBuildInput {
-  job: JobRecord;
+  job: Run;
   workload: Workload;
   /** The type's handler hints (backoffLimit, retryable exit codes). */
   hints?: KubernetesHints;
-  /** The type's default resources, for any value the record lacks. */
-  defaultResources?: JobResources;
+  /** The type's default resources, for any value the run lacks. */
+  defaultResources?: RunResources;
 }
 
 /** What goes wrong building a Job: a workload the API would refuse. The launch fails with this message. */
@@ -56,7 +55,7 @@ export class JobBuildError extends Error {
   override name = "JobBuildError";
 }
 
-function sanitizedLabels(job: JobRecord): Record<string, string> {
+function sanitizedLabels(job: Run): Record<string, string> {
   const labels: Record<string, string> = {
     [MANAGED_BY_LABEL]: MANAGED_BY,
     [LABEL.jobId]: labelValue(job.id),
@@ -69,7 +68,7 @@ function sanitizedLabels(job: JobRecord): Record<string, string> {
   return labels;
 }
 
-function fullAnnotations(job: JobRecord): Record<string, string> {
+function fullAnnotations(job: Run): Record<string, string> {
   const annotations: Record<string, string> = {
     [ANNOTATION.jobId]: job.id,
     [ANNOTATION.jobName]: job.name,
@@ -83,7 +82,7 @@ function fullAnnotations(job: JobRecord): Record<string, string> {
 }
 
 /** The team a job measures (its binding), else a "team" label of the job. */
-function teamOf(job: JobRecord): { slug?: string; hackathonId?: string } {
+function teamOf(job: Run): { slug?: string; hackathonId?: string } {
   if (job.team?.slug) return { slug: job.team.slug, hackathonId: job.team.hackathonId || undefined };
   return { slug: job.labels.team || undefined };
 }
@@ -98,7 +97,7 @@ function lower(a: string, b: string): string {
   return parseQuantity(a)! <= parseQuantity(b)! ? a : b;
 }
 
-/** Requests and limits, always all four: record values (defaults where missing), limits clamped to the maximum, requests ≤ limits. */
+/** Requests and limits, always all four: the run's values (defaults where missing), limits clamped to the maximum, requests ≤ limits. */
 export function effectiveResources(input: JobBuildInput, maxLimits: { cpu: string; memory: string }): {
   requests: { cpu: string; memory: string };
   limits: { cpu: string; memory: string };
@@ -179,7 +178,7 @@ function podFailurePolicy(hints: KubernetesHints | undefined): NonNullable<V1Job
 
 /** The Job that runs one attempt of a job. */
 export function buildJob(input: JobBuildInput, settings: JobBuilderSettings): V1Job {
-  // A program in its own image (k6 runners): one Indexed Job of runners, built from this one.
+  // A runner group in an image of its own: one Indexed Job of runners, built from this one.
   if (input.workload.program) return buildProgramJob(input, settings);
   const { job, workload } = input;
   if (!COLLECTOR_NAME.test(workload.collector)) throw new JobBuildError(`collector name "${workload.collector}" is not a program name`);

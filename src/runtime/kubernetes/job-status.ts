@@ -1,8 +1,7 @@
 // What a Kubernetes Job and its pods say about a run, as the runtime's terms: waiting (and why),
 // running, or finished (and how). Pure: the reconcile decides what to do with the answer.
 import type { V1Job, V1JobCondition, V1Pod } from "@kubernetes/client-node";
-import { Reason, type JobRecord } from "../../jobs/job.js";
-import type { RunEnd } from "../runtime.js";
+import { RunReason, type Run, type RunEnd } from "../runtime.js";
 import { collectorStatus, terminatedState } from "./results.js";
 
 type WithoutOutput<T> = T extends unknown ? Omit<T, "output"> : never;
@@ -54,7 +53,7 @@ function latest(pods: V1Pod[]): V1Pod[] {
 }
 
 /** The run's state from its Job and the pods it owns (including pods already deleted, as last seen). */
-export function observe(job: V1Job, pods: V1Pod[], record: Pick<JobRecord, "timeoutMs" | "resources">): Observation {
+export function observe(job: V1Job, pods: V1Pod[], record: Pick<Run, "timeoutMs" | "resources">): Observation {
   const ordered = latest(pods);
   if (trueCondition(job, "Complete")) {
     return { kind: "finished", verdict: { kind: "exited", exitCode: 0 }, pod: ordered.find((p) => p.status?.phase === "Succeeded") ?? ordered[0] };
@@ -74,7 +73,7 @@ export function observe(job: V1Job, pods: V1Pod[], record: Pick<JobRecord, "time
     if (terminated?.reason === "OOMKilled") {
       return {
         kind: "finished",
-        verdict: { kind: "failed", reason: Reason.OOM_KILLED, message: `killed after running out of memory (limit ${record.resources.memoryLimit})` },
+        verdict: { kind: "failed", reason: RunReason.OOM_KILLED, message: `killed after running out of memory (limit ${record.resources.memoryLimit})` },
         pod,
       };
     }
@@ -83,7 +82,7 @@ export function observe(job: V1Job, pods: V1Pod[], record: Pick<JobRecord, "time
       kind: "finished",
       verdict: {
         kind: "failed",
-        reason: Reason.KUBERNETES_JOB_FAILED,
+        reason: RunReason.KUBERNETES_JOB_FAILED,
         message: `the Kubernetes Job failed (${failed.reason ?? "no reason"}${failed.message ? `: ${failed.message}` : ""})`,
       },
       pod,

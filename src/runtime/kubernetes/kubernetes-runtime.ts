@@ -11,11 +11,10 @@
 // eviction) is followed while it stops, since the pod and its log are deleted right after.
 import type { V1Job, V1Pod } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import type { RunOutput, Workload } from "../../jobs/handler.js";
-import { Reason, type JobPlacement, type JobRecord } from "../../jobs/job.js";
-import { KeyedSerial } from "../../jobs/keyed-serial.js";
-import type { JobRegistry } from "../../jobs/registry.js";
-import type { Recovery, RunEnd, Runtime, RuntimeListener } from "../runtime.js";
+import { KeyedSerial } from "../../shared/keyed-serial.js";
+import {
+  RunReason, type InFlightRun, type Placement, type Recovery, type Run as JobRun, type RunEnd, type RunOutput, type RunRef, type Runtime, type RuntimeListener, type Workload,
+} from "../runtime.js";
 import { COLLECTOR_CONTAINER, buildFilesConfigMap, buildJob, type JobBuildInput, type JobBuilderSettings } from "./job-builder.js";
 import { isFinished, observe, timeMs, type RunVerdict } from "./job-status.js";
 import { JobTracker, type ChangeType } from "./job-tracker.js";
@@ -24,20 +23,16 @@ import { LogFollower } from "./log-follower.js";
 import { JOB_NAME_LABEL, MANAGED_SELECTOR, kubernetesJobName } from "./names.js";
 import type { Priority } from "./rate-limiter.js";
 import { collectorStatus, isJsonObject, pickResult, tailBytes, terminatedState } from "./results.js";
-import { RUNNER_CONTAINER } from "./k6-job-builder.js";
-import { RunnerStarter, collectRunnerResults, runnerEndsKnown, type RunnerUrl, type StartHooks } from "./k6-starter.js";
+import { runnerContainerName } from "./runner-job-builder.js";
+import { RunnerStarter, collectRunnerResults, runnerEndsKnown, type StartHooks } from "./runner-starter.js";
 
 export interface KubernetesRuntimeOptions {
   client: KubeClient;
   builder: JobBuilderSettings;
-  /** Handlers: their Kubernetes hints and default resources, and workloads rebuilt after a restart. */
-  registry: JobRegistry;
   /** How long a pod may fail to pull its image before the job fails. */
   imagePullFailureTimeoutMs: number;
   outputTailBytes: number;
   logger: Logger;
-  /** Where a paused k6 runner's REST API is reached (default: the pod's IP); see k6-starter.ts. */
-  runnerUrl?: RunnerUrl;
 }
 
 /** Log lines and bytes read at the end of a run: the output tail and the result fallback. */
@@ -54,7 +49,9 @@ const FOLLOW_SETTLE_MS = 2000;
 
 /** One attempt the runtime is responsible for reporting. */
 interface Run {
-  job: JobRecord;
+  job: JobRun;
+  /** The store already held a cancel request for it when it was adopted. */
+  cancelRequested: boolean;
   /** The Kubernetes Job's name (deterministic). */
   name: string;
   workload?: Workload;
@@ -100,7 +97,7 @@ export class KubernetesRuntime implements Runtime {
   constructor(private readonly options: KubernetesRuntimeOptions) {
     this.namespace = options.builder.namespace;
     this.logger = options.logger;
-    this.starter = new RunnerStarter({ runnerUrl: options.runnerUrl, logger: options.logger });
+    this.starter = new RunnerStarter({ logger: options.logger });
     this.tracker = new JobTracker(
       options.client,
       { namespace: this.namespace, labelSelector: MANAGED_SELECTOR, logger: options.logger },
@@ -127,7 +124,7 @@ export class KubernetesRuntime implements Runtime {
     return this.started;
   }
 
-  async launch(job: JobRecord, workload: Workload): Promise<JobPlacement> {
+  async launch(job: JobRun, workload: Workload): Promise<Placement> {
     await this.start();
     const unreachable = workload.program ? await this.starter.preflight(workload.program) : null;
     if (unreachable) {
@@ -136,7 +133,7 @@ export class KubernetesRuntime implements Runtime {
       return { runtime: "kubernetes", location: `${this.namespace} (not created: target unreachable)`, namespace: this.namespace };
     }
     const body = buildJob(this.buildInput(job, workload), this.options.builder);
-    const run = this.register(job, workload, { seen: false, runningReported: false });
+    const run = this.register(job, workload, { seen: false, runningReported: false, cancelRequested: false });
     try {
       await this.createJob(run, body);
     } catch (error) {
@@ -148,10 +145,9 @@ export class KubernetesRuntime implements Runtime {
     return this.placement(run);
   }
 
-  async cancel(job: JobRecord): Promise<boolean> {
+  async cancel(job: RunRef): Promise<boolean> {
     const run = this.runs.get(job.id);
     if (!run || run.ended || run.job.attempt !== job.attempt) return false;
-    run.job = job;
     run.cancelling = true;
     // The pods' logs go with them: follow each running one first, so the output written up to
     // the end (what the collector says on SIGTERM included) is kept, as a local run's is.
@@ -167,7 +163,7 @@ export class KubernetesRuntime implements Runtime {
     return true;
   }
 
-  async recover(jobs: JobRecord[]): Promise<Map<string, Recovery>> {
+  async recover(jobs: InFlightRun[]): Promise<Map<string, Recovery>> {
     await this.start();
     const decisions = new Map<string, Recovery>();
     const expected = new Set<string>();
@@ -176,7 +172,7 @@ export class KubernetesRuntime implements Runtime {
       expected.add(name);
       const where = `${this.namespace}/${name}`;
       if (this.tracker.jobs.items.has(name)) {
-        this.register(job, this.tryWorkload(job), { seen: true, runningReported: job.state === "RUNNING" });
+        this.register(job, this.tryWorkload(job), { seen: true, runningReported: job.state === "RUNNING", cancelRequested: job.cancelRequested });
         decisions.set(job.id, { action: "adopted" });
         continue;
       }
@@ -184,9 +180,9 @@ export class KubernetesRuntime implements Runtime {
         // The service stopped between recording STARTING and creating the Job (or before the
         // create's answer): create it now. Its deterministic name makes this safe.
         try {
-          const workload = this.options.registry.require(job.type).buildWorkload(job as never);
+          const workload = rebuiltWorkload(job);
           const body = buildJob(this.buildInput(job, workload), this.options.builder);
-          const run = this.register(job, workload, { seen: false, runningReported: false });
+          const run = this.register(job, workload, { seen: false, runningReported: false, cancelRequested: false });
           try {
             await this.createJob(run, body);
           } catch (error) {
@@ -263,7 +259,7 @@ export class KubernetesRuntime implements Runtime {
     if (!kjob) {
       if (!run.seen && !run.gone) return; // created, not yet seen on the watch
       const lastPod = this.latestPod(run);
-      if (run.cancelling || run.job.cancelRequested) {
+      if (run.cancelling || run.cancelRequested) {
         return this.end(run, { kind: "cancelled" }, lastPod);
       }
       return this.end(run, { kind: "interrupted", message: `its Kubernetes Job ${this.namespace}/${run.name} was deleted before it finished` }, lastPod);
@@ -286,7 +282,7 @@ export class KubernetesRuntime implements Runtime {
       observation = observe(kjob, this.podsOf(run, kjob), run.job);
     }
     if (run.workload?.program && observation.kind !== "finished") {
-      // Runners of one Indexed Job: started together once all run (k6-starter.ts).
+      // Runners of one Indexed Job: started together once all run (runner-starter.ts).
       if (!run.runningReported) await this.starter.reconcile(run.job, run.workload.program, kjob, this.podsOf(run, kjob), this.startHooks(run));
       return;
     }
@@ -302,7 +298,7 @@ export class KubernetesRuntime implements Runtime {
         return;
       case "waiting": {
         if (observation.unschedulable !== undefined && !run.runningReported) {
-          await this.reportProgress(run, Reason.UNSCHEDULABLE, `waiting for a node: ${observation.unschedulable}`);
+          await this.reportProgress(run, RunReason.UNSCHEDULABLE, `waiting for a node: ${observation.unschedulable}`);
         }
         const pull = observation.imagePull;
         if (!pull) {
@@ -312,13 +308,13 @@ export class KubernetesRuntime implements Runtime {
         run.pullFailingSince ??= Date.now();
         const left = run.pullFailingSince + this.options.imagePullFailureTimeoutMs - Date.now();
         if (left > 0) {
-          await this.reportProgress(run, Reason.IMAGE_PULL_BACKOFF, `cannot pull image "${pull.image}" yet (${pull.reason}): ${pull.message}`);
+          await this.reportProgress(run, RunReason.IMAGE_PULL_BACKOFF, `cannot pull image "${pull.image}" yet (${pull.reason}): ${pull.message}`);
           return this.later(run, left + 5);
         }
         const seconds = Math.round(this.options.imagePullFailureTimeoutMs / 100) / 10;
         await this.end(run, {
           kind: "failed",
-          reason: Reason.IMAGE_PULL_FAILED,
+          reason: RunReason.IMAGE_PULL_FAILED,
           message: `could not pull image "${pull.image}" for ${seconds}s (${pull.reason}): ${pull.message}`,
         });
         // Recorded first; then the Job goes (its pod would wait for the image until the deadline).
@@ -378,7 +374,8 @@ export class KubernetesRuntime implements Runtime {
       return ended !== undefined && !(succeeded && carriesResult(ended.exitCode, ended.message));
     };
     if (run.workload?.program) {
-      return collectRunnerResults(run.workload.program, [...run.pods.values()], (p) => this.logOf(run, p, RUNNER_CONTAINER, needed(p)), this.options.outputTailBytes);
+      const container = runnerContainerName(run.workload.program);
+      return collectRunnerResults(run.workload.program, [...run.pods.values()], (p) => this.logOf(run, p, container, needed(p)), this.options.outputTailBytes);
     }
     const terminated = terminatedState(pod);
     const exitCode = verdict.kind === "exited" ? verdict.exitCode : terminated?.exitCode;
@@ -442,7 +439,7 @@ export class KubernetesRuntime implements Runtime {
           client: this.options.client,
           namespace: this.namespace,
           pod: name,
-          container: run.workload?.program ? RUNNER_CONTAINER : COLLECTOR_CONTAINER,
+          container: run.workload?.program ? runnerContainerName(run.workload.program) : COLLECTOR_CONTAINER,
           tailLines: LOG_TAIL_LINES,
           keepBytes: LOG_LIMIT_BYTES,
           logger: this.logger,
@@ -455,7 +452,7 @@ export class KubernetesRuntime implements Runtime {
     return started;
   }
 
-  /** A runner Job (Workload.program) whose pods' ends are not all known yet: each holds a part of the result. */
+  /** A runner group's Job (Workload.program) whose pods' ends are not all known yet: each holds a part of the result. */
   private runnerEndsMissing(run: Run, kjob: V1Job): boolean {
     return run.workload?.program !== undefined && !runnerEndsKnown(run.workload.program, this.podsOf(run, kjob));
   }
@@ -575,12 +572,13 @@ export class KubernetesRuntime implements Runtime {
     this.schedule(run);
   }
 
-  private register(job: JobRecord, workload: Workload | undefined, state: { seen: boolean; runningReported: boolean }): Run {
+  private register(job: JobRun, workload: Workload | undefined, state: { seen: boolean; runningReported: boolean; cancelRequested: boolean }): Run {
     const name = this.jobName(job);
     const previous = this.runs.get(job.id);
     if (previous) this.unregister(previous);
     const run: Run = {
       job,
+      cancelRequested: state.cancelRequested,
       name,
       workload,
       seen: state.seen,
@@ -626,8 +624,8 @@ export class KubernetesRuntime implements Runtime {
     return [...run.pods.values()].sort((a, b) => finishedAt(b) - finishedAt(a))[0];
   }
 
-  private placement(run: Run, pod?: V1Pod): JobPlacement {
-    const placement: JobPlacement = {
+  private placement(run: Run, pod?: V1Pod): Placement {
+    const placement: Placement = {
       runtime: "kubernetes",
       location: `${this.namespace}/${run.name}`,
       namespace: this.namespace,
@@ -638,23 +636,28 @@ export class KubernetesRuntime implements Runtime {
     return placement;
   }
 
-  private jobName(job: JobRecord): string {
+  private jobName(job: JobRun): string {
     return kubernetesJobName(job.id, job.attempt, job.type);
   }
 
-  private buildInput(job: JobRecord, workload: Workload): JobBuildInput {
-    const handler = this.options.registry.get(job.type);
-    return { job, workload, hints: handler?.kubernetes, defaultResources: handler?.defaultResources };
+  private buildInput(job: JobRun, workload: Workload): JobBuildInput {
+    return { job, workload, hints: workload.kubernetes, defaultResources: workload.defaultResources };
   }
 
-  private tryWorkload(job: JobRecord): Workload | undefined {
+  private tryWorkload(job: InFlightRun): Workload | undefined {
     try {
-      return this.options.registry.require(job.type).buildWorkload(job as never);
+      return rebuiltWorkload(job);
     } catch (error) {
       this.logger.warn({ err: (error as Error).message, jobId: job.id }, "could not rebuild the workload of an adopted job");
       return undefined;
     }
   }
+}
+
+/** The workload of a run launched before a restart, built again by its owner. */
+function rebuiltWorkload(job: InFlightRun): Workload {
+  if (!job.workload) throw new Error("no workload was given for it");
+  return job.workload();
 }
 
 /** A run that exited 0 with its result in the termination message: nothing to read from its log. */

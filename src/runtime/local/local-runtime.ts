@@ -4,10 +4,10 @@ import { rm } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import type { Logger } from "pino";
-import type { RunOutput, Workload } from "../../jobs/handler.js";
-import { Reason, type JobPlacement, type JobRecord } from "../../jobs/job.js";
 import { parseQuantity } from "../quantity.js";
-import type { Recovery, RunEnd, Runtime, RuntimeListener } from "../runtime.js";
+import {
+  RunReason, type InFlightRun, type Placement, type Recovery, type Run, type RunEnd, type RunOutput, type RunRef, type Runtime, type RuntimeListener, type Workload,
+} from "../runtime.js";
 import { isAlive, processesByRun, programsByRun, runKey, runMarker, startTimeOf } from "./orphans.js";
 import { MemoryWatch, type MemoryExcess, type MemoryLimits } from "./memory-watch.js";
 import { OutputTail } from "./output-tail.js";
@@ -58,7 +58,7 @@ const EXIT_RECORDER_FILE = ".exit-recorder.cjs";
 type StopCause = "timeout" | "cancel" | "shutdown";
 
 interface LocalRun {
-  job: JobRecord;
+  job: Run;
   /** Absent for a run adopted at recovery. */
   workload?: Workload;
   /** The program's pid, leader of its process group. */
@@ -91,6 +91,8 @@ export class LocalRuntime implements Runtime {
   private readonly host = hostname();
   private readonly memory = MemoryWatch.create();
   private adoptedPoll?: NodeJS.Timeout;
+  /** Handed over to the next leader (detach): nothing more is followed, launched or reported. */
+  private detached = false;
   private readonly adoptedExits = new Map<string, () => void>();
   private readonly exitRecorder: string;
 
@@ -108,14 +110,15 @@ export class LocalRuntime implements Runtime {
     return this.runs.size;
   }
 
-  async launch(job: JobRecord, workload: Workload): Promise<JobPlacement> {
+  async launch(job: Run, workload: Workload): Promise<Placement> {
+    if (this.detached) throw new Error("this replica handed its runs over to the next leader and launches no more");
     const entry = join(this.options.collectorsDir, `${workload.collector}.js`);
     if (!existsSync(entry)) throw new Error(`collector program ${entry} does not exist (was the project built?)`);
     const runDir = join(this.options.runsDir, `${job.id}-${job.attempt}`);
     rmSync(runDir, { recursive: true, force: true });
     mkdirSync(runDir, { recursive: true });
     const { resultFile, exitFile } = runFiles(runDir);
-    // The workload's files (e.g. a k6 script), as Kubernetes mounts them from a ConfigMap.
+    // The workload's files (e.g. a test script), as Kubernetes mounts them from a ConfigMap.
     const filesDir = workload.files && Object.keys(workload.files).length ? join(runDir, "files") : null;
     if (filesDir) {
       mkdirSync(filesDir);
@@ -175,7 +178,7 @@ export class LocalRuntime implements Runtime {
       });
     }
 
-    const placement: JobPlacement = {
+    const placement: Placement = {
       runtime: "local",
       location: `pid ${child.pid} on ${this.host}`,
       host: this.host,
@@ -190,7 +193,7 @@ export class LocalRuntime implements Runtime {
     return placement;
   }
 
-  async cancel(job: JobRecord): Promise<boolean> {
+  async cancel(job: RunRef): Promise<boolean> {
     const run = this.runs.get(job.id);
     if (!run) return false;
     this.stop(run, "cancel");
@@ -205,7 +208,7 @@ export class LocalRuntime implements Runtime {
    * never launched (no run directory) is left to the caller as lost. Directories of runs no job is
    * in flight for are removed.
    */
-  async recover(jobs: JobRecord[]): Promise<Map<string, Recovery>> {
+  async recover(jobs: InFlightRun[]): Promise<Map<string, Recovery>> {
     const decisions = new Map<string, Recovery>();
     const programs = jobs.length ? programsByRun() : new Map<string, number>();
     const leftovers = jobs.length ? processesByRun() : new Map<string, number[]>();
@@ -225,7 +228,7 @@ export class LocalRuntime implements Runtime {
         decisions.set(job.id, { action: "lost", message: "the service stopped before the run was launched" });
         continue;
       }
-      // The program is gone; whatever it started may not be (k6 runners in groups of their own).
+      // The program is gone; whatever it started may not be (runners in groups of their own).
       const strays = leftovers.get(key) ?? [];
       for (const pid of strays) signalRunGroups(pid, "SIGKILL", strays);
       decisions.set(job.id, { action: "adopted" });
@@ -236,7 +239,7 @@ export class LocalRuntime implements Runtime {
   }
 
   /** A run whose program ended while no service watched it: its exit file decides. */
-  private async reportLeftover(job: JobRecord, runDir: string, killedStrays: boolean): Promise<void> {
+  private async reportLeftover(job: InFlightRun, runDir: string, killedStrays: boolean): Promise<void> {
     const { resultFile, exitFile } = runFiles(runDir);
     const output: RunOutput = { rawResult: readIfExists(resultFile), outputTail: job.outputTail };
     const exitCode = readExitCode(exitFile);
@@ -255,7 +258,7 @@ export class LocalRuntime implements Runtime {
   }
 
   /** Follows a live program a previous instance started, through /proc, to its end. */
-  private adopt(job: JobRecord, pid: number, startTime: string, runDir: string): void {
+  private adopt(job: InFlightRun, pid: number, startTime: string, runDir: string): void {
     const { resultFile } = runFiles(runDir);
     const elapsed = Date.now() - (job.startedAt ?? Date.now());
     const run: LocalRun = {
@@ -281,7 +284,7 @@ export class LocalRuntime implements Runtime {
     }
     this.adoptedPoll ??= setInterval(() => this.pollAdopted(), ADOPTED_POLL_MS).unref();
     this.options.logger.info({ jobId: job.id, attempt: job.attempt, pid }, "adopted a local run left by the previous instance");
-    const placement: JobPlacement = { runtime: "local", location: `pid ${pid} on ${this.host}`, host: this.host, pid };
+    const placement: Placement = { runtime: "local", location: `pid ${pid} on ${this.host}`, host: this.host, pid };
     if (job.state === "STARTING") void this.listener?.running(job, placement, Date.now());
     if (job.cancelRequested) this.stop(run, "cancel");
   }
@@ -300,7 +303,7 @@ export class LocalRuntime implements Runtime {
   }
 
   /** Removes the directories of runs that ended (and were recorded) just before the service stopped. */
-  private removeStaleRunDirs(inFlight: JobRecord[]): void {
+  private removeStaleRunDirs(inFlight: InFlightRun[]): void {
     const keep = new Set(inFlight.map((job) => `${job.id}-${job.attempt}`));
     let entries: string[];
     try {
@@ -311,6 +314,24 @@ export class LocalRuntime implements Runtime {
     for (const entry of entries) {
       if (!keep.has(entry) && !entry.startsWith(".")) rmSync(join(this.options.runsDir, entry), { recursive: true, force: true });
     }
+  }
+
+  /**
+   * Leaves the runs to the next leader (a replica on this host, sharing DATA_DIR): their timeouts,
+   * memory watches and ends are no longer ours; its recovery adopts them through /proc and reads
+   * their exit records.
+   */
+  async detach(): Promise<void> {
+    this.detached = true;
+    for (const run of this.runs.values()) {
+      clearTimeout(run.timeoutTimer);
+      clearTimeout(run.killTimer);
+      run.unwatchMemory?.();
+    }
+    clearInterval(this.adoptedPoll);
+    this.adoptedPoll = undefined;
+    if (this.runs.size) this.options.logger.info({ runs: this.runs.size }, "left the local runs running for the next leader");
+    this.runs.clear();
   }
 
   async shutdown(graceMs: number): Promise<void> {
@@ -344,6 +365,7 @@ export class LocalRuntime implements Runtime {
   }
 
   private async onExit(run: LocalRun, exitCode: number | null, signal: NodeJS.Signals | null): Promise<void> {
+    if (this.detached) return;
     clearTimeout(run.timeoutTimer);
     clearTimeout(run.killTimer);
     run.unwatchMemory?.();
@@ -361,7 +383,7 @@ export class LocalRuntime implements Runtime {
   }
 
   /** Records a run's end, then removes its directory (only then: until recorded, it is the run's record). */
-  private async report(job: JobRecord, end: RunEnd, runDir: string): Promise<void> {
+  private async report(job: Run, end: RunEnd, runDir: string): Promise<void> {
     try {
       await this.listener?.finished(job, end, Date.now());
     } catch (error) {
@@ -387,7 +409,7 @@ export class LocalRuntime implements Runtime {
       const message = group === undefined
         ? `killed after using ${mebibytes(residentBytes)} MiB, over its memory limit of ${run.job.resources.memoryLimit}`
         : `killed after one of its runners (process group ${group}) used ${mebibytes(residentBytes)} MiB, over the runners' memory limit of ${run.workload ? runnerMemory(run.job, run.workload) : run.job.resources.memoryLimit}`;
-      return { kind: "failed", reason: Reason.OOM_KILLED, message, output };
+      return { kind: "failed", reason: RunReason.OOM_KILLED, message, output };
     }
     if (exitCode !== null) return { kind: "exited", exitCode, output };
     if (run.adoptedStartTime !== undefined) {
@@ -396,16 +418,16 @@ export class LocalRuntime implements Runtime {
     if (signal === "SIGKILL" || run.outOfMemory) {
       return {
         kind: "failed",
-        reason: Reason.OOM_KILLED,
+        reason: RunReason.OOM_KILLED,
         message: `killed by ${signal ?? "the runtime"} after running out of memory (limit ${run.job.resources.memoryLimit})`,
         output,
       };
     }
-    return { kind: "failed", reason: Reason.SIGNALED, message: `terminated by signal ${signal}`, output };
+    return { kind: "failed", reason: RunReason.SIGNALED, message: `terminated by signal ${signal}`, output };
   }
 
   /** Without the memory watch (no /proc), node's heap is capped near the memory limit instead. */
-  private nodeFlags(job: JobRecord): string[] {
+  private nodeFlags(job: Run): string[] {
     if (this.memory) return [];
     const limitBytes = parseQuantity(job.resources.memoryLimit);
     if (limitBytes === null) return [];
@@ -413,7 +435,7 @@ export class LocalRuntime implements Runtime {
     return [`--max-old-space-size=${heapMiB}`];
   }
 
-  private childEnv(job: JobRecord, workload: Workload, runDir: string, resultFile: string): NodeJS.ProcessEnv {
+  private childEnv(job: Run, workload: Workload, runDir: string, resultFile: string): NodeJS.ProcessEnv {
     const inherited = Object.fromEntries(
       this.options.passEnv.flatMap((name) => (process.env[name] === undefined ? [] : [[name, process.env[name]!]])),
     );
@@ -431,17 +453,17 @@ export class LocalRuntime implements Runtime {
 
 /**
  * The memory a local run may hold: the job's limit for its program, and for a workload whose
- * runners are separate programs (k6: one pod each on Kubernetes, one process group each here,
- * all under our coordinator) the runners' limit for each runner on its own.
+ * runners are separate programs (one pod each on Kubernetes, one process group each here, all
+ * under the workload's program) the runners' limit for each runner on its own.
  */
-export function localMemoryLimits(job: JobRecord, workload: Workload): MemoryLimits | null {
+export function localMemoryLimits(job: Run, workload: Workload): MemoryLimits | null {
   const ownBytes = parseQuantity(job.resources.memoryLimit);
   if (ownBytes === null) return null;
   if (!workload.program) return { ownBytes };
   return { ownBytes, groupBytes: parseQuantity(runnerMemory(job, workload)) ?? ownBytes };
 }
 
-function runnerMemory(job: JobRecord, workload: Workload): string {
+function runnerMemory(job: Run, workload: Workload): string {
   return workload.program?.resources?.memory ?? job.resources.memoryLimit;
 }
 

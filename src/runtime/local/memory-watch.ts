@@ -1,8 +1,8 @@
 // Local runs' memory limits, enforced the way a container's are: on the resident memory of the
-// run's processes (its program and whatever that starts, a k6 binary included), not only on a
+// run's processes (its program and whatever that starts, other binaries included), not only on a
 // V8 heap. It also spares every run V8's heap-size flags, with which node rejects its built-in
 // code cache and recompiles its own modules at each start (~17 ms of CPU per run, a quarter of
-// an http_check run). A program whose runners are separate programs (k6) starts each in a process
+// an http_check run). A program whose runners are separate programs starts each in a process
 // group of its own, and each such group is held to the runners' limit, as a runner pod would be.
 // Linux only (/proc); elsewhere the runtime falls back to the heap flag.
 import { existsSync } from "node:fs";
@@ -13,7 +13,7 @@ export interface MemoryLimits {
   /** The program and everything below it, except what `groupBytes` covers. */
   ownBytes: number;
   /**
-   * Given for a program whose runners are separate programs (k6; one pod each on Kubernetes): each
+   * Given for a program whose runners are separate programs (one pod each on Kubernetes): each
    * process group the program starts below itself (one per runner) holds at most this, on its own.
    */
   groupBytes?: number;

@@ -1,7 +1,7 @@
 // Finds processes a previous instance of the service started for a job and that
 // may have outlived it. Each local run carries `--job-run=<id>/<attempt>` in its
 // command line, so it can be recognised in /proc without trusting a stale pid; what
-// the program started (k6 runners, in process groups of their own) inherits JOB_ID and
+// the program started (runners, in process groups of their own) inherits JOB_ID and
 // JOB_ATTEMPT in its environment, so it is found even after its parent died.
 import { readdirSync } from "node:fs";
 import { readOrNull } from "./process-tree.js";

@@ -1,6 +1,6 @@
 // A local run is its program's process group, plus any process group the program starts below
-// it (a k6 coordinator puts each runner in one of its own, so that a stop reaches every runner
-// once, through the coordinator). Stopping a run politely signals only the program's group; killing
+// it (a program running a runner group puts each runner in one of its own, so that a stop
+// reaches every runner once, through the program). Stopping a run politely signals only the program's group; killing
 // it must reach all of them. Linux only (/proc); elsewhere a run is its program's group.
 import { readFileSync } from "node:fs";
 

@@ -253,4 +253,22 @@ export const postgresMigrations: MigrationSet = [
       CREATE INDEX jobs_team_k6 ON jobs (team_slug, created_at) WHERE type = 'k6' AND submitted_by IS NOT NULL;
     `,
   },
+  {
+    version: 12,
+    name: "leadership: the lease of the leading replica and its epoch (fencing)",
+    // One row. Replicas take it when it is free or expired (expires_at, in the database's clock),
+    // each take starting a term with the next epoch; leader-only writes carry their term's epoch
+    // and are refused once a newer one began (src/leadership/postgres-lease.ts, store/fencing.ts).
+    sql: `
+      CREATE TABLE leader_lease (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL DEFAULT '',
+        epoch BIGINT NOT NULL DEFAULT 0,
+        acquired_at BIGINT NOT NULL DEFAULT 0,
+        renewed_at BIGINT NOT NULL DEFAULT 0,
+        expires_at BIGINT NOT NULL DEFAULT 0
+      );
+      INSERT INTO leader_lease (name) VALUES ('jobscheduler');
+    `,
+  },
 ];

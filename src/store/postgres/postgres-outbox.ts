@@ -3,11 +3,12 @@
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import {
-  dueSql, insertOutboxSql, insertOutboxValues, leaseSql, listOutboxSql, OUTBOX_COUNTS_SQL, nextDueSql,
+  dueSql, insertOutboxSql, insertOutboxValues, leaseSql, listOutboxSql, outboxCountsSql, nextDueSql,
   resendSql, rowToOutbox, settleSql, settleValues, supersedeSql,
   type OutboxCount, type OutboxInsert, type OutboxKind, type OutboxItemRecord, type OutboxQuery, type OutboxState, type OutboxStore, type OutboxUpdate,
 } from "../outbox-queries.js";
 import type { SqlDialect } from "../sql.js";
+import { checkEpoch } from "../fencing.js";
 
 type Row = Record<string, unknown>;
 const parse = (value: unknown) => value;
@@ -34,8 +35,9 @@ export class PostgresOutbox implements OutboxStore {
     });
   }
 
-  claimDue(now: number, limit: number, leaseUntil: number, kind: OutboxKind = "criteria"): Promise<OutboxItemRecord[]> {
+  claimDue(now: number, limit: number, leaseUntil: number, kind: OutboxKind = "criteria", epoch?: number): Promise<OutboxItemRecord[]> {
     return this.inTransaction(async (client) => {
+      if (epoch !== undefined) await checkEpoch(client, epoch);
       await client.query(supersedeSql(this.dialect), [now]);
       const { rows } = await client.query(dueSql(this.dialect, " FOR UPDATE SKIP LOCKED"), [now, kind, limit]);
       const items = rows.map((row: Row) => rowToOutbox(row, parse));
@@ -44,8 +46,9 @@ export class PostgresOutbox implements OutboxStore {
     });
   }
 
-  settle(updates: OutboxUpdate[], at: number): Promise<void> {
+  settle(updates: OutboxUpdate[], at: number, epoch?: number): Promise<void> {
     return this.inTransaction(async (client) => {
+      if (epoch !== undefined) await checkEpoch(client, epoch);
       for (const update of updates) await client.query(settleSql(this.dialect), settleValues(update, at));
     });
   }
@@ -67,8 +70,8 @@ export class PostgresOutbox implements OutboxStore {
     return result.rowCount ?? 0;
   }
 
-  async counts(): Promise<OutboxCount[]> {
-    const { rows } = await this.pool.query(OUTBOX_COUNTS_SQL);
+  async counts(kind: OutboxKind = "criteria"): Promise<OutboxCount[]> {
+    const { rows } = await this.pool.query(outboxCountsSql(this.dialect), [kind]);
     return rows.map((r: Row) => ({ state: r.state as OutboxState, count: Number(r.n) }));
   }
 

@@ -1,8 +1,10 @@
+import { randomUUID } from "node:crypto";
 import pg from "pg";
 import type { JobEventRecord, JobRecord, JobStateName } from "../../jobs/job.js";
 import * as admission from "../admission-queries.js";
 import type { AuthStore } from "../auth-store.js";
-import type { ScheduleStore } from "../schedule-store.js";
+import type { ScheduleChange, ScheduleProgress, ScheduleRecord, ScheduleStore } from "../schedule-store.js";
+import * as schedules from "../schedule-queries.js";
 import { SharedQueries } from "../shared-queries.js";
 import { pendingMigrations } from "../migrations.js";
 import {
@@ -13,6 +15,9 @@ import type { JobPatch, JobQuery, JobStore, JobTransition, StateCount, Transitio
 import { applyPatch, applyTransition, firstEvent } from "../transition.js";
 import { postgresMigrations } from "./migrations.js";
 import { PostgresOutbox } from "./postgres-outbox.js";
+import { checkEpoch } from "../fencing.js";
+import { schemaChannel } from "./channels.js";
+import { JobFeed, noticePayload, type JobFeedHandlers, type JobNotice } from "./job-feed.js";
 
 export const postgresDialect: SqlDialect = {
   param: (n) => `$${n}`,
@@ -53,8 +58,13 @@ export class PostgresStore extends SharedQueries implements JobStore, ScheduleSt
   private readonly schema?: string;
   readonly outbox: PostgresOutbox;
   private closing?: Promise<void>;
+  /** Tells this store's own notices from other replicas' (job-feed.ts). */
+  private readonly origin = randomUUID().slice(0, 8);
+  /** The NOTIFY channel of job changes; set by migrate(), before which nothing is announced. */
+  private jobsChannel?: string;
+  private readonly feeds = new Set<JobFeed>();
 
-  constructor(connectionString: string, options: PostgresStoreOptions = {}) {
+  constructor(private readonly connectionString: string, options: PostgresStoreOptions = {}) {
     super();
     if (options.schema !== undefined && !SCHEMA_NAME.test(options.schema)) {
       throw new Error(`invalid schema name "${options.schema}" (lower-case letters, digits and "_" only)`);
@@ -63,6 +73,9 @@ export class PostgresStore extends SharedQueries implements JobStore, ScheduleSt
     this.pool = new pg.Pool({
       connectionString,
       max: options.poolSize ?? 10,
+      // A replica paused (SIGSTOP) or cut off inside a transaction holds its row locks and the
+      // fencing lock: the server ends such a session, so the next leader is not held up by it.
+      idle_in_transaction_session_timeout: 5000,
       // Per pool rather than the global pg.types, so other pg users in the process are unaffected.
       // Epoch milliseconds and counts are far below 2^53.
       types: {
@@ -99,6 +112,7 @@ export class PostgresStore extends SharedQueries implements JobStore, ScheduleSt
       });
       if (applied) appliedNow++;
     }
+    this.jobsChannel = await schemaChannel(this.pool, "jobs");
     return appliedNow;
   }
 
@@ -114,6 +128,7 @@ export class PostgresStore extends SharedQueries implements JobStore, ScheduleSt
         await client.query(insertEventSql(dialect), eventValues(firstEvent(job)));
         if (Object.keys(job.labels).length) await client.query(insertLabelsSql(dialect), [job.createdAt, job.id, json(job.labels)]);
         await addCounts(client, insertDeltas([job]));
+        await this.announce(client, "transition", job.id, job.sequence);
         return { job, created: true };
       }
       const existing = await client.query("SELECT * FROM jobs WHERE idempotency_key = $1", [job.idempotencyKey]);
@@ -135,6 +150,7 @@ export class PostgresStore extends SharedQueries implements JobStore, ScheduleSt
 
   async transition(id: string, change: JobTransition): Promise<TransitionResult | null> {
     return this.inTransaction(async (client) => {
+      if (change.epoch !== undefined) await checkEpoch(client, change.epoch);
       const current = await lockJob(client, id);
       const outcome = current && applyTransition(current, change);
       if (!outcome) return null;
@@ -143,6 +159,7 @@ export class PostgresStore extends SharedQueries implements JobStore, ScheduleSt
       for (const item of change.outbox ?? []) await this.outbox.insertWith(client, item);
       // Last, so the counter row's lock is held only until the commit.
       await addCounts(client, transitionDeltas(current, outcome.job));
+      await this.announce(client, "transition", id, outcome.job.sequence);
       return outcome;
     });
   }
@@ -153,6 +170,7 @@ export class PostgresStore extends SharedQueries implements JobStore, ScheduleSt
       if (!current) return null;
       const next = applyPatch(current, patch, at);
       await client.query(updateJobSql(dialect), updateJobValues(next, json));
+      if (patch.cancelRequested) await this.announce(client, "cancel", id, next.sequence);
       return next;
     });
   }
@@ -184,24 +202,72 @@ export class PostgresStore extends SharedQueries implements JobStore, ScheduleSt
   }
 
   async setSetting(key: string, value: string | null): Promise<void> {
-    if (value === null) await this.pool.query("DELETE FROM settings WHERE key = $1", [key]);
-    else {
-      await this.pool.query(
-        "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-        [key, value],
-      );
-    }
+    await this.inTransaction(async (client) => {
+      if (value === null) await client.query("DELETE FROM settings WHERE key = $1", [key]);
+      else {
+        await client.query(
+          "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+          [key, value],
+        );
+      }
+      await this.announce(client, "settings", key, 0);
+    });
   }
 
   protected readonly all: admission.QueryAll = async (sql, values) => (await this.pool.query(sql, values)).rows;
   protected readonly allOffLoop = this.all;
+
+  /** Listens to the job changes other replicas (stores) commit; resolves once listening. */
+  async listen(handlers: JobFeedHandlers): Promise<{ close(): Promise<void> }> {
+    if (!this.jobsChannel) throw new Error("listen() needs migrate() first");
+    const feed = new JobFeed(this.connectionString, this.jobsChannel, this.origin, handlers);
+    this.feeds.add(feed);
+    await feed.start();
+    return {
+      close: async () => {
+        this.feeds.delete(feed);
+        await feed.close();
+      },
+    };
+  }
+
+  // Schedule changes wake the leader's schedule firer (the rows are written by shared-queries.ts).
+  override async insertSchedule(schedule: ScheduleRecord): Promise<boolean> {
+    const inserted = await super.insertSchedule(schedule);
+    if (inserted) await this.announceNow("schedules", schedule.id);
+    return inserted;
+  }
+
+  override async updateSchedule(id: string, change: ScheduleChange, at: number): Promise<ScheduleRecord | null> {
+    const updated = await super.updateSchedule(id, change, at);
+    if (updated) await this.announceNow("schedules", id);
+    return updated;
+  }
+
+  override async recordScheduleProgress(id: string, progress: ScheduleProgress, at: number, epoch?: number): Promise<ScheduleRecord | null> {
+    if (epoch === undefined) return super.recordScheduleProgress(id, progress, at);
+    return this.inTransaction(async (client) => {
+      await checkEpoch(client, epoch);
+      const db = { all: async (sql: string, values: unknown[]) => (await client.query(sql, values)).rows, dialect, parse };
+      return schedules.recordScheduleProgress(db, id, progress, at);
+    });
+  }
+
+  private async announceNow(kind: JobNotice["kind"], id: string): Promise<void> {
+    if (this.jobsChannel) await this.pool.query("SELECT pg_notify($1, $2)", [this.jobsChannel, noticePayload(kind, this.origin, id, 0)]);
+  }
+
+  /** Announced at commit (NOTIFY is transactional), in commit order. */
+  private async announce(client: pg.PoolClient, kind: JobNotice["kind"], jobId: string, sequence: number): Promise<void> {
+    if (this.jobsChannel) await client.query("SELECT pg_notify($1, $2)", [this.jobsChannel, noticePayload(kind, this.origin, jobId, sequence)]);
+  }
 
   async ping(): Promise<void> {
     await this.pool.query("SELECT 1");
   }
 
   async close(): Promise<void> {
-    this.closing ??= this.pool.end();
+    this.closing ??= Promise.all([...this.feeds].map((feed) => feed.close())).then(() => this.pool.end());
     return this.closing;
   }
 

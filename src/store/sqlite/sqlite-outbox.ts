@@ -3,7 +3,7 @@
 import { randomUUID } from "node:crypto";
 import type Database from "better-sqlite3";
 import {
-  dueSql, insertOutboxSql, insertOutboxValues, leaseSql, listOutboxSql, OUTBOX_COUNTS_SQL, nextDueSql,
+  dueSql, insertOutboxSql, insertOutboxValues, leaseSql, listOutboxSql, outboxCountsSql, nextDueSql,
   resendSql, rowToOutbox, settleSql, settleValues, supersedeSql,
   type OutboxCount, type OutboxInsert, type OutboxKind, type OutboxItemRecord, type OutboxQuery, type OutboxState, type OutboxStore, type OutboxUpdate,
 } from "../outbox-queries.js";
@@ -34,7 +34,7 @@ export class SqliteOutbox implements OutboxStore {
       due: this.db.prepare(dueSql(this.dialect)),
       settle: this.db.prepare(settleSql(this.dialect)),
       byId: this.db.prepare("SELECT * FROM outbox WHERE id = ?"),
-      counts: this.db.prepare(OUTBOX_COUNTS_SQL),
+      counts: this.db.prepare(outboxCountsSql(this.dialect)),
       nextDue: this.db.prepare(nextDueSql(this.dialect)),
     };
   }
@@ -78,8 +78,8 @@ export class SqliteOutbox implements OutboxStore {
     return this.db.prepare(resendSql(this.dialect, ids)).run(now, now, ...(ids ?? [])).changes;
   }
 
-  async counts(): Promise<OutboxCount[]> {
-    return (this.s.counts.all() as Row[]).map((r) => ({ state: r.state as OutboxState, count: Number(r.n) }));
+  async counts(kind: OutboxKind = "criteria"): Promise<OutboxCount[]> {
+    return (this.s.counts.all(kind) as Row[]).map((r) => ({ state: r.state as OutboxState, count: Number(r.n) }));
   }
 
   async nextDue(kind: OutboxKind = "criteria"): Promise<number | null> {

@@ -17,6 +17,7 @@ import { SqliteWorker } from "./sqlite-worker.js";
 import { JobCache } from "./job-cache.js";
 import { sqliteMigrations } from "./migrations.js";
 import { SqliteOutbox } from "./sqlite-outbox.js";
+import { lockSqliteInstance, type InstanceLock } from "./instance-lock.js";
 
 export const sqliteDialect: SqlDialect = {
   param: () => "?",
@@ -47,11 +48,19 @@ export class SqliteStore extends SharedQueries implements JobStore, ScheduleStor
   private readonly statements;
   private readonly cache = new JobCache(CACHED_JOBS);
   readonly outbox: SqliteOutbox;
+  private readonly instanceLock?: InstanceLock;
 
-  constructor(readonly path: string) {
+  /** `exclusive`: take the file's instance lock first (the service does; tests that reopen a file do not). */
+  constructor(readonly path: string, options: { exclusive?: boolean } = {}) {
     super();
     if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
-    this.db = new Database(path);
+    if (options.exclusive && path !== ":memory:") this.instanceLock = lockSqliteInstance(path);
+    try {
+      this.db = new Database(path);
+    } catch (error) {
+      this.instanceLock?.release();
+      throw error;
+    }
     // Built once: better-sqlite3 makes a new wrapper per db.transaction() call.
     this.inTransaction = this.db.transaction((work: () => unknown) => work()) as Transaction;
     this.db.pragma("journal_mode = WAL");
@@ -280,6 +289,7 @@ export class SqliteStore extends SharedQueries implements JobStore, ScheduleStor
       this.db.pragma("wal_checkpoint(TRUNCATE)");
       this.db.close();
     }
+    this.instanceLock?.release();
   }
 }
 

@@ -1,25 +1,36 @@
-// The stand-in k6 (test/support/fake-k6/k6). It honours the parts of k6's CLI contract the service
-// relies on (k6.md), with real HTTP load:
-// - `k6 run [flags] SCRIPT`: --execution-segment / --execution-segment-sequence (the segment must be
-//   one of the sequence's parts), --vus / --duration / --stage, or VUS / DURATION / STAGES from env
-//   as the built-in scenarios read them; VUs are scaled to the segment as k6 does (no overlap, none lost);
-// - --paused with --address: the REST API (GET /v1/status, PATCH /v1/status with paused:false) and
-//   the test starts only when un-paused;
-// - like the wrapper's handleSummary: makes k6-shaped summary data from the requests it really made
-//   (GET API_URL + SMOKE_PATH per iteration, THINK_TIME between), judges the thresholds of
-//   JOBSCHEDULER_K6_THRESHOLDS, and writes the compact summary (the reference implementation,
-//   dist/jobs/k6/compact-summary.js) to JOB_RESULT_FILE;
-// - exit 0, or 99 when a threshold failed; 105 when stopped by SIGTERM/SIGINT (a second signal
-//   while stopping: 105 without a summary, as k6 does); 104 on bad flags.
-// FAKE_K6_LOG: a file where each runner appends JSON lines (listening, started, signal, hard-stop,
-// finished) for tests.
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:http";
-import { dirname, join } from "node:path";
-
-const dist = new URL("../../../dist/jobs/k6/", import.meta.url);
-const { compactSummary } = await import(new URL("compact-summary.js", dist).href);
-const { evaluateThreshold, parseThreshold } = await import(new URL("thresholds.js", dist).href);
+// The stand-in k6 (test/support/fake-k6/k6). No k6 can run here, so this one does what k6 v1.2.0
+// does with a script, as far as the service can tell:
+// - `k6 run [flags] SCRIPT` loads the script as k6 would (script-loader.mjs): an ES module in a
+//   context without Node's globals, its imports resolved to local files or k6's built-in modules
+//   (k6-modules.mjs). A syntax error or an exception in the init code exits 107, a module that
+//   cannot be resolved 255, options k6 would refuse (a threshold on a metric that does not exist,
+//   an unknown executor, a scenario's function missing from the exports) 104; bad flags 104.
+// - Options as k6 consolidates them: --vus / --duration / --stage / --iterations replace the
+//   script's scenarios; otherwise its `scenarios` (constant-vus, ramping-vus, shared-iterations,
+//   per-vu-iterations, constant- and ramping-arrival-rate), else its shortcuts. VUs, iterations
+//   and rates are scaled to --execution-segment (one of --execution-segment-sequence's parts).
+// - Every VU runs on a thread of its own (vu-worker.mjs) with its own copy of the script and
+//   really runs its function: http.* make real, synchronous requests (made by this thread, the
+//   VU blocked meanwhile), sleep() sleeps, check() and group() and custom metrics are recorded.
+//   setup() runs once before the VUs start (its result is their data), teardown() after.
+// - --paused with --address: the REST API (GET /v1/status, PATCH /v1/status with paused:false);
+//   the VUs are initialized, and the test starts only when un-paused.
+// - The end-of-test summary data is built here from the samples (metrics.mjs, k6 v1.2.0's
+//   handleSummary data shape), thresholds judged on them, and the script's handleSummary() runs
+//   in a fresh VM with it; its outputs go to stdout, stderr or the files they name.
+// - Exit 0, or 99 when a threshold failed; 108 when the script aborted the test. Signals as
+//   k6 v1.2.0 takes them: the first SIGTERM/SIGINT stops the test gracefully (VUs interrupted
+//   once their request in flight is answered, then the summary), exit 105; a second one while
+//   stopping is a hard stop: exit 105 at once, no summary.
+// FAKE_K6_LOG: a file where each runner appends JSON lines (listening, started, signal,
+// hard-stop, finished) for tests. FAKE_K6_STOP_MS: how long the graceful stop takes (300 ms).
+// FAKE_K6_FAIL_WRITES=1: a fault, every file handleSummary returns fails to be written (ENOSPC).
+import { appendFileSync, existsSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import https from "node:https";
+import { MessageChannel, Worker } from "node:worker_threads";
+import { BUILTIN_METRICS, DEFAULT_TREND_STATS, SampleStore, parseThresholds, summaryData, textSummary } from "./metrics.mjs";
+import { EXIT, K6Error, loadScript, pathId, scriptErrorMessage } from "./script-loader.mjs";
 
 const VALUE_FLAGS = new Set([
   "--execution-segment", "--execution-segment-sequence", "--address", "-a", "--tag", "--out", "-o", "--vus", "-u",
@@ -29,7 +40,7 @@ const VALUE_FLAGS = new Set([
 ]);
 
 function fail(code, message) {
-  console.error(`fake k6: ${message}`);
+  console.error(`time="${new Date().toISOString()}" level=error msg=${JSON.stringify(message)}`);
   process.exit(code);
 }
 
@@ -38,7 +49,7 @@ if (argv[0] === "version") {
   console.log("k6 v1.2.0 (fake, for tests)");
   process.exit(0);
 }
-if (argv[0] !== "run") fail(255, `unknown command ${argv[0] ?? "(none)"}`);
+if (argv[0] !== "run") fail(EXIT.generic, `unknown command "${argv[0] ?? ""}" for "k6"`);
 
 const flags = new Map();
 const positional = [];
@@ -53,76 +64,202 @@ for (let i = 1; i < argv.length; i++) {
   let value = true;
   if (eq >= 0) value = token.slice(eq + 1);
   else if (VALUE_FLAGS.has(name)) {
-    if (i + 1 >= argv.length) fail(104, `flag needs an argument: ${name}`);
+    if (i + 1 >= argv.length) fail(EXIT.invalidConfig, `flag needs an argument: ${name}`);
     value = argv[++i];
   }
   if (!flags.has(name)) flags.set(name, []);
   flags.get(name).push(value);
 }
-const flag = (name) => flags.get(name)?.at(-1);
-if (positional.length !== 1) fail(104, `run needs exactly one script, got ${positional.length}`);
+const flag = (...names) => names.map((n) => flags.get(n)?.at(-1)).find((v) => v !== undefined);
+if (positional.length !== 1) fail(EXIT.invalidConfig, `accepts 1 arg(s), received ${positional.length}`);
 const scriptPath = positional[0];
-if (!existsSync(scriptPath)) fail(104, `the script ${scriptPath} does not exist`);
-const mainSource = readFileSync(scriptPath, "utf8");
-for (const match of mainSource.matchAll(/from\s+"(\.\/[^"]+)"/g)) {
-  if (!existsSync(join(dirname(scriptPath), match[1]))) fail(107, `the script imports ${match[1]}, which does not exist`);
-}
+if (!existsSync(scriptPath)) fail(EXIT.generic, `The moduleSpecifier "${scriptPath}" couldn't be found on local disk.`);
 
-// ---- execution segment ----
+const logFile = process.env.FAKE_K6_LOG;
+const segmentText = flag("--execution-segment");
+const note = (event, extra = {}) => {
+  if (logFile) appendFileSync(logFile, `${JSON.stringify({ event, segment: segmentText ?? null, envSegment: process.env.JOBSCHEDULER_K6_SEGMENT || null, pid: process.pid, at: Date.now(), ...extra })}\n`);
+};
+
+// ---- durations and the execution segment ----
+function durationMs(value, what) {
+  if (typeof value === "number") return value * 1000;
+  const text = String(value ?? "").trim();
+  if (/^\d+(?:\.\d+)?$/.test(text)) return Number(text) * 1000;
+  let total = 0;
+  let rest = text;
+  if (!rest) throw new K6Error(EXIT.invalidConfig, `${what}: invalid duration ""`);
+  while (rest) {
+    const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)/.exec(rest);
+    if (!match) throw new K6Error(EXIT.invalidConfig, `${what}: invalid duration "${text}"`);
+    total += Number(match[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2]];
+    rest = rest.slice(match[0].length);
+  }
+  return total;
+}
 function rat(text) {
   const [num, den = "1"] = text.split("/");
   return Number(num) / Number(den);
 }
-const segmentText = flag("--execution-segment");
-const sequenceText = flag("--execution-segment-sequence");
 let from = 0;
 let to = 1;
 if (segmentText) {
-  if (!sequenceText) fail(104, "--execution-segment needs --execution-segment-sequence");
+  const sequenceText = flag("--execution-segment-sequence");
   [from, to] = segmentText.split(":").map(rat);
-  const sequence = sequenceText.split(",").map(rat);
-  const i = sequence.findIndex((v) => Math.abs(v - from) < 1e-12);
-  if (i < 0 || Math.abs(sequence[i + 1] - to) < 1e-12 === false) fail(104, `segment ${segmentText} is not a part of the sequence ${sequenceText}`);
+  if (sequenceText) {
+    const sequence = sequenceText.split(",").map(rat);
+    const i = sequence.findIndex((v) => Math.abs(v - from) < 1e-12);
+    if (i < 0 || !(Math.abs(sequence[i + 1] - to) < 1e-12)) fail(EXIT.invalidConfig, `segment ${segmentText} is not a part of the sequence ${sequenceText}`);
+  }
 }
+/** This segment's share of a whole number, as k6 splits it: no overlap, nothing lost. */
 const scaled = (value) => Math.floor(value * to + 1e-9) - Math.floor(value * from + 1e-9);
 
-// ---- load shape ----
-function durationMs(text) {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text);
-  if (!match) fail(104, `bad duration ${text}`);
-  return Number(match[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2]];
+// ---- load the script once (the init check) and consolidate its options ----
+const env = { ...process.env };
+for (const pair of flags.get("--env") ?? flags.get("-e") ?? []) {
+  const i = String(pair).indexOf("=");
+  if (i > 0) env[pair.slice(0, i)] = pair.slice(i + 1);
 }
-let stages = (flags.get("--stage") ?? []).map((s) => {
-  const [d, target] = s.split(":");
-  return { durationMs: durationMs(d), target: Number(target) };
-});
-if (!stages.length && !flag("--vus") && !flag("--duration") && process.env.STAGES) {
-  stages = JSON.parse(process.env.STAGES).map((s) => ({ durationMs: durationMs(s.duration), target: Number(s.target) }));
-}
-const totalVus = stages.length ? Math.max(...stages.map((s) => s.target)) : Number(flag("--vus") ?? process.env.VUS ?? 1);
-const runMs = stages.length ? stages.reduce((sum, s) => sum + s.durationMs, 0) : durationMs(flag("--duration") ?? process.env.DURATION ?? "10s");
-const vus = scaled(totalVus);
-const thinkMs = Number(process.env.THINK_TIME ?? "0") * 1000;
-const segment = process.env.JOBSCHEDULER_K6_SEGMENT || null;
-const logFile = process.env.FAKE_K6_LOG;
-const note = (event, extra = {}) => {
-  if (logFile) appendFileSync(logFile, `${JSON.stringify({ event, segment: segmentText ?? null, envSegment: segment, pid: process.pid, at: Date.now(), ...extra })}\n`);
+const systemTags = Object.fromEntries((flags.get("--tag") ?? []).map((t) => [String(t).slice(0, String(t).indexOf("=")), String(t).slice(String(t).indexOf("=") + 1)]));
+const customMetrics = new Map();
+const initHost = {
+  phase: () => "init",
+  vuId: () => 0,
+  iteration: () => 0,
+  env: () => ({ ...env }),
+  log: (level, text) => process.stderr.write(`level=${level} msg=${JSON.stringify(text)} source=console\n`),
+  request: () => {
+    throw new Error("Making http requests in the init context is not supported");
+  },
+  sleep: () => {},
+  check: () => true,
+  group: (name, fn) => fn(),
+  defineMetric: (name, type, isTime) => customMetrics.set(name, [type, type === "trend" && isTime ? "time" : "default"]),
+  addSample: () => {},
+  setResponseCallback: () => {},
+  execution: () => undefined,
+  abort: () => {},
+  options: () => ({}),
 };
+
+let exports;
+try {
+  exports = await loadScript(scriptPath, initHost);
+} catch (error) {
+  fail(error instanceof K6Error ? error.exitCode : EXIT.scriptException, scriptErrorMessage(error));
+}
+const options = exports.options && typeof exports.options === "object" ? JSON.parse(JSON.stringify(exports.options)) : {};
+const types = new Map([...Object.entries(BUILTIN_METRICS), ...customMetrics]);
+
+let thresholds;
+let scenarios;
+try {
+  thresholds = parseThresholds(options.thresholds, types);
+  scenarios = consolidate(options);
+} catch (error) {
+  fail(error instanceof K6Error ? error.exitCode : EXIT.invalidConfig, error.message);
+}
+const trendStats = [...(flag("--summary-trend-stats")?.split(",") ?? options.summaryTrendStats ?? DEFAULT_TREND_STATS)];
+
+function consolidate(opts) {
+  const cliVus = flag("--vus", "-u");
+  const cliDuration = flag("--duration", "-d");
+  const cliStages = flags.get("--stage") ?? flags.get("-s");
+  const cliIterations = flag("--iterations", "-i");
+  const cli = cliVus !== undefined || cliDuration !== undefined || cliStages !== undefined || cliIterations !== undefined;
+  const vus = cliVus !== undefined ? Number(cliVus) : opts.vus;
+  const duration = cliDuration ?? opts.duration;
+  const stages = cliStages ? cliStages.map((s) => ({ duration: s.slice(0, s.lastIndexOf(":")), target: Number(s.slice(s.lastIndexOf(":") + 1)) })) : opts.stages;
+  const iterations = cliIterations !== undefined ? Number(cliIterations) : opts.iterations;
+  const shortcuts = cli || vus !== undefined || duration !== undefined || stages !== undefined || iterations !== undefined;
+  let raw;
+  if (shortcuts && (cli || !opts.scenarios)) {
+    if (stages?.length) raw = { default: { executor: "ramping-vus", startVUs: vus ?? 1, stages } };
+    else if (iterations !== undefined) raw = { default: { executor: "shared-iterations", vus: vus ?? 1, iterations, maxDuration: duration ?? "10m" } };
+    else if (duration !== undefined && durationMs(duration, "duration") > 0) raw = { default: { executor: "constant-vus", vus: vus ?? 1, duration } };
+    else raw = { default: { executor: "per-vu-iterations", vus: vus ?? 1, iterations: 1 } };
+  } else raw = opts.scenarios ?? { default: { executor: "per-vu-iterations", vus: 1, iterations: 1 } };
+
+  const implicit = !opts.scenarios || cli;
+  const list = [];
+  for (const [name, s] of Object.entries(raw)) {
+    const exec = s.exec ?? "default";
+    if (typeof exports[exec] !== "function") {
+      if (implicit && exec === "default") throw new K6Error(EXIT.scriptException, "could not initialize the script: no exported functions in script");
+      throw new K6Error(EXIT.invalidConfig, `error validating scenario "${name}": function '${exec}' not found in exports`);
+    }
+    const base = { name, exec, executor: s.executor, env: s.env, startTimeMs: s.startTime ? durationMs(s.startTime, `scenarios.${name}.startTime`) : 0 };
+    const positive = (value, field) => {
+      if (!Number.isInteger(value) || value < 0) throw new K6Error(EXIT.invalidConfig, `scenario "${name}": ${field} must be a non-negative integer, got ${JSON.stringify(value)}`);
+      return value;
+    };
+    switch (s.executor) {
+      case "constant-vus":
+        list.push({ ...base, vus: scaled(positive(s.vus ?? 1, "vus")), durationMs: durationMs(s.duration, `scenarios.${name}.duration`) });
+        break;
+      case "ramping-vus": {
+        if (!Array.isArray(s.stages) || s.stages.length === 0) throw new K6Error(EXIT.invalidConfig, `scenario "${name}": ramping-vus needs stages`);
+        const staged = s.stages.map((st, i) => ({ durationMs: durationMs(st.duration, `scenarios.${name}.stages[${i}].duration`), target: scaled(positive(st.target, `stages[${i}].target`)) }));
+        const startVUs = scaled(positive(s.startVUs ?? 1, "startVUs"));
+        list.push({ ...base, stages: staged, startVUs, vus: Math.max(startVUs, ...staged.map((st) => st.target)) });
+        break;
+      }
+      case "shared-iterations": {
+        const total = positive(s.iterations ?? 1, "iterations");
+        const allVus = positive(s.vus ?? 1, "vus");
+        if (total < allVus) throw new K6Error(EXIT.invalidConfig, `scenario "${name}": the number of iterations (${total}) can't be less than the number of VUs (${allVus})`);
+        list.push({ ...base, vus: scaled(allVus), iterations: scaled(total), maxDurationMs: durationMs(s.maxDuration ?? "10m", `scenarios.${name}.maxDuration`) });
+        break;
+      }
+      case "per-vu-iterations":
+        list.push({ ...base, vus: scaled(positive(s.vus ?? 1, "vus")), iterations: positive(s.iterations ?? 1, "iterations"), maxDurationMs: durationMs(s.maxDuration ?? "10m", `scenarios.${name}.maxDuration`) });
+        break;
+      case "constant-arrival-rate":
+        list.push({
+          ...base,
+          vus: scaled(positive(s.preAllocatedVUs ?? 1, "preAllocatedVUs")),
+          rate: Number(s.rate) * (to - from),
+          timeUnitMs: durationMs(s.timeUnit ?? "1s", `scenarios.${name}.timeUnit`),
+          durationMs: durationMs(s.duration, `scenarios.${name}.duration`),
+        });
+        break;
+      case "ramping-arrival-rate": {
+        const staged = (s.stages ?? []).map((st, i) => ({ durationMs: durationMs(st.duration, `scenarios.${name}.stages[${i}].duration`), target: Number(st.target) * (to - from) }));
+        list.push({
+          ...base,
+          vus: scaled(positive(s.preAllocatedVUs ?? 1, "preAllocatedVUs")),
+          startRate: Number(s.startRate ?? 0) * (to - from),
+          stages: staged,
+          timeUnitMs: durationMs(s.timeUnit ?? "1s", `scenarios.${name}.timeUnit`),
+          durationMs: staged.reduce((sum, st) => sum + st.durationMs, 0),
+        });
+        break;
+      }
+      default:
+        throw new K6Error(EXIT.invalidConfig, `error parsing scenario "${name}": unknown executor type '${s.executor}'`);
+    }
+  }
+  return list;
+}
+
+const vusMax = scenarios.reduce((n, s) => n + s.vus, 0);
 
 // ---- the REST API and the paused start ----
 const paused = flags.has("--paused");
 let state = { paused, running: false, stopped: false };
+let activeVus = 0;
 let resolveStart;
 const started = new Promise((resolve) => (resolveStart = resolve));
 if (!paused) resolveStart();
 let api;
-const address = flag("--address") ?? flag("-a");
+const address = flag("--address", "-a");
 if (address) {
   const [host, port] = [address.slice(0, address.lastIndexOf(":")), Number(address.slice(address.lastIndexOf(":") + 1))];
   const status = () => ({
-    data: { type: "status", id: "default", attributes: { status: state.running ? 7 : 4, paused: state.paused, vus: state.running ? vus : 0, "vus-max": vus, stopped: state.stopped, running: state.running, tainted: false } },
+    data: { type: "status", id: "default", attributes: { status: state.running ? 7 : 4, paused: state.paused, vus: activeVus, "vus-max": vusMax, stopped: state.stopped, running: state.running, tainted: false } },
   });
-  api = createServer((req, res) => {
+  api = http.createServer((req, res) => {
     let body = "";
     req.on("data", (chunk) => (body += chunk));
     req.on("end", () => {
@@ -145,143 +282,269 @@ if (address) {
   });
   await new Promise((resolve, reject) => {
     api.once("error", (error) => reject(error));
-    api.listen(port, host === "0.0.0.0" ? undefined : host, resolve);
-  }).catch((error) => fail(255, `cannot listen on ${address}: ${error.message}`));
+    api.listen(port, host === "0.0.0.0" || host === "" ? undefined : host, resolve);
+  }).catch((error) => fail(106, `could not start the REST API on ${address}: ${error.message}`));
   note("listening", { address, paused });
 }
 
 // Signals as k6 v1.2.0 takes them (cmd/run.go, handleTestAbortSignals): the first SIGTERM/SIGINT
-// stops the test gracefully (VUs interrupted, then handleSummary, exit 105); a second one while it
-// does that is a hard stop: exit 105 at once, no summary. Once the summary is written the trap is
-// released, and a signal then kills the process outright. The graceful stop takes k6 a moment
-// (metrics flushed, handleSummary run in a fresh VM): FAKE_K6_STOP_MS, 300 ms by default.
+// stops the test gracefully; a second one while it does that is a hard stop: exit 105 at once, no
+// summary. Once the summary is written the trap is released.
 const stopWorkMs = Number(process.env.FAKE_K6_STOP_MS ?? "300");
 let stopSignal = null;
 let resolveStopped;
 const stopped = new Promise((resolve) => (resolveStopped = resolve));
+const controls = [];
+function stopVus() {
+  for (const control of controls) {
+    Atomics.store(control, 0, 1);
+    Atomics.notify(control, 0);
+    Atomics.notify(control, 1);
+  }
+}
 function onSignal(signal) {
   note("signal", { signal });
   if (stopSignal) {
-    console.error(`fake k6: received ${signal} again while stopping: hard stop, no summary`);
+    console.error(`time="${new Date().toISOString()}" level=error msg="Aborting k6 in response to signal ${signal}" (a second one: hard stop)`);
     note("hard-stop", { signal });
-    process.exit(105);
+    process.exit(EXIT.externalAbort);
   }
   stopSignal = signal;
+  stopVus();
   resolveStopped();
 }
 for (const signal of ["SIGTERM", "SIGINT"]) process.on(signal, onSignal);
-await Promise.race([started, stopped]);
 
-// ---- the load ----
-const target = (process.env.API_URL ?? "").replace(/\/+$/, "");
-if (!target && vus > 0) fail(107, "API_URL is required");
-let path = process.env.SMOKE_PATH || "/api/events?page=1&pageSize=20";
-if (!path.startsWith("/")) path = `/${path}`;
-const durations = [];
-const iterationDurations = [];
-let failed = 0;
-let received = 0;
-let checkPasses = 0;
-let checkFails = 0;
+// ---- the VUs' requests, made here while each VU's thread waits ----
+const agents = new Map();
+function agentFor(vuId, protocol) {
+  const key = `${vuId}:${protocol}`;
+  if (!agents.has(key)) agents.set(key, new (protocol === "https:" ? https : http).Agent({ keepAlive: true }));
+  return agents.get(key);
+}
+const ERROR_CODES = { ECONNREFUSED: 1212, ECONNRESET: 1220, ETIMEDOUT: 1050, ENOTFOUND: 1101, EAI_AGAIN: 1101, ERR_INVALID_URL: 1020 };
+
+function perform(vuId, { method, url, headers, body }, timeoutMs) {
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    const marks = { socket: t0, connect: t0, sent: t0, firstByte: t0 };
+    const failed = (error) => {
+      const now = performance.now();
+      resolve({ status: 0, statusText: "", headers: {}, body: "", url, error: error.message, errorCode: ERROR_CODES[error.code] ?? 1000, sentBytes: 0, receivedBytes: 0, timings: { duration: now - t0, blocked: 0, connecting: 0, sending: 0, waiting: now - t0, receiving: 0 } });
+    };
+    let target;
+    try {
+      target = new URL(url);
+    } catch (error) {
+      return failed(Object.assign(error, { code: "ERR_INVALID_URL" }));
+    }
+    const payload = body === null || body === undefined ? undefined : Buffer.from(body, "latin1");
+    const allHeaders = { ...headers, ...(payload ? { "Content-Length": String(payload.length) } : {}) };
+    const sentBytes = Buffer.byteLength(`${method} ${target.pathname}${target.search} HTTP/1.1\r\nHost: ${target.host}\r\n${Object.entries(allHeaders).map(([k, v]) => `${k}: ${v}\r\n`).join("")}\r\n`) + (payload?.length ?? 0);
+    const req = (target.protocol === "https:" ? https : http).request(target, { method, headers: allHeaders, agent: agentFor(vuId, target.protocol), timeout: timeoutMs }, (res) => {
+      marks.firstByte = performance.now();
+      const chunks = [];
+      res.on("data", (chunk) => chunks.push(chunk));
+      res.on("error", failed);
+      res.on("end", () => {
+        const end = performance.now();
+        const buffer = Buffer.concat(chunks);
+        const headerBytes = Buffer.byteLength(`HTTP/1.1 ${res.statusCode} ${res.statusMessage}\r\n`) + res.rawHeaders.reduce((n, h) => n + Buffer.byteLength(h) + 2, 0) + 2;
+        resolve({
+          status: res.statusCode,
+          statusText: `${res.statusCode} ${res.statusMessage}`,
+          headers: Object.fromEntries(Object.entries(res.headers).map(([k, v]) => [k.replace(/(^|-)([a-z])/g, (m) => m.toUpperCase()), Array.isArray(v) ? v.join(", ") : v])),
+          body: buffer.toString("utf8"),
+          url,
+          sentBytes,
+          receivedBytes: headerBytes + buffer.length,
+          timings: {
+            duration: end - marks.connect,
+            blocked: marks.socket - t0,
+            connecting: marks.connect - marks.socket,
+            sending: marks.sent - marks.connect,
+            waiting: marks.firstByte - marks.sent,
+            receiving: end - marks.firstByte,
+          },
+        });
+      });
+    });
+    req.on("socket", (socket) => {
+      marks.socket = performance.now();
+      if (socket.connecting) socket.once("connect", () => (marks.connect = performance.now()));
+      else marks.connect = marks.socket;
+    });
+    req.on("finish", () => (marks.sent = performance.now()));
+    req.on("timeout", () => req.destroy(Object.assign(new Error(`request timeout after ${timeoutMs} ms`), { code: "ETIMEDOUT" })));
+    req.on("error", failed);
+    req.end(payload);
+  });
+}
+
+// ---- VU threads ----
+const workerUrl = new URL("./vu-worker.mjs", import.meta.url);
+const store = new SampleStore();
+const checkEntries = new Map();
+const groupPaths = new Set();
+let requestCount = 0;
+let failedCount = 0;
+let aborted;
+
+function startWorker(vuId, mode, scenario, counter) {
+  const control = new Int32Array(new SharedArrayBuffer(8));
+  controls.push(control);
+  if (stopSignal) Atomics.store(control, 0, 1);
+  const { port1, port2 } = new MessageChannel();
+  const worker = new Worker(workerUrl, {
+    workerData: { scriptPath, env, vuId, mode, scenario, control: control.buffer, counter, port: port2, systemTags, options },
+    transferList: [port2],
+    stdout: false,
+    stderr: false,
+  });
+  port1.on("message", async (req) => {
+    const answer = await perform(vuId, req, req.timeoutMs);
+    port1.postMessage(answer);
+    const reply = new Int32Array(req.reply);
+    Atomics.store(reply, 0, 1);
+    Atomics.notify(reply, 0);
+  });
+  let resolveReady;
+  const ready = new Promise((resolve) => (resolveReady = resolve));
+  const done = new Promise((resolve) => {
+    let result;
+    worker.on("message", (message) => {
+      if (message.type === "ready") resolveReady({ ok: true });
+      else if (message.type === "error") {
+        resolveReady({ ok: false, message });
+        result = { error: message };
+      } else if (message.type === "done") result = message;
+    });
+    worker.on("error", (error) => {
+      resolveReady({ ok: false, message: { exitCode: EXIT.generic, message: String(error?.stack ?? error) } });
+      result = { error: { exitCode: EXIT.generic, message: String(error?.message ?? error) } };
+    });
+    worker.on("exit", () => {
+      port1.close();
+      resolve(result ?? { error: { exitCode: EXIT.generic, message: "a VU thread ended without a result" } });
+    });
+  });
+  const go = (message) => {
+    port1.postMessage(message);
+    Atomics.store(control, 1, 1);
+    Atomics.notify(control, 1);
+  };
+  return { ready, done, go };
+}
+
+function collect(result) {
+  if (result.error) fail(result.error.exitCode, result.error.message);
+  store.merge(result.samples);
+  for (const [name, type] of result.metrics ?? []) types.set(name, type);
+  for (const c of result.checks) {
+    const mine = checkEntries.get(c.path);
+    if (mine) {
+      mine.passes += c.passes;
+      mine.fails += c.fails;
+    } else checkEntries.set(c.path, { ...c });
+  }
+  for (const g of result.groups) groupPaths.add(g);
+  aborted ??= result.aborted;
+}
+
+async function once(mode, data) {
+  const worker = startWorker(0, mode, { name: mode, executor: mode }, undefined);
+  const ready = await worker.ready;
+  if (!ready.ok) fail(ready.message.exitCode, ready.message.message);
+  worker.go({ data });
+  const result = await worker.done;
+  collect(result);
+  return result.result;
+}
+
+// Every VU is initialized (its own copy of the script evaluated) before the test starts.
+let nextVuId = 1;
+const vus = [];
+for (const scenario of scenarios) {
+  const counter = new SharedArrayBuffer(4);
+  for (let i = 0; i < scenario.vus; i++) vus.push(startWorker(nextVuId++, "vu", { ...scenario, vuIndex: i }, counter));
+}
+for (const vu of vus) {
+  const ready = await vu.ready;
+  if (!ready.ok) fail(ready.message.exitCode, ready.message.message);
+}
+
+await Promise.race([started, stopped]);
 const begin = Date.now();
 state.running = true;
 if (!paused) note("started");
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function vu() {
-  while (!stopSignal && Date.now() - begin < runMs) {
-    const iterationStart = Date.now();
-    const t0 = performance.now();
-    let status = 0;
-    try {
-      const response = await fetch(target + path, { headers: { "User-Agent": "k6/1.2.0 (fake)" }, signal: AbortSignal.timeout(10_000) });
-      const text = await response.text();
-      received += Buffer.byteLength(text);
-      status = response.status;
-    } catch {
-      status = 0;
-    }
-    durations.push(performance.now() - t0);
-    if (status < 200 || status >= 400) failed++;
-    if (status >= 200 && status < 300) checkPasses++;
-    else checkFails++;
-    if (thinkMs > 0) await Promise.race([sleep(thinkMs), stopped]);
-    iterationDurations.push(Date.now() - iterationStart);
-  }
+let setupData;
+if (!stopSignal && typeof exports.setup === "function" && !flags.has("--no-setup")) setupData = await once("setup");
+const vuSamples = [];
+const sampleVus = () => store.add("vus", "gauge", activeVus, {});
+activeVus = vus.length;
+sampleVus();
+const ticker = setInterval(sampleVus, 1000);
+for (const vu of vus) vu.go({ data: setupData, startedAt: Date.now() });
+for (const vu of vus) {
+  const result = await vu.done;
+  activeVus--;
+  vuSamples.push(result);
 }
-await Promise.all(Array.from({ length: vus }, () => vu()));
+clearInterval(ticker);
+for (const result of vuSamples) collect(result);
+store.add("vus_max", "gauge", vusMax, {});
+if (typeof exports.teardown === "function" && !flags.has("--no-teardown") && !stopSignal) await once("teardown", setupData);
 const testRunDurationMs = Date.now() - begin;
-if (stopSignal) await sleep(stopWorkMs);
+if (stopSignal) await new Promise((resolve) => setTimeout(resolve, stopWorkMs));
 state = { paused: false, running: false, stopped: true };
+activeVus = 0;
 
 // ---- the summary ----
-const thresholdsByMetric = JSON.parse(process.env.JOBSCHEDULER_K6_THRESHOLDS || "{}");
-const trendStats = ["avg", "min", "med", "max", "p(90)", "p(95)"];
-for (const expressions of Object.values(thresholdsByMetric)) {
-  for (const expression of expressions) {
-    const t = parseThreshold(expression);
-    if (t.aggregation === "p" && !trendStats.includes(`p(${t.percentile})`)) trendStats.push(`p(${t.percentile})`);
-  }
-}
-function percentile(sorted, p) {
-  if (!sorted.length) return 0;
-  const rank = (p / 100) * (sorted.length - 1);
-  const low = Math.floor(rank);
-  const high = Math.ceil(rank);
-  return sorted[low] + (sorted[high] - sorted[low]) * (rank - low);
-}
-function trend(samples, contains = "time") {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const values = {};
-  for (const stat of trendStats) {
-    if (stat === "avg") values.avg = sorted.reduce((a, b) => a + b, 0) / sorted.length;
-    else if (stat === "min") values.min = sorted[0];
-    else if (stat === "max") values.max = sorted.at(-1);
-    else if (stat === "med") values.med = percentile(sorted, 50);
-    else values[stat] = percentile(sorted, Number(/^p\((.*)\)$/.exec(stat)[1]));
-  }
-  return { type: "trend", contains, values };
-}
-const seconds = Math.max(testRunDurationMs, 1) / 1000;
-const reqs = durations.length;
-const metrics = {
-  vus: { type: "gauge", contains: "default", values: { value: vus, min: vus ? 1 : 0, max: vus } },
-  vus_max: { type: "gauge", contains: "default", values: { value: vus, min: vus, max: vus } },
-};
-if (reqs > 0) {
-  Object.assign(metrics, {
-    http_reqs: { type: "counter", contains: "default", values: { count: reqs, rate: reqs / seconds } },
-    http_req_failed: { type: "rate", contains: "default", values: { rate: failed / reqs, passes: failed, fails: reqs - failed } },
-    http_req_duration: trend(durations),
-    iterations: { type: "counter", contains: "default", values: { count: iterationDurations.length, rate: iterationDurations.length / seconds } },
-    iteration_duration: trend(iterationDurations),
-    checks: { type: "rate", contains: "default", values: { rate: checkPasses / reqs, passes: checkPasses, fails: checkFails } },
-    data_received: { type: "counter", contains: "data", values: { count: received, rate: received / seconds } },
-    data_sent: { type: "counter", contains: "data", values: { count: reqs * 90, rate: (reqs * 90) / seconds } },
+function rootGroup() {
+  const group = (path, name) => ({
+    name,
+    path,
+    id: pathId(path),
+    groups: [...groupPaths].filter((g) => g.startsWith(`${path}::`) && !g.slice(path.length + 2).includes("::")).sort().map((g) => group(g, g.slice(path.length + 2))),
+    checks: [...checkEntries.values()].filter((c) => c.group === path).map(({ name: n, path: p, id, passes, fails }) => ({ name: n, path: p, id, passes, fails })),
   });
+  return group("", "");
 }
-let anyFailed = false;
-for (const [metric, expressions] of Object.entries(thresholdsByMetric)) {
-  if (!metrics[metric] || !expressions.length) continue;
-  metrics[metric].thresholds = {};
-  for (const expression of expressions) {
-    const outcome = evaluateThreshold(parseThreshold(expression), metrics[metric].values);
-    const ok = outcome ? outcome.ok : true;
-    anyFailed ||= !ok;
-    metrics[metric].thresholds[expression] = { ok };
+const { data, thresholdsFailed } = summaryData({ store, types, thresholds, trendStats, testRunDurationMs, rootGroup: rootGroup() });
+const http_reqs = data.metrics.http_reqs?.values.count ?? 0;
+requestCount = http_reqs;
+failedCount = data.metrics.http_req_failed?.values.passes ?? 0;
+
+let outputs;
+if (typeof exports.handleSummary === "function") {
+  // k6 runs handleSummary in a fresh VM (a new copy of the script, its init code run again).
+  try {
+    let phase = "init";
+    const fresh = await loadScript(scriptPath, { ...initHost, phase: () => phase });
+    phase = "summary";
+    outputs = fresh.handleSummary(data);
+  } catch (error) {
+    console.error(`time="${new Date().toISOString()}" level=error msg="failed to handle the end-of-test summary" error=${JSON.stringify(scriptErrorMessage(error))}`);
   }
 }
-const data = {
-  root_group: { name: "", path: "", id: "d41d8cd98f00b204e9800998ecf8427e", groups: [], checks: reqs ? [{ name: "status is 2xx", path: "::status is 2xx", id: "1", passes: checkPasses, fails: checkFails }] : [] },
-  options: { summaryTrendStats: trendStats, summaryTimeUnit: "", noColor: false },
-  state: { isStdOutTTY: false, isStdErrTTY: false, testRunDurationMs },
-  metrics,
-};
-const resultFile = process.env.JOB_RESULT_FILE || "/dev/termination-log";
-writeFileSync(resultFile, JSON.stringify(compactSummary(data, { segment })));
+if (!outputs || typeof outputs !== "object") outputs = { stdout: textSummary(data) };
+for (const [key, value] of Object.entries(outputs)) {
+  const text = typeof value === "string" ? value : value instanceof ArrayBuffer ? Buffer.from(value) : String(value);
+  if (key === "stdout") process.stdout.write(text);
+  else if (key === "stderr") process.stderr.write(text);
+  else {
+    // k6 logs a summary output it cannot write and exits as it would have (no other effect).
+    try {
+      if (process.env.FAKE_K6_FAIL_WRITES === "1") throw Object.assign(new Error(`open ${key}: no space left on device`), { code: "ENOSPC" });
+      writeFileSync(key, text);
+    } catch (error) {
+      console.error(`time="${new Date().toISOString()}" level=error msg="failed to handle the end-of-test summary" error=${JSON.stringify(error.message)}`);
+    }
+  }
+}
 for (const signal of ["SIGTERM", "SIGINT"]) process.off(signal, onSignal);
-console.log(`fake k6: ${vus} VUs made ${reqs} requests (${failed} failed) in ${testRunDurationMs} ms${anyFailed ? "; thresholds failed" : ""}`);
-note("finished", { vus, requests: reqs, failed, thresholdsFailed: anyFailed });
+note("finished", { vus: vusMax, requests: requestCount, failed: failedCount, thresholdsFailed });
 api?.close();
 api?.closeAllConnections?.();
-process.exit(stopSignal ? 105 : anyFailed ? 99 : 0);
+for (const agent of agents.values()) agent.destroy();
+process.exit(stopSignal ? EXIT.externalAbort : aborted ? 108 : thresholdsFailed ? EXIT.thresholdsFailed : 0);

@@ -54,7 +54,7 @@ export interface FaultDecision {
 
 export class Faults {
   private rules: Rule[] = [];
-  private expiredWatches = 0;
+  private expiredWatches: Array<"event" | "response"> = [];
 
   constructor(private readonly random: () => number) {}
 
@@ -80,14 +80,18 @@ export class Faults {
     return this.add({ match: opts.match, remaining: opts.count ?? Infinity, error: () => tooManyRequests(retryAfterSeconds) });
   }
 
-  /** The next `count` watches that resume from a resourceVersion get 410 Expired, as after a compaction. */
-  expireNextWatch(count = 1): void {
-    this.expiredWatches += count;
+  /**
+   * The next `count` watches that resume from a resourceVersion get 410 Expired, as after a
+   * compaction: as an ERROR event on an open stream (the watch cache's way, the default), or as
+   * the answer to the request itself ("response").
+   */
+  expireNextWatch(count = 1, how: "event" | "response" = "event"): void {
+    for (let i = 0; i < count; i++) this.expiredWatches.push(how);
   }
 
   clear(): void {
     this.rules = [];
-    this.expiredWatches = 0;
+    this.expiredWatches = [];
   }
 
   /** @internal What to do with a request: consumes counted faults. */
@@ -109,11 +113,9 @@ export class Faults {
     return { delayMs, error };
   }
 
-  /** @internal True when this watch should be answered 410. */
-  takeExpiredWatch(): boolean {
-    if (this.expiredWatches <= 0) return false;
-    this.expiredWatches--;
-    return true;
+  /** @internal How this watch should be answered 410, if it should. */
+  takeExpiredWatch(): "event" | "response" | undefined {
+    return this.expiredWatches.shift();
   }
 
   private add(rule: Rule): FaultHandle {

@@ -69,7 +69,12 @@ export class GarbageCollector {
       });
       if (policy === "Foreground") {
         this.foregroundOwners.add(`${kind}/${namespace}/${name}`);
-        this.deleteDependents(current);
+        // The garbage collector is a controller: it deletes the dependents once it sees the mark.
+        // Until they are gone (pods through their grace period) the owner stays, marked.
+        this.scheduler.after(this.timing.gcDelayMs, () => {
+          this.deleteDependents(current);
+          this.releaseForegroundOwners();
+        });
       }
       this.releaseForegroundOwners();
       const now = this.store.get(kind, namespace, name);

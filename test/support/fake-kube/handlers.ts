@@ -10,7 +10,21 @@ import type { ResourceType } from "./resources.js";
 import type { ResourceRequest } from "./router.js";
 import { dropFields, schemaProblems, unknownFields } from "./schema.js";
 import { parseFieldSelector, parseLabelSelector } from "./selectors.js";
-import { ApiError, alreadyExists, badRequest, conflict, invalid, methodNotAllowed, namespaceNotFound, notFound, success } from "./status.js";
+import {
+  ApiError,
+  alreadyExists,
+  badRequest,
+  conflict,
+  expired,
+  invalid,
+  invalidListOptions,
+  methodNotAllowed,
+  namespaceNotFound,
+  notFound,
+  success,
+  tooLargeResourceVersion,
+  type StatusCause,
+} from "./status.js";
 import type { ObjectStore } from "./store.js";
 import { apiSeconds, type Timing } from "./timing.js";
 import { asPod, type Kind, type KubeObject, type PropagationPolicy } from "./types.js";
@@ -151,30 +165,111 @@ export function get(ctx: HandlerContext, rt: ResourceType, req: ResourceRequest)
 }
 
 interface ContinueToken {
+  /** The snapshot the list is read at; -1 continues at the latest state (after a 410). */
+  rv: number;
+  /** The last key ("namespace/name") already returned. */
   after: string;
 }
 
-export function list(ctx: HandlerContext, rt: ResourceType, req: ResourceRequest): Reply {
+// kube-apiserver's wording (storage/etcd3/store.go).
+const LIST_TOO_OLD = "The resourceVersion for the provided list is too old.";
+const CONTINUE_TOO_OLD =
+  "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.";
+
+function encodeContinue(token: ContinueToken): string {
+  return Buffer.from(JSON.stringify(token)).toString("base64url");
+}
+
+function decodeContinue(text: string): ContinueToken {
+  try {
+    const token = JSON.parse(Buffer.from(text, "base64url").toString()) as ContinueToken;
+    if (typeof token.after === "string" && Number.isInteger(token.rv)) return token;
+  } catch {
+    // answered below
+  }
+  throw badRequest("continue key is not valid: illegal base64 data");
+}
+
+function parseVersion(text: string): number {
+  const rv = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(rv)) throw badRequest(`resourceVersion: Invalid value: "${text}": must be a non-negative integer`);
+  return rv;
+}
+
+/** ValidateListOptions of kube-apiserver, and the continue rule of the etcd3 store. */
+function checkListOptions(rv: string | null, match: string | null, token: string | null): void {
+  const causes: StatusCause[] = [];
+  if (match) {
+    if (!rv) causes.push({ reason: "FieldValueForbidden", field: "resourceVersionMatch", message: "Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided" });
+    if (token) causes.push({ reason: "FieldValueForbidden", field: "resourceVersionMatch", message: "Forbidden: resourceVersionMatch is forbidden when continue is provided" });
+    if (match !== "Exact" && match !== "NotOlderThan") {
+      causes.push({ reason: "FieldValueNotSupported", field: "resourceVersionMatch", message: `Unsupported value: "${match}": supported values: "Exact", "NotOlderThan", ""` });
+    }
+    if (match === "Exact" && rv === "0") causes.push({ reason: "FieldValueForbidden", field: "resourceVersionMatch", message: 'Forbidden: resourceVersionMatch "exact" is forbidden for resourceVersion "0"' });
+  }
+  if (causes.length > 0) throw invalidListOptions(causes);
+  if (token && rv && rv !== "0") throw badRequest("specifying resource version is not allowed when using continue");
+}
+
+/**
+ * list, with the resourceVersion semantics of kube-apiserver: unset = the most recent state;
+ * "0" = any (here the current one); NotOlderThan (the default for a non-zero version without
+ * limit) waits up to 3 API seconds for the store to reach the version, then answers 504 Too large
+ * resource version; Exact (and a non-zero version with limit) reads the state at that version,
+ * 410 Expired once compacted. Continue tokens read the first page's snapshot and expire the same
+ * way; the 410 then carries a token that continues at the latest state.
+ */
+export async function list(ctx: HandlerContext, rt: ResourceType, req: ResourceRequest): Promise<Reply> {
   const labels = parseLabelSelector(req.query.get("labelSelector"));
   const fields = parseFieldSelector(req.query.get("fieldSelector"), rt.kind);
-  let items = ctx.store.list(rt.kind, req.namespace).filter((o) => labels.matches(o.metadata.labels) && fields.matches(o));
-  const keyOf = (o: KubeObject): string => `${o.metadata.namespace}/${o.metadata.name}`;
+  const rvText = req.query.get("resourceVersion");
+  const match = req.query.get("resourceVersionMatch");
   const token = req.query.get("continue");
-  if (token) {
-    let after: string;
-    try {
-      after = (JSON.parse(Buffer.from(token, "base64url").toString()) as ContinueToken).after;
-    } catch {
-      throw badRequest("continue key is not valid: illegal base64 data");
-    }
-    items = items.filter((o) => keyOf(o) > after);
-  }
+  checkListOptions(rvText, match, token);
   const limit = Number(req.query.get("limit") ?? 0);
-  const metadata: Record<string, unknown> = { resourceVersion: String(ctx.store.resourceVersion) };
+  const compactedMs = apiSeconds(ctx.timing, ctx.timing.compactionSeconds);
+  const keyOf = (o: KubeObject): string => `${o.metadata.namespace}/${o.metadata.name}`;
+
+  let after: string | undefined;
+  let at: number | undefined; // the snapshot's resourceVersion; undefined: the current state
+  if (token) {
+    const cont = decodeContinue(token);
+    after = cont.after;
+    if (cont.rv >= 0) at = cont.rv;
+    if (at !== undefined && at < ctx.store.oldestVersionWithin(compactedMs)) {
+      const error = new ApiError(expired(CONTINUE_TOO_OLD));
+      error.status.metadata.continue = encodeContinue({ rv: -1, after });
+      throw error;
+    }
+  } else if (rvText && rvText !== "0") {
+    const rv = parseVersion(rvText);
+    const exact = match === "Exact" || (!match && limit > 0);
+    if (rv > ctx.store.resourceVersion && !(await ctx.store.waitForVersion(rv, apiSeconds(ctx.timing, 3)))) {
+      throw tooLargeResourceVersion(rv, ctx.store.resourceVersion);
+    }
+    if (exact) at = rv;
+  }
+
+  let items: KubeObject[];
+  let listVersion: number;
+  if (at === undefined) {
+    listVersion = ctx.store.resourceVersion;
+    items = ctx.store.list(rt.kind, req.namespace);
+  } else {
+    const snapshot = ctx.store.snapshot(rt.kind, req.namespace, at, compactedMs);
+    if (!snapshot) throw new ApiError(expired(LIST_TOO_OLD));
+    listVersion = at;
+    items = snapshot;
+  }
+  const selective = Boolean(req.query.get("labelSelector") || req.query.get("fieldSelector"));
+  items = items.filter((o) => labels.matches(o.metadata.labels) && fields.matches(o));
+  if (after !== undefined) items = items.filter((o) => keyOf(o) > after);
+  const metadata: Record<string, unknown> = { resourceVersion: String(listVersion) };
   if (limit > 0 && items.length > limit) {
-    metadata.remainingItemCount = items.length - limit;
+    // kube-apiserver cannot count what is left when selectors filter the rest.
+    if (!selective) metadata.remainingItemCount = items.length - limit;
     items = items.slice(0, limit);
-    metadata.continue = Buffer.from(JSON.stringify({ after: keyOf(items[items.length - 1]) } satisfies ContinueToken)).toString("base64url");
+    metadata.continue = encodeContinue({ rv: token && at === undefined ? -1 : listVersion, after: keyOf(items[items.length - 1]) });
   }
   // Items of a list carry no kind or apiVersion; the list does.
   const bare = items.map(({ kind: _kind, apiVersion: _apiVersion, ...rest }) => rest);

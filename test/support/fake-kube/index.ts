@@ -18,7 +18,7 @@ import { MASTERS_GROUP, RbacAuthorizer, serviceAccountUser, type Grant, type Pol
 import { Scheduler } from "./scheduler.js";
 import { ApiServer, type RequestRecord } from "./server.js";
 import { ObjectStore, type NewObject, type StoreEvent } from "./store.js";
-import { DEFAULT_TIMING, type Timing } from "./timing.js";
+import { DEFAULT_TIMING, FAST_TIMING, apiSeconds, type Timing } from "./timing.js";
 import { TtlAfterFinished } from "./ttl-after-finished.js";
 import { asPod, kubeTime, type JobCondition, type Kind, type KubeObject, type StoredJob, type StoredPod } from "./types.js";
 import { WatchHub } from "./watch.js";
@@ -31,6 +31,7 @@ export type { RequestRecord } from "./server.js";
 export type { DeleteOptions, DeleteResult } from "./garbage-collector.js";
 export type { StoreEvent } from "./store.js";
 export type { Timing } from "./timing.js";
+export { DEFAULT_TIMING, FAST_TIMING } from "./timing.js";
 export type { FlowControl, FlowControlSettings, Latency } from "./load.js";
 export type { Kind, KubeObject, StoredConfigMap, StoredJob, StoredLease, StoredPod } from "./types.js";
 export { COMPLETION_INDEX, LABEL_CONTROLLER_UID, LABEL_JOB_NAME } from "./defaults.js";
@@ -46,6 +47,8 @@ export interface FakeKubeOptions {
   serviceAccount?: { namespace: string; name: string };
   /** When given, only these namespaces exist: creating elsewhere answers 404. Default: any namespace exists. */
   namespaces?: string[];
+  /** The fast mode for unit tests: FAST_TIMING instead of the realistic DEFAULT_TIMING (timing still overrides). */
+  fast?: boolean;
   timing?: Partial<Timing>;
   /** How many change events watches can resume from (default 1000). */
   historySize?: number;
@@ -131,7 +134,7 @@ export class FakeKube {
     const onError = (err: unknown): void => this.recordInternalError(err);
     const sa = opts.serviceAccount ?? { namespace: "jobscheduler", name: "jobscheduler" };
     this.user = serviceAccountUser(sa.namespace, sa.name);
-    this.timing = { ...DEFAULT_TIMING, ...opts.timing };
+    this.timing = { ...(opts.fast ? FAST_TIMING : DEFAULT_TIMING), ...opts.timing };
     const quiet = opts.quiet === true;
     this.latency = opts.latency === false || (quiet && opts.latency === undefined) ? undefined : { ...DEFAULT_LATENCY, ...opts.latency };
     this.flowControl =
@@ -139,7 +142,7 @@ export class FakeKube {
     this.watchResetMs = opts.watchResetMs ?? (quiet ? 0 : DEFAULT_WATCH_RESET_MS);
     this.events.setMaxListeners(200);
     this.faults = new Faults(random);
-    this.store = new ObjectStore(opts.historySize ?? 1000, 1000, onError);
+    this.store = new ObjectStore(opts.historySize ?? 1000, 1000, onError, apiSeconds(this.timing, Math.max(this.timing.watchHistorySeconds, this.timing.compactionSeconds)));
     this.scheduler = new Scheduler(onError);
     this.scripts = new PodScripts(opts.defaultOutcome);
     this.gc = new GarbageCollector(this.store, this.scheduler, this.timing);
@@ -345,6 +348,16 @@ export class FakeKube {
   /** Compacts the event history: a watch resuming from any earlier resourceVersion gets 410 Expired. */
   compactHistory(): void {
     this.store.compact();
+  }
+
+  /** The oldest resourceVersion a watch can resume from now (older: 410); history ages out after timing.watchHistorySeconds. */
+  get watchableFrom(): number {
+    return this.store.oldestVersionWithin(apiSeconds(this.timing, this.timing.watchHistorySeconds));
+  }
+
+  /** The oldest resourceVersion a list can be read at now (Exact, continue tokens); older ones were compacted (timing.compactionSeconds). */
+  get compactedTo(): number {
+    return this.store.oldestVersionWithin(apiSeconds(this.timing, this.timing.compactionSeconds));
   }
 
   /** Sends a BOOKMARK now on every open watch that allows bookmarks. */

@@ -130,7 +130,7 @@ export class ApiServer {
       if (decision.error) throw decision.error;
       if (info.type === "nonResource") return this.reply(res, record, nonResourceReply(info));
       this.authorize(user, info);
-      const reply = this.dispatch(info, user, body, res, record);
+      const reply = await this.dispatch(info, user, body, res, record);
       if (reply) this.reply(res, record, reply);
     } catch (err) {
       this.fail(res, record, err);
@@ -163,7 +163,7 @@ export class ApiServer {
   }
 
   /** Runs the handler; returns undefined when it streams its own answer (watch). */
-  private dispatch(info: ResourceRequest, user: UserInfo, body: unknown, res: ServerResponse, record: RequestRecord): rest.Reply | undefined {
+  private dispatch(info: ResourceRequest, user: UserInfo, body: unknown, res: ServerResponse, record: RequestRecord): rest.Reply | Promise<rest.Reply> | undefined {
     const rt = resourceByPlural(info.apiGroup, info.resource);
     if (!rt || info.apiVersion !== rt.version) throw unknownResource();
     const ctx = this.parts.ctx;

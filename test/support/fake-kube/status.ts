@@ -19,7 +19,8 @@ export interface StatusDetails {
 export interface Status {
   kind: "Status";
   apiVersion: "v1";
-  metadata: Record<string, never>;
+  /** A list's 410 for an expired continue token carries a token to go on with (inconsistently). */
+  metadata: { continue?: string };
   status: "Failure" | "Success";
   message?: string;
   reason?: string;
@@ -117,6 +118,24 @@ export function tooManyRequests(retryAfterSeconds: number): ApiError {
 
 export function expired(message: string): Status {
   return failure(410, "Expired", message);
+}
+
+/** ListOptions that fail validation: 422 with the causes, as kube-apiserver's ValidateListOptions. */
+export function invalidListOptions(causes: StatusCause[]): ApiError {
+  const lines = causes.map((c) => `${c.field}: ${c.message}`);
+  const summary = lines.length === 1 ? lines[0] : `[${lines.join(", ")}]`;
+  return new ApiError(failure(422, "Invalid", `ListOptions.meta.k8s.io "" is invalid: ${summary}`, { group: "meta.k8s.io", kind: "ListOptions", causes }));
+}
+
+/** A resourceVersion the server has not reached within the wait (storage.NewTooLargeResourceVersionError). */
+export function tooLargeResourceVersion(requested: number, current: number): ApiError {
+  return new ApiError(
+    failure(504, "Timeout", `Too large resource version: ${requested}, current: ${current}`, {
+      causes: [{ reason: "ResourceVersionTooLarge", message: "Too large resource version" }],
+      retryAfterSeconds: 1,
+    }),
+    { "Retry-After": "1" },
+  );
 }
 
 const REASON_BY_CODE: Record<number, string> = {

@@ -42,6 +42,8 @@ export class ObjectStore {
   /** Keys of the objects naming each uid in their ownerReferences (a Job's pods, without a scan). */
   private readonly byOwner = new Map<string, Set<string>>();
   private readonly history: StoreEvent[] = [];
+  /** When each history event was recorded (performance.now()), in step with history. */
+  private readonly historyAt: number[] = [];
   private readonly listeners = new Set<StoreListener>();
   private readonly pending: StoreEvent[] = [];
   private dispatching = false;
@@ -53,6 +55,8 @@ export class ObjectStore {
     private readonly historySize: number,
     firstRevision: number,
     private readonly onListenerError: (err: unknown) => void,
+    /** Events older than this (real ms) are compacted away, as etcd compaction and the watch cache forget them. */
+    private readonly maxAgeMs = Infinity,
   ) {
     this.revision = firstRevision;
     this.oldestResumable = firstRevision;
@@ -63,7 +67,58 @@ export class ObjectStore {
   }
 
   get oldestResumableVersion(): number {
+    this.prune();
     return this.oldestResumable;
+  }
+
+  /**
+   * The oldest resourceVersion a read that reaches back ageMs can start from: the version of the
+   * newest event older than that (or of the last one compacted away). Reads from before it get 410.
+   */
+  oldestVersionWithin(ageMs: number): number {
+    this.prune();
+    const cutoff = performance.now() - ageMs;
+    let oldest = this.oldestResumable;
+    for (let i = 0; i < this.history.length && this.historyAt[i] < cutoff; i++) oldest = this.history[i].resourceVersion;
+    return oldest;
+  }
+
+  /**
+   * The objects of a kind (in a namespace, or all) as they were at the given resourceVersion,
+   * rebuilt by undoing the history after it; undefined when that history was compacted (ageMs:
+   * how far back this kind of read may reach).
+   */
+  snapshot(kind: Kind, namespace: string | undefined, resourceVersion: number, ageMs = Infinity): KubeObject[] | undefined {
+    if (resourceVersion < this.oldestVersionWithin(ageMs)) return undefined;
+    const state = new Map<string, KubeObject>();
+    for (const obj of this.objects.values()) {
+      if (obj.kind === kind && (namespace === undefined || obj.metadata.namespace === namespace)) state.set(key(kind, obj.metadata.namespace, obj.metadata.name), obj);
+    }
+    for (let i = this.history.length - 1; i >= 0 && this.history[i].resourceVersion > resourceVersion; i--) {
+      const event = this.history[i];
+      const meta = event.object.metadata;
+      if (event.kind !== kind || (namespace !== undefined && meta.namespace !== namespace)) continue;
+      const k = key(kind, meta.namespace, meta.name);
+      if (event.type === "ADDED") state.delete(k);
+      else if (event.previous) state.set(k, event.previous);
+    }
+    return [...state.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, obj]) => clone(obj));
+  }
+
+  /** Resolves true once the store reached the resourceVersion, false after timeoutMs. */
+  waitForVersion(resourceVersion: number, timeoutMs: number): Promise<boolean> {
+    if (this.revision >= resourceVersion) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (reached: boolean): void => {
+        clearTimeout(timer);
+        unsubscribe();
+        resolve(reached);
+      };
+      const unsubscribe = this.subscribe(() => {
+        if (this.revision >= resourceVersion) done(true);
+      });
+      const timer = setTimeout(() => done(false), timeoutMs);
+    });
   }
 
   get(kind: Kind, namespace: string, name: string): KubeObject | undefined {
@@ -184,15 +239,28 @@ export class ObjectStore {
   }
 
   /** Events after the given resourceVersion, or undefined when history no longer reaches back that far. */
-  eventsAfter(resourceVersion: number): StoreEvent[] | undefined {
-    if (resourceVersion < this.oldestResumable) return undefined;
+  eventsAfter(resourceVersion: number, ageMs = Infinity): StoreEvent[] | undefined {
+    if (resourceVersion < this.oldestVersionWithin(ageMs)) return undefined;
     return this.history.filter((e) => e.resourceVersion > resourceVersion).map(clone);
   }
 
   /** Forgets all history, as etcd compaction does: resuming from any earlier version now answers 410. */
   compact(): void {
     this.history.length = 0;
+    this.historyAt.length = 0;
     this.oldestResumable = this.revision;
+  }
+
+  /** Forgets the events older than maxAgeMs. */
+  private prune(): void {
+    if (this.maxAgeMs === Infinity) return;
+    const cutoff = performance.now() - this.maxAgeMs;
+    let drop = 0;
+    while (drop < this.history.length && this.historyAt[drop] < cutoff) drop++;
+    if (drop === 0) return;
+    this.oldestResumable = this.history[drop - 1].resourceVersion;
+    this.history.splice(0, drop);
+    this.historyAt.splice(0, drop);
   }
 
   private write(obj: KubeObject, previous: KubeObject): KubeObject {
@@ -205,10 +273,14 @@ export class ObjectStore {
 
   private record(event: StoreEvent): void {
     this.history.push(event);
-    while (this.history.length > this.historySize) {
-      const dropped = this.history.shift();
-      if (dropped) this.oldestResumable = dropped.resourceVersion;
+    this.historyAt.push(performance.now());
+    const excess = this.history.length - this.historySize;
+    if (excess > 0) {
+      this.oldestResumable = this.history[excess - 1].resourceVersion;
+      this.history.splice(0, excess);
+      this.historyAt.splice(0, excess);
     }
+    this.prune();
     this.pending.push(event);
     this.dispatch();
   }

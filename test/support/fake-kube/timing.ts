@@ -1,6 +1,9 @@
 // How fast the simulated cluster runs. Every duration the API states in seconds
 // (activeDeadlineSeconds, ttlSecondsAfterFinished, grace periods, watch timeoutSeconds) is
 // multiplied by msPerSecond, so a test can run a 30 s deadline in 300 ms with msPerSecond: 10.
+// The defaults are a real cluster's orders of magnitude (pods start and run for hundreds of ms,
+// back-offs of 10 s, 75 s of watch history, compaction every 5 min); FAST_TIMING is the fast mode
+// for unit tests (startFakeKube({ fast: true }) or timing: FAST_TIMING).
 
 export interface Timing {
   /** Real milliseconds per API second. */
@@ -21,18 +24,45 @@ export interface Timing {
   gcDelayMs: number;
   /** Period of BOOKMARK events on watches that allow them. */
   bookmarkIntervalMs: number;
+  /**
+   * API seconds of change history a watch can resume from (the watch cache keeps at least 75 s):
+   * a watch from an older resourceVersion gets 410 Expired.
+   */
+  watchHistorySeconds: number;
+  /**
+   * API seconds between etcd compactions (kube-apiserver's --etcd-compaction-interval, 5 min):
+   * a list at an exact older resourceVersion, or with a continue token issued before, gets 410.
+   */
+  compactionSeconds: number;
 }
 
 export const DEFAULT_TIMING: Timing = {
   msPerSecond: 1000,
+  podScheduleMs: 30,
+  podStartMs: 600,
+  podRunMs: 400,
+  sigtermExitMs: 100,
+  podBackoffBaseMs: 10_000,
+  imagePullBackOffMs: 2000,
+  gcDelayMs: 20,
+  bookmarkIntervalMs: 60_000,
+  watchHistorySeconds: 75,
+  compactionSeconds: 300,
+};
+
+/** The fast mode: one API second is 20 ms, pods start in 20 ms and run 20 ms. */
+export const FAST_TIMING: Timing = {
+  msPerSecond: 20,
   podScheduleMs: 5,
-  podStartMs: 50,
-  podRunMs: 50,
-  sigtermExitMs: 10,
-  podBackoffBaseMs: 10,
-  imagePullBackOffMs: 50,
-  gcDelayMs: 5,
-  bookmarkIntervalMs: 1000,
+  podStartMs: 20,
+  podRunMs: 20,
+  sigtermExitMs: 5,
+  podBackoffBaseMs: 5,
+  imagePullBackOffMs: 30,
+  gcDelayMs: 2,
+  bookmarkIntervalMs: 60_000,
+  watchHistorySeconds: 75,
+  compactionSeconds: 300,
 };
 
 export function apiSeconds(timing: Timing, seconds: number): number {

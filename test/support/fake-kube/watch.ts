@@ -5,9 +5,9 @@ import type { ServerResponse } from "node:http";
 import type { Faults } from "./faults.js";
 import type { ResourceType } from "./resources.js";
 import type { FieldSelector, LabelSelector } from "./selectors.js";
-import { badRequest, expired, type Status } from "./status.js";
+import { ApiError, badRequest, expired, type Status } from "./status.js";
 import type { ObjectStore, StoreEvent } from "./store.js";
-import type { Timing } from "./timing.js";
+import { apiSeconds, type Timing } from "./timing.js";
 import type { KubeObject } from "./types.js";
 
 export type WatchEventType = "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
@@ -106,16 +106,21 @@ export class WatchHub {
       throw badRequest(`resourceVersion: Invalid value: "${fromText}": must be a non-negative integer`);
     }
 
+    // Replay and subscription happen in one synchronous step, so no change falls between them.
+    const injected = from !== undefined ? this.faults.takeExpiredWatch() : undefined;
+    const historyMs = apiSeconds(this.timing, this.timing.watchHistorySeconds);
+    const history = from !== undefined && !injected ? this.store.eventsAfter(from, historyMs) : undefined;
+    const tooOld = (): Status => expired(`too old resource version: ${from} (${this.store.oldestVersionWithin(historyMs)})`);
+    if (injected === "response") throw new ApiError(tooOld());
+
     res.writeHead(200, { "Content-Type": "application/json", "Cache-Control": "no-cache, private" });
     res.flushHeaders();
     const stream = new WatchStream(res, request);
 
-    // Replay and subscription happen in one synchronous step, so no change falls between them.
     if (from !== undefined) {
-      const history = this.faults.takeExpiredWatch() ? undefined : this.store.eventsAfter(from);
       if (!history) {
-        const status: Status = expired(`too old resource version: ${from} (${this.store.oldestResumableVersion})`);
-        stream.send("ERROR", status);
+        // The watch cache's way: the stream opens, then says 410 in an ERROR event and ends.
+        stream.send("ERROR", tooOld());
         res.end();
         return;
       }

@@ -303,6 +303,46 @@ export function outboxItemStateToJSON(object: OutboxItemState): string {
   }
 }
 
+export enum OutboxItemKind {
+  OUTBOX_ITEM_KIND_UNSPECIFIED = 0,
+  /** OUTBOX_ITEM_KIND_CRITERIA - A criterion report for the Hub (team_slug, hackathon_id, criteria_type, status, score, metrics). */
+  OUTBOX_ITEM_KIND_CRITERIA = 1,
+  /**
+   * OUTBOX_ITEM_KIND_CALLBACK - A job's completion callback: metrics holds the body POSTed to target_url, with the header
+   * `Idempotency-Key: callback:<job_id>`.
+   */
+  OUTBOX_ITEM_KIND_CALLBACK = 2,
+}
+
+export function outboxItemKindFromJSON(object: any): OutboxItemKind {
+  switch (object) {
+    case 0:
+    case "OUTBOX_ITEM_KIND_UNSPECIFIED":
+      return OutboxItemKind.OUTBOX_ITEM_KIND_UNSPECIFIED;
+    case 1:
+    case "OUTBOX_ITEM_KIND_CRITERIA":
+      return OutboxItemKind.OUTBOX_ITEM_KIND_CRITERIA;
+    case 2:
+    case "OUTBOX_ITEM_KIND_CALLBACK":
+      return OutboxItemKind.OUTBOX_ITEM_KIND_CALLBACK;
+    default:
+      throw new globalThis.Error("Unrecognized enum value " + object + " for enum OutboxItemKind");
+  }
+}
+
+export function outboxItemKindToJSON(object: OutboxItemKind): string {
+  switch (object) {
+    case OutboxItemKind.OUTBOX_ITEM_KIND_UNSPECIFIED:
+      return "OUTBOX_ITEM_KIND_UNSPECIFIED";
+    case OutboxItemKind.OUTBOX_ITEM_KIND_CRITERIA:
+      return "OUTBOX_ITEM_KIND_CRITERIA";
+    case OutboxItemKind.OUTBOX_ITEM_KIND_CALLBACK:
+      return "OUTBOX_ITEM_KIND_CALLBACK";
+    default:
+      throw new globalThis.Error("Unrecognized enum value " + object + " for enum OutboxItemKind");
+  }
+}
+
 /** What a caller may do; each role may do what the ones before it may. */
 export enum Role {
   ROLE_UNSPECIFIED = 0,
@@ -751,6 +791,13 @@ export interface DispatchingStatus {
   queued: number;
   running: number;
   maxRunning: number;
+  /**
+   * The replica that leads (dispatches, fires schedules, delivers the outbox), as the answering
+   * replica last saw it: its POD_NAME (or host name); empty while none is known.
+   */
+  leader: string;
+  /** Whether the answering replica is the leader. */
+  leading: boolean;
 }
 
 export interface DispatchLimits {
@@ -924,6 +971,9 @@ export interface OutboxItem {
   createTime?: Date | undefined;
   nextAttemptTime?: Date | undefined;
   deliveredTime?: Date | undefined;
+  kind: OutboxItemKind;
+  /** Where a callback is POSTed (empty for criteria reports, which go to HUB_API_URL). */
+  targetUrl: string;
 }
 
 export interface ListOutboxRequest {
@@ -931,6 +981,8 @@ export interface ListOutboxRequest {
   teamSlug: string;
   pageSize: number;
   pageToken: string;
+  /** Empty = every kind. */
+  kinds: OutboxItemKind[];
 }
 
 export interface ListOutboxResponse {
@@ -6029,7 +6081,7 @@ export const GetDispatchingStatusRequest: MessageFns<GetDispatchingStatusRequest
 };
 
 function createBaseDispatchingStatus(): DispatchingStatus {
-  return { paused: false, pausedReason: "", queued: 0, running: 0, maxRunning: 0 };
+  return { paused: false, pausedReason: "", queued: 0, running: 0, maxRunning: 0, leader: "", leading: false };
 }
 
 export const DispatchingStatus: MessageFns<DispatchingStatus> = {
@@ -6048,6 +6100,12 @@ export const DispatchingStatus: MessageFns<DispatchingStatus> = {
     }
     if (message.maxRunning !== 0) {
       writer.uint32(40).int32(message.maxRunning);
+    }
+    if (message.leader !== "") {
+      writer.uint32(50).string(message.leader);
+    }
+    if (message.leading !== false) {
+      writer.uint32(56).bool(message.leading);
     }
     return writer;
   },
@@ -6105,6 +6163,22 @@ export const DispatchingStatus: MessageFns<DispatchingStatus> = {
             message.maxRunning = reader.int32();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.leader = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.leading = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -6132,6 +6206,8 @@ export const DispatchingStatus: MessageFns<DispatchingStatus> = {
         : isSet(object.max_running)
         ? globalThis.Number(object.max_running)
         : 0,
+      leader: isSet(object.leader) ? globalThis.String(object.leader) : "",
+      leading: isSet(object.leading) ? globalThis.Boolean(object.leading) : false,
     };
   },
 
@@ -6152,6 +6228,12 @@ export const DispatchingStatus: MessageFns<DispatchingStatus> = {
     if (message.maxRunning !== 0) {
       obj.maxRunning = Math.round(message.maxRunning);
     }
+    if (message.leader !== "") {
+      obj.leader = message.leader;
+    }
+    if (message.leading !== false) {
+      obj.leading = message.leading;
+    }
     return obj;
   },
 
@@ -6165,6 +6247,8 @@ export const DispatchingStatus: MessageFns<DispatchingStatus> = {
     message.queued = object.queued ?? 0;
     message.running = object.running ?? 0;
     message.maxRunning = object.maxRunning ?? 0;
+    message.leader = object.leader ?? "";
+    message.leading = object.leading ?? false;
     return message;
   },
 };
@@ -8349,6 +8433,8 @@ function createBaseOutboxItem(): OutboxItem {
     createTime: undefined,
     nextAttemptTime: undefined,
     deliveredTime: undefined,
+    kind: 0,
+    targetUrl: "",
   };
 }
 
@@ -8395,6 +8481,12 @@ export const OutboxItem: MessageFns<OutboxItem> = {
     }
     if (message.deliveredTime !== undefined) {
       Timestamp.encode(toTimestamp(message.deliveredTime), writer.uint32(114).fork()).join();
+    }
+    if (message.kind !== 0) {
+      writer.uint32(120).int32(message.kind);
+    }
+    if (message.targetUrl !== "") {
+      writer.uint32(130).string(message.targetUrl);
     }
     return writer;
   },
@@ -8524,6 +8616,22 @@ export const OutboxItem: MessageFns<OutboxItem> = {
             message.deliveredTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.targetUrl = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -8584,6 +8692,12 @@ export const OutboxItem: MessageFns<OutboxItem> = {
         : isSet(object.delivered_time)
         ? fromJsonTimestamp(object.delivered_time)
         : undefined,
+      kind: isSet(object.kind) ? outboxItemKindFromJSON(object.kind) : 0,
+      targetUrl: isSet(object.targetUrl)
+        ? globalThis.String(object.targetUrl)
+        : isSet(object.target_url)
+        ? globalThis.String(object.target_url)
+        : "",
     };
   },
 
@@ -8631,6 +8745,12 @@ export const OutboxItem: MessageFns<OutboxItem> = {
     if (message.deliveredTime !== undefined) {
       obj.deliveredTime = message.deliveredTime.toISOString();
     }
+    if (message.kind !== 0) {
+      obj.kind = outboxItemKindToJSON(message.kind);
+    }
+    if (message.targetUrl !== "") {
+      obj.targetUrl = message.targetUrl;
+    }
     return obj;
   },
 
@@ -8653,12 +8773,14 @@ export const OutboxItem: MessageFns<OutboxItem> = {
     message.createTime = object.createTime ?? undefined;
     message.nextAttemptTime = object.nextAttemptTime ?? undefined;
     message.deliveredTime = object.deliveredTime ?? undefined;
+    message.kind = object.kind ?? 0;
+    message.targetUrl = object.targetUrl ?? "";
     return message;
   },
 };
 
 function createBaseListOutboxRequest(): ListOutboxRequest {
-  return { states: [], teamSlug: "", pageSize: 0, pageToken: "" };
+  return { states: [], teamSlug: "", pageSize: 0, pageToken: "", kinds: [] };
 }
 
 export const ListOutboxRequest: MessageFns<ListOutboxRequest> = {
@@ -8678,6 +8800,13 @@ export const ListOutboxRequest: MessageFns<ListOutboxRequest> = {
     }
     if (message.pageToken !== "") {
       writer.uint32(34).string(message.pageToken);
+    }
+    if (message.kinds.length !== 0) {
+      writer.uint32(42).fork();
+      for (const v of message.kinds) {
+        writer.int32(v);
+      }
+      writer.join();
     }
     return writer;
   },
@@ -8737,6 +8866,24 @@ export const ListOutboxRequest: MessageFns<ListOutboxRequest> = {
             message.pageToken = reader.string();
             continue;
           }
+          case 5: {
+            if (tag === 40) {
+              message.kinds.push(reader.int32() as any);
+
+              continue;
+            }
+
+            if (tag === 42) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.kinds.push(reader.int32() as any);
+              }
+
+              continue;
+            }
+
+            break;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -8767,6 +8914,7 @@ export const ListOutboxRequest: MessageFns<ListOutboxRequest> = {
         : isSet(object.page_token)
         ? globalThis.String(object.page_token)
         : "",
+      kinds: globalThis.Array.isArray(object?.kinds) ? object.kinds.map((e: any) => outboxItemKindFromJSON(e)) : [],
     };
   },
 
@@ -8784,6 +8932,9 @@ export const ListOutboxRequest: MessageFns<ListOutboxRequest> = {
     if (message.pageToken !== "") {
       obj.pageToken = message.pageToken;
     }
+    if (message.kinds?.length) {
+      obj.kinds = message.kinds.map((e) => outboxItemKindToJSON(e));
+    }
     return obj;
   },
 
@@ -8796,6 +8947,7 @@ export const ListOutboxRequest: MessageFns<ListOutboxRequest> = {
     message.teamSlug = object.teamSlug ?? "";
     message.pageSize = object.pageSize ?? 0;
     message.pageToken = object.pageToken ?? "";
+    message.kinds = object.kinds?.map((e) => e) || [];
     return message;
   },
 };

@@ -1,14 +1,19 @@
-// The Job of a program workload (Workload.program: k6 runners). Pure, like job-builder.ts, whose
-// Job it starts from so every safety setting is the same (service account without token,
-// non-root, read-only root filesystem, dropped capabilities, seccomp, deadline, TTL, labels, the
-// files ConfigMap mounted at JOB_FILES_DIR); then it becomes one Indexed Job of N runners in the
-// program's image: completions = parallelism = N, backoffLimit 0, requests = limits.
+// The Job of a runner group (Workload.program). Pure, like job-builder.ts, whose Job it starts
+// from so every safety setting is the same (service account without token, non-root, read-only
+// root filesystem, dropped capabilities, seccomp, deadline, TTL, labels, the files ConfigMap
+// mounted at JOB_FILES_DIR); then it becomes one Indexed Job of N runners in the program's image:
+// completions = parallelism = N, backoffLimit 0, requests = limits.
 import type { V1Job } from "@kubernetes/client-node";
 import { parseQuantity } from "../quantity.js";
+import type { RunnerProgram } from "../runtime.js";
 import { buildJob, effectiveResources, JobBuildError, type JobBuildInput, type JobBuilderSettings } from "./job-builder.js";
 
-export const RUNNER_CONTAINER = "k6";
-export const RUNNER_PORT_NAME = "k6-api";
+/** The runners' container, unless the program names it. */
+export const DEFAULT_RUNNER_CONTAINER = "runner";
+
+export function runnerContainerName(program: RunnerProgram): string {
+  return program.container ?? DEFAULT_RUNNER_CONTAINER;
+}
 
 function smaller(a: string, b: string): string {
   return parseQuantity(a)! <= parseQuantity(b)! ? a : b;
@@ -37,22 +42,23 @@ export function buildProgramJob(input: JobBuildInput, settings: JobBuilderSettin
   const container = pod.containers[0];
   const resources = runnerResources(input, settings);
 
-  container.name = RUNNER_CONTAINER;
+  const name = runnerContainerName(program);
+  container.name = name;
   container.image = program.image;
   container.command = [...program.command];
   // NODE_OPTIONS is for our node collectors; a runner is not one.
   container.env = (container.env ?? []).filter((variable) => variable.name !== "NODE_OPTIONS");
   container.resources = { requests: { ...resources }, limits: { ...resources } };
-  if (program.pausedStart) container.ports = [{ name: RUNNER_PORT_NAME, containerPort: program.pausedStart.port, protocol: "TCP" }];
+  if (program.heldStart) container.ports = [{ name: program.heldStart.portName, containerPort: program.heldStart.port, protocol: "TCP" }];
 
   spec.completions = program.parallelism;
   spec.parallelism = program.parallelism;
   spec.completionMode = "Indexed";
-  // A load test is never re-run: any runner that fails (or is disrupted) fails the Job, which stops the others.
+  // Runners run one test together, never re-run: any runner that fails (or is disrupted) fails the Job, which stops the others.
   spec.backoffLimit = 0;
   spec.podFailurePolicy = {
     rules: [
-      { action: "FailJob", onExitCodes: { containerName: RUNNER_CONTAINER, operator: "NotIn", values: [0] } },
+      { action: "FailJob", onExitCodes: { containerName: name, operator: "NotIn", values: [0] } },
       { action: "FailJob", onPodConditions: [{ type: "DisruptionTarget", status: "True" }] },
     ],
   };

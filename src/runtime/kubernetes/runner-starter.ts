@@ -1,30 +1,27 @@
-// The runner side of a program workload on Kubernetes (k6 runners, docs/k6.md), used by the
-// runtime's reconcile:
+// The runner group of a workload on Kubernetes (Workload.program; docs/kubernetes-runtime.md),
+// used by the runtime's reconcile:
 // - the pre-flight request before the Job is created;
-// - the synchronized start: the runners of one Indexed Job start `--paused`; once every index has
-//   a running pod, each runner's k6 REST API is asked for its status and, when all answer, every
-//   paused one is un-paused at once (PATCH /v1/status). Decided from the Job, its pods and the
-//   runners' own status, so a restart or a repeated event changes nothing (a runner already
-//   started is not started again);
+// - the synchronized start: the runners of one Indexed Job start held (HeldStart); once every
+//   index has a running pod, each runner is asked whether it is still held and, when all answer,
+//   every held one is released at once. Decided from the Job, its pods and the runners' own
+//   answers, so a restart or a repeated event changes nothing (a runner already released is not
+//   released again);
 // - the start timeout (from the Job's creation): runners that never all come up fail the run with
 //   a reason naming each runner's state, and the runtime deletes the Job (its pods go with it);
 // - the result: every runner's termination message (or the last JSON line of its log), by index.
 import type { V1Job, V1Pod } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import type { RunnerProgram, RunnerResults, RunOutput } from "../../jobs/handler.js";
-import { Reason, type JobRecord } from "../../jobs/job.js";
-import { getK6Status, restError, resumeK6 } from "../../jobs/k6/rest-api.js";
-import { preflight, TARGET_UNREACHABLE, unreachableMessage } from "../../jobs/k6/preflight.js";
-import { RUNNERS_NOT_STARTED } from "../../jobs/k6/handler.js";
-import type { RunEnd } from "../runtime.js";
+import { preflight, TARGET_UNREACHABLE, unreachableMessage } from "../../shared/preflight.js";
+import { RUNNERS_NOT_STARTED, type RunnerResults } from "../../shared/runner-results.js";
+import { RunReason, type RunEnd, type RunnerProgram, type RunOutput, type RunRef } from "../runtime.js";
 import { IMAGE_PULL_REASONS } from "./job-status.js";
 import { collectorStatus, lastJsonObject, tailBytes, terminatedState } from "./results.js";
 
 export const COMPLETION_INDEX_LABEL = "batch.kubernetes.io/job-completion-index";
-/** Shown while a split run waits for its runners (STARTING). */
-export const RUNNERS_STARTING = "RUNNERS_STARTING";
+/** Where the service reaches a held runner (HeldStart.url) unless the program says otherwise. */
+export const DEFAULT_RUNNER_URL = "http://{podIP}:{port}";
 
-/** How the service reaches a runner's REST API. Default: the pod's IP. Tests point it at stand-in servers. */
+/** How the service reaches a held runner. Default: the pod's IP. Tests point it at stand-in servers. */
 export type RunnerUrl = (pod: V1Pod, port: number, index: number) => string;
 
 export function runnerUrlFromTemplate(template: string): RunnerUrl {
@@ -38,8 +35,6 @@ export function runnerUrlFromTemplate(template: string): RunnerUrl {
       .replaceAll("{port}", String(port));
   };
 }
-
-export const defaultRunnerUrl: RunnerUrl = runnerUrlFromTemplate("http://{podIP}:{port}");
 
 export function completionIndex(pod: V1Pod): number | undefined {
   const text = pod.metadata?.labels?.[COMPLETION_INDEX_LABEL] ?? pod.metadata?.annotations?.[COMPLETION_INDEX_LABEL];
@@ -99,21 +94,23 @@ export interface StartHooks {
 }
 
 export interface RunnerStarterOptions {
-  runnerUrl?: RunnerUrl;
-  /** Per REST call. */
+  /** Per call to a runner. */
   requestTimeoutMs?: number;
-  /** Re-check interval while runners' REST APIs are not answering yet. */
+  /** Re-check interval while held runners are not answering yet. */
   retryMs?: number;
   logger: Logger;
 }
 
+/** "<label> runners": what messages call the program's runners. */
+function runnersOf(program: RunnerProgram): string {
+  return program.label ? `${program.label} runners` : "runners";
+}
+
 export class RunnerStarter {
-  private readonly runnerUrl: RunnerUrl;
   private readonly requestTimeoutMs: number;
   private readonly retryMs: number;
 
   constructor(private readonly options: RunnerStarterOptions) {
-    this.runnerUrl = options.runnerUrl ?? defaultRunnerUrl;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 2000;
     this.retryMs = options.retryMs ?? 250;
   }
@@ -128,8 +125,10 @@ export class RunnerStarter {
   }
 
   /** One step of an unfinished runner Job that has not been reported running yet. */
-  async reconcile(job: JobRecord, program: RunnerProgram, kjob: V1Job, pods: V1Pod[], hooks: StartHooks): Promise<void> {
+  async reconcile(run: RunRef, program: RunnerProgram, kjob: V1Job, pods: V1Pod[], hooks: StartHooks): Promise<void> {
     const n = program.parallelism;
+    const runners = runnersOf(program);
+    const setting = program.startTimeoutSetting ? ` (${program.startTimeoutSetting})` : "";
     const current = livePods(pods, n);
     const deadline = time(kjob.metadata?.creationTimestamp) + program.startTimeoutMs;
     const now = Date.now();
@@ -142,37 +141,38 @@ export class RunnerStarter {
         const seconds = Math.round(program.startTimeoutMs / 100) / 10;
         return hooks.fail(
           RUNNERS_NOT_STARTED,
-          `only ${n - notRunning.length} of ${n} k6 runners were running after ${seconds}s (K6_START_TIMEOUT), so the test never started (${detail}); its Job and pods were deleted`,
+          `only ${n - notRunning.length} of ${n} ${runners} were running after ${seconds}s${setting}, so the test never started (${detail}); its Job and pods were deleted`,
         );
       }
-      const reason = waits.some((w) => w.kind === "pull") ? Reason.IMAGE_PULL_BACKOFF : waits.some((w) => w.kind === "node") ? Reason.UNSCHEDULABLE : RUNNERS_STARTING;
-      await hooks.progress(reason, `${n - notRunning.length} of ${n} k6 runners running; waiting for ${detail}`);
+      const reason = waits.some((w) => w.kind === "pull") ? RunReason.IMAGE_PULL_BACKOFF : waits.some((w) => w.kind === "node") ? RunReason.UNSCHEDULABLE : RunReason.RUNNERS_STARTING;
+      await hooks.progress(reason, `${n - notRunning.length} of ${n} ${runners} running; waiting for ${detail}`);
       return hooks.later(deadline - now + 5);
     }
 
     const pods0 = current as V1Pod[];
-    if (program.pausedStart) {
-      const port = program.pausedStart.port;
-      const urls = pods0.map((pod, index) => this.runnerUrl(pod, port, index));
-      const statuses = await Promise.allSettled(urls.map((url) => getK6Status(url, this.requestTimeoutMs)));
-      const silent = statuses.flatMap((s, index) => (s.status === "rejected" ? [`runner ${index} (${urls[index]}): ${restError(s.reason)}`] : []));
+    const held = program.heldStart;
+    if (held) {
+      const runnerUrl = runnerUrlFromTemplate(held.url ?? DEFAULT_RUNNER_URL);
+      const urls = pods0.map((pod, index) => runnerUrl(pod, held.port, index));
+      const answers = await Promise.allSettled(urls.map((url) => held.isHeld(url, this.requestTimeoutMs)));
+      const silent = answers.flatMap((a, index) => (a.status === "rejected" ? [`runner ${index} (${urls[index]}): ${held.describeError(a.reason)}`] : []));
       if (silent.length === 0) {
-        const paused = statuses.flatMap((s, index) => (s.status === "fulfilled" && s.value.paused ? [index] : []));
-        // Every runner is up and answering: start all the paused ones at once.
-        const resumed = await Promise.allSettled(paused.map((index) => resumeK6(urls[index], this.requestTimeoutMs)));
-        resumed.forEach((r, i) => {
-          if (r.status === "rejected") silent.push(`runner ${paused[i]} (${urls[paused[i]]}): start refused: ${restError(r.reason)}`);
+        const waiting = answers.flatMap((a, index) => (a.status === "fulfilled" && a.value ? [index] : []));
+        // Every runner is up and answering: release all the held ones at once.
+        const released = await Promise.allSettled(waiting.map((index) => held.release(urls[index], this.requestTimeoutMs)));
+        released.forEach((r, i) => {
+          if (r.status === "rejected") silent.push(`runner ${waiting[i]} (${urls[waiting[i]]}): start refused: ${held.describeError(r.reason)}`);
         });
         if (silent.length === 0) {
-          this.options.logger.info({ jobId: job.id, runners: n, started: paused.length }, "k6 runners started together");
+          this.options.logger.info({ jobId: run.id, runners: n, started: waiting.length, program: program.label }, "runners started together");
         }
       }
       if (silent.length > 0) {
         if (now >= deadline) {
           const seconds = Math.round(program.startTimeoutMs / 100) / 10;
-          return hooks.fail(RUNNERS_NOT_STARTED, `all ${n} k6 runners were running but could not be started within ${seconds}s (K6_START_TIMEOUT): ${silent.join("; ")}; its Job and pods were deleted`);
+          return hooks.fail(RUNNERS_NOT_STARTED, `all ${n} ${runners} were running but could not be started within ${seconds}s${setting}: ${silent.join("; ")}; its Job and pods were deleted`);
         }
-        await hooks.progress(RUNNERS_STARTING, `all ${n} k6 runners running; waiting for their REST APIs: ${silent.join("; ")}`);
+        await hooks.progress(RunReason.RUNNERS_STARTING, `all ${n} ${runners} running; waiting for their ${held.endpoint}s: ${silent.join("; ")}`);
         return hooks.later(Math.min(this.retryMs, Math.max(0, deadline - now) + 5));
       }
     }

@@ -2,7 +2,7 @@
 // load overrides, allowed extra flags), the split-run flags, and the shell program a Kubernetes
 // runner pod runs (it picks its execution segment from JOB_COMPLETION_INDEX). Pure.
 import { executionSegment, executionSegmentSequence, executionSegments } from "./segments.js";
-import { WRAPPER_ENV, WRAPPER_FILE } from "./wrapper.js";
+import { WRAPPER_ENV, WRAPPER_FILE } from "./wrapper-names.js";
 
 /** k6's REST API port on a runner pod. */
 export const K6_API_PORT = 6565;

@@ -1,7 +1,10 @@
 // Schedules declared in configuration (SCHEDULES_FILE): a JSON array of ScheduleSpec
 // in proto JSON (camelCase or snake_case names, enums by name), upserted by name at start-up.
+// The file is written in the API's own shape, so it is read here, into the domain's definitions.
 import { readFileSync } from "node:fs";
-import { ScheduleSpec } from "../../gen/jobscheduler/v1/jobscheduler.js";
+import type { ScheduleDefinition } from "../dispatch/schedules/definition.js";
+import { ScheduleSpec } from "../gen/jobscheduler/v1/jobscheduler.js";
+import { scheduleSpecFromWire } from "./schedule-wire.js";
 
 export class DeclaredSchedulesError extends Error {}
 
@@ -58,12 +61,12 @@ export function parseDeclaredSchedules(text: string): ScheduleSpec[] {
   return specs;
 }
 
-export function loadDeclaredSchedules(path: string): ScheduleSpec[] {
+export function loadDeclaredSchedules(path: string): ScheduleDefinition[] {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
   } catch (error) {
     throw new DeclaredSchedulesError(`SCHEDULES_FILE: cannot read ${path}: ${(error as Error).message}`);
   }
-  return parseDeclaredSchedules(text);
+  return parseDeclaredSchedules(text).map(scheduleSpecFromWire);
 }

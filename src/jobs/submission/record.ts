@@ -1,6 +1,7 @@
-import type { ValidatedSubmission } from "../api/validation.js";
-import { newJobId } from "./ids.js";
-import type { JobRecord } from "./job.js";
+// A validated submission becomes the record of a queued job that has never run.
+import { newJobId } from "../ids.js";
+import type { JobRecord } from "../job.js";
+import type { Submission } from "./submission.js";
 
 export interface SubmissionContext {
   scheduleId?: string | null;
@@ -29,7 +30,7 @@ function unrun(now: number) {
   };
 }
 
-export function newJobRecord(submission: ValidatedSubmission, now = Date.now(), context: SubmissionContext = {}): JobRecord {
+export function newJobRecord(submission: Submission, now = Date.now(), context: SubmissionContext = {}): JobRecord {
   const runAt = Math.max(now, submission.runAt ?? now);
   const queueTimeoutMs = submission.queueTimeoutMs ?? (context.defaultQueueTimeoutMs || null);
   // The spread last: V8 builds `{ ...a, <21 more> }` through a slow path (~30 µs), `{ <21>, ...a }` fast.
