@@ -30,6 +30,9 @@ import { ScheduleMetrics } from "./dispatch/schedules/metrics.js";
 import { Scheduler } from "./dispatch/schedules/scheduler.js";
 import { JobSchedulerService } from "./gen/jobscheduler/v1/jobscheduler.js";
 import { builtinRegistry } from "./jobs/builtin.js";
+import { EgressAdmission } from "./jobs/egress/admission.js";
+import { systemResolver } from "./shared/egress/resolver.js";
+import { policyFromConfig } from "./jobs/egress/settings.js";
 import { k6OptionsFromConfig } from "./jobs/k6/options.js";
 import { createHubReporting, hubJobOptions, roundTypeLimits } from "./hub/reporting.js";
 import { JobEvents } from "./jobs/job-events.js";
@@ -65,7 +68,11 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
   const declaredSchedules = config.SCHEDULES_FILE ? loadDeclaredSchedules(config.SCHEDULES_FILE) : [];
   const declaredKeys = config.API_KEYS_FILE ? loadKeysFile(config.API_KEYS_FILE, clock.now()) : [];
   const store = await openStore(config);
-  const registry = builtinRegistry({ ...hubJobOptions(config), k6: k6OptionsFromConfig(config) });
+  // In a cluster the API server is also reached at KUBERNETES_SERVICE_HOST: refused as a target too.
+  const apiServers = config.RUNTIME === "kubernetes" && process.env.KUBERNETES_SERVICE_HOST ? [process.env.KUBERNETES_SERVICE_HOST] : [];
+  const egress = new EgressAdmission(policyFromConfig(config, apiServers), systemResolver(config.EGRESS_DNS_TIMEOUT));
+  logger.info({ targetAllowlist: config.TARGET_ALLOWLIST, refusedRanges: egress.policy.refused.length }, "egress policy");
+  const registry = builtinRegistry({ ...hubJobOptions(config), k6: k6OptionsFromConfig(config), egress: egress.policy });
   const events = new JobEvents();
   const runtime: Runtime = config.RUNTIME === "kubernetes"
     // Loaded only when chosen: @kubernetes/client-node alone holds ~27 MiB of heap and ~70 MiB of
@@ -113,17 +120,17 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
 
   // Outbox delivery marks are leader-only writes: they carry the term's epoch.
   const leaderOutbox = new FencedOutbox(store.outbox, term);
-  const hub = createHubReporting({ config, store, registry, lifecycle, events, metricsRegistry: metrics.registry, clock, logger, outbox: leaderOutbox });
+  const hub = createHubReporting({ config, store, registry, lifecycle, events, metricsRegistry: metrics.registry, clock, logger, outbox: leaderOutbox, egress });
 
   const scheduler = new Scheduler({
     store, registry, specs: protoJsonScheduleSpecs, lifecycle, dispatcher, clock, logger: logger.child({ component: "scheduler" }),
     defaultQueueTimeoutMs: config.DEFAULT_QUEUE_TIMEOUT, observer: new ScheduleMetrics(metrics.registry),
-    fanOut: hub.fanOut, term,
+    fanOut: hub.fanOut, term, egress,
   });
 
   // Completion callbacks leave through the outbox, written with the job's end (callback-outbox.ts).
   const callbacks = new CallbackDelivery(
-    leaderOutbox, DEFAULT_CALLBACK_DELIVERY, logger.child({ component: "callback-delivery" }), clock, new CallbackMetrics(metrics.registry, store.outbox),
+    leaderOutbox, DEFAULT_CALLBACK_DELIVERY, logger.child({ component: "callback-delivery" }), egress, clock, new CallbackMetrics(metrics.registry, store.outbox),
   );
   events.subscribeAll(({ job }) => {
     if (job.state === "SUCCEEDED") callbacks.wake();
@@ -195,7 +202,7 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
 
   const rpc = new RpcInstrumentation(logger, metrics, guard);
   const service = jobSchedulerService(
-    { store, registry, lifecycle, dispatcher, events, cancelWaitMs: config.CANCEL_WAIT, defaultQueueTimeoutMs: config.DEFAULT_QUEUE_TIMEOUT, maxScheduleHorizonMs: config.MAX_SCHEDULE_HORIZON, clock,
+    { store, registry, lifecycle, dispatcher, events, cancelWaitMs: config.CANCEL_WAIT, defaultQueueTimeoutMs: config.DEFAULT_QUEUE_TIMEOUT, maxScheduleHorizonMs: config.MAX_SCHEDULE_HORIZON, clock, egress,
       leadership: () => {
         const status = election.status();
         return { leader: status.holder, leading: status.role === "leader" };

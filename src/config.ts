@@ -6,6 +6,7 @@ import { parseQuantity } from "./runtime/quantity.js";
 import { parseLimitList } from "./dispatch/limits.js";
 import { authSettings } from "./auth/settings.js";
 import { hubSettings, SECRET_SETTINGS } from "./hub/settings.js";
+import { egressSettings } from "./jobs/egress/settings.js";
 
 
 const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
@@ -185,6 +186,8 @@ export const configSchema = z.object({
   K6_DASHBOARD_URL: z.string().url("must be a URL template").optional(),
   /** Where the service reaches a paused runner's REST API on Kubernetes: {podIP}, {pod}, {index}, {port} are replaced. */
   K6_RUNNER_URL: z.string().default("http://{podIP}:{port}"),
+  // Where jobs may send requests (src/jobs/egress/settings.ts, docs/security.md).
+  ...egressSettings,
   // Hub reporting, team rounds and collectors (src/hub/settings.ts, docs/hub-reporting.md).
   ...hubSettings,
   // Authentication, authorization, quotas and the audit log (src/auth/settings.ts, docs/architecture.md).

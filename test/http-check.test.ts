@@ -11,9 +11,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { criteriaSettingsSchema, evaluate } from "../src/hub/evaluator.js";
+import { DEFAULT_SETTINGS, egressPolicy } from "../src/shared/egress/policy.js";
 import { DEFAULT_ENDPOINTS, httpCheckHandler, reachesReset } from "../src/jobs/http-check.js";
 import { ms } from "./support/requests.js";
 import { runCollector } from "./support/run-collector.js";
+import { LOOPBACK_ALLOWLIST } from "./support/service.js";
 
 const servers: Server[] = [];
 const tcpServers: { close(): Promise<void> }[] = [];
@@ -107,7 +109,8 @@ afterAll(async () => {
   rmSync(certDir, { recursive: true, force: true });
 });
 
-const handler = httpCheckHandler({ userAgent: "HackLoad-Monitor/1.0" });
+// The targets are on loopback, which the egress policy refuses unless listed (as the tests' service does).
+const handler = httpCheckHandler({ userAgent: "HackLoad-Monitor/1.0", egress: egressPolicy({ ...DEFAULT_SETTINGS, allowlist: LOOPBACK_ALLOWLIST }) });
 
 interface CheckOptions {
   /** The per-request timeout (HTTP_TIMEOUT). */

@@ -477,3 +477,43 @@ describe("the order of a round's jobs", () => {
     }
   }, 60_000);
 });
+
+describe("egress in a round: each team's own app is allowed by name, nothing else", () => {
+  it("runs the team whose app TARGET_ALLOWLIST does not name, gives the team whose app is the metadata address NO_DATA, and still refuses the same URL outside the round", async () => {
+    const hackathonId = "egress-hackathon";
+    const app = await listen((_req, res) => res.writeHead(200, { "content-type": "application/json" }).end("[]"));
+    const port = new URL(app).port;
+    // A name (localhost: loopback, never a DNS question) TARGET_ALLOWLIST's address entries do not name.
+    hub.addTeam({ nickname: "egress-by-name", hackathonId, env: { ENDPOINT_URL: `http://localhost:${port}` } });
+    hub.addTeam({ nickname: "egress-metadata", hackathonId, env: { ENDPOINT_URL: "http://169.254.169.254" } });
+    // No host glob at all: only loopback addresses, so a name passes only through a team's allowance.
+    const service = await startService(serviceEnv({ TARGET_ALLOWLIST: "127.0.0.0/8,[::1]" }));
+    try {
+      const { client } = service;
+      const schedule = await call(client, client.createSchedule, CreateScheduleRequest.fromPartial({
+        spec: {
+          name: "egress-round",
+          cron: "0 0 1 1 *",
+          forEachTeam: { hackathonId, teamStatus: "" },
+          jobTemplate: ScheduleJobRequest.fromPartial({ retryPolicy: { maxAttempts: 1 }, spec: { $case: "httpCheck", value: { baseUrl: PLACEHOLDER.appUrl, endpoints: [], requestTimeout: duration(5000) } } }),
+        },
+      }));
+      const ids = await fire(client, schedule.id);
+      expect(ids).toHaveLength(1);
+      await waitForJobs(client, ids);
+      const job = await call(client, client.getJobStatus, { jobId: ids[0] });
+      expect(job.team!.slug).toBe("egress-by-name");
+      expect(job.state).toBe(JobState.JOB_STATE_SUCCEEDED);
+      expect((job.result as Record<string, any>).workingEndpoints).toBe(4);
+      const metadataTeam = await waitFor(async () => (await outbox(client, [], "egress-metadata"))[0]);
+      expect(metadataTeam.status).toBe("NO_DATA");
+      expect(JSON.stringify(metadataTeam.metrics)).toContain("http_check.base_url: host 169.254.169.254 is not allowed by TARGET_ALLOWLIST (169.254.0.0/16 is link-local (cloud metadata)");
+      // A job outside a round gets no allowance: the same URL is refused by name.
+      const error = await call(client, client.scheduleJob, ScheduleJobRequest.fromPartial({ spec: { $case: "httpCheck", value: { baseUrl: `http://localhost:${port}` } } })).then(() => null, (e: unknown) => e);
+      expect(error).toMatchObject({ code: status.PERMISSION_DENIED, details: "http_check.base_url: host localhost is not allowed by TARGET_ALLOWLIST" });
+    } finally {
+      await service.stop();
+      cleanup(service.dataDir);
+    }
+  }, 60_000);
+});

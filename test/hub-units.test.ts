@@ -168,6 +168,8 @@ describe("team rounds", () => {
       name: "round alpha", team: { slug: "alpha", hackathonId: "h" }, criteriaType: CriteriaType.CRITERIA_TYPE_DEPLOYED_SOLUTION,
       labels: { a: "b", "hackload.kz/criteria": "deployed-solution" }, spec: { $case: "httpCheck", value: { baseUrl: "https://alpha.kz/" } },
     });
+    // The team's own app is allowed by name for its job (the egress policy still judges its addresses).
+    expect(alpha.allowance?.targets).toEqual(["alpha.kz:443"]);
     expect(deploy.noData.map((n) => [n.team.slug, n.reason])).toEqual([
       ["Beta_Team", "the team has no ENDPOINT_URL"],
       ["Гамма", 'ENDPOINT_URL "ftp://gamma" is not an http(s) URL'],

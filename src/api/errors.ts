@@ -2,7 +2,7 @@
 // the field at fault. Every refusal, the domain's and the API's own, is a DomainError
 // (src/jobs/errors.ts); statusOf gives each kind its status code, in this one place.
 import { Metadata, status, type ServiceError } from "@grpc/grpc-js";
-import { Conflict, DomainError, InvalidField, NotFound, OutOfRange, PreconditionFailed, Unavailable } from "../jobs/errors.js";
+import { Conflict, DomainError, Forbidden, InvalidField, NotFound, OutOfRange, PreconditionFailed, Unavailable } from "../jobs/errors.js";
 
 export { echo } from "../echo.js";
 export { fromZodError } from "../jobs/errors.js";
@@ -57,6 +57,7 @@ export function statusOf(error: DomainError): status {
   if (error instanceof Conflict) return status.ALREADY_EXISTS;
   if (error instanceof PreconditionFailed) return status.FAILED_PRECONDITION;
   if (error instanceof Unavailable) return status.UNAVAILABLE;
+  if (error instanceof Forbidden) return status.PERMISSION_DENIED;
   return status.UNKNOWN;
 }
 

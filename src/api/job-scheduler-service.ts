@@ -12,6 +12,7 @@ import { JOB_ID } from "../jobs/ids.js";
 import { isTerminal, type JobRecord } from "../jobs/job.js";
 import type { JobEvents, PublishedTransition } from "../jobs/job-events.js";
 import { KeyedSerial } from "../shared/keyed-serial.js";
+import { admitEgress, type EgressAdmission } from "../jobs/egress/admission.js";
 import type { JobRegistry } from "../jobs/registry.js";
 import { newJobRecord, retryJobRecord } from "../jobs/submission/record.js";
 import { LabelSelectorError, parseLabelSelector } from "../store/label-selector.js";
@@ -41,6 +42,8 @@ export interface JobSchedulerDeps {
   clock: Clock;
   /** Who leads, as this replica sees it (src/leadership/). */
   leadership?: () => { leader: string; leading: boolean };
+  /** Where jobs may send requests (src/jobs/egress/): checked before a job is created. */
+  egress: EgressAdmission;
 }
 
 function requireJobId(id: string, field = "job_id"): string {
@@ -93,6 +96,7 @@ export function jobSchedulerService(deps: JobSchedulerDeps, rpc: RpcInstrumentat
 
   async function scheduleJob(request: ScheduleJobRequest, ctx: RpcContext): Promise<ScheduleJobResponse> {
     const submission = validateScheduleJob(request, registry, { now: deps.clock.now(), maxMs: deps.maxScheduleHorizonMs });
+    await admitEgress(deps.egress, submission);
     const record = newJobRecord(submission, deps.clock.now(), { defaultQueueTimeoutMs: deps.defaultQueueTimeoutMs });
     const { job, created } = await store.createJob(await ctx.admitJob(record));
     if (!created && job.requestHash !== submission.requestHash) {

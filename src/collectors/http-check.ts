@@ -11,9 +11,17 @@
 //      changes nothing and is not waited for.
 // Env: HTTP_CHECK_BASE_URL, HTTP_CHECK_ENDPOINTS (JSON), HTTP_CHECK_TIMEOUT_MS,
 // HTTP_CHECK_DEADLINE_MS (all requests end by then), HTTP_CHECK_USER_AGENT.
+//   Egress (JOB_EGRESS_POLICY, docs/security.md): the addresses the host resolves to are judged
+//   before anything connects, and every connection goes to a judged address (a pinned lookup, so a
+//   second resolution cannot differ); an address the policy refuses is BLOCKED, nothing sent. A
+//   redirect (3xx with Location, up to 5, unless the endpoint expects that 3xx) is followed only
+//   to a target the policy allows, judged before connecting; a refused one is BLOCKED.
 // Exit 0 whenever a result was written: a dead app is a measurement, not a failure of the job.
 import http from "node:http";
-import { isIP } from "node:net";
+import { isIP, type LookupFunction } from "node:net";
+import { checkUrl, pinnedLookup } from "../shared/egress/check.js";
+import { EGRESS_POLICY_ENV, policyFromEnv } from "../shared/egress/env.js";
+import { systemResolver } from "../shared/egress/resolver.js";
 import { RESULT_LIMIT_BYTES, requireEnv, writeResult } from "./io.js";
 
 interface Endpoint {
@@ -23,7 +31,7 @@ interface Endpoint {
   critical: boolean;
 }
 
-type ErrorKind = "DNS" | "REFUSED" | "TIMEOUT" | "RESET" | "TLS" | "UNREACHABLE" | "STATUS" | "ERROR";
+type ErrorKind = "DNS" | "REFUSED" | "TIMEOUT" | "RESET" | "TLS" | "UNREACHABLE" | "STATUS" | "ERROR" | "BLOCKED";
 
 interface EndpointResult {
   method: string;
@@ -53,8 +61,11 @@ const userAgent = process.env.HTTP_CHECK_USER_AGENT || "HackLoad-Monitor/1.0";
 const isHttps = baseUrl.protocol === "https:";
 const hostname = baseUrl.hostname.replace(/^\[(.*)\]$/, "$1");
 const port = Number(baseUrl.port || (isHttps ? 443 : 80));
+const policy = policyFromEnv(process.env[EGRESS_POLICY_ENV]);
+const MAX_REDIRECTS = 5;
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 // Loaded only when needed: a run starts faster without them (a round starts hundreds of runs).
-const https = isHttps ? (await import("node:https")).default : null;
+let https = isHttps ? (await import("node:https")).default : null;
 const tls = isHttps ? (await import("node:tls")).default : null;
 
 const TLS_CODES = /^(CERT_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_(GET|VERIFY)_|ERR_TLS_|ERR_SSL_|HOSTNAME_MISMATCH|ERR_TLS_CERT_ALTNAME_INVALID)/;
@@ -104,24 +115,24 @@ function startBudget(): Budget {
   };
 }
 
-async function resolveHost(): Promise<{ ok: boolean; address?: string; error?: string }> {
-  if (isIP(hostname)) return { ok: true, address: hostname };
-  const { lookup } = await import("node:dns/promises");
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    const answer = await Promise.race([
-      lookup(hostname),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(timeoutError("DNS lookup timed out")), budget());
-      }),
-    ]);
-    return { ok: true, address: answer.address };
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    return { ok: false, error: code === "TIMEOUT" ? "DNS_TIMEOUT" : (code ?? (error as Error).message) };
-  } finally {
-    clearTimeout(timer);
-  }
+interface DnsResult {
+  ok: boolean;
+  address?: string;
+  error?: string;
+  /** Why the egress policy refused the host's address (nothing was requested). */
+  blocked?: string;
+}
+
+/** The connection's lookup: the judged addresses of the base host (Node skips it for an IP literal). */
+let baseLookup: LookupFunction | undefined;
+
+/** Resolves the host and judges its addresses; the name itself was admitted with the job. */
+async function resolveHost(): Promise<DnsResult> {
+  const checked = await checkUrl(policy, systemResolver(budget()), baseUrl.toString(), { nameAdmitted: true });
+  if (!checked.ok) return { ok: true, blocked: checked.message };
+  if (checked.resolveError) return { ok: false, error: checked.resolveError };
+  if (!isIP(hostname)) baseLookup = pinnedLookup(checked.target.host, checked.addresses);
+  return { ok: true, address: checked.addresses[0] };
 }
 
 function checkTls(shared: Budget): Promise<TlsResult> {
@@ -129,6 +140,7 @@ function checkTls(shared: Budget): Promise<TlsResult> {
     const socket = tls!.connect({
       host: hostname,
       port,
+      lookup: baseLookup,
       servername: isIP(hostname) ? undefined : hostname,
       rejectUnauthorized: false,
       ALPNProtocols: ["http/1.1"],
@@ -176,33 +188,88 @@ type Answer =
   | { status: number; latencyMs: number }
   | { status: null; latencyMs: number | null; error: ErrorKind; message: string };
 
+function isRedirect(status: number, location: string | undefined, endpoint: Endpoint): location is string {
+  const expectsRedirect = endpoint.expectedStatus >= 300 && endpoint.expectedStatus < 400;
+  return REDIRECTS.has(status) && typeof location === "string" && location !== "" && !expectsRedirect;
+}
+
+/** Where a redirect may go, judged before connecting: the lookup to connect with, or why not. */
+async function redirectTarget(next: URL): Promise<{ lookup: LookupFunction | undefined } | { error: ErrorKind; message: string }> {
+  if (next.protocol !== "http:" && next.protocol !== "https:") return { error: "BLOCKED", message: `redirect to a ${next.protocol} URL` };
+  if (next.protocol === "https:") https ??= (await import("node:https")).default;
+  // The same host and port as the job's own target: its name was admitted, its addresses judged.
+  const sameHost = next.hostname === baseUrl.hostname && Number(next.port || (next.protocol === "https:" ? 443 : 80)) === port;
+  if (sameHost && baseLookup) return { lookup: baseLookup };
+  const checked = await checkUrl(policy, systemResolver(budget()), next.toString(), sameHost ? { nameAdmitted: true } : {});
+  if (!checked.ok) return { error: "BLOCKED", message: `redirect to ${next.host} refused: ${checked.message}` };
+  if (checked.resolveError) return { error: "DNS", message: `redirect to ${next.host}: ${checked.resolveError}` };
+  return { lookup: isIP(checked.target.host) ? undefined : pinnedLookup(checked.target.host, checked.addresses) };
+}
+
 function request(endpoint: Endpoint, shared: Budget): Promise<Answer> {
   return new Promise((resolve) => {
     const began = performance.now();
     let settled = false;
-    const options = {
-      method: endpoint.method,
-      headers: { "user-agent": userAgent, accept: "application/json", "cache-control": "no-cache" },
-      // TLS validity is judged by the handshake check; the endpoints are measured either way.
-      rejectUnauthorized: false,
-      agent: false as const,
-    };
-    // The status decides, whatever the body would be: the answer is complete at its headers.
-    const req = (https ?? http).request(requestUrl(endpoint.path), options, (res) =>
-      settle({ status: res.statusCode ?? 0, latencyMs: Math.round(performance.now() - began) }));
-    const stopListening = shared.onEnd(() => req.destroy(timeoutError(`no complete answer within ${shared.ms} ms`)));
-    req.on("error", (error: NodeJS.ErrnoException) => {
-      const kind = classify(error);
+    let current: http.ClientRequest | null = null;
+    const stopListening = shared.onEnd(() => {
+      const error = timeoutError(`no complete answer within ${shared.ms} ms`);
+      if (current) current.destroy(error);
+      else fail(error);
+    });
+    send(requestUrl(endpoint.path), endpoint.method, baseLookup, 0);
+
+    function send(url: URL, method: string, lookup: LookupFunction | undefined, hops: number) {
+      const options = {
+        method,
+        headers: { "user-agent": userAgent, accept: "application/json", "cache-control": "no-cache" },
+        // TLS validity is judged by the handshake check; the endpoints are measured either way.
+        rejectUnauthorized: false,
+        agent: false as const,
+        lookup,
+      };
+      // The status decides, whatever the body would be: the answer is complete at its headers.
+      const req = (url.protocol === "https:" ? https! : http).request(url, options, (res) => {
+        const status = res.statusCode ?? 0;
+        if (hops < MAX_REDIRECTS && isRedirect(status, res.headers.location, endpoint)) {
+          let next: URL;
+          try {
+            next = new URL(res.headers.location, url);
+          } catch {
+            settle({ status: null, latencyMs: null, error: "ERROR", message: `redirect to an invalid Location (HTTP ${status})` });
+            return;
+          }
+          current = null;
+          req.destroy();
+          void follow(next, status === 303 ? "GET" : method, hops + 1);
+          return;
+        }
+        settle({ status, latencyMs: Math.round(performance.now() - began) });
+      });
+      current = req;
+      req.on("error", (error: NodeJS.ErrnoException) => {
+        if (current === req) fail(error);
+      });
+      req.end();
+    }
+
+    async function follow(next: URL, method: string, hops: number) {
+      const verdict = await redirectTarget(next);
+      if (settled) return;
+      if ("error" in verdict) settle({ status: null, latencyMs: null, error: verdict.error, message: verdict.message.slice(0, 200) });
+      else send(next, method, verdict.lookup, hops);
+    }
+
+    function fail(error: NodeJS.ErrnoException) {
+      const kind = error.code === "EGRESS_REFUSED" ? "BLOCKED" : classify(error);
       const message = kind === "TIMEOUT" ? error.message : (error.code ?? error.message ?? "no answer");
       settle({ status: null, latencyMs: kind === "TIMEOUT" ? Math.round(performance.now() - began) : null, error: kind, message: message.slice(0, 80) });
-    });
-    req.end();
+    }
 
     function settle(answer: Answer) {
       if (settled) return;
       settled = true;
       stopListening();
-      req.destroy();
+      current?.destroy();
       resolve(answer);
     }
   });
@@ -248,8 +315,10 @@ function fit(result: Record<string, unknown> & { endpoints: EndpointResult[] }):
 const dns = await resolveHost();
 let tlsResult: TlsResult | null = null;
 let results: EndpointResult[];
-if (!dns.ok) {
-  results = endpoints.map((e) => ({ method: e.method, path: e.path, critical: e.critical, status: null, ok: false, latencyMs: null, error: "DNS" as const, message: dns.error }));
+if (!dns.ok || dns.blocked) {
+  const error = dns.blocked ? ("BLOCKED" as const) : ("DNS" as const);
+  const message = (dns.blocked ?? dns.error ?? "").slice(0, 200);
+  results = endpoints.map((e) => ({ method: e.method, path: e.path, critical: e.critical, status: null, ok: false, latencyMs: null, error, message }));
 } else {
   ({ tls: tlsResult, results } = await probeAll());
 }

@@ -7,6 +7,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { coordinate } from "./k6/coordinator.js";
+import { EGRESS_POLICY_ENV, policyFromEnv } from "../shared/egress/env.js";
 import { COORDINATOR_ENV } from "../shared/k6/coordinator-env.js";
 import { reportRunning, requireEnv, resultPath, stopRequested } from "./io.js";
 
@@ -24,6 +25,7 @@ for (const name of Object.values(COORDINATOR_ENV)) delete env[name];
 delete env.JOB_FILES_DIR;
 delete env.JOB_STATUS_FD;
 delete env.NODE_OPTIONS;
+delete env[EGRESS_POLICY_ENV];
 
 const outcome = await coordinate(
   {
@@ -32,6 +34,7 @@ const outcome = await coordinate(
     parallelism,
     startTimeoutMs,
     preflightUrl: process.env[COORDINATOR_ENV.preflightUrl] || undefined,
+    egress: policyFromEnv(process.env[EGRESS_POLICY_ENV]),
     filesDir,
     workDir,
     env: { ...env, JOB_FILES_DIR: filesDir },

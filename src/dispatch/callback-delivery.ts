@@ -2,8 +2,15 @@
 // body to its URL with the row's source key as the `Idempotency-Key` header, and records the
 // outcome (callback-outbox.ts). A row is marked DELIVERED in the store only after the receiver
 // answered 2xx, so delivery is at least once; a receiver sees a repeat (same key, same body)
-// only when the service died between the answer and that record.
+// only when the service died between the answer and that record. The URL is judged by the egress
+// policy right before each POST (name and every resolved address) and the POST connects to a judged
+// address: the service itself must never be the path into the cluster's inside.
+import http from "node:http";
+import https from "node:https";
 import type { Logger } from "pino";
+import { checkUrl, pinnedLookup } from "../shared/egress/check.js";
+import type { EgressPolicy } from "../shared/egress/policy.js";
+import type { Resolver } from "../shared/egress/resolver.js";
 import type { OutboxStore } from "../store/outbox-queries.js";
 import type { CallbackObserver } from "./callback-metrics.js";
 import { settleCallback, type CallbackOutcome } from "./callback-outbox.js";
@@ -47,6 +54,7 @@ export class CallbackDelivery {
     private readonly outbox: OutboxStore,
     private readonly options: CallbackDeliveryOptions,
     private readonly logger: Logger,
+    private readonly egress: { policy: EgressPolicy; resolver: Resolver },
     private readonly clock: Clock = systemClock,
     private readonly observer?: CallbackObserver,
   ) {}
@@ -131,19 +139,32 @@ export class CallbackDelivery {
   }
 
   private async post(url: string, key: string, body: Record<string, unknown>): Promise<CallbackOutcome> {
-    try {
-      const response = await fetch(url, {
+    const checked = await checkUrl(this.egress.policy, this.egress.resolver, url);
+    if (!checked.ok) return { kind: "blocked", message: checked.message };
+    if (checked.resolveError) return { kind: "unreachable", message: `${checked.target.host}: ${checked.resolveError}` };
+    const payload = JSON.stringify(body);
+    const lookup = checked.target.ip ? undefined : pinnedLookup(checked.target.host, checked.addresses);
+    return new Promise((resolve) => {
+      const options = {
         method: "POST",
-        headers: { "content-type": "application/json", "idempotency-key": key, "user-agent": "jobscheduler-callback/1" },
-        body: JSON.stringify(body),
-        signal: AbortSignal.timeout(this.options.requestTimeoutMs),
-        redirect: "manual",
-      });
-      await response.arrayBuffer().catch(() => undefined);
-      return { kind: "answered", status: response.status };
-    } catch (error) {
-      const message = error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error);
-      return { kind: "unreachable", message };
-    }
+        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(payload), "idempotency-key": key, "user-agent": "jobscheduler-callback/1" },
+        agent: false as const,
+        lookup,
+      };
+      // Redirects are not followed: a 3xx is the receiver's answer.
+      // The status is the answer; the body is not waited for.
+      const req = (url.startsWith("https:") ? https : http).request(url, options, (res) => finish({ kind: "answered", status: res.statusCode ?? 0 }));
+      const timer = setTimeout(() => req.destroy(new Error(`no answer within ${this.options.requestTimeoutMs} ms`)), this.options.requestTimeoutMs);
+      req.once("error", (error: NodeJS.ErrnoException) => finish({ kind: "unreachable", message: error.code ? `${error.code}: ${error.message}` : error.message }));
+      req.end(payload);
+      let settled = false;
+      function finish(outcome: CallbackOutcome) {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        req.destroy();
+        resolve(outcome);
+      }
+    });
   }
 }

@@ -4,6 +4,7 @@
 //   PENDING --2xx--> DELIVERED
 //   PENDING --network error, timeout, 408, 429, 5xx--> PENDING after a back-off (never parked)
 //   PENDING --other 4xx, maxRejections times--> PARKED  (ResendOutbox puts it back)
+//   PENDING --URL refused by the egress policy (nothing sent)--> PARKED at once
 import type { OutboxInsert, OutboxItemRecord, OutboxUpdate } from "../store/outbox-queries.js";
 
 /** The source key is the Idempotency-Key the receiver gets with every delivery of this callback. */
@@ -27,7 +28,11 @@ export function callbackOutboxItem(jobId: string, callback: { url: string; body:
   };
 }
 
-export type CallbackOutcome = { kind: "answered"; status: number } | { kind: "unreachable"; message: string };
+export type CallbackOutcome =
+  | { kind: "answered"; status: number }
+  | { kind: "unreachable"; message: string }
+  /** The egress policy refused the URL's address: nothing was sent, and trying again changes nothing. */
+  | { kind: "blocked"; message: string };
 
 export interface CallbackPolicy {
   maxRejections: number;
@@ -41,6 +46,7 @@ export function settleCallback(item: OutboxItemRecord, outcome: CallbackOutcome,
     id: item.id, state: "PENDING", attempts, rejections: item.rejections, lastError: "", nextAttemptAt: now, deliveredAt: null,
   };
   if (outcome.kind === "answered" && outcome.status >= 200 && outcome.status < 300) return { ...base, state: "DELIVERED", deliveredAt: now };
+  if (outcome.kind === "blocked") return { ...base, state: "PARKED", lastError: `not sent: ${outcome.message}` };
   const lastError = outcome.kind === "answered" ? `the receiver answered HTTP ${outcome.status}` : outcome.message;
   const refused = outcome.kind === "answered" && outcome.status >= 400 && outcome.status < 500 && outcome.status !== 408 && outcome.status !== 429;
   if (!refused) return { ...base, lastError, nextAttemptAt: now + policy.retryDelayMs(attempts) };

@@ -2,6 +2,9 @@
 // each with that team's inputs (repo URL, app URL, spend, jury mark), team binding and criteria
 // type, and an idempotency key of schedule + fire time + team. A team that lacks the input (or
 // whose input is unusable) gets a NO_DATA report straight into the outbox instead of a job.
+// A team's own app URL (ENDPOINT_URL) is allowed by name for its job (an egress allowance), so
+// TARGET_ALLOWLIST need not list the teams' hosts; the addresses they resolve to are judged as
+// any target's are, and a team whose app is refused gets NO_DATA saying why.
 //   planTeamRound  pure: template + teams -> submissions + no-data teams
 //   TeamFanOut     the scheduler's FireTargets for for_each_team schedules
 //   submitTeamRound submits a planned round directly (benchmarks, tools)
@@ -10,6 +13,7 @@ import type { Logger } from "pino";
 import type { Clock } from "../dispatch/clock.js";
 import type { Schedule } from "../dispatch/schedules/definition.js";
 import type { FireSubmission, FireTargets } from "../dispatch/schedules/fire-targets.js";
+import { admitEgress, type EgressAdmission } from "../jobs/egress/admission.js";
 import { DomainError, PreconditionFailed, Unavailable } from "../jobs/errors.js";
 import { parseGitHubRepo } from "../jobs/git-activity.js";
 import type { JobRecord } from "../jobs/job.js";
@@ -24,6 +28,7 @@ import { noDataReport, type CriteriaSettings } from "./evaluator.js";
 import { HubError, type HubClient } from "./hub-client.js";
 import type { HubMetrics } from "./hub-metrics.js";
 import { outboxInsert } from "./outbox.js";
+import { allowanceFor, type EgressAllowance } from "../shared/egress/policy.js";
 import { discoverTeams, type TeamEnvKeys, type TeamInputs } from "./teams.js";
 
 /**
@@ -49,6 +54,8 @@ export interface PlannedSubmission {
   /** Stable, printable ASCII without spaces: the fire's idempotency key suffix. */
   key: string;
   request: JobRequest;
+  /** The team's own app, allowed by name for this job (the egress policy). */
+  allowance?: EgressAllowance;
 }
 
 export interface NoDataTeam {
@@ -94,14 +101,14 @@ function withParams(spec: Spec, params: Record<string, unknown>): { spec: Spec }
   return { spec: { type: spec.type, params: { ...(spec.params as Record<string, unknown>), ...params } } };
 }
 
-/** The template's spec with the team's input, or why the team has no data. */
-function withTeamInput(spec: Spec, team: TeamInputs): { spec: Spec } | { reason: string } {
+/** The template's spec with the team's input (and the team's app URL when the spec targets it), or why the team has no data. */
+function withTeamInput(spec: Spec, team: TeamInputs): { spec: Spec; appUrl?: string } | { reason: string } {
   switch (spec.type) {
     case "http_check": {
       if (!team.endpointUrl) return { reason: "the team has no ENDPOINT_URL" };
       const baseUrl = normaliseAppUrl(team.endpointUrl);
       if (!baseUrl) return { reason: `ENDPOINT_URL "${team.endpointUrl.slice(0, 100)}" is not an http(s) URL` };
-      return withParams(spec, { baseUrl });
+      return { ...withParams(spec, { baseUrl }), appUrl: baseUrl };
     }
     case "git_activity": {
       if (!team.repoUrl) return { reason: "the team has no repository URL (Repo)" };
@@ -119,7 +126,7 @@ function withTeamInput(spec: Spec, team: TeamInputs): { spec: Spec } | { reason:
       // The Hub's client passes a k6 target in the request; a team round falls back to the team's app.
       const target = team.endpointUrl ? normaliseAppUrl(team.endpointUrl) : null;
       if (!target) return { reason: team.endpointUrl ? `ENDPOINT_URL "${team.endpointUrl.slice(0, 100)}" is not an http(s) URL` : "the team has no ENDPOINT_URL" };
-      return withParams(spec, { targetUrl: target });
+      return { ...withParams(spec, { targetUrl: target }), appUrl: target };
     }
     default:
       // timer: nothing of the team's goes in.
@@ -158,6 +165,7 @@ export function planTeamRound(template: JobRequest, teams: readonly TeamInputs[]
         criteriaType,
         spec: filled.spec,
       },
+      ...(filled.appUrl ? { allowance: allowanceFor([filled.appUrl], `the Hub's ENDPOINT_URL of team ${team.slug}`) } : {}),
     });
   }
   return plan;
@@ -191,15 +199,23 @@ export async function enqueueNoData(
   );
 }
 
-/** The team's request as a Submission; when the job type refuses it, null and the team is NO_DATA with the reason. */
-function checkTeamRequest(planned: PlannedSubmission, request: JobRequest, plan: TeamRoundPlan, registry: JobRegistry): Submission | null {
+/** The team's request as a Submission admitted by the egress policy (its app allowed by name), or the refusal. */
+async function checkTeamRequest(planned: PlannedSubmission, request: JobRequest, registry: JobRegistry, egress: EgressAdmission | undefined): Promise<Submission | DomainError> {
   try {
-    return validateJobRequest(request, registry);
+    const submission = validateJobRequest(request, registry);
+    if (egress) await admitEgress(egress, submission, { allowance: planned.allowance });
+    return submission;
   } catch (error) {
     if (!(error instanceof DomainError)) throw error;
-    plan.noData.push({ team: planned.team, key: planned.key, criteriaType: plan.criteriaType, reason: `the team's input was refused: ${error.message}` });
-    return null;
+    return error;
   }
+}
+
+/** The submission, or null with the team NO_DATA with the reason (in the plan's order). */
+function passed(planned: PlannedSubmission, checked: Submission | DomainError, plan: TeamRoundPlan): Submission | null {
+  if (!(checked instanceof DomainError)) return checked;
+  plan.noData.push({ team: planned.team, key: planned.key, criteriaType: plan.criteriaType, reason: `the team's input was refused: ${checked.message}` });
+  return null;
 }
 
 export interface TeamFanOutDeps {
@@ -213,6 +229,8 @@ export interface TeamFanOutDeps {
   metrics?: HubMetrics;
   /** Told when NO_DATA reports were queued. */
   delivery?: { wake(): void } | null;
+  /** Each team's job is admitted here (with its app allowed by name) before the fire creates it. */
+  egress: EgressAdmission;
 }
 
 const HUB_NOT_CONFIGURED = "for_each_team schedules need the Hub to list teams: HUB_API_URL and HUB_API_KEY are not both set on this server";
@@ -245,11 +263,12 @@ export class TeamFanOut implements FireTargets {
     const plan = planTeamRound(template, teams, fireTime, schedule.name);
     // Each team's request is checked here, once; the scheduler submits what passed. A request the
     // job type refuses (an unusable input) is that team's NO_DATA, not the round's failure.
+    const checked = await Promise.all(plan.submissions.map((planned) => checkTeamRequest(planned, planned.request, this.deps.registry, this.deps.egress)));
     const targets: FireSubmission[] = [];
-    for (const planned of plan.submissions) {
-      const submission = checkTeamRequest(planned, planned.request, plan, this.deps.registry);
+    plan.submissions.forEach((planned, i) => {
+      const submission = passed(planned, checked[i], plan);
       if (submission) targets.push({ key: planned.key, submission });
-    }
+    });
     const queued = await enqueueNoData(this.deps.outbox, plan, `schedule:${schedule.id}`, fireTime, this.deps.settings, this.deps.clock.now());
     if (queued) this.deps.delivery?.wake();
     this.deps.metrics?.rounds.inc({ criteria_type: plan.criteriaType, outcome: "ok" });
@@ -271,6 +290,8 @@ export interface RoundDeps {
   settings: CriteriaSettings;
   defaultQueueTimeoutMs?: number;
   delivery?: { wake(): void } | null;
+  /** When given, each team's job is admitted as a fire's is (its app allowed by name). */
+  egress?: EgressAdmission;
 }
 
 /** Submits a planned round directly (outside a schedule): jobs keyed round + fire time + team, NO_DATA to the outbox. */
@@ -278,7 +299,7 @@ export async function submitTeamRound(deps: RoundDeps, plan: TeamRoundPlan, roun
   const jobs: JobRecord[] = [];
   for (const planned of plan.submissions) {
     const request = { ...planned.request, idempotencyKey: `round:${roundKey}:${new Date(fireTime).toISOString()}:${planned.key}`.slice(0, 255) };
-    const submission = checkTeamRequest(planned, request, plan, deps.registry);
+    const submission = passed(planned, await checkTeamRequest(planned, request, deps.registry, deps.egress), plan);
     if (!submission) continue;
     const { job } = await deps.store.createJob(newJobRecord(submission, deps.clock.now(), { defaultQueueTimeoutMs: deps.defaultQueueTimeoutMs }));
     jobs.push(job);

@@ -8,6 +8,7 @@ import type { Clock } from "../dispatch/clock.js";
 import type { JobLifecycle } from "../dispatch/lifecycle.js";
 import type { ScheduleDefinition } from "../dispatch/schedules/definition.js";
 import type { BuiltinOptions } from "../jobs/builtin.js";
+import type { EgressAdmission } from "../jobs/egress/admission.js";
 import type { JobEvents } from "../jobs/job-events.js";
 import type { JobRegistry } from "../jobs/registry.js";
 import type { JobStore } from "../store/store.js";
@@ -55,6 +56,8 @@ export interface HubReportingDeps {
   logger: Logger;
   /** The outbox the delivery worker claims from and settles in (the leader's, fenced); default the store's. */
   outbox?: OutboxStore;
+  /** Where jobs may send requests: a round's jobs are admitted with each team's app allowed by name. */
+  egress: EgressAdmission;
 }
 
 export interface HubReporting {
@@ -117,6 +120,7 @@ export function createHubReporting(deps: HubReportingDeps): HubReporting {
     logger: log.child({ component: "team-rounds" }),
     metrics,
     delivery,
+    egress: deps.egress,
   });
 
   return {

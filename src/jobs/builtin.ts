@@ -1,3 +1,4 @@
+import type { EgressPolicy } from "../shared/egress/policy.js";
 import { JobRegistry } from "./registry.js";
 import { timerHandler } from "./timer.js";
 import { budgetHandler } from "./budget.js";
@@ -12,15 +13,17 @@ export interface BuiltinOptions {
   httpCheck?: HttpCheckOptions;
   /** Runtime, binary, image, limits and outputs of k6 jobs (src/jobs/k6/options.ts maps the configuration). */
   k6?: Partial<K6Options>;
+  /** The egress policy the collectors and k6 runners apply again when they connect (default: the built-in one). */
+  egress?: EgressPolicy;
 }
 
 /** The registry with every job type this build ships. */
 export function builtinRegistry(options: BuiltinOptions = {}): JobRegistry {
   return new JobRegistry()
     .register(timerHandler)
-    .register(httpCheckHandler(options.httpCheck))
+    .register(httpCheckHandler({ ...options.httpCheck, egress: options.egress }))
     .register(gitActivityHandler(options.gitActivity))
     .register(budgetHandler)
     .register(judgeScoreHandler)
-    .register(k6Handler(options.k6));
+    .register(k6Handler({ ...options.k6, egress: options.egress }));
 }

@@ -52,6 +52,16 @@ export class PreconditionFailed extends DomainError {
   }
 }
 
+/**
+ * The request is well formed, but a policy of this server refuses it (e.g. a target outside
+ * TARGET_ALLOWLIST): another server, or another policy, may accept the same request.
+ */
+export class Forbidden extends DomainError {
+  constructor(field: string, message: string, reason = "PERMISSION_DENIED") {
+    super(message, field, reason);
+  }
+}
+
 /** A dependency (the Hub) is down: the caller may try again later. */
 export class Unavailable extends DomainError {
   constructor(message: string, reason = "UNAVAILABLE") {

@@ -1,5 +1,6 @@
 import type { z } from "zod";
 import type { KubernetesHints, RunEnd, Workload } from "../runtime/runtime.js";
+import type { EgressTarget } from "./egress/admission.js";
 import type { JobRecord, JobResources, RetryPolicy } from "./job.js";
 
 export type ParsedResult =
@@ -46,4 +47,10 @@ export interface JobHandler<Schema extends z.ZodType<Record<string, unknown>> = 
    * the Idempotency-Key "callback:<job id>"); the workload never posts it itself.
    */
   completionCallback?(job: JobRecord & { params: z.infer<Schema> }, result: Record<string, unknown>, finishedAt: number): { url: string; body: Record<string, unknown> } | null;
+  /**
+   * The URLs a job of this type sends requests to that its request chose (a load test's target, a
+   * probed app, a completion callback), each with its field in the type's spec (`target_url`): the
+   * egress policy (src/jobs/egress/) admits every one before the job is created.
+   */
+  egressTargets?(params: z.infer<Schema>): EgressTarget[];
 }

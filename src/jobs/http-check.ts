@@ -3,6 +3,8 @@
 // endpoint at once under one request timeout, telling DNS failure, refused connection, timeout
 // and TLS problems apart. Read-only methods only, and never POST /api/reset.
 import { z } from "zod";
+import { policyEnv } from "../shared/egress/env.js";
+import { egressPolicy, type EgressPolicy } from "../shared/egress/policy.js";
 import type { JobHandler } from "./handler.js";
 import { zodResultParser } from "./result-parser.js";
 import { durationMs, httpUrl, MAX_URL_LENGTH } from "./schema-helpers.js";
@@ -97,7 +99,8 @@ const httpCheckParams = z
     requestTimeoutMs: requestTimeout ?? DEFAULT_REQUEST_TIMEOUT_MS,
   }));
 
-export const ENDPOINT_ERRORS = ["DNS", "REFUSED", "TIMEOUT", "RESET", "TLS", "UNREACHABLE", "STATUS", "ERROR"] as const;
+/** BLOCKED: the egress policy refused the address (or a redirect's target) before any connection. */
+export const ENDPOINT_ERRORS = ["DNS", "REFUSED", "TIMEOUT", "RESET", "TLS", "UNREACHABLE", "STATUS", "ERROR", "BLOCKED"] as const;
 
 const endpointResult = z.object({
   method: z.string(),
@@ -112,7 +115,7 @@ const endpointResult = z.object({
 
 const httpCheckResult = z.object({
   baseUrl: z.string(),
-  dns: z.object({ ok: z.boolean(), address: z.string().optional(), error: z.string().optional() }),
+  dns: z.object({ ok: z.boolean(), address: z.string().optional(), error: z.string().optional(), blocked: z.string().optional() }),
   tls: z
     .object({
       valid: z.boolean(),
@@ -132,9 +135,12 @@ export type HttpCheckResult = z.infer<typeof httpCheckResult>;
 
 export interface HttpCheckOptions {
   userAgent?: string;
+  /** The egress policy the program applies again before it connects (default: the built-in one). */
+  egress?: EgressPolicy;
 }
 
 export function httpCheckHandler(options: HttpCheckOptions = {}): JobHandler<typeof httpCheckParams> {
+  const egress = policyEnv(options.egress ?? egressPolicy());
   return {
     type: "http_check",
     description:
@@ -155,9 +161,11 @@ export function httpCheckHandler(options: HttpCheckOptions = {}): JobHandler<typ
           // The program writes its result before the job's own timeout stops it.
           HTTP_CHECK_DEADLINE_MS: String(Math.max(1000, job.timeoutMs - Math.min(5000, job.timeoutMs / 4))),
           HTTP_CHECK_USER_AGENT: options.userAgent ?? DEFAULT_USER_AGENT,
+          ...egress,
         },
       };
     },
+    egressTargets: (params) => [{ field: "base_url", url: params.baseUrl }],
     parseResult: zodResultParser("http_check", httpCheckResult),
     /** One check per target app at a time, apart from load tests of the same host. */
     defaultConcurrencyKey(params) {

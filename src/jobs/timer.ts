@@ -54,6 +54,9 @@ export const timerHandler: JobHandler<typeof timerParams> = {
     const url = job.params.completionCallbackUrl;
     return url ? { url, body: { jobId: job.id, ...result, finishedAt: new Date(finishedAt).toISOString() } } : null;
   },
+  egressTargets(params) {
+    return params.completionCallbackUrl ? [{ field: "completion_callback_url", url: params.completionCallbackUrl }] : [];
+  },
   parseResult(raw) {
     let json: unknown;
     try {

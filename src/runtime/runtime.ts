@@ -1,6 +1,7 @@
 // What a runtime runs and how it reports back: the contract between the job side (handlers build
 // workloads, the lifecycle records ends) and the runtimes. Nothing here knows a job type, a store
 // or the API; a job record satisfies `Run` and `InFlightRun` as it is.
+import type { EgressPolicy } from "../shared/egress/policy.js";
 
 /** The reference to one attempt of a job that a runtime's reports carry. */
 export interface RunRef {
@@ -101,8 +102,11 @@ export interface RunnerProgram {
   label?: string;
   /** The runners start held; the runtime releases them all at once when every one is up. */
   heldStart?: HeldStart;
-  /** One HTTP request before anything is created: an unreachable target ends the run FAILED / TARGET_UNREACHABLE. */
-  preflight?: { url: string; timeoutMs: number };
+  /**
+   * One HTTP request before anything is created: an unreachable target ends the run FAILED / TARGET_UNREACHABLE.
+   * `egress`: the policy its target's addresses are judged by again before it connects (docs/security.md).
+   */
+  preflight?: { url: string; timeoutMs: number; egress?: EgressPolicy };
   /** How long the runners may take to be all running (and, held, released) before the run fails and is cleaned up. */
   startTimeoutMs: number;
   /** The setting `startTimeoutMs` comes from, named when the runners did not start in time. */

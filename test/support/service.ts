@@ -19,6 +19,9 @@ export function tempDir(prefix = "jobscheduler-test-"): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
+/** Any public host, and loopback (IPv4 and IPv6) on any port. */
+export const LOOPBACK_ALLOWLIST = "*,127.0.0.0/8,[::1]";
+
 export function baseEnv(dataDir: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
     GRPC_HOST: "127.0.0.1",
@@ -34,6 +37,8 @@ export function baseEnv(dataDir: string, extra: Record<string, string> = {}): Re
     DISPATCH_POLL_INTERVAL: "200ms",
     // Every call needs a key: this file declares TEST_ADMIN_KEY, which testClient sends.
     API_KEYS_FILE: TEST_KEYS_FILE,
+    // Every test target is on loopback, which the egress policy refuses by default.
+    TARGET_ALLOWLIST: LOOPBACK_ALLOWLIST,
     ...extra,
   };
 }

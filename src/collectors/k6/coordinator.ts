@@ -16,6 +16,7 @@ import { localRunnerArgs } from "../../shared/k6/command.js";
 import { getK6Status, restError, resumeK6 } from "../../shared/k6/rest-api.js";
 import { executionSegment } from "../../shared/k6/segments.js";
 import { WRAPPER_ENV, WRAPPER_FILE } from "../../shared/k6/wrapper-names.js";
+import type { EgressPolicy } from "../../shared/egress/policy.js";
 import { preflight, PREFLIGHT_TIMEOUT_MS } from "../../shared/preflight.js";
 import { RUNNERS_NOT_STARTED, type RunnerResults } from "../../shared/runner-results.js";
 import { spawnInOwnGroup } from "./own-group.js";
@@ -27,6 +28,8 @@ export interface CoordinatorConfig {
   parallelism: number;
   startTimeoutMs: number;
   preflightUrl?: string;
+  /** The egress policy the pre-flight request is judged by (JOB_EGRESS_POLICY). */
+  egress?: EgressPolicy;
   /** Where main.js and script.js are (JOB_FILES_DIR). */
   filesDir: string;
   /** Scratch directory for the runners' result files. */
@@ -98,7 +101,7 @@ export async function coordinate(config: CoordinatorConfig, stop: Promise<unknow
 
   let checked: RunnerResults["preflight"];
   if (config.preflightUrl) {
-    const outcome = await preflight(config.preflightUrl, PREFLIGHT_TIMEOUT_MS);
+    const outcome = await preflight(config.preflightUrl, PREFLIGHT_TIMEOUT_MS, undefined, config.egress);
     checked = outcome;
     config.log(outcome.ok ? `pre-flight: ${config.preflightUrl} answered ${outcome.status} in ${outcome.durationMs} ms` : `pre-flight: ${config.preflightUrl} is unreachable (${outcome.error})`);
     if (!outcome.ok) return { results: { runners: [], preflight: outcome }, exitCode: 0 };

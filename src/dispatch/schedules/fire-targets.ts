@@ -2,8 +2,9 @@
 // A plain schedule submits its template once. A fan-out schedule (spec.for_each_team)
 // submits it once per team; that needs the Hub's team list, which the Hub integration
 // provides by implementing FireTargets and passing it to the Scheduler as `fanOut`.
-// Targets carry Submissions, checked once where they are made: the scheduler only gives
-// each its fire's idempotency key and due time.
+// Targets carry Submissions, checked once where they are made (the egress policy included): the
+// scheduler only gives each its fire's idempotency key and due time.
+import { admitEgress, type EgressAdmission } from "../../jobs/egress/admission.js";
 import { DomainError } from "../../jobs/errors.js";
 import type { JobRegistry } from "../../jobs/registry.js";
 import { validateJobRequest, type Submission } from "../../jobs/submission/submission.js";
@@ -36,14 +37,16 @@ export interface FireTargets {
   unavailableReason?(): string | null;
 }
 
-/** A plain fire: the template, once; a template without a name takes the schedule's. */
-export function templateOnce(registry: JobRegistry): FireTargets {
+/** A plain fire: the template, once; a template without a name takes the schedule's. Its targets are admitted by the egress policy. */
+export function templateOnce(registry: JobRegistry, egress: EgressAdmission): FireTargets {
   return {
     async targets(schedule) {
       const template = schedule.spec.jobTemplate;
       if (!template) throw new Error(`schedule ${schedule.id} has no job template`);
       try {
-        return [{ key: "", submission: validateJobRequest({ ...template, name: template.name || schedule.name }, registry) }];
+        const submission = validateJobRequest({ ...template, name: template.name || schedule.name }, registry);
+        await admitEgress(egress, submission);
+        return [{ key: "", submission }];
       } catch (error) {
         if (!(error instanceof DomainError)) throw error;
         return [{ key: "", rejection: error }];

@@ -8,9 +8,10 @@ import { Conflict, DomainError, InvalidField, NotFound, PreconditionFailed } fro
 import { newJobId } from "../../jobs/ids.js";
 import type { JobRecord } from "../../jobs/job.js";
 import { KeyedSerial } from "../../shared/keyed-serial.js";
+import { admitEgress, type EgressAdmission } from "../../jobs/egress/admission.js";
 import type { JobRegistry } from "../../jobs/registry.js";
 import { newJobRecord } from "../../jobs/submission/record.js";
-import { forFire } from "../../jobs/submission/submission.js";
+import { forFire, validateJobRequest } from "../../jobs/submission/submission.js";
 import type { ScheduleQuery, ScheduleRecord, ScheduleSource, ScheduleStore } from "../../store/schedule-store.js";
 import type { JobStore } from "../../store/store.js";
 import type { Term } from "../../leadership/term.js";
@@ -50,6 +51,8 @@ export interface SchedulerDeps {
   /** Turns a fire of a for_each_team schedule into one submission per team; without it the template fires once. */
   fanOut?: FireTargets;
   maxSleepMs?: number;
+  /** Where fired jobs may send requests: each fire's jobs are admitted as ScheduleJob admits them. */
+  egress: EgressAdmission;
 }
 
 export interface FireOutcome {
@@ -88,7 +91,7 @@ export class Scheduler {
     this.store = deps.store;
     this.clock = deps.clock;
     this.logger = deps.logger;
-    this.templateOnce = templateOnce(deps.registry);
+    this.templateOnce = templateOnce(deps.registry, deps.egress);
   }
 
   /** Upserts the declared schedules (SCHEDULES_FILE), then starts firing. */
@@ -114,7 +117,10 @@ export class Scheduler {
   async create(spec: ScheduleDefinition | undefined, source: ScheduleSource = "api"): Promise<Schedule> {
     const resolved = validateScheduleSpec(spec, this.deps.registry);
     // A declared schedule is kept even so: it fires once the server has what it needs.
-    if (source === "api") this.requireFireTargets(resolved.spec);
+    if (source === "api") {
+      this.requireFireTargets(resolved.spec);
+      await this.admitTemplate(resolved.spec);
+    }
     const now = this.clock.now();
     const schedule: ScheduleRecord = {
       id: newJobId(now),
@@ -140,6 +146,13 @@ export class Scheduler {
     return { ...schedule, spec: resolved.spec };
   }
 
+  /** A plain schedule's template is judged by the egress policy now; a team round's targets at each fire. */
+  private async admitTemplate(spec: ScheduleDefinition): Promise<void> {
+    if (spec.forEachTeam || !spec.jobTemplate) return;
+    const submission = validateJobRequest(spec.jobTemplate, this.deps.registry);
+    await admitEgress(this.deps.egress, submission, { fieldPrefix: "spec.job_template." });
+  }
+
   async get(id: string): Promise<Schedule> {
     const schedule = await this.store.getSchedule(id);
     if (!schedule) throw new NotFound(`schedule ${id} not found`);
@@ -160,6 +173,7 @@ export class Scheduler {
         throw new InvalidField("spec.name", `cannot change (the schedule is named "${current.name}"; create a new schedule for another name)`);
       }
       this.requireFireTargets(resolved.spec);
+      await this.admitTemplate(resolved.spec);
       const now = this.clock.now();
       const updated = await this.store.updateSchedule(id, { spec: this.deps.specs.toStored(resolved.spec), nextFireAt: firstFireAfter(resolved, now) }, now);
       if (!updated) throw new NotFound(`schedule ${id} not found`);

@@ -2,6 +2,8 @@
 // run by one k6 or split over N runners that start together, judged by its thresholds on the
 // merged summaries of all runners. docs/k6.md has the whole story.
 import type { HeldStart, RunnerProgram, Workload } from "../../runtime/runtime.js";
+import { policyEnv } from "../../shared/egress/env.js";
+import { egressPolicy, runnerBlocks, type EgressPolicy } from "../../shared/egress/policy.js";
 import { COORDINATOR_ENV } from "../../shared/k6/coordinator-env.js";
 import { commonArgs, K6_API_PORT, k6Duration, kubernetesRunnerCommand } from "../../shared/k6/command.js";
 import { getK6Status, restError, resumeK6 } from "../../shared/k6/rest-api.js";
@@ -47,6 +49,8 @@ export interface K6Options {
   dashboardUrl?: string;
   /** K6_RUNNER_URL: where the service reaches a runner pod's REST API ({podIP}, {pod}, {namespace}, {index}, {port}). */
   runnerUrl?: string;
+  /** The egress policy: runners refuse its refused ranges themselves (default: the built-in policy). */
+  egress?: EgressPolicy;
 }
 
 export const DEFAULT_K6_OPTIONS: K6Options = {
@@ -92,6 +96,8 @@ export function scriptEnv(params: K6Params, options: K6Options): Record<string, 
 export function k6Handler(given: Partial<K6Options> = {}): JobHandler<ReturnType<typeof k6ParamsSchema>> {
   const options: K6Options = { ...DEFAULT_K6_OPTIONS, ...given };
   const paramsSchema = k6ParamsSchema({ maxVus: options.maxVus, maxParallelism: options.maxParallelism, defaultImage: options.image });
+  const egress = options.egress ?? egressPolicy();
+  const blocked = runnerBlocks(egress);
 
   function workload(job: JobRecord & { params: K6Params }): Workload {
     const params = job.params;
@@ -106,10 +112,11 @@ export function k6Handler(given: Partial<K6Options> = {}): JobHandler<ReturnType
       // A scenario reads its load shape from env; a script gets the overrides as flags.
       ...(scenario ? {} : { vus: params.vus, durationMs: params.durationMs, stages: params.stages }),
       extraArgs: params.extraArgs,
+      blocked,
     });
     const env = scriptEnv(params, options);
     const files = { [WRAPPER_FILE]: WRAPPER_SOURCE, [SCRIPT_FILE]: script };
-    const preflight = params.preflight && params.targetUrl ? { url: params.targetUrl, timeoutMs: PREFLIGHT_TIMEOUT_MS } : undefined;
+    const preflight = params.preflight && params.targetUrl ? { url: params.targetUrl, timeoutMs: PREFLIGHT_TIMEOUT_MS, egress } : undefined;
     const program: RunnerProgram = {
       image: params.image,
       command: kubernetesRunnerCommand(common, params.parallelism),
@@ -135,7 +142,7 @@ export function k6Handler(given: Partial<K6Options> = {}): JobHandler<ReturnType
           [COORDINATOR_ENV.args]: JSON.stringify(common),
           [COORDINATOR_ENV.parallelism]: String(params.parallelism),
           [COORDINATOR_ENV.startTimeoutMs]: String(options.startTimeoutMs),
-          ...(preflight ? { [COORDINATOR_ENV.preflightUrl]: preflight.url } : {}),
+          ...(preflight ? { [COORDINATOR_ENV.preflightUrl]: preflight.url, ...policyEnv(egress) } : {}),
         },
         files,
         program,
@@ -166,6 +173,7 @@ export function k6Handler(given: Partial<K6Options> = {}): JobHandler<ReturnType
       const binary = findK6Binary(options.binary, options.pathEnv ?? process.env.PATH);
       return binary.ok ? null : binary.message;
     },
+    egressTargets: (params) => (params.targetUrl ? [{ field: "target_url", url: params.targetUrl }] : []),
     /** One load test per target host at a time. */
     defaultConcurrencyKey(params) {
       const host = targetHost(params.targetUrl);

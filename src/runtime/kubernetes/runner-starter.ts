@@ -118,7 +118,7 @@ export class RunnerStarter {
   /** The pre-flight request; the run's end when the target is unreachable, else null. */
   async preflight(program: RunnerProgram): Promise<RunEnd | null> {
     if (!program.preflight) return null;
-    const outcome = await preflight(program.preflight.url, program.preflight.timeoutMs);
+    const outcome = await preflight(program.preflight.url, program.preflight.timeoutMs, undefined, program.preflight.egress);
     if (outcome.ok) return null;
     const results: RunnerResults = { runners: [], preflight: outcome };
     return { kind: "failed", reason: TARGET_UNREACHABLE, message: unreachableMessage(outcome), output: { rawResult: JSON.stringify(results), outputTail: "" } };

@@ -20,6 +20,8 @@ export interface CommonArgsInput {
   durationMs?: number | null;
   stages?: { durationMs: number; target: number }[];
   extraArgs: string[];
+  /** What k6 itself must refuse to connect to (the egress policy's runnerBlocks): address blocks and host names. */
+  blocked?: { ranges: string[]; hostnames: string[] };
 }
 
 /** "90s", "1500ms": a k6 duration. */
@@ -39,6 +41,10 @@ export function commonArgs(input: CommonArgsInput): string[] {
     if (input.vus) args.push("--vus", String(input.vus));
     if (input.durationMs) args.push("--duration", k6Duration(input.durationMs));
   }
+  // k6 resolves and connects by itself, and a script may request any URL: k6's own dialer refuses
+  // these (checked on the resolved address, right before each connection).
+  if (input.blocked?.ranges.length) args.push(`--blacklist-ip=${input.blocked.ranges.join(",")}`);
+  if (input.blocked?.hostnames.length) args.push(`--block-hostnames=${input.blocked.hostnames.join(",")}`);
   return [...args, ...input.extraArgs];
 }
 
