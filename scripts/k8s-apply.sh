@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Applies k8s/ in dependency order (task k8s:apply):
-#   namespaces, service accounts, RBAC, ConfigMap, Secret (if present), Deployment, Service,
+#   namespaces, service accounts, RBAC, network policies, ConfigMap, Secret (if present),
+#   Deployment, Service,
 # then waits for the rollout.
 # Environment:
 #   KUBECTL          kubectl command, may carry flags (default: kubectl), e.g. "kubectl --context prod"
@@ -41,6 +42,8 @@ apply() {
 apply k8s/namespace.yaml
 apply k8s/serviceaccount.yaml
 apply k8s/rbac.yaml
+# Before any pod starts: job pods and the scheduler never run without their policies.
+apply k8s/networkpolicy.yaml
 echo "k8s-apply: apply k8s/configmap.yaml (JOB_IMAGE ${IMAGE})" >&2
 sed "s|JOB_IMAGE: \"${placeholder}\"\$|JOB_IMAGE: \"${IMAGE}\"|" k8s/configmap.yaml | "${kubectl[@]}" apply -f -
 if [ -f "$secret_file" ]; then

@@ -15,10 +15,14 @@ import { ObjectSerializer } from "@kubernetes/client-node/dist/serializer.js";
 import yaml from "js-yaml";
 import { Deployment } from "kubernetes-models/apps/v1";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
+import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1";
 import { Role, RoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1";
 import { ConfigMap, Namespace, Secret, Service, ServiceAccount } from "kubernetes-models/v1";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { configSchema, loadConfig } from "../src/config.js";
+import { cidrContains, formatCidr, parseCidr, parseIp } from "../src/jobs/egress/ip.js";
+import { egressPolicy } from "../src/jobs/egress/policy.js";
+import { K6_API_PORT } from "../src/jobs/k6/command.js";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const K8S = join(ROOT, "k8s");
@@ -41,12 +45,14 @@ const MODELS: Record<string, { model: new (data: any) => { validate(): void }; t
   "policy/v1/PodDisruptionBudget": { model: PodDisruptionBudget, type: "V1PodDisruptionBudget" },
   "rbac.authorization.k8s.io/v1/Role": { model: Role, type: "V1Role" },
   "rbac.authorization.k8s.io/v1/RoleBinding": { model: RoleBinding, type: "V1RoleBinding" },
+  "networking.k8s.io/v1/NetworkPolicy": { model: NetworkPolicy, type: "V1NetworkPolicy" },
 };
 
 const EXPECTED_FILES = [
   "configmap.yaml",
   "deployment.yaml",
   "namespace.yaml",
+  "networkpolicy.yaml",
   "rbac.yaml",
   "secret.yaml.example",
   "service.yaml",
@@ -296,6 +302,68 @@ describe("k8s/deployment.yaml", () => {
   });
 });
 
+describe("k8s/networkpolicy.yaml", () => {
+  const jobPods = must("NetworkPolicy", "jobscheduler-job-pods", JOBS_NAMESPACE);
+  const scheduler = must("NetworkPolicy", "jobscheduler-scheduler", SERVICE_NAMESPACE);
+  const schedulerSelector = { matchLabels: deployment.spec.selector.matchLabels };
+  const egressRules: Obj[] = jobPods.spec.egress;
+  const isDns = (rule: Obj) => rule.to.some((peer: Obj) => peer.podSelector);
+  const ipBlocks = (): Obj[] => egressRules.filter((rule) => !isDns(rule)).flatMap((rule) => rule.to.map((peer: Obj) => peer.ipBlock));
+  /** Whether some ipBlock peer of the job pods' egress lets a packet to `address` out. */
+  const egressAllows = (address: string) => {
+    const ip = parseIp(address)!;
+    return ipBlocks().some((block) => cidrContains(parseCidr(block.cidr)!, ip) && !(block.except ?? []).some((text: string) => cidrContains(parseCidr(text)!, ip)));
+  };
+
+  it("job pods: applies to every pod of the jobs namespace, for ingress and egress", () => {
+    expect(jobPods.spec.podSelector).toEqual({});
+    expect([...jobPods.spec.policyTypes].sort()).toEqual(["Egress", "Ingress"]);
+  });
+
+  it("job pods: reached only by the scheduler, on k6's REST API port (split runs start together)", () => {
+    expect(jobPods.spec.ingress).toEqual([{
+      from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": SERVICE_NAMESPACE } }, podSelector: schedulerSelector }],
+      ports: [{ protocol: "TCP", port: K6_API_PORT }],
+    }]);
+  });
+
+  it("job pods: egress to the cluster DNS on port 53, and otherwise only to address blocks (no namespace, no pod, no 'allow all' rule)", () => {
+    for (const rule of egressRules) expect(rule.to?.length, JSON.stringify(rule)).toBeGreaterThan(0);
+    expect(egressRules.filter(isDns)).toEqual([{
+      to: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } }, podSelector: { matchLabels: { "k8s-app": "kube-dns" } } }],
+      ports: [{ protocol: "UDP", port: 53 }, { protocol: "TCP", port: 53 }],
+    }]);
+    for (const rule of egressRules.filter((r) => !isDns(r))) {
+      for (const peer of rule.to) expect(Object.keys(peer)).toEqual(["ipBlock"]);
+    }
+  });
+
+  it("job pods: every range the egress policy refuses by default is excepted (the manifest and TARGET_ALLOWLIST's default agree)", () => {
+    for (const range of egressPolicy().refused) {
+      const excepted = ipBlocks()
+        .filter((block) => parseCidr(block.cidr)!.family === range.cidr.family)
+        .some((block) => (block.except ?? []).some((text: string) => {
+          const except = parseCidr(text)!;
+          return except.prefix <= range.cidr.prefix && cidrContains(except, { family: range.cidr.family, value: range.cidr.base });
+        }));
+      expect(excepted, `${formatCidr(range.cidr)} (${range.label})`).toBe(true);
+    }
+    // What that means for a job pod: the metadata service, the API server's usual Service address,
+    // pods, the node and loopback are out of reach; public addresses are not.
+    for (const address of ["169.254.169.254", "10.96.0.1", "10.244.3.7", "172.20.0.1", "192.168.1.1", "127.0.0.1", "100.64.0.1", "::1", "fd00::1", "fe80::1", "::ffff:10.0.0.1"]) {
+      expect(egressAllows(address), address).toBe(false);
+    }
+    for (const address of ["203.0.113.10", "8.8.8.8", "2001:db8::1"]) expect(egressAllows(address), address).toBe(true);
+  });
+
+  it("scheduler: ingress only on its three container ports, egress not restricted", () => {
+    expect(scheduler.spec.podSelector).toEqual(schedulerSelector);
+    expect(scheduler.spec.policyTypes).toEqual(["Ingress"]);
+    expect(scheduler.spec.ingress).toEqual([{ ports: container.ports.map((p: Obj) => ({ protocol: p.protocol, port: p.name })) }]);
+    expect(container.ports.map((p: Obj) => p.name).sort()).toEqual(["grpc", "http", "metrics"]);
+  });
+});
+
 describe("k8s/service.yaml", () => {
   const service = must("Service", "jobscheduler", SERVICE_NAMESPACE);
 
@@ -367,6 +435,13 @@ describe("k8s/configmap.yaml and k8s/secret.yaml.example", () => {
     expect(runSecret.stringData[GITHUB_TOKEN_SECRET!.key]).toContain("CHANGE_ME");
     // The scheduler never holds the token: its own Secret has no GitHub key.
     expect(secret.stringData).not.toHaveProperty("GITHUB_TOKEN");
+  });
+
+  it("keeps the API keys file in the scheduler's namespace, where job pods cannot mount it", () => {
+    const keys = must("Secret", "jobscheduler-api-keys", SERVICE_NAMESPACE);
+    expect(Object.keys(keys.stringData)).toEqual(["API_KEYS_FILE"]);
+    expect(keys.stringData.API_KEYS_FILE).toContain("CHANGE_ME");
+    expect(docs.filter((d) => d.obj.kind === "Secret" && d.obj.metadata.namespace === JOBS_NAMESPACE).map((d) => d.obj.metadata.name)).toEqual(["jobscheduler-run-secrets"]);
   });
 });
 
@@ -607,6 +682,7 @@ describe("scripts/*.sh", () => {
       "--context test apply -f k8s/namespace.yaml",
       "--context test apply -f k8s/serviceaccount.yaml",
       "--context test apply -f k8s/rbac.yaml",
+      "--context test apply -f k8s/networkpolicy.yaml",
       "--context test apply -f -",
       `--context test apply -f ${secretFile}`,
       "--context test apply -f -",
@@ -614,9 +690,9 @@ describe("scripts/*.sh", () => {
       "--context test --namespace jobscheduler rollout status deployment/jobscheduler --timeout=180s",
     ]);
     const original = readFileSync(join(K8S, "deployment.yaml"), "utf8");
-    expect(calls[5].stdin).toBe(original.replace(`image: ${IMAGE_PLACEHOLDER}`, "image: registry.example/jobscheduler:1.2.3"));
+    expect(calls[6].stdin).toBe(original.replace(`image: ${IMAGE_PLACEHOLDER}`, "image: registry.example/jobscheduler:1.2.3"));
     // Job pods run the collectors from the same image as the service.
-    const configMap = yaml.load(calls[3].stdin) as Obj;
+    const configMap = yaml.load(calls[4].stdin) as Obj;
     expect(configMap.data.JOB_IMAGE).toBe("registry.example/jobscheduler:1.2.3");
   });
 
@@ -627,9 +703,9 @@ describe("scripts/*.sh", () => {
     expect(run.status, run.stderr).toBe(0);
     expect(run.stderr).toContain("secret.yaml.example");
     const calls = kubectl.calls();
-    expect(calls.map((c) => c.args.at(-1))).toEqual(["k8s/namespace.yaml", "k8s/serviceaccount.yaml", "k8s/rbac.yaml", "-", "-", "k8s/service.yaml"]);
+    expect(calls.map((c) => c.args.at(-1))).toEqual(["k8s/namespace.yaml", "k8s/serviceaccount.yaml", "k8s/rbac.yaml", "k8s/networkpolicy.yaml", "-", "-", "k8s/service.yaml"]);
     // The Deployment and its PodDisruptionBudget.
-    const deployed = (yaml.loadAll(calls[4].stdin) as Obj[]).find((d) => d.kind === "Deployment")!;
+    const deployed = (yaml.loadAll(calls[5].stdin) as Obj[]).find((d) => d.kind === "Deployment")!;
     expect(deployed.spec.template.spec.containers[0].image).toBe(`ghcr.io/hackload/jobscheduler:${tag}`);
   });
 
