@@ -68,8 +68,8 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
   const declaredSchedules = config.SCHEDULES_FILE ? loadDeclaredSchedules(config.SCHEDULES_FILE) : [];
   const declaredKeys = config.API_KEYS_FILE ? loadKeysFile(config.API_KEYS_FILE, clock.now()) : [];
   const store = await openStore(config);
-  // In a cluster the API server is also reached at KUBERNETES_SERVICE_HOST: refused as a target too.
-  const apiServers = config.RUNTIME === "kubernetes" && process.env.KUBERNETES_SERVICE_HOST ? [process.env.KUBERNETES_SERVICE_HOST] : [];
+  // Loaded only with the Kubernetes runtime (see below), which names the API server it talks to.
+  const apiServers = config.RUNTIME === "kubernetes" ? (await import("./runtime/kubernetes/index.js")).kubernetesApiServers(config) : [];
   const egress = new EgressAdmission(policyFromConfig(config, apiServers), systemResolver(config.EGRESS_DNS_TIMEOUT));
   logger.info({ targetAllowlist: config.TARGET_ALLOWLIST, refusedRanges: egress.policy.refused.length }, "egress policy");
   const registry = builtinRegistry({ ...hubJobOptions(config), k6: k6OptionsFromConfig(config), egress: egress.policy });

@@ -1,6 +1,9 @@
 // The egress policy's decisions (src/jobs/egress/): which targets a job may send requests to.
 // Decision tests: names are answered by a stub resolver and nothing connects anywhere. The table
 // of cases and answers is printed (the closing note quotes it).
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { EgressAdmission } from "../src/jobs/egress/admission.js";
 import { parseAllowlist } from "../src/shared/egress/allowlist.js";
@@ -13,6 +16,7 @@ import { loadConfig } from "../src/config.js";
 import { httpCheckHandler } from "../src/jobs/http-check.js";
 import { k6Handler } from "../src/jobs/k6/handler.js";
 import { timerHandler } from "../src/jobs/timer.js";
+import { kubernetesApiServers } from "../src/runtime/kubernetes/index.js";
 import { StubResolver } from "./support/stub-resolver.js";
 
 const PUBLIC = "93.184.216.34";
@@ -179,6 +183,19 @@ describe("settings", () => {
     expect((await checkUrl(listed, resolver, "https://10.20.30.40:6443/")).ok).toBe(true);
     const byName = policyFromConfig({ ...config, K8S_API_SERVER: "https://api.cluster.example:6443" });
     expect(await checkUrl(byName, resolver, "https://api.cluster.example/")).toMatchObject({ ok: false, message: "host api.cluster.example is the Kubernetes API server, which TARGET_ALLOWLIST does not list" });
+  });
+
+  it("with the Kubernetes runtime, the server it talks to is refused too", () => {
+    const dir = mkdtempSync(join(tmpdir(), "egress-kube-"));
+    try {
+      writeFileSync(join(dir, "token"), "t0ken");
+      const config = loadConfig({ RUNTIME: "kubernetes", JOB_IMAGE: "img", K8S_API_SERVER: "https://api.cluster.example:6443", K8S_TOKEN_FILE: join(dir, "token") });
+      const servers = kubernetesApiServers(config);
+      expect(servers).toContain("api.cluster.example");
+      expect(policyFromConfig(config, servers).refusedHosts.has("api.cluster.example")).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("reaches collectors through their environment; without it they apply the default policy, never none", () => {

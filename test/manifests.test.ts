@@ -20,9 +20,9 @@ import { Role, RoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v
 import { ConfigMap, Namespace, Secret, Service, ServiceAccount } from "kubernetes-models/v1";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { configSchema, loadConfig } from "../src/config.js";
-import { cidrContains, formatCidr, parseCidr, parseIp } from "../src/jobs/egress/ip.js";
-import { egressPolicy } from "../src/jobs/egress/policy.js";
-import { K6_API_PORT } from "../src/jobs/k6/command.js";
+import { cidrContains, formatCidr, parseCidr, parseIp } from "../src/shared/egress/ip.js";
+import { egressPolicy } from "../src/shared/egress/policy.js";
+import { K6_API_PORT } from "../src/shared/k6/command.js";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const K8S = join(ROOT, "k8s");

@@ -6,6 +6,25 @@ import { KubernetesRuntime } from "./kubernetes-runtime.js";
 
 export { KubernetesRuntime } from "./kubernetes-runtime.js";
 
+/**
+ * The API server's hosts, for the egress policy to refuse as job targets: the server the runtime
+ * will talk to (K8S_API_SERVER, the kubeconfig's or the in-cluster one) and, in a cluster, the
+ * kubernetes Service's address. A configuration that cannot be loaded names none here; the
+ * runtime reports it when it is created.
+ */
+export function kubernetesApiServers(config: Config): string[] {
+  const hosts = new Set<string>();
+  if (process.env.KUBERNETES_SERVICE_HOST) hosts.add(process.env.KUBERNETES_SERVICE_HOST);
+  try {
+    const server = loadKubeConfig({ apiServer: config.K8S_API_SERVER, tokenFile: config.K8S_TOKEN_FILE, caFile: config.K8S_CA_FILE, kubeconfig: config.KUBECONFIG })
+      .getCurrentCluster()?.server;
+    if (server) hosts.add(new URL(server).hostname.replace(/^\[(.*)\]$/, "$1"));
+  } catch {
+    // reported by createKubernetesRuntime
+  }
+  return [...hosts];
+}
+
 export function createKubernetesRuntime(config: Config, logger: Logger): KubernetesRuntime {
   if (!config.JOB_IMAGE) throw new Error("JOB_IMAGE is required with RUNTIME=kubernetes");
   const kubeConfig = loadKubeConfig({
