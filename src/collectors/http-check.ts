@@ -197,9 +197,11 @@ function isRedirect(status: number, location: string | undefined, endpoint: Endp
 async function redirectTarget(next: URL): Promise<{ lookup: LookupFunction | undefined } | { error: ErrorKind; message: string }> {
   if (next.protocol !== "http:" && next.protocol !== "https:") return { error: "BLOCKED", message: `redirect to a ${next.protocol} URL` };
   if (next.protocol === "https:") https ??= (await import("node:https")).default;
-  // The same host and port as the job's own target: its name was admitted, its addresses judged.
-  const sameHost = next.hostname === baseUrl.hostname && Number(next.port || (next.protocol === "https:" ? 443 : 80)) === port;
-  if (sameHost && baseLookup) return { lookup: baseLookup };
+  // The job's own host (http -> https included): its name was admitted with the job, so only the
+  // addresses are judged (for this port); on the same port they already were.
+  const sameHost = next.hostname === baseUrl.hostname;
+  const samePort = Number(next.port || (next.protocol === "https:" ? 443 : 80)) === port;
+  if (sameHost && samePort && baseLookup) return { lookup: baseLookup };
   const checked = await checkUrl(policy, systemResolver(budget()), next.toString(), sameHost ? { nameAdmitted: true } : {});
   if (!checked.ok) return { error: "BLOCKED", message: `redirect to ${next.host} refused: ${checked.message}` };
   if (checked.resolveError) return { error: "DNS", message: `redirect to ${next.host}: ${checked.resolveError}` };
