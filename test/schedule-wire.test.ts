@@ -15,9 +15,12 @@ import { Scheduler } from "../src/dispatch/schedules/scheduler.js";
 import { CatchupPolicy, CriteriaType, OverlapPolicy, ScheduleSpec } from "../src/gen/jobscheduler/v1/jobscheduler.js";
 import { defaultTeamSchedules } from "../src/hub/default-schedules.js";
 import { builtinRegistry } from "../src/jobs/builtin.js";
+import { EgressAdmission } from "../src/jobs/egress/admission.js";
 import { newJobId } from "../src/jobs/ids.js";
+import { egressPolicy } from "../src/shared/egress/policy.js";
 import { SqliteStore } from "../src/store/sqlite/sqlite-store.js";
 import { ManualClock } from "./support/manual-clock.js";
+import { StubResolver } from "./support/stub-resolver.js";
 
 /** A spec as the release before ScheduleDefinition stored it (JSON.stringify(ScheduleSpec.toJSON(spec))). */
 const STORED_BEFORE =
@@ -105,6 +108,8 @@ describe("a database written before ScheduleDefinition", () => {
     const scheduler = new Scheduler({
       store, registry, specs: protoJsonScheduleSpecs, clock, logger, defaultQueueTimeoutMs: 0,
       lifecycle: { cancel: () => Promise.reject(new Error("not expected")) }, dispatcher: { wake() {} },
+      // The default egress policy; no name is resolved (the stub answers none).
+      egress: new EgressAdmission(egressPolicy(), new StubResolver({})),
     });
     try {
       const schedule = await scheduler.get(id);
