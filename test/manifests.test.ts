@@ -19,6 +19,8 @@ import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1";
 import { Role, RoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1";
 import { ConfigMap, Namespace, Secret, Service, ServiceAccount } from "kubernetes-models/v1";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { hashApiKey, parseApiKey } from "../src/auth/api-key.js";
+import { parseKeysFile } from "../src/auth/keys-file.js";
 import { configSchema, loadConfig } from "../src/config.js";
 import { cidrContains, formatCidr, parseCidr, parseIp } from "../src/shared/egress/ip.js";
 import { egressPolicy } from "../src/shared/egress/policy.js";
@@ -442,6 +444,34 @@ describe("k8s/configmap.yaml and k8s/secret.yaml.example", () => {
     expect(Object.keys(keys.stringData)).toEqual(["API_KEYS_FILE"]);
     expect(keys.stringData.API_KEYS_FILE).toContain("CHANGE_ME");
     expect(docs.filter((d) => d.obj.kind === "Secret" && d.obj.metadata.namespace === JOBS_NAMESPACE).map((d) => d.obj.metadata.name)).toEqual(["jobscheduler-run-secrets"]);
+  });
+
+  it("shows API_KEYS_FILE in the format src/auth reads: hashed entries, placeholders refused until replaced", () => {
+    const text: string = must("Secret", "jobscheduler-api-keys", SERVICE_NAMESPACE).stringData.API_KEYS_FILE;
+    const entries = JSON.parse(text) as Obj[];
+    expect(entries.map((e) => Object.keys(e).sort())).toEqual(entries.map(() => ["id", "name", "role", "sha256"]));
+    expect(entries.find((e) => e.role === "admin")).toBeDefined();
+    // An unedited copy stops the start-up naming the field, rather than starting with unknown keys.
+    expect(() => parseKeysFile(text, 0)).toThrow("API_KEYS_FILE: [0] (admin): id: must be 6-32 characters of [0-9a-z]");
+    const keys = entries.map((_e, i) => `jsk_keyid${i}x_${"s".repeat(43)}`);
+    const filled = entries.map((e, i) => ({ ...e, id: `keyid${i}x`, sha256: hashApiKey(keys[i]) }));
+    expect(parseKeysFile(JSON.stringify(filled), 0).map((r) => [r.id, r.role, r.keyHash])).toEqual(
+      entries.map((e, i) => [`keyid${i}x`, e.role, hashApiKey(keys[i])]),
+    );
+  });
+
+  it("makes a key and its hashed entry with the commands its comment shows", () => {
+    const source = readFileSync(join(K8S, "secret.yaml.example"), "utf8");
+    const block = /^# Make a key.*\n((?:#   .*\n)+)/m.exec(source);
+    expect(block, "the 'Make a key' commands").not.toBeNull();
+    const script = block![1].replace(/^#   /gm, "");
+    const run = spawnSync("bash", ["-euo", "pipefail", "-c", script], { encoding: "utf8" });
+    expect(run.status, run.stderr).toBe(0);
+    const [entryLine, key] = run.stdout.trim().split("\n");
+    const [record] = parseKeysFile(`[${entryLine}]`, 0);
+    expect(parseApiKey(key)?.id).toBe(record.id);
+    expect(record).toMatchObject({ role: "admin", keyHash: hashApiKey(key) });
+    expect(key.length - `jsk_${record.id}_`.length).toBe(43); // 256 bits, base64url without padding
   });
 });
 
