@@ -245,7 +245,7 @@ describe("k8s/deployment.yaml", () => {
   });
 
   it("gives the process writable emptyDirs for /tmp and DATA_DIR only", () => {
-    const mounts = Object.fromEntries(container.volumeMounts.map((m: Obj) => [m.mountPath, m.name]));
+    const mounts = Object.fromEntries(container.volumeMounts.filter((m: Obj) => !m.readOnly).map((m: Obj) => [m.mountPath, m.name]));
     expect(Object.keys(mounts).sort()).toEqual(["/data", "/tmp"]);
     expect(cmData.DATA_DIR).toBe("/data");
     for (const name of Object.values(mounts)) {
@@ -291,8 +291,26 @@ describe("k8s/deployment.yaml", () => {
     expect(container.env).toEqual([
       { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
       { name: "DATABASE_URL", valueFrom: { secretKeyRef: { name: "jobscheduler-secrets", key: "DATABASE_URL" } } },
+      { name: "API_KEYS_FILE", value: "/etc/jobscheduler/api-keys/api-keys.json" },
     ]);
     expect(podSpec.enableServiceLinks).toBe(false);
+  });
+
+  it("mounts the API keys Secret read-only where API_KEYS_FILE points", () => {
+    const path = container.env.find((e: Obj) => e.name === "API_KEYS_FILE").value as string;
+    const mount = container.volumeMounts.find((m: Obj) => path.startsWith(`${m.mountPath}/`));
+    expect(mount, `a mount holding ${path}`).toBeDefined();
+    expect(mount.readOnly).toBe(true);
+    const volume = podSpec.volumes.find((v: Obj) => v.name === mount.name);
+    const keys = must("Secret", "jobscheduler-api-keys", SERVICE_NAMESPACE);
+    expect(volume.secret.secretName).toBe(keys.metadata.name);
+    expect(volume.secret.items).toEqual([{ key: "API_KEYS_FILE", path: path.slice(mount.mountPath.length + 1) }]);
+    // Required: a missing file stops the start-up, so the pod waits for the Secret instead.
+    expect(volume.secret.optional ?? false).toBe(false);
+    // Readable by the process's group (fsGroup), by no one else, written by nobody.
+    expect(volume.secret.defaultMode).toBe(0o440);
+    expect(podSpec.securityContext.fsGroup).toBe(container.securityContext.runAsGroup);
+    expect(path).toBe(loadConfig({ API_KEYS_FILE: path }).API_KEYS_FILE);
   });
 
   it("asks Prometheus to scrape the metrics port", () => {
