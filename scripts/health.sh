@@ -5,6 +5,11 @@
 #      grpc-health-probe or grpcurl if installed, else node with the project's node_modules
 # Environment: HEALTH_HOST (default localhost), HTTP_PORT (default 8080), GRPC_PORT (default 50054),
 # HEALTH_TIMEOUT seconds per check (default 5). Against a cluster: `task k8s:port-forward` first.
+# TLS on the gRPC port (the service's TLS_CERT_FILE; the HTTP port stays plaintext): HEALTH_TLS
+# (true/false; default true when TLS_CERT_FILE is set, so it works with the service's own settings),
+# HEALTH_CA_FILE (verify the server against this CA; without it the certificate is not verified:
+# the check proves the port answers, not who it is), HEALTH_SERVER_NAME (the name to verify,
+# default HEALTH_HOST). No client certificate and no key: health needs no credential.
 # Exits 0 only when both checks pass.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +18,17 @@ host="${HEALTH_HOST:-localhost}"
 http_port="${HTTP_PORT:-8080}"
 grpc_port="${GRPC_PORT:-50054}"
 timeout_s="${HEALTH_TIMEOUT:-5}"
+tls_default=false
+if [ -n "${TLS_CERT_FILE:-}" ]; then tls_default=true; fi
+tls="${HEALTH_TLS:-$tls_default}"
+ca_file="${HEALTH_CA_FILE:-}"
+server_name="${HEALTH_SERVER_NAME:-}"
+case "$tls" in
+  true | 1) tls=true ;;
+  false | 0 | "") tls=false ;;
+  *) echo "HEALTH_TLS must be true or false, got ${tls}" >&2; exit 2 ;;
+esac
+if [ -n "$ca_file" ] && [ ! -r "$ca_file" ]; then echo "HEALTH_CA_FILE ${ca_file} is not readable" >&2; exit 2; fi
 failed=0
 
 # --- HTTP readiness ---------------------------------------------------------------------------
@@ -53,7 +69,13 @@ for candidate in grpc_health_probe grpc-health-probe; do
 done
 if [ -n "$probe" ]; then
   tool="$probe"
-  out="$("$probe" -addr="$address" -connect-timeout="${timeout_s}s" -rpc-timeout="${timeout_s}s" 2>&1)"
+  tls_args=()
+  if [ "$tls" = true ]; then
+    tls_args=(-tls)
+    if [ -n "$ca_file" ]; then tls_args+=(-tls-ca-cert="$ca_file"); else tls_args+=(-tls-no-verify); fi
+    if [ -n "$server_name" ]; then tls_args+=(-tls-server-name="$server_name"); fi
+  fi
+  out="$("$probe" -addr="$address" ${tls_args[@]+"${tls_args[@]}"} -connect-timeout="${timeout_s}s" -rpc-timeout="${timeout_s}s" 2>&1)"
   status=$?
 elif command -v grpcurl >/dev/null 2>&1; then
   tool="grpcurl"
@@ -61,17 +83,25 @@ elif command -v grpcurl >/dev/null 2>&1; then
   if [ -f "${health_proto_dir}/health.proto" ]; then
     proto_args=(-import-path "$health_proto_dir" -proto health.proto)
   fi
-  out="$(grpcurl -plaintext -max-time "$timeout_s" ${proto_args[@]+"${proto_args[@]}"} -d '{}' \
+  tls_args=(-plaintext)
+  if [ "$tls" = true ]; then
+    if [ -n "$ca_file" ]; then tls_args=(-cacert "$ca_file"); else tls_args=(-insecure); fi
+    if [ -n "$server_name" ]; then tls_args+=(-servername "$server_name"); fi
+  fi
+  out="$(grpcurl "${tls_args[@]}" -max-time "$timeout_s" ${proto_args[@]+"${proto_args[@]}"} -d '{}' \
     "$address" grpc.health.v1.Health/Check 2>&1)"
   status=$?
   if [ "$status" -eq 0 ] && ! printf '%s' "$out" | grep -q '"SERVING"'; then status=1; fi
 else
   tool="node grpc-health-check"
-  out="$(ADDRESS="$address" TIMEOUT_S="$timeout_s" node -e '
+  out="$(ADDRESS="$address" TIMEOUT_S="$timeout_s" TLS="$tls" CA_FILE="$ca_file" SERVER_NAME="$server_name" node -e '
     const grpc = require("@grpc/grpc-js");
     const { service } = require("grpc-health-check");
     const Health = grpc.makeGenericClientConstructor(service, "Health");
-    const client = new Health(process.env.ADDRESS, grpc.credentials.createInsecure());
+    const { TLS, CA_FILE, SERVER_NAME } = process.env;
+    const credentials = TLS !== "true" ? grpc.credentials.createInsecure()
+      : grpc.credentials.createSsl(CA_FILE ? require("node:fs").readFileSync(CA_FILE) : null, null, null, { rejectUnauthorized: Boolean(CA_FILE) });
+    const client = new Health(process.env.ADDRESS, credentials, SERVER_NAME ? { "grpc.ssl_target_name_override": SERVER_NAME } : {});
     const deadline = Date.now() + Number(process.env.TIMEOUT_S) * 1000;
     client.check({ service: "" }, { deadline }, (error, response) => {
       if (error) { console.log(`${error.code} ${grpc.status[error.code]}: ${error.details}`); process.exit(1); }
@@ -87,6 +117,7 @@ if [ "$status" -ne 0 ]; then
   short="$(printf '%s' "$out" | grep -Eo '[0-9]+ [A-Z_]+: [^.]*' | head -n 1 || true)"
   out="${short:-$(printf '%s' "$out" | cut -c 1-300)}"
 fi
+if [ "$tls" = true ]; then tool="${tool}, tls${ca_file:+ verified by ${ca_file}}${ca_file:- unverified}"; fi
 if [ "$status" -eq 0 ]; then
   echo "grpc  ${address} (${tool}): ${out}"
 else

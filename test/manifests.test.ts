@@ -845,4 +845,50 @@ describe("scripts/health.sh", () => {
     expect(down.stderr).toMatch(/^http .*FAILED/m);
     expect(down.stderr).toMatch(/^grpc .*FAILED/m);
   });
+
+  it("checks gRPC health over TLS when TLS_CERT_FILE is set: verified with HEALTH_CA_FILE, else unverified", { timeout: 60_000 }, async () => {
+    const { startService, cleanup, tempDir } = await import("./support/service.js");
+    const dir = tempDir("jobscheduler-health-tls-");
+    const openssl = (...args: string[]) => {
+      const run = spawnSync("openssl", args, { cwd: dir, encoding: "utf8" });
+      expect(run.status, run.stderr).toBe(0);
+    };
+    const key = (name: string) => ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", `${name}.key`];
+    for (const ca of ["ca", "other-ca"]) openssl("req", "-x509", ...key(ca), "-subj", `/CN=${ca}`, "-days", "2", "-out", `${ca}.pem`);
+    writeFileSync(join(dir, "server.ext"), "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:jobscheduler.test,IP:127.0.0.1\n");
+    openssl("req", "-new", ...key("server"), "-subj", "/CN=jobscheduler.test", "-out", "server.csr");
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-extfile", "server.ext", "-out", "server.pem");
+    const tlsFiles = { TLS_CERT_FILE: join(dir, "server.pem"), TLS_KEY_FILE: join(dir, "server.key") };
+    const service = await startService(tlsFiles);
+    try {
+      const ports = { HEALTH_HOST: "127.0.0.1", HTTP_PORT: String(service.app.httpPort), GRPC_PORT: String(service.app.grpcPort), HEALTH_TIMEOUT: "3" };
+      // The service's own settings in the environment (as inside its container): TLS, unverified.
+      const own = await runAsync("health.sh", { ...ports, ...tlsFiles });
+      expect(own.status, own.stdout + own.stderr).toBe(0);
+      expect(own.stdout).toMatch(/^http .*\/readyz: ready$/m);
+      expect(own.stdout).toMatch(/^grpc .*tls unverified.*SERVING/m);
+      const verified = await runAsync("health.sh", { ...ports, HEALTH_TLS: "true", HEALTH_CA_FILE: join(dir, "ca.pem") });
+      expect(verified.status, verified.stdout + verified.stderr).toBe(0);
+      expect(verified.stdout).toMatch(/^grpc .*tls verified by .*ca\.pem.*SERVING/m);
+      const byName = await runAsync("health.sh", { ...ports, HEALTH_TLS: "true", HEALTH_CA_FILE: join(dir, "ca.pem"), HEALTH_SERVER_NAME: "jobscheduler.test" });
+      expect(byName.status, byName.stdout + byName.stderr).toBe(0);
+      // A server the given CA did not sign, a wrong name, and plaintext against the TLS port all fail.
+      const stranger = await runAsync("health.sh", { ...ports, HEALTH_TLS: "true", HEALTH_CA_FILE: join(dir, "other-ca.pem") });
+      expect(stranger.status).toBe(1);
+      expect(stranger.stderr).toMatch(/^grpc .*FAILED/m);
+      const wrongName = await runAsync("health.sh", { ...ports, HEALTH_TLS: "true", HEALTH_CA_FILE: join(dir, "ca.pem"), HEALTH_SERVER_NAME: "elsewhere.test" });
+      expect(wrongName.status).toBe(1);
+      const plaintext = await runAsync("health.sh", { ...ports, TLS_CERT_FILE: "", HEALTH_TLS: "false" });
+      expect(plaintext.status).toBe(1);
+      expect(plaintext.stdout).toMatch(/^http .*: ready$/m);
+      expect(plaintext.stderr).toMatch(/^grpc .*FAILED/m);
+      const bad = await runAsync("health.sh", { ...ports, HEALTH_TLS: "maybe" });
+      expect(bad.status).toBe(2);
+      expect(bad.stderr).toContain("HEALTH_TLS must be true or false");
+    } finally {
+      await service.stop();
+      cleanup(service.dataDir);
+      cleanup(dir);
+    }
+  });
 });
