@@ -161,15 +161,19 @@ describe("the local runtime", () => {
   });
 
   it("enforces the timeout with SIGTERM, then SIGKILL after the grace period", async () => {
+    // The timeout runs from the launch: it must leave the program time to start and install its
+    // handler even on a loaded machine (node's start alone took over 500 ms in CI), or the first
+    // SIGTERM kills it and there is nothing to escalate.
     const { rt, listener } = runtime({ killGraceMs: 400 });
-    const job = makeJob({ timeoutMs: 500 });
+    const job = makeJob({ timeoutMs: 2500 });
     const started = Date.now();
     await rt.launch(job, { collector: "ignore-term", env: {} });
     const end = await listener.waitForEnd(job.id);
     const elapsed = Date.now() - started;
     expect(end.kind).toBe("timed-out");
+    expect(end.output.outputTail).toContain("started");
     expect(end.output.outputTail).toContain("ignoring SIGTERM");
-    expect(elapsed).toBeGreaterThanOrEqual(850);
+    expect(elapsed).toBeGreaterThanOrEqual(2500 + 400 - 50);
     expect(findProcessesWithMarker(runMarker(job.id, 1))).toEqual([]);
   });
 
