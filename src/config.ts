@@ -159,8 +159,10 @@ export const configSchema = z.object({
   K8S_MAX_RETRIES: z.coerce.number().int().min(0).max(20).default(5),
   /** Timeout of one Kubernetes API request. */
   K8S_REQUEST_TIMEOUT: duration("30s"),
-  /** Kubernetes deletes a finished Job (and its pods and logs) this long after it ended: far longer than tracking takes. */
+  /** Kubernetes deletes a finished Job (and its pods and logs) this long after it ended: the backstop, as the service deletes each once its end is stored. */
   JOB_TTL_SECONDS_AFTER_FINISHED: z.coerce.number().int().min(60).max(31_536_000).default(86_400),
+  /** A finished Job is deleted (with its pods) once its end is stored; one Kubernetes marked Failed is kept this long after its failure first, for debugging (0s: at once). */
+  K8S_KEEP_FAILED_JOBS: duration("1h"),
   /** Upper bound a job's CPU request and limit are clamped to. */
   MAX_CPU_LIMIT: quantity("4"),
   /** Upper bound a job's memory request and limit are clamped to. */

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { JobState, ScheduleJobRequest, type Job, type JobEvent } from "../src/gen/jobscheduler/v1/jobscheduler.js";
 import { kubernetesJobName } from "../src/runtime/kubernetes/names.js";
 import { outcome, startFakeKube, type FakeKube, type StoredConfigMap, type StoredJob, type StoredPod } from "./support/fake-kube/index.js";
+import { recordObjects, type ObjectLog } from "./support/fake-kube/object-log.js";
 import { terminationMessage, type PartFigures } from "./support/fake-k6/summary-data.js";
 import { startHttpTarget } from "./support/http-target.js";
 import { call, cleanup, collect, startService, waitFor, type TestService } from "./support/service.js";
@@ -127,9 +128,12 @@ describe("k6 jobs on Kubernetes (fake API, stand-in runners)", () => {
   let service: TestService;
   let runners: StandInRunners;
   let target: Awaited<ReturnType<typeof startHttpTarget>>;
+  /** Objects as last seen: a finished Job is deleted (with its ConfigMap) once its end is stored. */
+  let seen: ObjectLog;
 
   beforeAll(async () => {
     fake = await startFakeKube({ timing: FAST });
+    seen = recordObjects(fake);
     // Runner pods run until the stand-in ends them (a paused k6 waits for its start).
     fake.setDefaultOutcome(outcome.hang());
     runners = new StandInRunners(fake);
@@ -192,13 +196,13 @@ describe("k6 jobs on Kubernetes (fake API, stand-in runners)", () => {
 
     // The Job: one Indexed Job of 3 paused runners, its script in a ConfigMap it owns.
     const name = kubernetesJobName(job.id, 1, "k6");
-    const kjob = fake.get<StoredJob>("Job", NS, name)!;
+    const kjob = seen.last<StoredJob>("Job", NS, name)!;
     expect(kjob.spec).toMatchObject({ completions: 3, parallelism: 3, completionMode: "Indexed", backoffLimit: 0 });
     const container = kjob.spec!.template.spec!.containers[0];
     expect(container.image).toBe("grafana/k6:1.2.0");
     expect(container.command).toEqual(expect.arrayContaining(["--paused", "--address", "0.0.0.0:6565", "--execution-segment-sequence", "0,1/3,2/3,1"]));
     expect(container.resources).toEqual({ requests: { cpu: "500m", memory: "256Mi" }, limits: { cpu: "500m", memory: "256Mi" } });
-    const cm = fake.get<StoredConfigMap>("ConfigMap", NS, `${name}-files`)!;
+    const cm = seen.last<StoredConfigMap>("ConfigMap", NS, `${name}-files`)!;
     expect(Object.keys(cm.data ?? {}).sort()).toEqual(["main.js", "script.js"]);
     expect(cm.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: "Job", name, uid: kjob.metadata.uid })]);
 

@@ -34,6 +34,7 @@ import {
   type StoredJob,
   type StoredPod,
 } from "./support/fake-kube/index.js";
+import { recordObjects, type ObjectLog } from "./support/fake-kube/object-log.js";
 import { makeJob } from "./support/job-fixtures.js";
 import { baseEnv, call, cleanup, collect, startService, tempDir, waitFor, type TestService } from "./support/service.js";
 
@@ -169,9 +170,12 @@ const jobCreates = (fake: FakeKube, from = 0) =>
 describe("the service with RUNTIME=kubernetes against the fake API (shipped Role)", () => {
   let fake: FakeKube;
   let service: TestService;
+  /** Jobs, pods and ConfigMaps as last seen: a finished Job is deleted once its end is stored. */
+  let objects: ObjectLog;
 
   beforeAll(async () => {
     fake = await startFake();
+    objects = recordObjects(fake);
     service = await startService(kubeEnv(fake));
   });
 
@@ -190,13 +194,13 @@ describe("the service with RUNTIME=kubernetes against the fake API (shipped Role
     expect(done.result).toEqual({ timerName: "spec-check", durationMs: 1500, elapsedMs: 1500, completed: true });
     // The result came whole in the termination message: the end costs no pods/log read (nor a pod list).
     const name = k8sName(job);
-    const [collectorPod] = fake.podsOf(NS, name);
+    const [collectorPod] = objects.podsOf<StoredPod>(NS, name);
     expect(fake.requests.filter((r) => r.subresource === "log" && r.name === collectorPod.metadata.name)).toEqual([]);
     expect(fake.requests.filter((r) => r.verb === "list" && r.query.labelSelector?.includes(name))).toEqual([]);
     expect(done.outputTail).toBe("");
     expect(done.placement).toMatchObject({ runtime: "kubernetes", location: `${NS}/${name}`, namespace: NS, kubernetesJobName: name, host: NODE_NAME });
 
-    const kjob = fake.get<StoredJob>("Job", NS, name)!;
+    const kjob = objects.last<StoredJob>("Job", NS, name)!;
     expect(kjob.metadata.labels).toMatchObject({
       "app.kubernetes.io/managed-by": "jobscheduler",
       "jobscheduler.hackload.io/job-id": job.id,
@@ -213,7 +217,7 @@ describe("the service with RUNTIME=kubernetes against the fake API (shipped Role
       resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { cpu: "200m", memory: "128Mi" } },
       securityContext: { runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
     });
-    expect(envOf(fake.podsOf(NS, name)[0])).toMatchObject({ TIMER_NAME: "spec-check", TIMER_DURATION_MS: "1500", JOB_ID: job.id });
+    expect(envOf(collectorPod)).toMatchObject({ TIMER_NAME: "spec-check", TIMER_DURATION_MS: "1500", JOB_ID: job.id });
   });
 
   it("ends FAILED with EXIT_CODE and the container's exit code", async () => {
@@ -288,7 +292,7 @@ describe("the service with RUNTIME=kubernetes against the fake API (shipped Role
     const b = await waitForState(service, truncated.id, TERMINAL);
     expect(stateName(b.state)).toBe("SUCCEEDED");
     expect(b.result).toMatchObject({ timerName: "truncated", completed: true });
-    const pod = fake.podsOf(NS, k8sName(truncated))[0];
+    const pod = objects.podsOf<StoredPod>(NS, k8sName(truncated))[0];
     expect(pod.status!.containerStatuses![0].state!.terminated!.message).toHaveLength(4096);
   });
 
@@ -355,8 +359,10 @@ describe("the service with RUNTIME=kubernetes against the fake API (shipped Role
     // And certainly a few, whatever the dice say.
     const certain = fake.faults.failNext(3, { code: 500, match: { verb: "get", resource: "pods/log" } });
     const throttle = fake.faults.throttle(1, { count: 2, match: { verb: "create", resource: "jobs" } });
+    const scheduled: Job[] = [];
     try {
       const jobs = await Promise.all(requests.map((r) => schedule(service, r)));
+      scheduled.push(...jobs);
       await new Promise((r) => setTimeout(r, 60));
       fake.dropWatches();
       await new Promise((r) => setTimeout(r, 120));
@@ -381,9 +387,8 @@ describe("the service with RUNTIME=kubernetes against the fake API (shipped Role
     expect(seen.filter((r) => r.code === 429)).toHaveLength(2);
     // A cut or closed watch resumes from its resourceVersion; 410 Gone (a compacted history) relists.
     expect(seen.filter((r) => r.verb === "list" && r.resource === "jobs").length).toBeGreaterThanOrEqual(1);
-    // One Job per job, despite retried creates.
-    const created = new Set(Object.keys(expected));
-    expect(fake.list<StoredJob>("Job", NS).filter((j) => created.has(envOf({ spec: j.spec!.template.spec } as StoredPod).TIMER_NAME)).length).toBe(12);
+    // One Job per job, despite retried creates (and deleted once its end was stored).
+    expect(scheduled.map((job) => [objects.created("Job", NS, k8sName(job)), objects.created("Job", NS, k8sName(job, 2))])).toEqual(scheduled.map(() => [1, 0]));
   });
 
   it("records an end that happened while its watches were away longer than the watch history (410 Expired, relist)", async () => {
@@ -420,10 +425,12 @@ describe("the service with RUNTIME=kubernetes against the fake API (shipped Role
       const end = await waitFor(async () => ends.get(job.id), 5000, 10);
       expect(end).toMatchObject({ kind: "exited", exitCode: 0 });
       const name = kubernetesJobName(job.id, 1, "timer");
-      const cm = fake.get<StoredConfigMap>("ConfigMap", NS, `${name}-files`)!;
+      const cm = objects.last<StoredConfigMap>("ConfigMap", NS, `${name}-files`)!;
       expect(cm.data).toEqual({ "script.js": "export default 1" });
-      expect(cm.metadata.ownerReferences).toEqual([{ apiVersion: "batch/v1", kind: "Job", name, uid: fake.get<StoredJob>("Job", NS, name)!.metadata.uid }]);
-      expect(envOf(fake.podsOf(NS, name)[0]).JOB_FILES_DIR).toBe("/etc/jobscheduler/files");
+      expect(cm.metadata.ownerReferences).toEqual([{ apiVersion: "batch/v1", kind: "Job", name, uid: objects.last<StoredJob>("Job", NS, name)!.metadata.uid }]);
+      expect(envOf(objects.podsOf<StoredPod>(NS, name)[0]).JOB_FILES_DIR).toBe("/etc/jobscheduler/files");
+      // Once the end is reported, the Job goes, and its pods and ConfigMap with it.
+      await fake.waitFor(() => !fake.get("Job", NS, name) && fake.podsOf(NS, name).length === 0 && !fake.get("ConfigMap", NS, `${name}-files`), 5000, "the Job and its dependents to be deleted");
     } finally {
       await runtime.shutdown(100);
     }
@@ -439,7 +446,7 @@ describe("the service with RUNTIME=kubernetes against the fake API (shipped Role
       await runtime.launch(job, workload);
       expect(await waitFor(async () => ends.get(job.id), 5000, 10)).toMatchObject({ kind: "exited", exitCode: 0 });
       expect(running.get(job.id)).toBe(1);
-      expect(fake.list<StoredJob>("Job", NS).filter((j) => j.metadata.name === kubernetesJobName(job.id, 1, "timer"))).toHaveLength(1);
+      expect(objects.created("Job", NS, kubernetesJobName(job.id, 1, "timer"))).toBe(1);
       expect(fake.requests.filter((r) => r.verb === "create" && r.resource === "jobs" && r.code === 409).length).toBeGreaterThanOrEqual(1);
     } finally {
       await runtime.shutdown(100);

@@ -53,6 +53,7 @@ export function createKubernetesRuntime(config: Config, logger: Logger): Kuberne
       scheduling: config.K8S_JOB_SCHEDULING,
     },
     imagePullFailureTimeoutMs: config.IMAGE_PULL_FAILURE_TIMEOUT,
+    keepFailedJobsMs: config.K8S_KEEP_FAILED_JOBS,
     outputTailBytes: config.OUTPUT_TAIL_BYTES,
     logger,
   });

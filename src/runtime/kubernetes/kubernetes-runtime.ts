@@ -9,6 +9,9 @@
 // the log is read only when the message does not carry the result or the run failed, and then
 // behind every launch (a low-priority token). The log of a pod being stopped (cancel, deadline,
 // eviction) is followed while it stops, since the pod and its log are deleted right after.
+//
+// Once the end is stored, the Job is only a copy of it: JobCleanup deletes it (a Failed one after
+// K8S_KEEP_FAILED_JOBS), so the caches hold the active Jobs, not a day of finished ones.
 import type { V1Job, V1Pod } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { KeyedSerial } from "../../shared/keyed-serial.js";
@@ -16,6 +19,7 @@ import {
   RunReason, type InFlightRun, type Placement, type Recovery, type Run as JobRun, type RunEnd, type RunOutput, type RunRef, type Runtime, type RuntimeListener, type Workload,
 } from "../runtime.js";
 import { COLLECTOR_CONTAINER, buildFilesConfigMap, buildJob, type JobBuildInput, type JobBuilderSettings } from "./job-builder.js";
+import { JobCleanup } from "./job-cleanup.js";
 import { isFinished, observe, timeMs, type RunVerdict } from "./job-status.js";
 import { JobTracker, type ChangeType } from "./job-tracker.js";
 import { backoffDelay, statusOf, type KubeClient } from "./kube-client.js";
@@ -33,6 +37,8 @@ export interface KubernetesRuntimeOptions {
   imagePullFailureTimeoutMs: number;
   outputTailBytes: number;
   logger: Logger;
+  /** How long a Job Kubernetes marked Failed stays after its end is stored (K8S_KEEP_FAILED_JOBS); default 0: deleted at once, as every finished Job. */
+  keepFailedJobsMs?: number;
 }
 
 /** Log lines and bytes read at the end of a run: the output tail and the result fallback. */
@@ -93,10 +99,19 @@ export class KubernetesRuntime implements Runtime {
   private started?: Promise<void>;
   private stopped = false;
   private readonly starter: RunnerStarter;
+  /** Deletes finished Jobs whose ends are stored. */
+  private readonly cleanup: JobCleanup;
 
   constructor(private readonly options: KubernetesRuntimeOptions) {
     this.namespace = options.builder.namespace;
     this.logger = options.logger;
+    this.cleanup = new JobCleanup({
+      client: options.client,
+      namespace: this.namespace,
+      keepFailedMs: options.keepFailedJobsMs ?? 0,
+      logger: options.logger,
+      current: (name) => this.tracker.jobs.items.get(name),
+    });
     this.starter = new RunnerStarter({ logger: options.logger });
     this.tracker = new JobTracker(
       options.client,
@@ -200,7 +215,7 @@ export class KubernetesRuntime implements Runtime {
         message: `its Kubernetes Job ${where} no longer exists (deleted while the service was down, or removed by its TTL before its end was recorded)`,
       });
     }
-    await this.deleteOrphans(expected);
+    await this.cleanUpUnexpected(expected);
     // The decisions, as the lifecycle counts them: an adopted run may already have ended meanwhile.
     const adopted = [...decisions.values()].filter((d) => d.action === "adopted").length;
     if (jobs.length) this.logger.info({ inFlight: jobs.length, adopted, lost: decisions.size - adopted }, "reconciled the store's in-flight jobs with Kubernetes");
@@ -213,10 +228,12 @@ export class KubernetesRuntime implements Runtime {
   async shutdown(graceMs: number): Promise<void> {
     this.stopped = true;
     for (const run of this.runs.values()) this.release(run);
+    // Deletes not sent by then are found again at the next start (finished Jobs no in-flight job names).
+    const cleanupStopped = this.cleanup.stop(graceMs);
     await this.tracker.stop();
     let timer: NodeJS.Timeout | undefined;
     const graceOver = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
-    await Promise.race([Promise.all([...this.inFlight]), graceOver]);
+    await Promise.race([Promise.all([...this.inFlight, cleanupStopped]), graceOver]);
     clearTimeout(timer);
     this.logger.info({ runs: this.runs.size }, "stopped watching Kubernetes; its Jobs keep running and are adopted at the next start");
   }
@@ -359,6 +376,10 @@ export class KubernetesRuntime implements Runtime {
     await this.listener?.finished(run.job, end, Date.now());
     this.logger.info({ jobId: run.job.id, attempt: run.job.attempt, kubernetesJob: run.name, end: end.kind }, "Kubernetes Job ended");
     this.unregister(run);
+    // Stored: the Job is a copy now. One the runtime ended itself (an image never pulled, runners
+    // that never all started) is not finished; the caller deletes it at once.
+    const kjob = this.tracker.jobs.items.get(run.name);
+    if (kjob && isFinished(kjob) && !kjob.metadata?.deletionTimestamp) this.cleanup.collect(kjob);
   }
 
   /**
@@ -540,10 +561,21 @@ export class KubernetesRuntime implements Runtime {
     run.filesReady = true;
   }
 
-  /** Unfinished Jobs of ours that no in-flight job accounts for (their job ended or moved on while we were down). */
-  private async deleteOrphans(expected: Set<string>): Promise<void> {
-    for (const [name, kjob] of this.tracker.jobs.items) {
-      if (expected.has(name) || isFinished(kjob) || kjob.metadata?.deletionTimestamp) continue;
+  /**
+   * Jobs of ours that no in-flight job accounts for: their job ended or moved to another attempt
+   * (the store holds every in-flight row, and these are not among them). A finished one is a
+   * leftover whose end was stored just before a stop or crash: cleaned up like any other. An
+   * unfinished one is an orphan still running: deleted now.
+   */
+  private async cleanUpUnexpected(expected: Set<string>): Promise<void> {
+    let leftovers = 0;
+    for (const [name, kjob] of [...this.tracker.jobs.items]) {
+      if (expected.has(name) || kjob.metadata?.deletionTimestamp) continue;
+      if (isFinished(kjob)) {
+        this.cleanup.collect(kjob);
+        leftovers++;
+        continue;
+      }
       this.logger.warn({ kubernetesJob: name }, "deleting a running Kubernetes Job that no in-flight job accounts for");
       try {
         await this.options.client.call(`deleting Job ${this.namespace}/${name}`, () =>
@@ -553,11 +585,13 @@ export class KubernetesRuntime implements Runtime {
         if (statusOf(error) !== 404) this.logger.warn({ err: (error as Error).message, kubernetesJob: name }, "could not delete an orphaned Job");
       }
     }
+    if (leftovers) this.logger.info({ finishedJobs: leftovers, keepFailedMs: this.options.keepFailedJobsMs ?? 0 }, "finished Kubernetes Jobs whose ends are stored: deleting them");
   }
 
   // ---- bookkeeping ------------------------------------------------------------------------
 
-  private onJob(_type: ChangeType, job: V1Job): void {
+  private onJob(type: ChangeType, job: V1Job): void {
+    if (type === "DELETED") this.cleanup.forget(job.metadata?.name ?? "");
     const run = this.byName.get(job.metadata?.name ?? "");
     if (run) this.schedule(run);
   }

@@ -105,7 +105,7 @@ export class FakeKube {
   readonly user: UserInfo;
   readonly timing: Timing;
   readonly faults: Faults;
-  /** "change" (StoreEvent) on every write; "request" (RequestRecord) when a response ends. */
+  /** "change" (StoreEvent) on every write; "arrival" (RequestRecord) as a request arrives, before anything is done with it; "request" when its response ends. */
   readonly events = new EventEmitter();
   /** Every request received, in arrival order. */
   readonly requests: RequestRecord[] = [];
@@ -177,7 +177,10 @@ export class FakeKube {
       flowControl: () => this.flowControl,
       authorizer: () => this.authorizer,
       userForToken: (token) => (token === this.token ? this.user : token === this.adminToken ? admin : undefined),
-      onRequest: (record) => this.requests.push(record),
+      onRequest: (record) => {
+        this.requests.push(record);
+        this.events.emit("arrival", record);
+      },
       onResponse: (record) => this.events.emit("request", record),
       onInternalError: onError,
     });
