@@ -9,14 +9,16 @@
 // Deletes go through the client's rate limit and retries (429 with Retry-After, 5xx, connection
 // errors); 404 means done, and so does 409 (the uid precondition: the name now belongs to
 // another Job). A delete still failing after the client's retries is tried again later, with
-// back-off. At most MAX_IN_FLIGHT deletes wait for a token at once, so a backlog (the first start
-// after an upgrade, with a day of finished Jobs) never queues ahead of launches for long.
+// back-off. Deletes take low-priority tokens (launches, lists and watches go first; one that has
+// waited LOW_PRIORITY_MAX_WAIT_MS goes next), at most MAX_IN_FLIGHT at once: a backlog (the first
+// start after an upgrade, with a day of finished Jobs) neither delays launches nor floods the
+// bucket, and deletes keep pace with ends (each needs one round trip).
 import type { V1Job } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { timeMs } from "./job-status.js";
 import { backoffDelay, statusOf, type KubeClient } from "./kube-client.js";
 
-const MAX_IN_FLIGHT = 4;
+const MAX_IN_FLIGHT = 32;
 /** Failed deletes are tried again this many times (the TTL removes the Job in the end anyway). */
 const MAX_FAILURES = 10;
 const RETRY_BASE_MS = 1000;
@@ -130,8 +132,10 @@ export class JobCleanup {
       return;
     }
     try {
-      await client.call(`deleting finished Job ${namespace}/${name}`, () =>
-        client.batch.deleteNamespacedJob({ name, namespace, propagationPolicy: "Background", body: { preconditions: { uid: entry.uid } } }),
+      await client.call(
+        `deleting finished Job ${namespace}/${name}`,
+        () => client.batch.deleteNamespacedJob({ name, namespace, propagationPolicy: "Background", body: { preconditions: { uid: entry.uid } } }),
+        { priority: "low" },
       );
       this.done(name, entry);
       logger.debug({ kubernetesJob: name }, "finished Kubernetes Job deleted");

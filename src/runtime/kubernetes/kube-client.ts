@@ -150,7 +150,7 @@ export interface WatchHandle {
 }
 
 export interface CallOptions {
-  /** Where the call queues for a token: "low" behind launches, deletes, lists and watches. */
+  /** Where the call queues for a token: "low" behind launches, cancels, lists and watches. */
   priority?: Priority;
 }
 

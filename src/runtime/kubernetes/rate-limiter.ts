@@ -3,9 +3,9 @@
 // moment the caller is released, so a stalled event loop never turns into a burst larger than
 // `burst` at the API server.
 //
-// Callers wait in two queues, each in arrival order: "high" (launches, deletes, watches, lists:
+// Callers wait in two queues, each in arrival order: "high" (launches, cancels, watches, lists:
 // what starts and stops runs and keeps the caches current) before "low" (log reads for output
-// tails, which only decorate an end). A low caller that has waited `lowMaxWaitMs` goes first, so
+// tails, which only decorate an end, and deletes of finished Jobs, which only tidy up). A low caller that has waited `lowMaxWaitMs` goes first, so
 // a long stream of launches delays log reads but never starves them.
 
 export type Clock = () => number;
