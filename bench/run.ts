@@ -10,12 +10,13 @@ import admission from "./admission.js";
 import auth from "./auth.js";
 import grpcApi from "./grpc-api.js";
 import ha from "./ha.js";
+import hackathon from "./hackathon.js";
 import hubRound from "./hub-round.js";
 import kubernetes from "./kubernetes.js";
 import scale from "./scale.js";
 import { formatReport, type BenchModule, type BenchReport } from "./report.js";
 
-const BENCHMARKS: BenchModule[] = [grpcApi, auth, admission, kubernetes, hubRound, scale, ha];
+const BENCHMARKS: BenchModule[] = [grpcApi, auth, admission, kubernetes, hackathon, hubRound, scale, ha];
 
 const only = (process.env.BENCH_ONLY ?? "").split(",").map((s) => s.trim()).filter(Boolean);
 const unknown = only.filter((n) => !BENCHMARKS.some((b) => b.name === n));
