@@ -54,15 +54,8 @@ export class JobCleanup {
   private readonly ready: string[] = [];
   private readonly inFlight = new Set<Promise<void>>();
   private stopped = false;
-  /** Deletes that succeeded (404 included), for logs and benchmarks. */
-  deleted = 0;
 
   constructor(private readonly options: JobCleanupOptions) {}
-
-  /** Jobs waiting to be deleted (kept failed ones included). */
-  get size(): number {
-    return this.pending.size;
-  }
 
   /**
    * A finished Job whose end the store holds, or whose job no longer expects it: deleted now, or
@@ -161,7 +154,6 @@ export class JobCleanup {
   }
 
   private done(name: string, entry: Pending): void {
-    this.deleted++;
     if (this.pending.get(name) === entry) this.pending.delete(name);
   }
 }
