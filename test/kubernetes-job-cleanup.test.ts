@@ -293,7 +293,6 @@ describe("deleting a finished Job through a loaded API server (direct runtime)",
     const client = new KubeClient(fake.kubeConfig(), { qps: 1000, burst: 1000, maxRetries: 5, requestTimeoutMs: 5000, logger });
     const runtime = new KubernetesRuntime({
       client,
-      registry: builtinRegistry(),
       builder: { namespace: NS, image: "ghcr.io/hackload/jobscheduler:test", serviceAccountName: "jobscheduler-runner", ttlSecondsAfterFinished: 86_400, terminationGracePeriodSeconds: 2, maxLimits: { cpu: "4", memory: "8Gi" }, scheduling: {} },
       imagePullFailureTimeoutMs: 400,
       outputTailBytes: 4096,
