@@ -16,7 +16,11 @@
 // time + 5 s). The service's RSS (sampled, and its VmHWM at the end): MET at <= 256 MiB. API
 // calls per Kubernetes Job by verb. Wall time.
 //
-// Knobs (env): HACKATHON_TEAMS (500), HACKATHON_HOURS (48), HACKATHON_SECONDS_PER_HOUR (real
+// By default the first 12 hours run (two cycles of every round, 39,000 jobs, about 10 minutes on
+// 2 cores): the service launches ~60-80 Jobs/s against the fake (its dispatcher lets each pass's
+// launches land before the next pass), so the whole 48 hours (HACKATHON_HOURS=48) take ~45 min.
+//
+// Knobs (env): HACKATHON_TEAMS (500), HACKATHON_HOURS (12), HACKATHON_SECONDS_PER_HOUR (real
 // seconds per hackathon hour, 8), HACKATHON_MAX_RUNNING (MAX_RUNNING_JOBS, 200),
 // HACKATHON_QPS (K8S_QPS = K8S_BURST, 1000), HACKATHON_KEEP_FAILED_MINUTES (hackathon minutes, 60),
 // HACKATHON_FAIL_PERCENT (1), HACKATHON_PROGRESS=1 (a status line every 10 s on stderr),
@@ -33,7 +37,7 @@ import { emptyReport, type BenchModule, type BenchReport } from "./report.js";
 
 export const name = "hackathon";
 export const description =
-  "48-hour, 500-team hackathon (time compressed) on the Kubernetes runtime vs the fake API: Jobs present vs active, service RSS, API calls per job";
+  "500-team hackathon (time compressed; 12 of its 48 hours by default) on the Kubernetes runtime vs the fake API: Jobs present vs active, service RSS, API calls per job";
 
 const NS = "jobscheduler-jobs";
 const TYPE_LABEL = "jobscheduler.hackload.io/type";
@@ -260,7 +264,7 @@ async function countFailed(client: JobSchedulerClient): Promise<Record<string, n
 export async function run(): Promise<BenchReport> {
   const report = emptyReport();
   const teams = envNumber("HACKATHON_TEAMS", 500);
-  const hours = envNumber("HACKATHON_HOURS", 48);
+  const hours = envNumber("HACKATHON_HOURS", 12);
   const secondsPerHour = envNumber("HACKATHON_SECONDS_PER_HOUR", 8);
   const maxRunning = envNumber("HACKATHON_MAX_RUNNING", 200);
   const qps = envNumber("HACKATHON_QPS", 1000);
