@@ -112,7 +112,9 @@ describe("replicas on the Kubernetes runtime", () => {
         return j.state === JobState.JOB_STATE_SUCCEEDED ? j : undefined;
       }, 30_000);
       expect(done.attempt).toBe(1);
-      expect(fake.requests.filter((r) => r.verb === "delete" && r.resource === "jobs")).toEqual([]);
+      // No Job was deleted while it ran: the only deletes are the first's own, of its finished Job once the end was stored.
+      const deletes = fake.requests.filter((r) => r.verb === "delete" && r.resource === "jobs");
+      expect(deletes.filter((r) => r.at < done.finishTime!.getTime() || r.query.propagationPolicy !== "Background")).toEqual([]);
       first.process.kill("SIGTERM");
       expect(await first.exited).toBe(0);
     } finally {
@@ -146,7 +148,8 @@ describe("replicas on the Kubernetes runtime", () => {
       expect(ended.map((j) => j.attempt)).toEqual(jobs.map(() => 1));
       // A repeated create would answer 409 (names are deterministic): every one succeeded once.
       expect(fake.requests.filter((r) => r.verb === "create" && r.resource === "jobs" && r.code === 201)).toHaveLength(jobs.length);
-      expect(fake.list<StoredJob>("Job", NS)).toHaveLength(jobs.length);
+      // No other Job: the new leader deletes each one once its end is stored.
+      await fake.waitFor(() => fake.list<StoredJob>("Job", NS).length === 0, 15_000, "every finished Job to be deleted");
       // The Lease changed hands once; the new term's epoch fences the old one's writes.
       const lease = fake.get<{ spec: { holderIdentity: string; leaseTransitions: number } }>("Lease", NS, "jobscheduler-leader")!;
       expect(lease.spec.holderIdentity).toBe("pod-b");
