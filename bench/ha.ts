@@ -8,15 +8,14 @@
 //   event's stored time to its arrival: both on this machine's clock); p99 target <= 100 ms;
 // - GetJobStatus throughput, 2 replicas against 1, same machine, same run.
 import { cpus } from "node:os";
-import pg from "pg";
 import { GetJobStatusRequest, Job, JobState, ScheduleJobRequest, type JobEvent } from "../src/gen/jobscheduler/v1/jobscheduler.js";
 import { baseEnv, call, cleanup, spawnService, tempDir, waitFor, type ChildService } from "../test/support/service.js";
 import { TEST_ADMIN_KEY } from "../test/support/auth.js";
+import { POSTGRES_URL, withPostgres } from "../test/support/postgres.js";
 import { runLoad, percentile } from "./load.js";
 import { envNumber } from "./procs.js";
 import { emptyReport, type BenchModule, type BenchReport } from "./report.js";
 
-const POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const WATCH_WORKERS = 4;
 const FAST = { LEADER_ELECTION_LEASE_DURATION: "5s", LEADER_ELECTION_RENEW_DEADLINE: "3s", LEADER_ELECTION_RETRY_PERIOD: "1s" };
 
@@ -76,16 +75,6 @@ class Cluster {
     }
     await withPostgres((c) => c.query(`DROP SCHEMA ${this.schema} CASCADE`));
     cleanup(this.dataDir);
-  }
-}
-
-async function withPostgres<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: POSTGRES_URL });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
   }
 }
 

@@ -8,16 +8,16 @@
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { JobState, ListJobsRequest, ScheduleJobRequest, type Job } from "../src/gen/jobscheduler/v1/jobscheduler.js";
+import { POSTGRES_URL, withPostgres } from "./support/postgres.js";
+import { seededRandom } from "./support/rng.js";
 import { startHttpTarget } from "./support/http-target.js";
 import { baseEnv, call, cleanup, ROOT, spawnService, tempDir, waitFor, type ChildService } from "./support/service.js";
 
 // 10 by default: on a 2-core machine shared with other builds a trial takes ~10 s (2-3 service starts).
 const TRIALS = Number(process.env.CRASH_TRIALS ?? 10);
 const SEED = Number(process.env.CRASH_SEED ?? 1);
-const POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 /** Submissions stop here, so a slow machine still drains the queue well within the wait for it. */
 const MAX_JOBS_PER_TRIAL = 60;
 const CRASH_COLLECTORS = join(ROOT, "test/support/crash-collectors");
@@ -39,17 +39,6 @@ interface Tally {
   integrityErrors: number;
 }
 
-/** mulberry32: a small seeded generator, so a failing trial can be replayed with CRASH_SEED. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -286,19 +275,9 @@ function runProcesses(dataDir: string): number[] {
   return pids;
 }
 
-async function withPostgres<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: POSTGRES_URL });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
-
 async function runTrial(store: string, index: number, tally: Tally, databaseUrl?: string): Promise<void> {
   if (databaseUrl) await withPostgres((c) => c.query(`CREATE SCHEMA ${schemaName(index)}`));
-  const rng = random(SEED * 1000 + index);
+  const rng = seededRandom(SEED * 1000 + index);
   const trial = new Trial(store, index, rng, databaseUrl);
   await trial.start();
   // Runs in flight, some ended, callbacks pending: kill -9 at a random moment; in half the trials

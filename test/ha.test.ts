@@ -15,13 +15,13 @@
 //   (retried on another replica), every job once, none run twice (runs handed over, not stopped).
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { JobState, ListJobsRequest, ScheduleJobRequest, type Job } from "../src/gen/jobscheduler/v1/jobscheduler.js";
+import { POSTGRES_URL, withPostgres } from "./support/postgres.js";
+import { seededRandom } from "./support/rng.js";
 import { startTcpProxy } from "./support/tcp-proxy.js";
 import { baseEnv, call, cleanup, collect, ROOT, spawnService, tempDir, waitFor, type ChildService } from "./support/service.js";
 
-const POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const TRIALS = Number(process.env.HA_TRIALS ?? 3);
 const SEED = Number(process.env.HA_SEED ?? 1);
 const FAST = { LEADER_ELECTION_LEASE_DURATION: "5s", LEADER_ELECTION_RENEW_DEADLINE: "3s", LEADER_ELECTION_RETRY_PERIOD: "1s" };
@@ -32,27 +32,6 @@ const LEADERSHIP_LOST_EXIT = 75;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** mulberry32, as the crash test: a failing trial replays with HA_SEED. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-async function withPostgres<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: POSTGRES_URL });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
 
 interface Replica {
   name: string;
@@ -205,7 +184,7 @@ describe("HA on PostgreSQL: kill -9 of the leader", () => {
   it(`${TRIALS} trials: every acknowledged job exactly once, no workload started twice, none stuck, a new leader each time`, async () => {
     const tally: Tally = { trials: 0, acknowledged: 0, lost: 0, duplicated: 0, doubleStarts: 0, stuck: 0, sameLeader: 0 };
     for (let trial = 0; trial < TRIALS; trial++) {
-      const rng = random(SEED * 1000 + trial);
+      const rng = seededRandom(SEED * 1000 + trial);
       const size = trial % 2 === 0 ? 2 : 3;
       const cluster = await new Cluster().create();
       try {
@@ -404,7 +383,7 @@ describe("HA on PostgreSQL: rolling restart", () => {
   });
 
   it("replacing every replica in turn (a new one first, then SIGTERM to an old one) under steady submission: no failed RPC beyond UNAVAILABLE retried, no job lost or run twice", async () => {
-    const rng = random(SEED * 7919);
+    const rng = seededRandom(SEED * 7919);
     const old = [await cluster.start("roll-old-0"), await cluster.start("roll-old-1")];
     await cluster.leader();
     const requests = new Map<string, ScheduleJobRequest>();

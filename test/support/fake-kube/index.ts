@@ -4,6 +4,7 @@
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { fileURLToPath } from "node:url";
+import { seededRandom } from "../rng.js";
 import { KubeConfig } from "@kubernetes/client-node";
 import { setCondition } from "./conditions.js";
 import { LABEL_JOB_NAME, defaultJob } from "./defaults.js";
@@ -78,17 +79,6 @@ export interface KubeConfigOptions {
   token?: string;
   /** The context's default namespace. */
   namespace?: string;
-}
-
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKube> {
