@@ -113,6 +113,37 @@ describe("PostgreSQL lease and fencing", () => {
     }
   });
 
+  it("a leader whose session ended (its process died) is replaced at the next try, long before its lease expires; a live one is not", async () => {
+    const { store, url } = await freshSchema();
+    const named = `a_${process.pid}_${schemas}`;
+    const a = pgLease(`${url}&application_name=${named}`, 60_000);
+    const b = pgLease(url, 60_000);
+    const c = pgLease(url, 60_000);
+    try {
+      const first = await a.acquire("a");
+      expect(first).toMatchObject({ acquired: true });
+      // Alive and silent (a paused process keeps its session): only the expiry would let others in.
+      expect(await b.acquire("b")).toMatchObject({ acquired: false, holder: "a" });
+      expect(await b.acquire("b")).toMatchObject({ acquired: false, holder: "a" });
+      // The holder's session ends without a release, as when its process is killed.
+      const admin = new pg.Client({ connectionString: POSTGRES_URL });
+      await admin.connect();
+      const ended = await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", [named]).finally(() => admin.end());
+      expect(ended.rowCount).toBe(1);
+      const second = await waitUntilAcquired(b, "b", Date.now() + 5000);
+      expect(second).toBe((first as { epoch: number }).epoch + 1);
+      // The new holder keeps the session lock: a third replica still waits for it.
+      expect(await c.acquire("c")).toMatchObject({ acquired: false, holder: "b" });
+      // The old holder learns it lost, and its lock-free reconnection does not make the others think it is gone.
+      expect(await a.renew("a", (first as { epoch: number }).epoch)).toBe(false);
+      expect(await c.acquire("c")).toMatchObject({ acquired: false, holder: "b" });
+      // A holder whose lease was taken gives the lock back when it learns it: nothing stays held by a non-leader.
+      expect(await b.renew("b", second)).toBe(true);
+    } finally {
+      await Promise.all([a.close(), b.close(), c.close(), store.close()]);
+    }
+  });
+
   it("a leader that cannot renew steps down at its renew deadline, before its lease expires", async () => {
     const { store, url } = await freshSchema();
     const lease = pgLease(url, 4000);
@@ -140,10 +171,11 @@ describe("PostgreSQL lease and fencing", () => {
   });
 });
 
-async function waitUntilAcquired(backend: LeaseBackend, identity: string): Promise<number> {
+async function waitUntilAcquired(backend: LeaseBackend, identity: string, deadline = Infinity): Promise<number> {
   for (;;) {
-    const outcome = await backend.acquire(identity);
+    const outcome = await backend.acquire(identity).catch(() => ({ acquired: false as const }));
     if (outcome.acquired) return outcome.epoch;
+    if (Date.now() > deadline) throw new Error(`${identity} did not acquire the lease in time`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
