@@ -220,6 +220,22 @@ describe("the service with RUNTIME=kubernetes against the fake API (shipped Role
     expect(envOf(collectorPod)).toMatchObject({ TIMER_NAME: "spec-check", TIMER_DURATION_MS: "1500", JOB_ID: job.id });
   });
 
+  it("a Job create the API server holds for seconds holds back no other admission", async () => {
+    const held = fake.faults.delayNext(1, 8000, { verb: "create", resource: "jobs" });
+    try {
+      const slow = await schedule(service, timerRequest("held-create", { ms: 200 }));
+      await waitForState(service, slow.id, [JobState.JOB_STATE_STARTING]);
+      const other = await schedule(service, timerRequest("beside-held-create", { ms: 200 }));
+      await waitForState(service, other.id, [JobState.JOB_STATE_SUCCEEDED], 7000);
+      // The other job ran start to end while the first one's create was still unanswered.
+      expect((await getJob(service, slow.id)).state).toBe(JobState.JOB_STATE_STARTING);
+      expect(objects.last<StoredJob>("Job", NS, k8sName(slow))).toBeUndefined();
+      await waitForState(service, slow.id, [JobState.JOB_STATE_SUCCEEDED], 20_000);
+    } finally {
+      held.remove();
+    }
+  });
+
   it("ends FAILED with EXIT_CODE and the container's exit code", async () => {
     fake.scriptPods(byTimer("exit-code"), outcome.fail(3, { log: "timer exit-code: waiting\ncallback failed: HTTP 503\n" }));
     const job = await schedule(service, timerRequest("exit-code"));

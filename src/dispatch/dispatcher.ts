@@ -51,6 +51,8 @@ export class Dispatcher {
   private readonly wakeUps = new Set<AbortController>();
   private loopDone?: Promise<void>;
   private readonly launching = new Set<Promise<void>>();
+  /** Launches whose STARTING transition is not stored yet: the next pass's counts must include them. */
+  private readonly admitting = new Set<Promise<void>>();
   private readonly clock: Clock;
   private readonly term: Term;
   private observer?: AdmissionObserver;
@@ -203,8 +205,10 @@ export class Dispatcher {
       this.wakeUps.add(controller);
       try {
         await this.pass();
-        // Launches mark jobs STARTING asynchronously; let them land before counting again.
-        await Promise.all(this.launching);
+        // Launches mark jobs STARTING asynchronously; let those writes land before counting again,
+        // but not the runtime's starts (a Job create can wait on the API server's rate limits):
+        // the next pass fills whatever slots are still free meanwhile.
+        await Promise.all(this.admitting);
         const now = this.clock.now();
         const next = await this.store.nextQueueChange(now);
         const wait = next === null ? this.options.pollIntervalMs : Math.min(this.options.pollIntervalMs, Math.max(0, next - now));
@@ -241,8 +245,12 @@ export class Dispatcher {
   }
 
   private launch(queued: JobRecord, now: number): Promise<void> {
-    return this.lifecycle.exclusive(queued.id, async () => {
-      const job = await this.lifecycle.transition(queued.id, { from: ["QUEUED"], to: "STARTING" }, now);
+    let admitted!: () => void;
+    const admission = new Promise<void>((resolve) => (admitted = resolve));
+    this.admitting.add(admission);
+    void admission.then(() => this.admitting.delete(admission));
+    const launched = this.lifecycle.exclusive(queued.id, async () => {
+      const job = await this.lifecycle.transition(queued.id, { from: ["QUEUED"], to: "STARTING" }, now).finally(admitted);
       if (!job) return; // cancelled or taken meanwhile
       // The term ended since the pass began: the next leader's recovery finds it STARTING, unlaunched.
       if (!this.term.valid()) return;
@@ -256,5 +264,7 @@ export class Dispatcher {
         await this.lifecycle.recordLaunchFailure(job, message);
       }
     });
+    launched.then(admitted, admitted);
+    return launched;
   }
 }

@@ -63,6 +63,11 @@ export class Faults {
     return this.add({ match, remaining: Infinity, delayMs: ms, error: () => undefined });
   }
 
+  /** Answers the next `count` matching requests only after ms milliseconds (a create stuck behind a slow etcd write). */
+  delayNext(count: number, ms: number, match?: RequestMatch): FaultHandle {
+    return this.add({ match, remaining: count, delayMs: ms, error: () => undefined });
+  }
+
   /** Fails the given percentage (0–100) of matching requests with the code (default 500 InternalError). */
   errorRate(percent: number, opts: { code?: number; match?: RequestMatch } = {}): FaultHandle {
     const code = opts.code ?? 500;
@@ -102,6 +107,7 @@ export class Faults {
       if (rule.remaining <= 0 || !matches(rule.match, req)) continue;
       if (rule.delayMs !== undefined) {
         delayMs += rule.delayMs;
+        if (rule.remaining !== Infinity) rule.remaining--;
         continue;
       }
       if (error) continue;
