@@ -4,27 +4,22 @@
 // epoch under the fencing lock (store/fencing.ts). A release is announced with NOTIFY, so a
 // follower takes over at once instead of at its next retry.
 //
-// The leader also holds a session-level advisory lock on that connection for its whole term.
-// PostgreSQL drops it the moment the leader's session ends (its process died, its connection
-// broke), so a follower that can take the lock knows nobody is leading and takes the lease at its
-// next retry instead of waiting for the lease to expire. A paused leader keeps its session and its
-// lock: only the expiry decides then. Taking over early is safe for the same reason any takeover
-// is: the new epoch refuses whatever the old session's owner still tries to write.
+// The row also names the holder's session (`holder_pid`, its lease connection's backend, set at
+// each take and renewal). PostgreSQL ends a session as soon as its client's process dies or its
+// connection resets, so a follower that finds the holder's session gone takes the lease at its
+// next retry instead of waiting for it to expire. A paused holder keeps its session: then only the
+// expiry decides. Taking over early is safe for the reason any takeover is: the new epoch refuses
+// whatever the old holder still writes. (This needs session-level connections, as LISTEN does:
+// not a transaction-pooling proxy in front of PostgreSQL.)
 import pg from "pg";
 import type { Logger } from "pino";
-import { LEASE_NAME, LEASE_SESSION_LOCK_KEY, lockEpoch } from "../store/fencing.js";
+import { LEASE_NAME, lockEpoch } from "../store/fencing.js";
 import { schemaChannel } from "../store/postgres/channels.js";
 import type { LeaseBackend } from "./election.js";
 
 const NOW_MS = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
-const SESSION_LOCK = `(${LEASE_SESSION_LOCK_KEY}, hashtext(current_schema()))`;
-
-interface LeaseConnection {
-  client: pg.Client;
-  channel: string;
-  /** This session holds the leader's advisory lock (taken with the lease, kept for the term). */
-  holdsSessionLock: boolean;
-}
+/** The holder's session has ended: nobody is renewing this lease any more. */
+const HOLDER_GONE = "(holder_pid IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = leader_lease.holder_pid))";
 
 export interface PostgresLeaseOptions {
   connectionString: string;
@@ -36,7 +31,7 @@ export interface PostgresLeaseOptions {
 
 export class PostgresLease implements LeaseBackend {
   readonly kind = "postgres" as const;
-  private client?: Promise<LeaseConnection>;
+  private client?: Promise<{ client: pg.Client; channel: string }>;
   private readonly listeners: (() => void)[] = [];
   private closed = false;
 
@@ -47,71 +42,37 @@ export class PostgresLease implements LeaseBackend {
   }
 
   async acquire(identity: string): Promise<{ acquired: true; epoch: number } | { acquired: false; holder: string; expiresInMs: number }> {
-    const connection = await this.connection();
-    // A term of ours that ended without a release (stepped down): its lock must not make us look alone.
-    if (connection.holdsSessionLock) await this.unlockSession(connection);
-    const outcome = await this.transaction(connection, async (client) => {
+    return this.transaction(async (client) => {
       // Waits (bounded by lock_timeout) for the fenced writes of the term in force.
       await client.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.floor(this.options.callTimeoutMs / 2))}`);
       await lockEpoch(client);
-      // Session-level: it outlives this transaction, and a rollback does not release it.
-      const { rows: [lock] } = await client.query(`SELECT pg_try_advisory_lock${SESSION_LOCK} AS alone`);
-      const alone = lock.alone === true;
-      connection.holdsSessionLock = alone;
       const { rows } = await client.query(
-        `UPDATE leader_lease SET holder = $2, epoch = epoch + 1, acquired_at = ${NOW_MS}, renewed_at = ${NOW_MS}, expires_at = ${NOW_MS} + $3
-          WHERE name = $1 AND (holder = '' OR holder = $2 OR expires_at <= ${NOW_MS} OR $4::boolean) RETURNING epoch`,
-        [LEASE_NAME, identity, this.options.leaseDurationMs, alone],
+        `UPDATE leader_lease SET holder = $2, holder_pid = pg_backend_pid(), epoch = epoch + 1, acquired_at = ${NOW_MS}, renewed_at = ${NOW_MS}, expires_at = ${NOW_MS} + $3
+          WHERE name = $1 AND (holder = '' OR holder = $2 OR expires_at <= ${NOW_MS} OR ${HOLDER_GONE}) RETURNING epoch`,
+        [LEASE_NAME, identity, this.options.leaseDurationMs],
       );
       if (rows[0]) return { acquired: true as const, epoch: Number(rows[0].epoch) };
       const current = await client.query(`SELECT holder, expires_at - ${NOW_MS} AS left_ms FROM leader_lease WHERE name = $1`, [LEASE_NAME]);
       return { acquired: false as const, holder: String(current.rows[0]?.holder ?? ""), expiresInMs: Number(current.rows[0]?.left_ms ?? 0) };
-    }).catch(async (error: unknown) => {
-      await this.unlockUnlessLeading(connection, false);
-      throw error;
     });
-    await this.unlockUnlessLeading(connection, outcome.acquired);
-    return outcome;
-  }
-
-  /** A lock a try got must not outlive it unless the try began a term. */
-  private async unlockUnlessLeading(connection: LeaseConnection, leading: boolean): Promise<void> {
-    if (leading || !connection.holdsSessionLock) return;
-    await this.unlockSession(connection).catch(() => this.drop());
   }
 
   async renew(identity: string, epoch: number): Promise<boolean> {
-    const connection = await this.connection();
-    const { client } = connection;
-    // A new session (the old one broke) takes the lock again. When it cannot (the old session is not
-    // gone yet on the server, or a follower is taking over), the lease alone keeps the term going.
-    if (!connection.holdsSessionLock) {
-      const { rows: [lock] } = await this.guard(client.query(`SELECT pg_try_advisory_lock${SESSION_LOCK} AS alone`));
-      connection.holdsSessionLock = lock.alone === true;
-    }
+    const { client } = await this.connection();
     const { rowCount } = await this.guard(client.query(
-      `UPDATE leader_lease SET renewed_at = ${NOW_MS}, expires_at = ${NOW_MS} + $4 WHERE name = $1 AND holder = $2 AND epoch = $3`,
+      `UPDATE leader_lease SET holder_pid = pg_backend_pid(), renewed_at = ${NOW_MS}, expires_at = ${NOW_MS} + $4 WHERE name = $1 AND holder = $2 AND epoch = $3`,
       [LEASE_NAME, identity, epoch, this.options.leaseDurationMs],
     ));
-    if (rowCount === 1) return true;
-    if (connection.holdsSessionLock) await this.unlockSession(connection);
-    return false;
+    return rowCount === 1;
   }
 
   async release(identity: string, epoch: number): Promise<void> {
-    const connection = await this.connection();
-    const { client, channel } = connection;
+    const { client, channel } = await this.connection();
     await this.guard(client.query(
-      "UPDATE leader_lease SET holder = '', expires_at = 0 WHERE name = $1 AND holder = $2 AND epoch = $3",
+      "UPDATE leader_lease SET holder = '', holder_pid = NULL, expires_at = 0 WHERE name = $1 AND holder = $2 AND epoch = $3",
       [LEASE_NAME, identity, epoch],
     ));
-    await this.unlockSession(connection);
     await this.guard(client.query(`NOTIFY ${channel}, 'released'`));
-  }
-
-  private async unlockSession(connection: LeaseConnection): Promise<void> {
-    await this.guard(connection.client.query(`SELECT pg_advisory_unlock${SESSION_LOCK}`));
-    connection.holdsSessionLock = false;
   }
 
   async close(): Promise<void> {
@@ -121,7 +82,8 @@ export class PostgresLease implements LeaseBackend {
     if (connection) await connection.then(({ client }) => client.end()).catch(() => undefined);
   }
 
-  private async transaction<T>({ client }: LeaseConnection, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  private async transaction<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+    const { client } = await this.connection();
     try {
       await this.guard(client.query("BEGIN"));
       const result = await this.guard(work(client));
@@ -149,7 +111,7 @@ export class PostgresLease implements LeaseBackend {
     void connection?.then(({ client }) => client.end()).catch(() => undefined);
   }
 
-  private connection(): Promise<LeaseConnection> {
+  private connection(): Promise<{ client: pg.Client; channel: string }> {
     if (this.closed) return Promise.reject(new Error("the lease connection is closed"));
     this.client ??= (async () => {
       const client = new pg.Client({
@@ -164,7 +126,7 @@ export class PostgresLease implements LeaseBackend {
         await client.connect();
         const channel = await schemaChannel(client, "lease");
         await client.query(`LISTEN ${channel}`);
-        return { client, channel, holdsSessionLock: false };
+        return { client, channel };
       } catch (error) {
         await client.end().catch(() => undefined);
         throw error;
@@ -191,7 +153,7 @@ export async function beginPostgresTerm(connectionString: string, identity: stri
     await client.query("BEGIN");
     await lockEpoch(client);
     const { rows } = await client.query(
-      `UPDATE leader_lease SET holder = $2, epoch = epoch + 1, acquired_at = ${NOW_MS}, renewed_at = ${NOW_MS} WHERE name = $1 RETURNING epoch`,
+      `UPDATE leader_lease SET holder = $2, holder_pid = NULL, epoch = epoch + 1, acquired_at = ${NOW_MS}, renewed_at = ${NOW_MS} WHERE name = $1 RETURNING epoch`,
       [LEASE_NAME, identity],
     );
     await client.query("COMMIT");

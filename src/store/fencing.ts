@@ -13,8 +13,6 @@ import type pg from "pg";
 export const LEASE_NAME = "jobscheduler";
 /** First half of the advisory lock key; the second is the schema's hash, so schemas never contend. */
 export const FENCE_LOCK_KEY = 7_210_432;
-/** The session lock the PostgreSQL lease's holder keeps for its term (leadership/postgres-lease.ts). */
-export const LEASE_SESSION_LOCK_KEY = 7_210_433;
 
 export class FencedError extends Error {
   constructor(readonly epoch: number, readonly current: number) {

@@ -271,4 +271,12 @@ export const postgresMigrations: MigrationSet = [
       INSERT INTO leader_lease (name) VALUES ('jobscheduler');
     `,
   },
+  {
+    version: 13,
+    name: "leadership: the lease holder's session, so a holder whose process died is replaced without waiting for the expiry",
+    // The backend pid of the holder's lease connection; a follower that finds no such session takes
+    // the lease (src/leadership/postgres-lease.ts). NULL: no session to watch (released, or a term
+    // decided by a Kubernetes Lease).
+    sql: `ALTER TABLE leader_lease ADD COLUMN holder_pid INTEGER;`,
+  },
 ];
