@@ -53,7 +53,11 @@ export interface RunningApp {
   metricsPort: number;
   /** Graceful stop: stop leading (release the lease), stop accepting, let runs finish or hand them over, close the store. */
   stop(): Promise<void>;
-  /** Resolves when this replica stopped leading without a release (its lease was lost): main.ts exits, a supervisor restarts it as a follower. */
+  /**
+   * Resolves only when this replica lost its lease and its leader work did not stop within one
+   * lease duration: the last resort, main.ts exits (75) and a supervisor restarts it. A step-down
+   * that stops in time leaves the replica serving as a follower, campaigning again.
+   */
   readonly leadershipLost: Promise<string>;
 }
 
@@ -92,9 +96,17 @@ export async function startApp(config: Config, logger: Logger, options: AppOptio
   const leadershipLost = new Promise<string>((resolve) => (onLost = resolve));
   const election = await createElection(config, store, {
     startedLeading: () => leaderWork.start(),
-    stoppedLeading: (reason) => {
-      leaderWork.abandon();
-      onLost(reason);
+    // The replica steps down in-process: it goes on serving the API, and campaigns again once the
+    // lost term's work has stopped. Work that does not stop within a lease duration (by then a
+    // successor may lead) is beyond repair here: the process exits for its supervisor to restart.
+    stoppedLeading: async (reason) => {
+      let timer: NodeJS.Timeout | undefined;
+      const bound = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), config.LEADER_ELECTION_LEASE_DURATION)));
+      const outcome = await Promise.race([leaderWork.abandon().then(() => "stopped" as const), bound]).finally(() => clearTimeout(timer));
+      if (outcome === "late") {
+        onLost(`${reason}; its leader work did not stop within ${config.LEADER_ELECTION_LEASE_DURATION} ms`);
+        throw new Error("the lost term's leader work did not stop in time");
+      }
     },
   }, logger.child({ component: "leadership" }));
   const term = election.term;

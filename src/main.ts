@@ -12,7 +12,10 @@ try {
 }
 
 const logger = createLogger(config.LOG_LEVEL);
-/** EX_TEMPFAIL: not a failure of the replica, which can lead again after a restart. */
+/**
+ * EX_TEMPFAIL: the last resort of a replica whose lease was lost and whose leader work did not stop
+ * within a lease duration (a normal step-down keeps the process serving as a follower).
+ */
 const LEADERSHIP_LOST_EXIT = 75;
 try {
   const app = await startApp(config, logger);
@@ -32,10 +35,8 @@ try {
       },
     );
   };
-  // client-go's convention: a replica that lost its lease exits, and its supervisor (Kubernetes)
-  // starts it again as a follower, with no state of the lost term left in memory.
   void app.leadershipLost.then((reason) => {
-    logger.error({ reason }, "leadership lost: exiting so that this replica restarts as a follower");
+    logger.error({ reason }, "leadership lost and its work did not stop: exiting so that this replica restarts as a follower");
     setTimeout(() => process.exit(LEADERSHIP_LOST_EXIT), 3000).unref();
     app.stop().finally(() => process.exit(LEADERSHIP_LOST_EXIT));
   });

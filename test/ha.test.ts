@@ -5,10 +5,12 @@
 //   replicas), under keyed submissions round-robin to every live replica: every acknowledged job
 //   exactly once, no attempt's workload started twice, none stuck, a new leader each time
 //   (HA_TRIALS, default 3, ~20 for a long run; HA_SEED);
-// - a leader frozen with SIGSTOP past its lease, then SIGCONT: it steps down (exits 75), its
-//   successor leads, nothing runs twice;
+// - a leader frozen with SIGSTOP past its lease, then SIGCONT: it steps down in-process (same
+//   pid, a follower serving the API), its late writes are refused by epoch, nothing runs twice;
+//   once its successor is killed it leads a second term in the same process, end to end;
 // - the leader's PostgreSQL connections cut (a black-holing TCP proxy): it steps down before its
-//   lease expires, and a follower leads;
+//   lease expires, and a follower leads; its leader work hangs on the store, so it takes the
+//   last resort (exit 75) after a lease duration;
 // - SIGTERM hands over: the follower leads, the ex-leader exits 0;
 // - WatchJob and CancelJob on a follower, for a job the leader runs;
 // - a rolling restart of every replica under steady submission: no failed RPC beyond UNAVAILABLE
@@ -283,28 +285,55 @@ describe("HA on PostgreSQL: a leader that cannot lead steps down", () => {
     for (const cluster of clusters) await cluster.stop();
   });
 
-  it("frozen with SIGSTOP past its lease, then resumed: its successor leads, it steps down, nothing runs twice", async () => {
+  it("frozen with SIGSTOP past its lease, then resumed: it steps down in-process, its late writes are refused, and it leads a second term once its successor dies", async () => {
     const cluster = await newCluster();
     const a = await cluster.start("stop-a");
     const b = await cluster.start("stop-b");
+    const pid = a.service.process.pid;
     expect((await cluster.leader()).name).toBe("stop-a");
-    const running = (await call(a.service.client, a.service.client.scheduleJob, timer("stop-long", 8000, { ha: "stop" }))).job!;
-    await waitFor(async () => (await stateOf(a, running.id)).state === JobState.JOB_STATE_RUNNING);
+    // One run ends while its leader is frozen (the leader's report of it comes late), one outlives the freeze.
+    const short = (await call(a.service.client, a.service.client.scheduleJob, timer("stop-short", 1500, { ha: "stop" }))).job!;
+    const running = (await call(a.service.client, a.service.client.scheduleJob, timer("stop-long", 9000, { ha: "stop" }))).job!;
+    await waitFor(async () => (await stateOf(a, running.id)).state === JobState.JOB_STATE_RUNNING && (await stateOf(a, short.id)).state === JobState.JOB_STATE_RUNNING);
     a.service.process.kill("SIGSTOP");
     expect((await cluster.leader(30_000, "stop-a")).name).toBe("stop-b");
-    // The successor adopted the run; new work is admitted by it.
+    // The successor adopted the runs (the short one ended meanwhile); new work is admitted by it.
     const later = (await call(b.service.client, b.service.client.scheduleJob, timer("stop-later", 200, { ha: "stop" }))).job!;
     await waitFor(async () => (await stateOf(b, later.id)).state === JobState.JOB_STATE_SUCCEEDED);
+    await waitFor(async () => TERMINAL.has((await stateOf(b, short.id)).state));
     a.service.process.kill("SIGCONT");
-    expect(await a.service.exited).toBe(LEADERSHIP_LOST_EXIT);
+    await waitFor(async () => logTime(a, "stepped down: campaigning again as a follower") !== undefined, 30_000);
     expect(a.service.logs.join("\n")).toContain('"msg":"leadership lost"');
+    expect(a.service.logs.join("\n")).toContain('"msg":"leader work stopped after the lease was lost"');
+    // Still the same process, a follower serving the API.
+    expect(a.alive).toBe(true);
+    expect(a.service.process.pid).toBe(pid);
+    expect(await call(a.service.client, a.service.client.getDispatchingStatus, {})).toMatchObject({ leader: "stop-b", leading: false });
+    expect((await fetch(`http://127.0.0.1:${a.service.httpPort}/readyz`)).status).toBe(200);
+    const onFollower = (await call(a.service.client, a.service.client.scheduleJob, timer("stop-on-follower", 200, { ha: "stop" }))).job!;
+    await waitFor(async () => (await stateOf(a, onFollower.id)).state === JobState.JOB_STATE_SUCCEEDED);
+    // What it had decided before the freeze reached the store late, under its old epoch: refused.
+    expect(a.service.logs.join("\n")).toMatch(/write refused: it belongs to leadership epoch \d+/);
     const ended = await waitFor(async () => {
       const job = await stateOf(b, running.id);
       return TERMINAL.has(job.state) ? job : undefined;
     }, 30_000);
     expect(JobState[ended.state]).toBe("JOB_STATE_SUCCEEDED");
     expect(ended.attempt).toBe(1);
+    expect(JobState[(await stateOf(b, short.id)).state]).toBe("JOB_STATE_SUCCEEDED");
+    expect((await stateOf(b, short.id)).attempt).toBe(1);
+
+    // A second term in the same process: the successor dies, the stepped-down replica leads again.
+    b.service.process.kill("SIGKILL");
+    await b.service.exited;
+    expect((await cluster.leader(30_000, "stop-b")).name).toBe("stop-a");
+    expect(a.service.process.pid).toBe(pid);
+    expect(a.service.logs.filter((line) => line.includes('"msg":"leading"'))).toHaveLength(2);
+    const second = (await call(a.service.client, a.service.client.scheduleJob, timer("stop-second-term", 300, { ha: "stop" }))).job!;
+    await waitFor(async () => (await stateOf(a, second.id)).state === JobState.JOB_STATE_SUCCEEDED);
+    expect(await call(a.service.client, a.service.client.getDispatchingStatus, {})).toMatchObject({ leader: "stop-a", leading: true });
     for (const [run, n] of cluster.starts()) expect(n, run).toBe(1);
+    expect(cluster.starts().size).toBe(5);
   }, 120_000);
 
   it("its PostgreSQL connections cut: it steps down before its lease expires, and a follower leads", async () => {
@@ -318,7 +347,9 @@ describe("HA on PostgreSQL: a leader that cannot lead steps down", () => {
       const cutAt = Date.now();
       const successor = await cluster.leader(30_000, "cut-a");
       expect(successor.name).toBe("cut-b");
+      // Its leader work waits on a store it cannot reach: the last resort, after a lease duration.
       expect(await a.service.exited).toBe(LEADERSHIP_LOST_EXIT);
+      expect(a.service.logs.join("\n")).toContain("leadership lost and its work did not stop");
       const lost = logTime(a, "leadership lost")!;
       const led = logTime(successor, "leading")!;
       expect(lost).toBeGreaterThanOrEqual(cutAt);

@@ -170,6 +170,100 @@ describe("PostgreSQL lease and fencing", () => {
   });
 });
 
+describe("stepping down in-process", () => {
+  it("a leader that lost its lease campaigns again once its leader work stopped, and leads a later term", async () => {
+    const { store, url } = await freshSchema();
+    const lease = pgLease(url, 1500);
+    let stall = false;
+    // Renewals that hang while `stall`: as a leader frozen or cut off.
+    const flaky: LeaseBackend = {
+      kind: "postgres",
+      acquire: (identity) => lease.acquire(identity),
+      renew: (identity, epoch) => (stall ? new Promise<boolean>(() => undefined) : lease.renew(identity, epoch)),
+      release: (identity, epoch) => lease.release(identity, epoch),
+      onMaybeFree: (listener) => lease.onMaybeFree(listener),
+      close: () => lease.close(),
+    };
+    const log: string[] = [];
+    let workStopped!: () => void;
+    const a = new LeaderElection(flaky, "a", { leaseDurationMs: 1500, renewDeadlineMs: 1000, retryPeriodMs: 200 }, {
+      startedLeading: async (epoch) => void log.push(`lead ${epoch}`),
+      stoppedLeading: (reason) => {
+        log.push(`lost: ${reason}`);
+        return new Promise<void>((resolve) => (workStopped = () => {
+          log.push("work stopped");
+          resolve();
+        }));
+      },
+    }, silent);
+    const b = campaign(pgLease(url, 1500), "b");
+    try {
+      await a.start();
+      expect(a.state()).toMatchObject({ role: "leader" });
+      const e1 = a.epoch()!;
+      stall = true;
+      await waitForValue(() => log.some((l) => l.startsWith("lost")));
+      expect(a.valid()).toBe(false);
+      expect(a.state().role).toBe("stepped-down");
+      // While its work has not stopped it does not campaign, even once the lease is free.
+      await b.election.start();
+      const e2 = await b.leads;
+      expect(e2).toBeGreaterThan(e1);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(a.state().role).toBe("stepped-down");
+      stall = false;
+      workStopped();
+      await waitForValue(() => a.state().role === "follower" && a.state().holder === "b");
+      // b goes: a leads a new term in the same process, after its work of the last one stopped.
+      await b.election.release();
+      await waitForValue(() => a.state().role === "leader", 5000);
+      expect(a.epoch()).toBeGreaterThan(e2);
+      expect(log).toEqual([`lead ${e1}`, expect.stringMatching(/renew deadline/), "work stopped", `lead ${a.epoch()}`]);
+    } finally {
+      await a.release();
+      await store.close();
+    }
+  });
+
+  it("leader work that does not stop ends campaigning", async () => {
+    const { store, url } = await freshSchema();
+    const lease = pgLease(url, 1500);
+    const stalled: LeaseBackend = {
+      kind: "postgres",
+      acquire: (identity) => lease.acquire(identity),
+      renew: () => new Promise<boolean>(() => undefined),
+      release: (identity, epoch) => lease.release(identity, epoch),
+      onMaybeFree: () => undefined,
+      close: () => lease.close(),
+    };
+    let leads = 0;
+    const a = new LeaderElection(stalled, "a", { leaseDurationMs: 1500, renewDeadlineMs: 600, retryPeriodMs: 100 }, {
+      startedLeading: async () => void leads++,
+      stoppedLeading: async () => {
+        throw new Error("did not stop in time");
+      },
+    }, silent);
+    try {
+      await a.start();
+      await waitForValue(() => a.state().role === "stepped-down");
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      expect(a.state().role).toBe("stepped-down");
+      expect(leads).toBe(1);
+    } finally {
+      await a.release();
+      await store.close();
+    }
+  });
+});
+
+async function waitForValue(check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error("timed out");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 async function waitUntilAcquired(backend: LeaseBackend, identity: string, deadline = Infinity): Promise<number> {
   for (;;) {
     const outcome = await backend.acquire(identity).catch(() => ({ acquired: false as const }));

@@ -46,7 +46,8 @@ export const DEFAULT_CALLBACK_DELIVERY: CallbackDeliveryOptions = {
 export class CallbackDelivery {
   private stopped = true;
   private loopDone?: Promise<void>;
-  private readonly stopController = new AbortController();
+  /** Aborted by stop(); a new one for each start (a replica may lead again after a lost term). */
+  private stopController = new AbortController();
   private idleWait: AbortController | null = null;
   private woken = false;
 
@@ -62,6 +63,7 @@ export class CallbackDelivery {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
+    this.stopController = new AbortController();
     this.loopDone = this.loop();
   }
 

@@ -185,7 +185,8 @@ export class Dispatcher {
       const pageSize = Math.min(MAX_CANDIDATE_PAGE, Math.max(16, (limits.maxRunning - counts.total) * 2));
       const page = await this.store.dueQueuedJobs(now, pageSize, after);
       for (const job of page) {
-        if (counts.total >= limits.maxRunning) break;
+        // The page may have come back after the term ended (a slow store): decide nothing more from it.
+        if (counts.total >= limits.maxRunning || this.stopped || !this.term.valid()) break;
         if (admissionBlocker(job, counts, limits)) continue;
         countAdmitted(job, counts);
         this.track(this.launch(job, now));

@@ -152,6 +152,8 @@ export class JobLifecycle implements RuntimeListener {
    * either re-adopted by the runtime or ended/re-queued, so none stays RUNNING.
    */
   async recover(): Promise<{ adopted: number; requeued: number; interrupted: number }> {
+    // A term starts from the store: reasons held for a previous term's cancels are not this one's.
+    this.cancelReasons.clear();
     const inFlight = await this.store.jobsInDispatchOrder(ACTIVE_STATES, 1_000_000);
     const decisions = await this.runtime.recover(inFlight.map((job) => inFlightRun(this.registry, job)));
     const counts = { adopted: 0, requeued: 0, interrupted: 0 };

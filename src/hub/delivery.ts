@@ -41,7 +41,8 @@ export type PassResult = "idle" | "sent" | "failed" | "blocked";
 export class OutboxDelivery {
   private stopped = true;
   private loopDone?: Promise<void>;
-  private readonly stopController = new AbortController();
+  /** Aborted by stop(); a new one for each start (a replica may lead again after a lost term). */
+  private stopController = new AbortController();
   private readonly idleWaits = new Set<AbortController>();
   private consecutiveFailures = 0;
   private blockedReason: string | null = null;
@@ -63,6 +64,10 @@ export class OutboxDelivery {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
+    this.stopController = new AbortController();
+    // What the last term learnt of the Hub's health is relearnt: its back-off starts over.
+    this.consecutiveFailures = 0;
+    this.probeRow = null;
     this.stopListening = this.client.onReachable(() => this.backOffWait?.abort());
     this.loopDone = this.loop();
   }

@@ -32,8 +32,12 @@ export interface ElectionTiming {
 export interface ElectionCallbacks {
   /** This replica began a term. Runs beside the renewals; the returned promise is awaited only by `start`. */
   startedLeading(epoch: number): Promise<void>;
-  /** The term ended without a release (renew deadline passed, lease taken): leader work must stop now. */
-  stoppedLeading(reason: string): void;
+  /**
+   * The term ended without a release (renew deadline passed, lease taken): leader work must stop
+   * now. The replica campaigns again once the returned promise resolves (the work has stopped, so
+   * nothing of the lost term runs beside a next one); a rejection ends campaigning.
+   */
+  stoppedLeading(reason: string): void | Promise<void>;
 }
 
 export type Role = "follower" | "leader" | "stepped-down" | "released";
@@ -49,6 +53,7 @@ export class LeaderElection implements Term {
   private deadlineTimer?: NodeJS.Timeout;
   private wake?: () => void;
   private loopDone?: Promise<void>;
+  private loopGeneration = 0;
   private observedHolder = "";
   private leading?: Promise<void>;
   private startedUp = false;
@@ -113,9 +118,12 @@ export class LeaderElection implements Term {
   }
 
   private async loop(): Promise<void> {
-    while (this.role === "leader" || this.role === "follower") {
+    // A loop left behind by a step-down (its renewal may still hang) ends at its next turn.
+    const generation = ++this.loopGeneration;
+    while ((this.role === "leader" || this.role === "follower") && generation === this.loopGeneration) {
       const period = this.timing.retryPeriodMs * (1 - JITTER / 2 + Math.random() * JITTER);
       await this.sleep(this.role === "follower" && this.nextTryMs !== undefined ? Math.min(period, this.nextTryMs) : period);
+      if (generation !== this.loopGeneration) return;
       if (this.role === "leader") await this.renew();
       else if (this.role === "follower") await this.attempt();
     }
@@ -151,7 +159,8 @@ export class LeaderElection implements Term {
       this.logger.info({ epoch: outcome.epoch, identity: this.identity, lease: this.backend.kind }, "leading");
       // A later term whose start fails ends the term (the first one's failure fails start()).
       this.leading = this.callbacks.startedLeading(outcome.epoch).catch((error: unknown) => {
-        if (!this.startedUp) throw error;
+        // A start cut short because the term already ended is no failure of the replica's.
+        if (!this.startedUp && this.role === "leader") throw error;
         this.stepDown(`leader work could not start: ${errorText(error)}`);
       });
     } catch (error) {
@@ -161,12 +170,15 @@ export class LeaderElection implements Term {
 
   private async renew(): Promise<void> {
     const sentAt = performance.now();
+    const epoch = this.currentEpoch!;
     try {
-      const ours = await this.backend.renew(this.identity, this.currentEpoch!);
-      if (this.role !== "leader") return;
+      const ours = await this.backend.renew(this.identity, epoch);
+      // A late answer for a term that ended (this replica may lead a later one by now).
+      if (this.role !== "leader" || this.currentEpoch !== epoch) return;
       if (!ours) this.stepDown("the lease is no longer ours (another replica took it)");
       else this.renewed(sentAt);
     } catch (error) {
+      if (this.role !== "leader" || this.currentEpoch !== epoch) return;
       this.logger.warn({ err: errorText(error) }, "could not renew the lease");
     }
   }
@@ -179,13 +191,35 @@ export class LeaderElection implements Term {
     this.deadlineTimer = setTimeout(() => this.stepDown(`the lease was not renewed within the renew deadline (${this.timing.renewDeadlineMs} ms)`), Math.max(0, left));
   }
 
+  /** Stops leading at once; once the leader work has stopped, campaigns again as a follower. */
   private stepDown(reason: string): void {
     if (this.role !== "leader") return;
     this.role = "stepped-down";
     clearTimeout(this.deadlineTimer);
     this.wake?.();
     this.logger.error({ epoch: this.currentEpoch, reason }, "leadership lost");
-    this.callbacks.stoppedLeading(reason);
+    let workStopped: Promise<void>;
+    try {
+      workStopped = Promise.resolve(this.callbacks.stoppedLeading(reason));
+    } catch (error) {
+      workStopped = Promise.reject(error);
+    }
+    // The loop ends at its next turn (its role is no longer leader or follower; a renewal that
+    // hangs is answered in vain); a new one starts once the lost term's work has stopped.
+    this.loopDone = (async () => {
+      try {
+        await workStopped;
+      } catch (error) {
+        this.logger.error({ err: errorText(error) }, "the lost term's leader work did not stop: no longer campaigning");
+        return;
+      }
+      if (this.role !== "stepped-down") return; // released meanwhile
+      this.role = "follower";
+      this.nextTryMs = undefined;
+      this.logger.info({ epoch: this.currentEpoch }, "stepped down: campaigning again as a follower");
+      await this.attempt();
+      await this.loop();
+    })();
   }
 }
 

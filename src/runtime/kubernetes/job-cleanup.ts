@@ -78,6 +78,11 @@ export class JobCleanup {
     this.pending.delete(name);
   }
 
+  /** Takes Jobs again after a stop (a replica leading a new term). */
+  start(): void {
+    this.stopped = false;
+  }
+
   /** Stops the timers; waits up to graceMs for deletes already sent. What is left, the next start finds again. */
   async stop(graceMs: number): Promise<void> {
     this.stopped = true;

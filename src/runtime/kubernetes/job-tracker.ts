@@ -80,8 +80,13 @@ export class Reflector<T extends KubeObject> {
     return this.backoff.failures;
   }
 
-  /** Lists once (throws when that fails, e.g. 403), then keeps watching in the background. */
+  /** Lists once (throws when that fails, e.g. 403), then keeps watching in the background. Again after stop(): from a fresh list. */
   async start(): Promise<void> {
+    await this.loop;
+    this.stopped = false;
+    this.items.clear();
+    this.resourceVersion = "";
+    this.backoff.reset();
     await this.relist();
     this.loop = this.run();
   }

@@ -98,6 +98,8 @@ export class KubernetesRuntime implements Runtime {
   private readonly logger: Logger;
   private started?: Promise<void>;
   private stopped = false;
+  /** Handed over (detach): nothing is launched, followed or reported until a recovery starts a new term. */
+  private detached = false;
   private readonly starter: RunnerStarter;
   /** Deletes finished Jobs whose ends are stored. */
   private readonly cleanup: JobCleanup;
@@ -132,6 +134,7 @@ export class KubernetesRuntime implements Runtime {
   /** The first list of Jobs and Pods; later calls share it. */
   start(): Promise<void> {
     if (this.stopped) return Promise.reject(new Error("the Kubernetes runtime has shut down"));
+    if (this.detached) return Promise.reject(new Error("this replica handed its runs over to the next leader and launches no more"));
     this.started ??= this.tracker.start().catch((error: unknown) => {
       this.started = undefined;
       throw error;
@@ -179,6 +182,11 @@ export class KubernetesRuntime implements Runtime {
   }
 
   async recover(jobs: InFlightRun[]): Promise<Map<string, Recovery>> {
+    // A new term (this replica led before and handed over): fresh caches from a fresh list.
+    if (this.detached && !this.stopped) {
+      this.detached = false;
+      this.cleanup.start();
+    }
     await this.start();
     const decisions = new Map<string, Recovery>();
     const expected = new Set<string>();
@@ -227,21 +235,47 @@ export class KubernetesRuntime implements Runtime {
 
   async shutdown(graceMs: number): Promise<void> {
     this.stopped = true;
-    for (const run of this.runs.values()) this.release(run);
+    const runs = await this.letGo(graceMs);
+    this.logger.info({ runs }, "stopped watching Kubernetes; its Jobs keep running and are adopted at the next start");
+  }
+
+  /**
+   * A leader handing over (a release, or a lost lease): stops watching and reconciling, and waits
+   * for the reconciles and deletes under way, so nothing of this term is reported after it returns.
+   * The Jobs keep running for the next leader's recovery, which may be this replica's again.
+   */
+  async detach(): Promise<void> {
+    const runs = await this.letGo();
+    if (runs) this.logger.info({ runs }, "left the Kubernetes Jobs running for the next leader");
+  }
+
+  /** Forgets every run and stops the caches; waits for the work under way (up to graceMs, else all of it). */
+  private async letGo(graceMs?: number): Promise<number> {
+    this.detached = true;
+    const runs = this.runs.size;
+    for (const run of this.runs.values()) {
+      run.ended = true;
+      this.release(run);
+    }
+    this.runs.clear();
+    this.byName.clear();
+    this.queued.clear();
     // Deletes not sent by then are found again at the next start (finished Jobs no in-flight job names).
-    const cleanupStopped = this.cleanup.stop(graceMs);
+    const cleanupStopped = this.cleanup.stop(graceMs ?? 0);
+    await this.started?.catch(() => undefined);
     await this.tracker.stop();
+    this.started = undefined;
     let timer: NodeJS.Timeout | undefined;
-    const graceOver = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
-    await Promise.race([Promise.all([...this.inFlight, cleanupStopped]), graceOver]);
+    const settled = Promise.all([...this.inFlight, cleanupStopped]);
+    await (graceMs === undefined ? settled : Promise.race([settled, new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]));
     clearTimeout(timer);
-    this.logger.info({ runs: this.runs.size }, "stopped watching Kubernetes; its Jobs keep running and are adopted at the next start");
+    return runs;
   }
 
   // ---- the reconcile ----------------------------------------------------------------------
 
   private schedule(run: Run): void {
-    if (this.stopped || run.ended || this.queued.has(run.job.id)) return;
+    if (this.stopped || this.detached || run.ended || this.queued.has(run.job.id)) return;
     this.queued.add(run.job.id);
     const task = this.serial.run(run.job.id, async () => {
       this.queued.delete(run.job.id);
@@ -258,7 +292,7 @@ export class KubernetesRuntime implements Runtime {
   }
 
   private async reconcileSafely(run: Run): Promise<void> {
-    if (this.stopped || run.ended) return;
+    if (this.stopped || this.detached || run.ended) return;
     try {
       await this.reconcile(run);
       run.failures = 0;

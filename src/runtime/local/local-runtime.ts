@@ -77,6 +77,8 @@ interface LocalRun {
   timeoutTimer: NodeJS.Timeout;
   killTimer?: NodeJS.Timeout;
   exited: Promise<void>;
+  /** Handed over (detach): its end is no longer ours to report, even if this replica leads again (its recovery adopts the run afresh). */
+  detached?: boolean;
 }
 
 /**
@@ -91,7 +93,7 @@ export class LocalRuntime implements Runtime {
   private readonly host = hostname();
   private readonly memory = MemoryWatch.create();
   private adoptedPoll?: NodeJS.Timeout;
-  /** Handed over to the next leader (detach): nothing more is followed, launched or reported. */
+  /** Handed over to the next leader (detach): nothing more is launched until a recovery (a new term) takes runs on again. */
   private detached = false;
   private readonly adoptedExits = new Map<string, () => void>();
   private readonly exitRecorder: string;
@@ -209,6 +211,9 @@ export class LocalRuntime implements Runtime {
    * in flight for are removed.
    */
   async recover(jobs: InFlightRun[]): Promise<Map<string, Recovery>> {
+    // A new term: runs this replica handed over, still running as its children, are adopted
+    // through /proc like anyone's (their old entries reported nothing since the detach).
+    this.detached = false;
     const decisions = new Map<string, Recovery>();
     const programs = jobs.length ? programsByRun() : new Map<string, number>();
     const leftovers = jobs.length ? processesByRun() : new Map<string, number[]>();
@@ -324,12 +329,14 @@ export class LocalRuntime implements Runtime {
   async detach(): Promise<void> {
     this.detached = true;
     for (const run of this.runs.values()) {
+      run.detached = true;
       clearTimeout(run.timeoutTimer);
       clearTimeout(run.killTimer);
       run.unwatchMemory?.();
     }
     clearInterval(this.adoptedPoll);
     this.adoptedPoll = undefined;
+    this.adoptedExits.clear();
     if (this.runs.size) this.options.logger.info({ runs: this.runs.size }, "left the local runs running for the next leader");
     this.runs.clear();
   }
@@ -365,7 +372,7 @@ export class LocalRuntime implements Runtime {
   }
 
   private async onExit(run: LocalRun, exitCode: number | null, signal: NodeJS.Signals | null): Promise<void> {
-    if (this.detached) return;
+    if (run.detached) return;
     clearTimeout(run.timeoutTimer);
     clearTimeout(run.killTimer);
     run.unwatchMemory?.();
