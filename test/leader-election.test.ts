@@ -282,6 +282,8 @@ describe("Kubernetes Lease (client-go semantics) on the fake API", () => {
     try {
       const a = k8sLease(fake);
       const b = k8sLease(fake);
+      let told = 0;
+      b.onMaybeFree(() => told++);
       expect(await a.acquire("pod-a")).toMatchObject({ acquired: true });
       expect(await b.acquire("pod-b")).toMatchObject({ acquired: false, holder: "pod-a" });
       expect(await a.renew("pod-a", 0)).toBe(true);
@@ -294,9 +296,13 @@ describe("Kubernetes Lease (client-go semantics) on the fake API", () => {
       expect(await b.acquire("pod-b")).toMatchObject({ acquired: true });
       expect(await a.renew("pod-a", 0)).toBe(false);
       await b.release("pod-b");
+      // b.s watch told it of each change of holder.
+      await fake.waitFor(() => told > 0, 5000, "the watch to see the release");
       expect(await a.acquire("pod-a")).toMatchObject({ acquired: true });
       expect(fake.requests.filter((r) => r.code === 403)).toEqual([]);
       expect(fake.rbac.unusedGrants().filter((g) => g.resource === "leases")).toEqual([]);
+      await Promise.all([a.close(), b.close()]);
+      await fake.waitFor(() => fake.openWatches === 0, 5000, "the watch closed");
     } finally {
       await fake.close();
     }
@@ -317,14 +323,76 @@ describe("Kubernetes Lease (client-go semantics) on the fake API", () => {
     }
   });
 
-  it("RBAC: without any one of get, create and update on leases the replica never leads", async () => {
+  it("a follower hears of a release through its watch, before its next retry; dropped watches, 410 Gone, 429s and latency only delay it", async () => {
+    const fake = await startFakeKube();
+    const slow = { leaseDurationMs: 20_000, renewDeadlineMs: 15_000, retryPeriodMs: 10_000 };
+    const a = campaign(k8sLease(fake, slow.leaseDurationMs), "pod-a", slow);
+    const b = campaign(k8sLease(fake, slow.leaseDurationMs), "pod-b", slow);
+    const c = k8sLease(fake, slow.leaseDurationMs);
+    try {
+      await a.election.start();
+      await a.leads;
+      await b.election.start();
+      expect(b.election.state()).toMatchObject({ role: "follower", holder: "pod-a" });
+      await fake.waitFor(() => fake.openWatches >= 1, 5000, "b's watch");
+      // The watch is cut, expires, and is refused for a while; each time it comes back.
+      fake.dropWatches();
+      await fake.waitFor(() => fake.requests.filter((r) => r.verb === "watch" && r.resource === "leases").length >= 2, 5000, "a re-watch after the cut");
+      fake.faults.expireNextWatch(1);
+      fake.dropWatches();
+      const throttled = fake.faults.throttle(1, { count: 3, match: { verb: "watch", resource: "leases" } });
+      const slowed = fake.faults.delay(200, { verb: "watch", resource: "leases" });
+      await fake.waitFor(() => fake.requests.filter((r) => r.verb === "watch" && r.resource === "leases" && r.code === 429).length >= 3, 10_000, "the throttled watches");
+      await fake.waitFor(() => fake.openWatches >= 1, 15_000, "the watch back after the 429s");
+      throttled.remove();
+      slowed.remove();
+      // Its retry period is 10 s and the lease 20 s: only the watch makes this quick.
+      const releasedAt = performance.now();
+      await a.election.release();
+      await Promise.race([b.leads, new Promise<never>((_, reject) => setTimeout(() => reject(new Error("no hand-over within 5 s")), 5000))]);
+      expect(performance.now() - releasedAt).toBeLessThan(5000);
+      // A watch of a Lease deleted and created again: told both times, never crashed.
+      let told = 0;
+      c.onMaybeFree(() => told++);
+      await fake.waitFor(() => fake.openWatches >= 2, 5000, "c's watch");
+      fake.delete("Lease", NS, LEASE_OBJECT_NAME);
+      await fake.waitFor(() => told >= 1, 5000, "the deletion seen");
+      await c.close();
+      await b.election.release();
+      await fake.waitFor(() => fake.openWatches === 0, 5000, "every watch closed");
+      expect(fake.internalErrors).toEqual([]);
+    } finally {
+      await c.close();
+      await fake.close();
+    }
+  });
+
+  it("RBAC: without any one of get, create and update on leases the replica never leads; without watch a follower is never told of a release", async () => {
     const fake = await startFakeKube();
     try {
       const shipped = fake.rbac.rules();
       // create first, while no Lease exists yet.
       const grants = fake.rbac.grants().filter((g) => g.resource === "leases").sort((x, y) => x.verb.localeCompare(y.verb));
-      expect(grants.map((g) => g.verb).sort()).toEqual(["create", "get", "update"]);
-      for (const grant of grants) {
+      expect(grants.map((g) => g.verb).sort()).toEqual(["create", "get", "update", "watch"]);
+      for (const withWatch of [true, false]) {
+        if (!withWatch) fake.setRole(shipped.map((rule) => (rule.resources?.includes("leases") ? { ...rule, verbs: rule.verbs.filter((v) => v !== "watch") } : rule)));
+        const holder = k8sLease(fake);
+        const follower = k8sLease(fake);
+        let told = false;
+        follower.onMaybeFree(() => (told = true));
+        const from = fake.requests.length;
+        expect(await holder.acquire("holder")).toMatchObject({ acquired: true });
+        expect(await follower.acquire("follower")).toMatchObject({ acquired: false });
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        await holder.release("holder");
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        await follower.close();
+        fake.setRole(shipped);
+        expect(told, `with watch: ${withWatch}`).toBe(withWatch);
+        expect(fake.requests.slice(from).some((r) => r.code === 403 && r.verb === "watch" && r.resource === "leases")).toBe(!withWatch);
+      }
+      fake.delete("Lease", NS, LEASE_OBJECT_NAME);
+      for (const grant of grants.filter((g) => g.verb !== "watch")) {
         // update is needed to take a Lease another replica left: one exists, released long ago.
         if (grant.verb === "update") {
           const seed = k8sLease(fake);

@@ -51,6 +51,7 @@ export async function createElection(config: Config, store: Pick<JobStore, "kind
       leaseDurationMs: timing.leaseDurationMs,
       callTimeoutMs,
       beginTerm: databaseUrl ? (holder) => beginPostgresTerm(databaseUrl, holder, callTimeoutMs) : undefined,
+      logger,
     })
     : new PostgresLease({ connectionString: databaseUrl!, leaseDurationMs: timing.leaseDurationMs, callTimeoutMs, logger });
   const election = new LeaderElection(lease, identity, timing, callbacks, logger);

@@ -4,10 +4,18 @@
 // write is a PUT carrying the resourceVersion read, so of two replicas racing for an expired lease
 // exactly one wins (the other gets 409 Conflict). Every call is one try with a short timeout: a
 // renewal that fails is retried at the next retry period, within the renew deadline.
+//
+// A watch on the Lease (field selector metadata.name) tells the followers when it may have become
+// free, as PostgreSQL's NOTIFY does: a release (no holder), a change of holder or duration, its
+// deletion. Like client-go's reflector it resumes from the last resourceVersion after a cut,
+// starts afresh (resourceVersion unset: the current state first) after 410 Gone, and backs off
+// on failures (429, 5xx, refused); it never throws, and stops on close(). It only hastens a
+// follower's next try: the retry period still polls whatever the watch misses.
 import {
-  CoordinationV1Api, ServerConfiguration, V1MicroTime, createConfiguration,
+  CoordinationV1Api, ServerConfiguration, V1MicroTime, Watch, createConfiguration,
   type KubeConfig, type Middleware, type V1Lease, type V1LeaseSpec,
 } from "@kubernetes/client-node";
+import { Backoff } from "../runtime/kubernetes/backoff.js";
 import { statusOf } from "../runtime/kubernetes/kube-client.js";
 import type { LeaseBackend } from "./election.js";
 
@@ -21,7 +29,13 @@ export interface KubernetesLeaseOptions {
   callTimeoutMs: number;
   /** Fencing on a shared PostgreSQL store: the store's epoch is raised for each term (postgres-lease.ts); else the Lease's transitions count. */
   beginTerm?: (identity: string) => Promise<number>;
+  /** Where the watch says why it reconnects. */
+  logger?: { warn(details: object, message: string): void; debug(details: object, message: string): void };
 }
+
+/** Re-watch back-off: as the runtime's reflectors (client-go's: a watch open a second was healthy). */
+const WATCH_BACKOFF = { baseMs: 100, capMs: 10_000, resetAfterMs: 60_000 };
+const HEALTHY_WATCH_MS = 1000;
 
 export class KubernetesLease implements LeaseBackend {
   readonly kind = "kubernetes" as const;
@@ -32,6 +46,13 @@ export class KubernetesLease implements LeaseBackend {
   /** When the record last changed, by our clock (performance.now()). */
   private observedAt = 0;
   private observedSpec = "";
+  private readonly listeners: (() => void)[] = [];
+  private closed = false;
+  private watching?: Promise<void>;
+  private currentWatch?: AbortController;
+  private wakeWatch?: () => void;
+  /** The Lease's holder and duration as the watch last saw them ("" holder: none; undefined: no Lease). */
+  private watched?: { holder: string; durationSeconds: number };
 
   constructor(private readonly options: KubernetesLeaseOptions) {
     const cluster = options.kubeConfig.getCurrentCluster();
@@ -51,8 +72,10 @@ export class KubernetesLease implements LeaseBackend {
     this.namespace = options.namespace;
   }
 
-  onMaybeFree(): void {
-    // Followers poll every retry period (a released Lease has no holder and is taken at once).
+  /** Calls `listener` when the watch sees the Lease released, handed to another holder, changed in duration or deleted. */
+  onMaybeFree(listener: () => void): void {
+    this.listeners.push(listener);
+    this.watching ??= this.watchLoop();
   }
 
   async acquire(identity: string): Promise<{ acquired: true; epoch: number } | { acquired: false; holder: string; expiresInMs?: number }> {
@@ -114,7 +137,96 @@ export class KubernetesLease implements LeaseBackend {
     this.record(await this.api.replaceNamespacedLease({ name: LEASE_OBJECT_NAME, namespace: this.namespace, body }));
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.closed = true;
+    this.currentWatch?.abort();
+    this.wakeWatch?.();
+    await this.watching;
+  }
+
+  // ---- the watch --------------------------------------------------------------------------
+
+  private async watchLoop(): Promise<void> {
+    const backoff = new Backoff(WATCH_BACKOFF);
+    let resourceVersion = "";
+    while (!this.closed) {
+      const outcome = await this.watchOnce(resourceVersion).catch((error: unknown) => ({ kind: "error" as const, error, healthy: false, resourceVersion }));
+      if (this.closed) return;
+      resourceVersion = outcome.resourceVersion;
+      if (outcome.healthy) backoff.reset();
+      if (outcome.kind === "expired") {
+        // The history is gone: the next watch starts from the current state (sent first as ADDED).
+        this.options.logger?.debug({ lease: LEASE_OBJECT_NAME }, "Lease watch expired (410 Gone); watching afresh");
+        resourceVersion = "";
+        continue;
+      }
+      if (outcome.kind === "closed" && outcome.healthy) continue;
+      const wait = backoff.failure();
+      this.options.logger?.warn(
+        { lease: LEASE_OBJECT_NAME, err: outcome.kind === "error" ? errorText(outcome.error) : "closed at once", failures: backoff.failures, retryInMs: Math.round(wait) },
+        "Lease watch ended; watching again after back-off",
+      );
+      // A refused watch may be refused for its resourceVersion: start afresh.
+      if (outcome.kind === "error") resourceVersion = "";
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, wait);
+        function done() {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.wakeWatch = done;
+      });
+      this.wakeWatch = undefined;
+    }
+  }
+
+  /** One watch, to its end: how it ended, and the resourceVersion to resume from. */
+  private async watchOnce(from: string): Promise<{ kind: "closed" | "expired" | "error"; error?: unknown; healthy: boolean; resourceVersion: string }> {
+    let resourceVersion = from;
+    let events = 0;
+    let failure: { kind: "expired" | "error"; error?: unknown } | undefined;
+    const openedAt = performance.now();
+    let finish!: (error: unknown) => void;
+    const ended = new Promise<unknown>((resolve) => (finish = resolve));
+    const path = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(this.namespace)}/leases`;
+    const query = {
+      fieldSelector: `metadata.name=${LEASE_OBJECT_NAME}`,
+      allowWatchBookmarks: true,
+      timeoutSeconds: 300 + Math.floor(Math.random() * 300),
+      ...(from ? { resourceVersion: from } : {}),
+    };
+    const controller = await new Watch(this.options.kubeConfig).watch(path, query, (type: string, object: unknown) => {
+      const item = object as V1Lease & { code?: number; message?: string };
+      if (type === "ERROR") {
+        failure = item.code === 410 ? { kind: "expired" } : { kind: "error", error: new Error(`watch error ${item.code ?? ""}: ${item.message ?? "unknown"}`) };
+        return;
+      }
+      events++;
+      if (item.metadata?.resourceVersion) resourceVersion = item.metadata.resourceVersion;
+      if (type === "ADDED" || type === "MODIFIED" || type === "DELETED") this.seen(type === "DELETED" ? undefined : item);
+    }, (error: unknown) => finish(error ?? null));
+    this.currentWatch = controller;
+    if (this.closed) controller.abort();
+    const error = await ended;
+    this.currentWatch = undefined;
+    const healthy = events > 0 || performance.now() - openedAt >= HEALTHY_WATCH_MS;
+    if (failure) return { ...failure, healthy, resourceVersion };
+    if (statusOf(error) === 410) return { kind: "expired", healthy, resourceVersion };
+    // An answer other than 200 (403, 429, 5xx): refused.
+    if (error && statusOf(error) !== undefined) return { kind: "error", error, healthy, resourceVersion };
+    // Ended by the server (timeoutSeconds) or cut: resume from where it got to.
+    return { kind: "closed", healthy, resourceVersion };
+  }
+
+  /** A Lease as the watch sees it (undefined: deleted): the followers try when it may be free. */
+  private seen(lease: V1Lease | undefined): void {
+    const now = lease ? { holder: lease.spec?.holderIdentity ?? "", durationSeconds: lease.spec?.leaseDurationSeconds ?? 0 } : undefined;
+    const before = this.watched;
+    this.watched = now;
+    const maybeFree = now === undefined || now.holder === ""
+      || (before !== undefined && (before.holder !== now.holder || before.durationSeconds !== now.durationSeconds));
+    if (maybeFree) for (const listener of this.listeners) listener();
+  }
 
   private async create(identity: string): Promise<{ acquired: true; epoch: number } | { acquired: false; holder: string }> {
     const now = new V1MicroTime();
@@ -157,4 +269,8 @@ export class KubernetesLease implements LeaseBackend {
       this.observedAt = performance.now();
     }
   }
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
