@@ -120,6 +120,34 @@ describe("ScheduleJob and CreateSchedule refuse targets outside TARGET_ALLOWLIST
   });
 });
 
+describe("RetryJob judges the original's targets by the policy in force now", () => {
+  it("a job admitted under a wider TARGET_ALLOWLIST is refused a retry once the list no longer allows its target", async () => {
+    const dataDir = tempDir();
+    const wide = await startService({ TARGET_ALLOWLIST: `*,127.0.0.1:${appPort}` }, dataDir);
+    let jobId: string;
+    try {
+      // Never run (due tomorrow), cancelled: retryable.
+      const { job } = await call(wide.client, wide.client.scheduleJob, ScheduleJobRequest.fromPartial({
+        name: "internal", runAt: new Date(Date.now() + 86_400_000), spec: { $case: "httpCheck", value: { baseUrl: `http://127.0.0.1:${appPort}/` } },
+      }));
+      jobId = job!.id;
+      await call(wide.client, wide.client.cancelJob, { jobId, reason: "to retry" });
+    } finally {
+      await wide.stop();
+    }
+    const narrow = await startService({ TARGET_ALLOWLIST: "*" }, dataDir);
+    try {
+      const error = await call(narrow.client, narrow.client.retryJob, { jobId, idempotencyKey: "retry-after-narrowing" }).then(() => null, (e: unknown) => e);
+      expectDenied(error, "http_check.base_url", /host 127\.0\.0\.1 is not allowed .*loopback/);
+      const listed = await call(narrow.client, narrow.client.listJobs, ListJobsRequest.fromPartial({ pageSize: 10 }));
+      expect(listed.jobs.map((j) => j.id)).toEqual([jobId]);
+    } finally {
+      await narrow.stop();
+      cleanup(dataDir);
+    }
+  });
+});
+
 describe("the http_check program judges before it connects", () => {
   async function check(baseUrl: string, paths: string[], policy: EgressPolicy) {
     const handler = httpCheckHandler({ egress: policy });

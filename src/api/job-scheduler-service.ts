@@ -232,6 +232,8 @@ export function jobSchedulerService(deps: JobSchedulerDeps, rpc: RpcInstrumentat
     if (original.state !== "FAILED" && original.state !== "CANCELLED") {
       throw new PreconditionFailed(`job ${original.id} is ${original.state}; only failed or cancelled jobs can be retried`, "JOB_NOT_RETRYABLE");
     }
+    // The policy in force now decides, not the one the original was admitted under.
+    await admitEgress(deps.egress, { handler: registry.require(original.type), params: original.params });
     const { job, created } = await store.createJob(await ctx.admitJob(retryJobRecord(original, deps.clock.now(), request.idempotencyKey || null)));
     if (created) {
       ctx.logger.info({ jobId: job.id, retryOf: original.id }, "job retried");
