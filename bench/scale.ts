@@ -25,6 +25,7 @@ import { JobState, ScheduleJobRequest, type Job, type ListJobsRequest, type List
 import { QUEUE_POSITION_BOUND } from "../src/dispatch/queue-positions.js";
 import { baseEnv, call, cleanup, ROOT, spawnService, tempDir, type ChildService } from "../test/support/service.js";
 import { percentile } from "./load.js";
+import { anonymousMappings, breakdown, breakdownFigures, formatBreakdown, type MemoryBreakdown } from "./memory.js";
 import { envNumber, processCpuSeconds } from "./procs.js";
 import { emptyReport, type BenchModule, type BenchReport } from "./report.js";
 
@@ -81,9 +82,20 @@ function httpGet(port: number, path: string): Promise<string> {
   });
 }
 
-/** The service's largest event-loop delay since the previous scrape, in ms. */
-async function eventLoopMaxMs(metricsPort: number): Promise<number> {
+/** What the service's memory was made of at the highest RSS seen at a scrape of its /metrics. */
+let peakMemory: MemoryBreakdown | null = null;
+
+/** Scrapes /metrics; returns the text and notes the memory breakdown (and the highest one). */
+async function scrapeMetrics(metricsPort: number, pid: number): Promise<{ text: string; memory: MemoryBreakdown | null }> {
   const text = await httpGet(metricsPort, "/metrics");
+  const memory = breakdown(pid, text);
+  if (memory && (!peakMemory || memory.rss > peakMemory.rss)) peakMemory = memory;
+  return { text, memory };
+}
+
+/** The service's largest event-loop delay since the previous scrape, in ms. */
+async function eventLoopMaxMs(metricsPort: number, pid: number): Promise<number> {
+  const { text } = await scrapeMetrics(metricsPort, pid);
   const line = /^jobscheduler_nodejs_eventloop_lag_max_seconds\s+(\S+)/m.exec(text);
   if (!line) throw new Error("/metrics has no jobscheduler_nodejs_eventloop_lag_max_seconds");
   return Number(line[1]) * 1000;
@@ -156,9 +168,14 @@ async function run(): Promise<BenchReport> {
     const latencies = await closedLoop(seconds, n, once);
     const cpuPerCall = (cpuMs() - cpuBefore) / latencies.count;
     rows.push([label, latencies, target, cpuPerCall]);
-    console.log(`  ${label}: p50 ${latencies.p50.toFixed(2)} ms, p99 ${latencies.p99.toFixed(2)} ms, service CPU ${cpuPerCall.toFixed(2)} ms/call (${latencies.count} calls), service RSS ${(rssOf(pid) / MiB).toFixed(0)} MiB`);
+    console.log(`  ${label}: p50 ${latencies.p50.toFixed(2)} ms, p99 ${latencies.p99.toFixed(2)} ms, service CPU ${cpuPerCall.toFixed(2)} ms/call (${latencies.count} calls)`);
+    await memoryLine();
     check(`${label} p99`, latencies.p99, target);
     return latencies;
+  };
+  const memoryLine = async () => {
+    const { memory } = await scrapeMetrics(service.metricsPort, pid);
+    if (memory) console.log(`    ${formatBreakdown(memory)}`);
   };
   const list = (request: Partial<ListJobsRequest>) => call<ListJobsRequest, ListJobsResponse>(c, c.listJobs, { ...emptyList, ...request });
   const emptyList: ListJobsRequest = { type: "", states: [], labelSelector: "", createdAfter: undefined, createdBefore: undefined, pageSize: 50, pageToken: "", scheduleId: "", reason: "", teamSlug: "" };
@@ -172,6 +189,8 @@ async function run(): Promise<BenchReport> {
     // Warm-up: statements compiled, caches made.
     await list({});
     await call(c, c.getDispatchingStatus, {});
+    console.log("  after the warm-up:");
+    await memoryLine();
     const idle: Record<string, Latencies> = {};
     idle.list = await measureRow("ListJobs, no filter", 20, async () => void (await list({})));
     await measureRow("ListJobs, type=timer", 20, async () => void (await list({ type: "timer" })));
@@ -194,6 +213,8 @@ async function run(): Promise<BenchReport> {
     const deep = summarize(pages);
     rows.push(["ListJobs, 50-page deep walk (per page)", deep, 20, (cpuMs() - walkCpu) / deep.count]);
     check("ListJobs, 50-page deep walk (per page) p99", deep.p99, 20);
+    console.log(`  ListJobs, 50-page deep walk: p99 ${deep.p99.toFixed(2)} ms per page`);
+    await memoryLine();
     await measureRow("ListJobs, states=[QUEUED]", 20, async () => void (await list({ states: [JobState.JOB_STATE_QUEUED] })));
     await measureRow("ListJobs, rare state (SUCCEEDED, 0.1%)", 20, async () => void (await list({ states: [JobState.JOB_STATE_SUCCEEDED] })));
     await measureRow("ListJobs, label selector matching nothing", 20, async () => void (await list({ labelSelector: "team=nobody" })));
@@ -234,7 +255,7 @@ async function run(): Promise<BenchReport> {
     let controlOut = "";
     control.stdout.on("data", (chunk: Buffer) => (controlOut += chunk.toString()));
     const controlDone = new Promise((resolve) => control.once("exit", resolve));
-    await eventLoopMaxMs(service.metricsPort);
+    await eventLoopMaxMs(service.metricsPort, pid);
     let loopMax = 0;
     let written = 0;
     const mixedEnd = performance.now() + 2 * seconds * 1000;
@@ -256,11 +277,12 @@ async function run(): Promise<BenchReport> {
       loop(() => call(c, c.getDispatchingStatus, {})),
       loop(async () => {
         await new Promise((r) => setTimeout(r, 1000));
-        loopMax = Math.max(loopMax, await eventLoopMaxMs(service.metricsPort));
+        loopMax = Math.max(loopMax, await eventLoopMaxMs(service.metricsPort, pid));
       }),
     ]);
-    loopMax = Math.max(loopMax, await eventLoopMaxMs(service.metricsPort));
-    console.log(`  mixed load: ${written} jobs written, service RSS ${(rssOf(pid) / MiB).toFixed(0)} MiB`);
+    loopMax = Math.max(loopMax, await eventLoopMaxMs(service.metricsPort, pid));
+    console.log(`  mixed load: ${written} jobs written`);
+    await memoryLine();
     control.stdin.end();
     await controlDone;
     const controlMax = Number(controlOut.trim() || NaN);
@@ -276,12 +298,13 @@ async function run(): Promise<BenchReport> {
     while (Date.now() < deadline && (running = (await call<object, { running: number }>(c, c.getDispatchingStatus, {})).running) < 50) {
       await new Promise((r) => setTimeout(r, 500));
     }
-    console.log(`  ${running} runs active, service RSS ${(rssOf(pid) / MiB).toFixed(0)} MiB`);
-    await eventLoopMaxMs(service.metricsPort);
+    console.log(`  ${running} runs active`);
+    await memoryLine();
+    await eventLoopMaxMs(service.metricsPort, pid);
     const busyStatus = await closedLoop(seconds, concurrency, getStatus);
     const busyList = await closedLoop(seconds, concurrency, async () => void (await list({})));
     // (CPU per call is not shown here: the runs' own start-up and exit handling is in it.)
-    const busyLoop = await eventLoopMaxMs(service.metricsPort);
+    const busyLoop = await eventLoopMaxMs(service.metricsPort, pid);
     running = (await call<object, { running: number }>(c, c.getDispatchingStatus, {})).running;
     await call(c, c.pauseDispatching, { reason: "scale benchmark" });
     rows.push([`GetJobStatus, ${running} runs active`, busyStatus, 2 * idle.status.p99, null]);
@@ -295,7 +318,24 @@ async function run(): Promise<BenchReport> {
     clearInterval(rssTimer);
     const after = rssOf(pid);
     peakRss = Math.max(peakRss, after);
+    const mappings = Object.entries(anonymousMappings(pid)).map(([group, mib]) => `${group} ${mib.toFixed(1)}`);
+    report.notes.push(`service's anonymous memory at the end, MiB: ${mappings.join(", ")}`);
+    // Diagnosis: the mappings, then (with SCALE_NODE_OPTIONS=--heapsnapshot-signal=SIGUSR2) a heap
+    // snapshot, which collects first: the memory afterwards shows the live heap.
+    if (process.env.SCALE_SMAPS_DIR) {
+      writeFileSync(join(process.env.SCALE_SMAPS_DIR, `smaps-${pid}.txt`), readFileSync(`/proc/${pid}/smaps`, "utf8"));
+      if (process.env.SCALE_NODE_OPTIONS?.includes("--heapsnapshot-signal=SIGUSR2")) {
+        service.process.kill("SIGUSR2");
+        await new Promise((r) => setTimeout(r, 20_000));
+        const { memory } = await scrapeMetrics(service.metricsPort, pid);
+        if (memory) report.notes.push(`after a heap snapshot (a full GC): ${formatBreakdown(memory)}`);
+      }
+    }
     report.rows.push({ label: "service RSS", figures: { "peak MiB": peakRss / MiB, "at end MiB": after / MiB } });
+    if (peakMemory) {
+      report.rows.push({ label: "service memory at the highest RSS a /metrics scrape saw", figures: breakdownFigures(peakMemory) });
+      report.notes.push(`service memory at the highest RSS a scrape saw: ${formatBreakdown(peakMemory)}`);
+    }
     check("service RSS peak", peakRss / MiB, 256, "MiB");
     check("loader RSS peak (the store's insert path)", loaded.peakRssMiB, 256, "MiB");
     c.close();

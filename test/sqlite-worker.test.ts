@@ -62,3 +62,18 @@ it("reads ListJobs in the worker: the event loop turns while the query runs, and
     await store.close();
   }
 });
+
+it("reports its thread's V8 heap (for /metrics: jobscheduler_thread_heap_bytes)", async () => {
+  const path = join(dir, "heap.db");
+  const store = new SqliteStore(path);
+  try {
+    await store.migrate();
+    const [heap] = await store.threadHeaps();
+    expect(heap.thread).toBe("sqlite");
+    expect(heap.used).toBeGreaterThan(0);
+    expect(heap.total).toBeGreaterThanOrEqual(heap.used);
+    expect(heap.external).toBeGreaterThanOrEqual(0);
+  } finally {
+    await store.close();
+  }
+});

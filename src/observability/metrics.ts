@@ -78,6 +78,20 @@ export class Metrics implements AdmissionObserver {
       },
     });
     new Gauge({
+      name: "jobscheduler_thread_heap_bytes",
+      help: "V8 heap of the service's worker threads (the main thread's is nodejs_heap_*), by thread and kind (used, total, external).",
+      labelNames: ["thread", "kind"] as const,
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const { thread, used, total, external } of (await store.threadHeaps?.()) ?? []) {
+          this.set({ thread, kind: "used" }, used);
+          this.set({ thread, kind: "total" }, total);
+          this.set({ thread, kind: "external" }, external);
+        }
+      },
+    });
+    new Gauge({
       name: "jobscheduler_dispatch_paused",
       help: "1 while dispatching is paused.",
       registers: [this.registry],

@@ -99,6 +99,8 @@ export interface JobStore {
   setSetting(key: string, value: string | null): Promise<void>;
   ping(): Promise<void>;
   close(): Promise<void>;
+  /** The V8 heaps of threads the store runs (SQLite: the reader and checkpoint thread), for /metrics. */
+  threadHeaps?(): Promise<{ thread: string; used: number; total: number; external: number }[]>;
   /** Stores shared by replicas (PostgreSQL): what the others commit, as they commit it. */
   listen?(handlers: JobFeedHandlers): Promise<{ close(): Promise<void> }>;
 }

@@ -276,6 +276,10 @@ export class SqliteStore extends SharedQueries implements JobStore, ScheduleStor
   protected readonly all: admission.QueryAll = async (sql, values) => this.statement(sql).all(...values) as admission.Row[];
   protected readonly allOffLoop: admission.QueryAll = (sql, values) => (this.worker ? this.worker.all(sql, values) : this.all(sql, values));
 
+  async threadHeaps(): Promise<{ thread: string; used: number; total: number; external: number }[]> {
+    return this.worker ? [{ thread: "sqlite", ...(await this.worker.heap()) }] : [];
+  }
+
   async ping(): Promise<void> {
     this.db.prepare("SELECT 1").get();
   }

@@ -24,6 +24,11 @@ const timer = setInterval(() => {
   }
 }, workerData.checkpointMs);
 parentPort.on("message", (message) => {
+  if (message.kind === "heap") {
+    const heap = require("node:v8").getHeapStatistics();
+    parentPort.postMessage({ id: message.id, heap: { used: heap.used_heap_size, total: heap.total_heap_size, external: heap.external_memory } });
+    return;
+  }
   if (message.kind === "close") {
     clearInterval(timer);
     db.close();
@@ -45,11 +50,17 @@ parentPort.on("message", (message) => {
 `;
 
 type Row = Record<string, unknown>;
+/** A thread's V8 heap, in bytes: live and dead objects, what it holds from the system, and its external memory. */
+export interface ThreadHeap {
+  used: number;
+  total: number;
+  external: number;
+}
 
 export class SqliteWorker {
   private readonly worker: Worker;
   private readonly exited: Promise<void>;
-  private readonly pending = new Map<number, { resolve: (rows: Row[]) => void; reject: (error: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (answer: never) => void; reject: (error: Error) => void }>();
   private nextId = 0;
 
   constructor(path: string, checkpointMs: number) {
@@ -61,13 +72,13 @@ export class SqliteWorker {
       workerData: { driver, path, checkpointMs },
       resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 96 },
     });
-    this.worker.on("message", (message: { id: number; rows?: Row[]; error?: string }) => {
+    this.worker.on("message", (message: { id: number; rows?: Row[]; heap?: ThreadHeap; error?: string }) => {
       const waiting = this.pending.get(message.id);
       if (!waiting) return;
       this.pending.delete(message.id);
       if (this.pending.size === 0) this.worker.unref();
       if (message.error !== undefined) waiting.reject(new Error(message.error));
-      else waiting.resolve(message.rows!);
+      else waiting.resolve((message.rows ?? message.heap) as never);
     });
     // Idle, the thread keeps no process alive (the store's close() ends it); a read in flight does.
     this.worker.unref();
@@ -80,11 +91,20 @@ export class SqliteWorker {
 
   /** The rows of one query, read on the worker's connection. */
   all(sql: string, values: unknown[]): Promise<Row[]> {
+    return this.ask({ kind: "all", sql, values });
+  }
+
+  /** The thread's V8 heap (its memory is the service's: /metrics reports it). */
+  heap(): Promise<ThreadHeap> {
+    return this.ask({ kind: "heap" });
+  }
+
+  private ask<T>(message: Record<string, unknown>): Promise<T> {
     return new Promise((resolve, reject) => {
       const id = this.nextId++;
       if (this.pending.size === 0) this.worker.ref();
-      this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ kind: "all", id, sql, values });
+      this.pending.set(id, { resolve: resolve as (answer: never) => void, reject });
+      this.worker.postMessage({ ...message, id });
     });
   }
 
