@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { JobRecord } from "../src/jobs/job.js";
-import { JobCache } from "../src/store/sqlite/job-cache.js";
+import { JobCache, rowCost } from "../src/store/sqlite/job-cache.js";
 import { SqliteStore } from "../src/store/sqlite/sqlite-store.js";
 import { makeJob } from "./support/job-fixtures.js";
 
@@ -139,22 +139,42 @@ describe("SQLite job cache", () => {
 describe("JobCache", () => {
   const record = (id: string) => makeJob({ id });
 
-  it("drops the least recently used record beyond its capacity", () => {
-    const cache = new JobCache(2);
-    cache.remember(record("a"));
-    cache.remember(record("b"));
+  it("drops the least recently used records beyond its capacity in bytes", () => {
+    const cache = new JobCache(800);
+    for (const id of "abcdefg") cache.remember(record(id), 100);
+    cache.remember(record("h"), 50);
     cache.get("a");
-    cache.remember(record("c"));
-    expect(cache.size).toBe(2);
+    cache.remember(record("i"), 100);
+    expect(cache.size).toBe(750);
     expect(cache.get("b")).toBeUndefined();
     expect(cache.get("a")?.id).toBe("a");
-    expect(cache.get("c")?.id).toBe("c");
+    expect(cache.get("i")?.id).toBe("i");
+    cache.remember(record("j"), 100);
+    expect(cache.count).toBe(8);
+    expect(cache.get("c")).toBeUndefined();
+    expect(cache.get("a")?.id).toBe("a");
   });
 
-  it("forgets a record on request", () => {
-    const cache = new JobCache(2);
-    cache.remember(record("a"));
+  it("hands out a record too big to keep frozen, without caching it", () => {
+    const cache = new JobCache(8000);
+    const big = cache.remember(record("big"), 1001);
+    expect(Object.isFrozen(big)).toBe(true);
+    expect(cache.get("big")).toBeUndefined();
+    expect(cache.size).toBe(0);
+  });
+
+  it("forgets a record on request, and its bytes with it", () => {
+    const cache = new JobCache(2000);
+    cache.remember(record("a"), 100);
+    cache.remember(record("a"), 200);
+    expect(cache.size).toBe(200);
     cache.forget("a");
     expect(cache.get("a")).toBeUndefined();
+    expect(cache.size).toBe(0);
+  });
+
+  it("weighs a row by its text: a finished job with an 8 KiB output tail costs over ten queued ones", () => {
+    expect(rowCost(8192 + 700)).toBeGreaterThan(10 * rowCost(700) - 1536 * 10 + 1536);
+    expect(rowCost(700)).toBeLessThan(4096);
   });
 });

@@ -14,7 +14,7 @@ import {
 import type { JobPatch, JobQuery, JobStore, JobTransition, StateCount, TransitionResult } from "../store.js";
 import { applyPatch, applyTransition, firstEvent } from "../transition.js";
 import { SqliteWorker } from "./sqlite-worker.js";
-import { JobCache } from "./job-cache.js";
+import { JobCache, rowCost } from "./job-cache.js";
 import { sqliteMigrations } from "./migrations.js";
 import { SqliteOutbox } from "./sqlite-outbox.js";
 import { lockSqliteInstance, type InstanceLock } from "./instance-lock.js";
@@ -34,8 +34,11 @@ type Row = Record<string, unknown>;
 type Transaction = { <T>(work: () => T): T; immediate<T>(work: () => T): T };
 const parse = (value: unknown) => JSON.parse(value as string);
 const json = (value: unknown) => JSON.stringify(value);
-/** Jobs kept parsed for getJob: comfortably more than the jobs clients poll at any one time. */
-const CACHED_JOBS = 5000;
+/**
+ * Bytes of parsed rows kept for getJob: ~5000 queued jobs of a few labels (more than the jobs
+ * clients poll at any one time), fewer finished ones with output tails and results.
+ */
+const JOB_CACHE_BYTES = 12 * 2 ** 20;
 
 export class SqliteStore extends SharedQueries implements JobStore, ScheduleStore, AuthStore {
   protected readonly dialect = dialect;
@@ -46,7 +49,7 @@ export class SqliteStore extends SharedQueries implements JobStore, ScheduleStor
   /** Checkpoints and ListJobs reads, off the event loop (absent for ":memory:", which no other connection can open). */
   private worker?: SqliteWorker;
   private readonly statements;
-  private readonly cache = new JobCache(CACHED_JOBS);
+  private readonly cache = new JobCache(JOB_CACHE_BYTES);
   readonly outbox: SqliteOutbox;
   private readonly instanceLock?: InstanceLock;
 
@@ -199,8 +202,8 @@ export class SqliteStore extends SharedQueries implements JobStore, ScheduleStor
   async getJob(id: string): Promise<JobRecord | null> {
     const cached = this.cache.get(id);
     if (cached) return cached;
-    const job = this.readJob(id);
-    return job && this.cache.remember(job);
+    const row = this.s.byId.get(id) as Row | undefined;
+    return row ? this.cache.remember(rowToJob(row, parse), rowCost(textLength(row))) : null;
   }
 
   /** Read in the worker thread: a filter no index orders by can read much of the table, and must not hold the event loop. */
@@ -295,6 +298,16 @@ export class SqliteStore extends SharedQueries implements JobStore, ScheduleStor
     }
     this.instanceLock?.release();
   }
+}
+
+/** Characters of a row's text columns. */
+function textLength(row: Row): number {
+  let length = 0;
+  for (const key in row) {
+    const value = row[key];
+    if (typeof value === "string") length += value.length;
+  }
+  return length;
 }
 
 function hasLabels(job: JobRecord): boolean {
