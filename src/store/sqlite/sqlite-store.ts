@@ -13,7 +13,7 @@ import {
 } from "../sql.js";
 import type { JobPatch, JobQuery, JobStore, JobTransition, StateCount, TransitionResult } from "../store.js";
 import { applyPatch, applyTransition, firstEvent } from "../transition.js";
-import { SqliteWorker } from "./sqlite-worker.js";
+import { SQLITE_CACHE_KIB, SqliteWorker } from "./sqlite-worker.js";
 import { JobCache, rowCost } from "./job-cache.js";
 import { sqliteMigrations } from "./migrations.js";
 import { SqliteOutbox } from "./sqlite-outbox.js";
@@ -76,6 +76,7 @@ export class SqliteStore extends SharedQueries implements JobStore, ScheduleStor
     this.db.pragma("wal_autocheckpoint = 0");
     if (path !== ":memory:") this.worker = new SqliteWorker(path, 1000);
     this.db.pragma("busy_timeout = 5000");
+    this.db.pragma(`cache_size = -${SQLITE_CACHE_KIB}`);
     this.db.pragma("foreign_keys = ON");
     this.db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)");
     this.statements = {
