@@ -25,7 +25,7 @@ import {
   GetJobStatusRequest, Job, JobSchedulerClient, JobSchedulerService, ScheduleJobRequest, type DispatchingStatus, type ScheduleJobResponse,
 } from "../src/gen/jobscheduler/v1/jobscheduler.js";
 import { TEST_ADMIN_KEY } from "../test/support/auth.js";
-import { baseEnv, cleanup, ROOT, tempDir, testClient } from "../test/support/service.js";
+import { baseEnv, cleanup, ROOT, SERVICE_NODE_FLAGS, tempDir, testClient } from "../test/support/service.js";
 import { runLoad, type LoadOptions, type LoadResult, type UnaryTarget } from "./load.js";
 import {
   envArgs, envNumber, freePort, pinLoadGenerator, planPinning, ServerProcess, spawnServerProcess, waitForQuiet,
@@ -202,7 +202,7 @@ async function startEcho(sample: Job): Promise<{ server: ServerProcess; address:
 export async function startService(dataDir: string, logLevel: string, extra: Record<string, string> = {}): Promise<{ server: ServerProcess; address: string; client: JobSchedulerClient }> {
   const grpcPort = await freePort();
   const env = { PATH: process.env.PATH ?? "", ...baseEnv(dataDir, { LOG_LEVEL: logLevel, GRPC_PORT: String(grpcPort), DISPATCH_POLL_INTERVAL: "1s", ...extra }) };
-  const child = spawnServerProcess(process.execPath, [...envArgs("BENCH_SERVICE_NODE_ARGS"), join(ROOT, "dist/main.js")], { cwd: ROOT, env });
+  const child = spawnServerProcess(process.execPath, [...SERVICE_NODE_FLAGS, ...envArgs("BENCH_SERVICE_NODE_ARGS"), join(ROOT, "dist/main.js")], { cwd: ROOT, env });
   const server = new ServerProcess("service", child);
   const address = `127.0.0.1:${grpcPort}`;
   const client = testClient(address);

@@ -15,7 +15,8 @@
 // latency row, 1), DATABASE_URL (PostgreSQL instead of SQLite: a schema of its own, dropped
 // afterwards), SCALE_DATA_DIR (keep the loaded store there and reuse it on the next run, for
 // iterating: the SQLite file, or the name of the PostgreSQL schema, and a sample of queued ids),
-// SCALE_NODE_OPTIONS (NODE_OPTIONS of the service, e.g. V8 heap flags to try against the RSS row).
+// SCALE_NODE_OPTIONS (NODE_OPTIONS of the service), SERVICE_NODE_FLAGS (its node flags instead of
+// those of `npm start`, "" for none: V8 heap flags to try against the RSS row).
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";

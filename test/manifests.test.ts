@@ -25,6 +25,7 @@ import { configSchema, loadConfig } from "../src/config.js";
 import { cidrContains, formatCidr, parseCidr, parseIp } from "../src/shared/egress/ip.js";
 import { egressPolicy } from "../src/shared/egress/policy.js";
 import { K6_API_PORT } from "../src/shared/k6/command.js";
+import { START_NODE_FLAGS } from "./support/service.js";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const K8S = join(ROOT, "k8s");
@@ -552,7 +553,9 @@ describe("Dockerfile", () => {
   it("uses DATA_DIR=/data, exposes the three ports and starts node dist/main.js", () => {
     expect(all(runtime, "ENV").join(" ")).toMatch(/\bDATA_DIR=\/data\b/);
     expect(all(runtime, "EXPOSE")).toEqual([[cmData.GRPC_PORT, cmData.HTTP_PORT, cmData.METRICS_PORT].join(" ")]);
-    expect(all(runtime, "ENTRYPOINT")).toEqual(['["node", "dist/main.js"]']);
+    // The V8 heap flags of `npm start` (the service's memory setting), the same in the image.
+    expect(START_NODE_FLAGS.length).toBeGreaterThan(0);
+    expect(all(runtime, "ENTRYPOINT").map((entry) => JSON.parse(entry))).toEqual([["node", ...START_NODE_FLAGS, "dist/main.js"]]);
     expect(all(runtime, "CMD")).toEqual(["[]"]);
   });
 

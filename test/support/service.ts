@@ -2,7 +2,7 @@
 // process (`node dist/main.js`, for crash and restart tests), always on real ports
 // with a real store, and gives back a generated gRPC client.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { credentials, Metadata, type CallOptions, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
@@ -14,6 +14,13 @@ import { apiKeyInterceptor, TEST_ADMIN_KEY, TEST_KEYS_FILE } from "./auth.js";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
 export const COLLECTORS_DIR = join(ROOT, "dist/collectors");
+/** The node flags of `npm start` (the service's V8 heap setting), which the Dockerfile repeats. */
+export const START_NODE_FLAGS: string[] = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).scripts.start as string)
+  .split(/\s+/)
+  .filter((arg) => arg.startsWith("--"));
+/** The flags spawned services run with: START_NODE_FLAGS, or SERVICE_NODE_FLAGS from the environment to compare others ("" for none). */
+export const SERVICE_NODE_FLAGS: string[] =
+  process.env.SERVICE_NODE_FLAGS === undefined ? START_NODE_FLAGS : process.env.SERVICE_NODE_FLAGS.split(/\s+/).filter(Boolean);
 
 export function tempDir(prefix = "jobscheduler-test-"): string {
   return mkdtempSync(join(tmpdir(), prefix));
@@ -100,11 +107,11 @@ export interface ChildService {
 }
 
 /**
- * Runs `node dist/main.js` and waits for its "ready" log line (so LOG_LEVEL must be info or finer).
+ * Runs `node dist/main.js` (with the flags of `npm start`) and waits for its "ready" log line (so LOG_LEVEL must be info or finer).
  * `nodeArgs` go before the script (flags NODE_OPTIONS refuses, such as --cpu-prof).
  */
 export async function spawnService(env: Record<string, string>, nodeArgs: string[] = []): Promise<ChildService> {
-  const child = spawn(process.execPath, [...nodeArgs, join(ROOT, "dist/main.js")], {
+  const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, ...nodeArgs, join(ROOT, "dist/main.js")], {
     env: { PATH: process.env.PATH ?? "", ...env, LOG_LEVEL: env.LOG_LEVEL === "silent" ? "info" : (env.LOG_LEVEL ?? "info") },
     stdio: ["ignore", "pipe", "pipe"],
   });
