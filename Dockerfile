@@ -94,6 +94,6 @@ USER 10001:10001
 # No HEALTHCHECK: Kubernetes ignores it (k8s/deployment.yaml has the probes), and podman drops it
 # from OCI-format images. With plain docker/podman, poll http://HOST:8080/readyz instead.
 # The base image's CMD ["node"] is dropped explicitly (ENTRYPOINT resets it in docker, but be sure).
-# The V8 heap flags are the service's memory setting, the same as `npm start` (README, "Memory").
-ENTRYPOINT ["node", "--max-old-space-size=512", "--max-semi-space-size=8", "dist/main.js"]
+# The V8 heap flag is the service's memory setting, the same as `npm start` (README, "Memory").
+ENTRYPOINT ["node", "--max-old-space-size=512", "dist/main.js"]
 CMD []
