@@ -95,5 +95,5 @@ USER 10001:10001
 # from OCI-format images. With plain docker/podman, poll http://HOST:8080/readyz instead.
 # The base image's CMD ["node"] is dropped explicitly (ENTRYPOINT resets it in docker, but be sure).
 # The V8 heap flag is the service's memory setting, the same as `npm start` (README, "Memory").
-ENTRYPOINT ["node", "--max-old-space-size=512", "dist/main.js"]
+ENTRYPOINT ["node", "--max-old-space-size=384", "dist/main.js"]
 CMD []
