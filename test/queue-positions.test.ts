@@ -80,6 +80,29 @@ describe("QueuePositions", () => {
     expect(reads).toBe(0);
   });
 
+  it("reads the line again in the background before it is too old, so no request waits for it", async () => {
+    const jobs = await queue(6);
+    const positions = new QueuePositions(store, clock, 250, BOUND);
+    expect(await positions.positionOf(jobs[0])).toBe(1);
+    const afterFirst = reads;
+    await clock.advance(100);
+    expect(positions.cachedPositionOf(jobs[5])).toBe(BOUND + 1);
+    expect(reads).toBe(afterFirst);
+    // Past half its age the line still answers, and is read again meanwhile: the queue moved.
+    await store.transition(jobs[0].id, { from: ["QUEUED"], to: "CANCELLED", at: clock.now() });
+    await clock.advance(100);
+    expect(positions.cachedPositionOf(jobs[3])).toBe(BOUND + 1);
+    expect(reads).toBe(afterFirst + 1);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(positions.cachedPositionOf(jobs[3])).toBeUndefined();
+    expect(await positions.positionOf(jobs[3])).toBe(3);
+    expect(positions.cachedPositionOf(jobs[4])).toBe(BOUND + 1);
+    // A line older than its age is never used: after a quiet spell a request waits for the read.
+    await clock.advance(251);
+    expect(positions.cachedPositionOf(jobs[4])).toBeUndefined();
+    expect(await positions.positionOf(jobs[4])).toBe(BOUND + 1);
+  });
+
   it("counts a queue shorter than the bound exactly, also for a job that arrived since", async () => {
     const jobs = await queue(2);
     const positions = new QueuePositions(store, clock, 250, BOUND);

@@ -16,6 +16,7 @@ import { SqliteStore, sqliteDialect } from "../src/store/sqlite/sqlite-store.js"
 import { firstEvent } from "../src/store/transition.js";
 import type { JobCursor, JobQuery, JobStore } from "../src/store/store.js";
 import { makeJob } from "./support/job-fixtures.js";
+import { waitFor } from "./support/service.js";
 
 const POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 
@@ -827,6 +828,31 @@ describe.each([sqliteBackend(), postgresBackend()])("$name store", (backend) => 
     it("keeps an empty string apart from a missing value", async () => {
       await store.setSetting("empty", "");
       expect(await store.getSetting("empty")).toBe("");
+    });
+
+    it("tells the other replicas of every change, and of no write that changes nothing", async () => {
+      if (backend.name !== "postgres") return; // SQLite has one instance and no feed
+      const other = keep(opened.reopen());
+      await other.migrate();
+      const heard: string[] = [];
+      const feed = await other.listen!({ notice: (n) => n.kind === "settings" && heard.push(n.jobId), resync: () => {} });
+      try {
+        await store.setSetting("paused", "maintenance");
+        await store.setSetting("paused", "maintenance");
+        await store.setSetting("limits", "{}");
+        await store.setSetting("paused", "other reason");
+        await store.setSetting("paused", null);
+        await store.setSetting("paused", null);
+        await store.setSetting("limits", "{}");
+        // A last change, so that every notice sent before it has arrived once it has.
+        await store.setSetting("done", "1");
+        await waitFor(async () => heard.includes("done"));
+        expect(heard).toEqual(["paused", "limits", "paused", "paused", "done"]);
+        expect(await store.getSetting("paused")).toBeNull();
+        expect(await other.getSetting("limits")).toBe("{}");
+      } finally {
+        await feed.close();
+      }
     });
   });
 

@@ -244,8 +244,9 @@ export function jobSchedulerService(deps: JobSchedulerDeps, rpc: RpcInstrumentat
     return jobToProto(job);
   }
 
-  async function dispatchingStatus(state: DispatchingState): Promise<DispatchingStatus> {
-    const counts = await store.countByTypeAndState();
+  /** The dispatcher's state (after a pause or resume it may still be being stored) with the store's counts, read meanwhile. */
+  async function dispatchingStatus(dispatching: DispatchingState | Promise<DispatchingState>): Promise<DispatchingStatus> {
+    const [state, counts] = await Promise.all([dispatching, store.countByTypeAndState()]);
     const queued = counts.filter((c) => c.state === "QUEUED").reduce((sum, c) => sum + c.count, 0);
     const leadership = deps.leadership?.();
     // A follower runs nothing itself: it answers with what the store holds as in flight.
@@ -270,9 +271,9 @@ export function jobSchedulerService(deps: JobSchedulerDeps, rpc: RpcInstrumentat
     listJobTypes: rpc.unary("ListJobTypes", async (): Promise<ListJobTypesResponse> => ({ jobTypes: registry.all().map(handlerToProto) })),
     pauseDispatching: rpc.unary("PauseDispatching", async (request: PauseDispatchingRequest) => {
       checkText("reason", request.reason, REASON_RULE);
-      return dispatchingStatus(await dispatcher.pause(request.reason || "paused by an operator"));
+      return dispatchingStatus(dispatcher.pause(request.reason || "paused by an operator"));
     }),
-    resumeDispatching: rpc.unary("ResumeDispatching", async () => dispatchingStatus(await dispatcher.resume())),
+    resumeDispatching: rpc.unary("ResumeDispatching", async () => dispatchingStatus(dispatcher.resume())),
     getDispatchingStatus: rpc.unary("GetDispatchingStatus", async () => dispatchingStatus(dispatcher.state())),
   };
 }

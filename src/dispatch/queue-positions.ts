@@ -27,6 +27,10 @@ function after(a: DispatchCursor, b: DispatchCursor): boolean {
  * by every request for `maxAgeMs` (so "beyond the bound" may lag the queue by that much): a job
  * behind it is answered from memory, which is nearly every job of a deep queue; a job ahead of
  * it is counted, a count the bound caps (an index range of at most `bound` entries).
+ * The line is read again in the background once it is older than `refreshAfterMs` (a request
+ * using it starts that read, and is answered from the line still fresh), so while requests keep
+ * coming none of them waits for the read (a scan of `bound` index entries, ~5 ms at 1M jobs on
+ * PostgreSQL); only the first request after a quiet spell longer than `maxAgeMs` does.
  */
 export class QueuePositions {
   private line: Line | null = null;
@@ -37,6 +41,7 @@ export class QueuePositions {
     private readonly clock: Clock,
     private readonly maxAgeMs = 250,
     private readonly bound = QUEUE_POSITION_BOUND,
+    private readonly refreshAfterMs = maxAgeMs / 2,
   ) {}
 
   /** 1-based position among due jobs (bound + 1 beyond the bound); 0 for a job not due yet (it has no place in the line). */
@@ -53,13 +58,20 @@ export class QueuePositions {
   cachedPositionOf(job: JobRecord, now = this.clock.now()): number | undefined {
     if (job.runAt > now) return 0;
     const line = this.line;
-    if (line && now - line.at <= this.maxAgeMs && line.last && after(job, line.last)) return this.bound + 1;
+    if (!line || now - line.at > this.maxAgeMs) return undefined;
+    // A failed read in the background is retried by the next request that needs the line.
+    if (now - line.at > this.refreshAfterMs) this.load(now).catch(() => undefined);
+    if (line.last && after(job, line.last)) return this.bound + 1;
     return undefined;
   }
 
   private refresh(now: number): Promise<Line> {
     const line = this.line;
     if (line && now - line.at <= this.maxAgeMs) return Promise.resolve(line);
+    return this.load(now);
+  }
+
+  private load(now: number): Promise<Line> {
     this.loading ??= this.store.nthDueQueued(now, this.bound).then((last) => (this.line = { at: now, last })).finally(() => {
       this.loading = null;
     });

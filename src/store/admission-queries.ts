@@ -104,21 +104,19 @@ export async function nextQueueChange(all: QueryAll, d: SqlDialect, now: number)
 /**
  * 1-based position among due queued jobs, counted up to `bound` jobs ahead: a job further back
  * gets `bound + 1`. Two index ranges of the dispatch index (higher priority; same priority and
- * earlier; "+run_at" keeps SQLite on it), each read for at most `bound` entries, so the cost does not grow with the queue.
+ * earlier; "+run_at" keeps SQLite on it), read together for at most `bound` entries, so the cost
+ * does not grow with the queue; one statement, so one round trip.
  */
 export async function queuePosition(all: QueryAll, d: SqlDialect, job: JobRecord, now: number, bound: number): Promise<number> {
-  const [higher] = await all(
-    `SELECT COUNT(*) AS n FROM (SELECT 1 FROM jobs WHERE state = 'QUEUED' AND priority > ${d.param(1)} AND +run_at <= ${d.param(2)} LIMIT ${d.param(3)}) AS ahead`,
-    [job.priority, now, bound],
+  const p = (n: number) => d.param(n);
+  const [row] = await all(
+    `WITH higher AS (SELECT COUNT(*) AS n FROM (SELECT 1 FROM jobs WHERE state = 'QUEUED' AND priority > ${p(1)} AND +run_at <= ${p(2)} LIMIT ${p(3)}) AS ahead)
+     SELECT higher.n AS higher, (SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE state = 'QUEUED' AND priority = ${p(4)} AND created_at <= ${p(5)}
+       AND (created_at < ${p(6)} OR id < ${p(7)}) AND +run_at <= ${p(8)} LIMIT (SELECT ${p(9)} - n FROM higher)) AS ahead) AS same FROM higher`,
+    [job.priority, now, bound, job.priority, job.createdAt, job.createdAt, job.id, now, bound],
   );
-  const before = Number(higher.n);
-  if (before >= bound) return bound + 1;
-  const [same] = await all(
-    `SELECT COUNT(*) AS n FROM (SELECT 1 FROM jobs WHERE state = 'QUEUED' AND priority = ${d.param(1)} AND created_at <= ${d.param(2)}
-       AND (created_at < ${d.param(3)} OR id < ${d.param(4)}) AND +run_at <= ${d.param(5)} LIMIT ${d.param(6)}) AS ahead`,
-    [job.priority, job.createdAt, job.createdAt, job.id, now, bound - before],
-  );
-  return Math.min(before + Number(same.n), bound) + 1;
+  const before = Number(row.higher) + Number(row.same);
+  return before >= bound ? bound + 1 : before + 1;
 }
 
 /**

@@ -201,17 +201,26 @@ export class PostgresStore extends SharedQueries implements JobStore, ScheduleSt
     return rows[0] ? (rows[0].value as string) : null;
   }
 
+  /**
+   * One statement, its own transaction: the write and, only when it changed the value, the
+   * notice to the other replicas. Writing the value already stored (a pause while paused with
+   * the same reason) touches no row, so it takes no transaction id and waits for no WAL flush.
+   */
   async setSetting(key: string, value: string | null): Promise<void> {
-    await this.inTransaction(async (client) => {
-      if (value === null) await client.query("DELETE FROM settings WHERE key = $1", [key]);
-      else {
-        await client.query(
-          "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-          [key, value],
-        );
-      }
-      await this.announce(client, "settings", key, 0);
-    });
+    const write = value === null
+      ? "DELETE FROM settings WHERE key = $1 RETURNING key"
+      : `INSERT INTO settings (key, value)
+           SELECT $1::text, $2::text WHERE NOT EXISTS (SELECT 1 FROM settings WHERE key = $1 AND value = $2)
+           ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value RETURNING key`;
+    const values: unknown[] = value === null ? [key] : [key, value];
+    if (!this.jobsChannel) {
+      await this.pool.query(write, values);
+      return;
+    }
+    const n = values.length;
+    await this.pool.query(`WITH changed AS (${write}) SELECT pg_notify($${n + 1}, $${n + 2}) FROM changed`, [
+      ...values, this.jobsChannel, noticePayload("settings", this.origin, key, 0),
+    ]);
   }
 
   protected readonly all: admission.QueryAll = async (sql, values) => (await this.pool.query(sql, values)).rows;
