@@ -37,8 +37,9 @@ export abstract class SharedQueries {
     return this.jobs(await admission.dueQueuedJobs(this.all, this.dialect, now, limit, after));
   }
 
+  // A scan of n index entries, read in the background (queue-positions.ts): off the event loop.
   nthDueQueued(now: number, n: number): Promise<admission.DispatchCursor | null> {
-    return admission.nthDueQueued(this.all, this.dialect, now, n);
+    return admission.nthDueQueued(this.allOffLoop, this.dialect, now, n);
   }
 
   async expiredQueuedJobs(now: number, limit: number): Promise<JobRecord[]> {
