@@ -63,7 +63,12 @@ export class KeyDirectory {
     if (fromFile) return fromFile;
     const entry = this.cache.get(id);
     if (entry) {
-      if (performance.now() - entry.readAt < REFRESH_MS) return entry.key;
+      const age = performance.now() - entry.readAt;
+      if (age < REFRESH_MS) {
+        // Read again meanwhile, so that a key in use is never older than REFRESH_MS and no call waits for the read.
+        if (age >= REFRESH_MS / 2 && !entry.pending) this.read(id, entry).catch(() => undefined);
+        return entry.key;
+      }
       if (entry.pending) return entry.pending;
     }
     return this.read(id, entry);
@@ -76,7 +81,8 @@ export class KeyDirectory {
     const pending = this.store.getApiKey(id).then(
       (record) => {
         const key = record ? known(record) : null;
-        this.remember(id, { key, readAt });
+        // Unless forgotten meanwhile (a change made here): what was read before it may be stale.
+        if (this.cache.get(id) === target) this.remember(id, { key, readAt });
         return key;
       },
       (error: unknown) => {
