@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { LeaderElection, type LeaseBackend } from "../src/leadership/election.js";
 import { KubernetesLease, LEASE_OBJECT_NAME } from "../src/leadership/kubernetes-lease.js";
 import { beginPostgresTerm, PostgresLease } from "../src/leadership/postgres-lease.js";
-import { FencedError } from "../src/store/fencing.js";
+import { FENCE_LOCK_KEY, FencedError, LEASE_NAME } from "../src/store/fencing.js";
 import { PostgresStore } from "../src/store/postgres/postgres-store.js";
 import { startFakeKube, type FakeKube } from "./support/fake-kube/index.js";
 import { makeJob } from "./support/job-fixtures.js";
@@ -89,6 +89,33 @@ describe("PostgreSQL lease and fencing", () => {
       await expect(store.transition(job.id, { from: ["RUNNING"], to: "SUCCEEDED", at: 6, epoch: second })).rejects.toBeInstanceOf(FencedError);
     } finally {
       await Promise.all([a.close(), b.close(), store.close()]);
+    }
+  });
+
+  it("a fenced write waiting while a new term begins is refused once that term commits (it reads the epoch after the lock)", async () => {
+    const { store, url } = await freshSchema();
+    const a = pgLease(url, 60_000);
+    const term = new pg.Client({ connectionString: url });
+    try {
+      const job = makeJob({ state: "QUEUED" });
+      await store.createJob(job);
+      const e1 = ((await a.acquire("a")) as { epoch: number }).epoch;
+      await term.connect();
+      // A new term as a replica starts one: the fencing lock exclusively, then the epoch raised.
+      await term.query("BEGIN");
+      await term.query("SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))", [FENCE_LOCK_KEY]);
+      await term.query("UPDATE leader_lease SET epoch = epoch + 1 WHERE name = $1", [LEASE_NAME]);
+      let settled = false;
+      const late = store.transition(job.id, { from: ["QUEUED"], to: "STARTING", at: 1, epoch: e1 });
+      void late.catch(() => undefined).finally(() => (settled = true));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(settled).toBe(false);
+      await term.query("COMMIT");
+      await expect(late).rejects.toBeInstanceOf(FencedError);
+      expect((await store.getJob(job.id))!.state).toBe("QUEUED");
+      await expect(store.transition(job.id, { from: ["QUEUED"], to: "STARTING", at: 2, epoch: e1 + 1 })).resolves.not.toBeNull();
+    } finally {
+      await Promise.all([a.close(), term.end(), store.close()]);
     }
   });
 

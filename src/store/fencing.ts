@@ -20,11 +20,17 @@ export class FencedError extends Error {
   }
 }
 
+// Two statements sent as one (one round trip, no parameters): in READ COMMITTED each statement of
+// a query string takes its own snapshot, so the epoch is read after the lock was granted and sees
+// a term that began while this transaction waited for it.
+const CHECK_EPOCH_SQL =
+  `SELECT pg_advisory_xact_lock_shared(${FENCE_LOCK_KEY}, hashtext(current_schema())); SELECT epoch FROM leader_lease WHERE name = '${LEASE_NAME}'`;
+
 /** Inside a transaction: refuses it unless `epoch` is still the lease's. */
 export async function checkEpoch(client: pg.ClientBase, epoch: number): Promise<void> {
-  await client.query("SELECT pg_advisory_xact_lock_shared($1, hashtext(current_schema()))", [FENCE_LOCK_KEY]);
-  const { rows } = await client.query("SELECT epoch FROM leader_lease WHERE name = $1", [LEASE_NAME]);
-  const current = rows[0] ? Number(rows[0].epoch) : 0;
+  const results = (await client.query(CHECK_EPOCH_SQL)) as unknown as pg.QueryResult[];
+  const row = results[1]?.rows[0];
+  const current = row ? Number(row.epoch) : 0;
   if (current !== epoch) throw new FencedError(epoch, current);
 }
 
