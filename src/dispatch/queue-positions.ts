@@ -60,7 +60,7 @@ export class QueuePositions {
     const line = this.line;
     if (!line || now - line.at > this.maxAgeMs) return undefined;
     // A failed read in the background is retried by the next request that needs the line.
-    if (now - line.at > this.refreshAfterMs) this.load(now).catch(() => undefined);
+    if (now - line.at > this.refreshAfterMs && !this.loading) this.load(now).catch(() => undefined);
     if (line.last && after(job, line.last)) return this.bound + 1;
     return undefined;
   }
