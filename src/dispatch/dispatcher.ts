@@ -3,7 +3,7 @@ import { Reason, type JobRecord } from "../jobs/job.js";
 import type { JobRegistry } from "../jobs/registry.js";
 import { workloadFor } from "../jobs/workload.js";
 import type { Runtime } from "../runtime/runtime.js";
-import type { DispatchCursor } from "../store/admission-queries.js";
+import type { ActiveCounts, DispatchCursor } from "../store/admission-queries.js";
 import type { JobStore } from "../store/store.js";
 import { systemClock, type Clock } from "./clock.js";
 import type { JobLifecycle } from "./lifecycle.js";
@@ -16,6 +16,13 @@ const PAUSED_SETTING = "dispatch.paused";
 const MAX_CANDIDATE_PAGE = 256;
 /** Bound on the backlog scanned per pass, so a pass never takes long. */
 const MAX_SCANNED_PER_PASS = 4096;
+/**
+ * How long the counts of active runs behind a queued job's waiting reason (GetJobStatus) are
+ * shared between requests. They are dropped at every wake-up too (an admission, a run that
+ * ended, a job changed on another replica), so they are older than the runs only for a change
+ * whose wake-up is still on its way. Admission itself always reads the store.
+ */
+const BLOCKER_COUNTS_MAX_AGE_MS = 100;
 
 export interface DispatcherOptions {
   /** Safety net: look for queued work this often even without a wake-up. */
@@ -56,6 +63,7 @@ export class Dispatcher {
   private readonly clock: Clock;
   private readonly term: Term;
   private observer?: AdmissionObserver;
+  private blockerCounts?: { readAt: number; counts: Promise<ActiveCounts> };
 
   constructor(
     private readonly store: JobStore,
@@ -90,6 +98,7 @@ export class Dispatcher {
   }
 
   wake(): void {
+    this.blockerCounts = undefined;
     // While paused nothing is admitted; queue deadlines are still checked every poll interval.
     if (this.paused && !this.stopped) return;
     for (const controller of this.wakeUps) controller.abort();
@@ -136,8 +145,21 @@ export class Dispatcher {
   async blockerOf(job: JobRecord): Promise<Blocker> {
     const known = this.blockerWithoutCounts(job);
     if (known) return known;
-    const counts = await this.store.activeCounts();
+    const counts = await this.sharedActiveCounts();
     return admissionBlocker(job, counts, this.limits.get()) ?? { reason: "WAITING_TURN", message: "waiting for the jobs ahead of it" };
+  }
+
+  private sharedActiveCounts(): Promise<ActiveCounts> {
+    const now = performance.now();
+    const held = this.blockerCounts;
+    if (held && now - held.readAt <= BLOCKER_COUNTS_MAX_AGE_MS) return held.counts;
+    const counts = this.store.activeCounts();
+    const entry = { readAt: now, counts };
+    this.blockerCounts = entry;
+    counts.catch(() => {
+      if (this.blockerCounts === entry) this.blockerCounts = undefined;
+    });
+    return counts;
   }
 
   /** What holds a queued job when it needs no look at the running jobs (delayed, paused), else null. */
