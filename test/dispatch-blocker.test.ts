@@ -1,6 +1,6 @@
 // Why a queued job waits (GetJobStatus's waiting reason, Dispatcher.blockerOf): the counts of
 // active runs it is judged against are read once and shared by requests for up to 100 ms, and
-// dropped at every wake-up (an admission, a run that ended, a change on another replica).
+// dropped at every wake-up of the dispatcher (an admission, a run that ended).
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

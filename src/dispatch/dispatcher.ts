@@ -18,9 +18,9 @@ const MAX_CANDIDATE_PAGE = 256;
 const MAX_SCANNED_PER_PASS = 4096;
 /**
  * How long the counts of active runs behind a queued job's waiting reason (GetJobStatus) are
- * shared between requests. They are dropped at every wake-up too (an admission, a run that
- * ended, a job changed on another replica), so they are older than the runs only for a change
- * whose wake-up is still on its way. Admission itself always reads the store.
+ * shared between requests. The leader also drops them at every wake-up (an admission, a run
+ * that ended, a job changed on another replica), so there they lag the runs only while a
+ * wake-up is on its way; a follower's are at most that old. Admission always reads the store.
  */
 const BLOCKER_COUNTS_MAX_AGE_MS = 100;
 
