@@ -23,8 +23,8 @@ export interface ResolverLimits {
   maxPending?: number;
 }
 
-/** Names resolved at once: libuv's pool has 4 threads, and more would only queue behind them. */
-export const DEFAULT_MAX_PENDING_LOOKUPS = 16;
+/** Names resolved at once: room for a round of submissions at full concurrency while DNS answers, a bounded queue on libuv's 4-thread pool when it does not. */
+export const DEFAULT_MAX_PENDING_LOOKUPS = 64;
 
 export function systemResolver(timeoutMs: number): Resolver {
   return boundedResolver((host) => dnsLookup(host, { all: true, verbatim: true }).then((answers) => answers.map((answer) => answer.address)), { timeoutMs });
