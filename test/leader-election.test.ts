@@ -37,6 +37,18 @@ async function freshSchema(): Promise<{ store: PostgresStore; url: string }> {
 
 const pgLease = (url: string, leaseDurationMs: number) => new PostgresLease({ connectionString: url, leaseDurationMs, callTimeoutMs: 2000, logger: silent });
 
+/** The lease with renewals that never answer: as a connection cut without a reset. */
+function neverRenewing(lease: PostgresLease): LeaseBackend {
+  return {
+    kind: "postgres",
+    acquire: (identity) => lease.acquire(identity),
+    renew: () => new Promise<boolean>(() => undefined),
+    release: (identity, epoch) => lease.release(identity, epoch),
+    onMaybeFree: () => undefined,
+    close: () => lease.close(),
+  };
+}
+
 /** An election whose callbacks resolve promises a test can await. */
 function campaign(backend: LeaseBackend, identity: string, timing = { leaseDurationMs: 1500, renewDeadlineMs: 1000, retryPeriodMs: 200 }) {
   let led!: (epoch: number) => void;
@@ -173,15 +185,7 @@ describe("PostgreSQL lease and fencing", () => {
   it("a leader that cannot renew steps down at its renew deadline, before its lease expires", async () => {
     const { store, url } = await freshSchema();
     const lease = pgLease(url, 4000);
-    // Renewals that never answer: as a connection cut without a reset.
-    const stalled: LeaseBackend = {
-      kind: "postgres",
-      acquire: (identity) => lease.acquire(identity),
-      renew: () => new Promise<boolean>(() => undefined),
-      release: (identity, epoch) => lease.release(identity, epoch),
-      onMaybeFree: () => undefined,
-      close: () => lease.close(),
-    };
+    const stalled = neverRenewing(lease);
     const a = campaign(stalled, "a", { leaseDurationMs: 4000, renewDeadlineMs: 1000, retryPeriodMs: 200 });
     const b = pgLease(url, 4000);
     try {
@@ -255,14 +259,7 @@ describe("stepping down in-process", () => {
   it("leader work that does not stop ends campaigning", async () => {
     const { store, url } = await freshSchema();
     const lease = pgLease(url, 1500);
-    const stalled: LeaseBackend = {
-      kind: "postgres",
-      acquire: (identity) => lease.acquire(identity),
-      renew: () => new Promise<boolean>(() => undefined),
-      release: (identity, epoch) => lease.release(identity, epoch),
-      onMaybeFree: () => undefined,
-      close: () => lease.close(),
-    };
+    const stalled = neverRenewing(lease);
     let leads = 0;
     const a = new LeaderElection(stalled, "a", { leaseDurationMs: 1500, renewDeadlineMs: 600, retryPeriodMs: 100 }, {
       startedLeading: async () => void leads++,
