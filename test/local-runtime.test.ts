@@ -285,8 +285,9 @@ describe("the local runtime", () => {
     const dir = tempDir();
     writeFileSync(join(dir, "go"), "");
     const job = makeJob({ state: "RUNNING", placement: { runtime: "local", location: "pid 1 on old-host", pid: 1 } });
-    await launchedByPreviousInstance(job, goEnv(dir));
-    await waitFor(async () => existsSync(join(runsDir, `${job.id}-1`, "exit-code")));
+    const pid = await launchedByPreviousInstance(job, goEnv(dir));
+    // Ended: its exit recorded and its program gone (it writes the file a moment before it exits).
+    await waitFor(async () => existsSync(join(runsDir, `${job.id}-1`, "exit-code")) && !isAlive(pid));
 
     const { rt, listener } = runtime();
     expect(await rt.recover([job])).toEqual(new Map([[job.id, { action: "adopted" }]]));
