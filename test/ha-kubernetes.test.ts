@@ -4,7 +4,7 @@
 //   a follower and never deletes the first one's running Job.
 // - Two replicas on one PostgreSQL schema: kill -9 of the leader while Jobs run; the other takes
 //   the Lease, re-adopts the running Jobs and creates every Kubernetes Job exactly once.
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
@@ -12,6 +12,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { JobState, ScheduleJobRequest, type Job } from "../src/gen/jobscheduler/v1/jobscheduler.js";
 import { outcome, startFakeKube, type FakeKube, type StoredJob, type StoredPod } from "./support/fake-kube/index.js";
 import { baseEnv, call, cleanup, spawnService, tempDir, waitFor, type ChildService } from "./support/service.js";
+import { kubeServiceEnv, podEnv } from "./support/kube-service.js";
 
 const POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const NS = "jobscheduler-jobs";
@@ -34,13 +35,10 @@ afterAll(async () => {
   await client.end();
 });
 
-function envOf(pod: StoredPod): Record<string, string> {
-  return Object.fromEntries((pod.spec?.containers[0].env ?? []).map((e) => [e.name, e.value ?? ""]));
-}
 
 /** Pods run as the timer collector would, for TIMER_DURATION_MS. */
 function timerPods(pod: StoredPod) {
-  const env = envOf(pod);
+  const env = podEnv(pod);
   const ms = Number(env.TIMER_DURATION_MS);
   return outcome.succeed(JSON.stringify({ timerName: env.TIMER_NAME, durationMs: ms, elapsedMs: ms, completed: true }), { runMs: ms });
 }
@@ -54,16 +52,9 @@ async function startFake(): Promise<FakeKube> {
 function kubeEnv(fake: FakeKube, name: string, extra: Record<string, string> = {}): Record<string, string> {
   const dir = mkdtempSync(join(tmpdir(), "jobscheduler-ha-k8s-"));
   dirs.push(dir);
-  writeFileSync(join(dir, "token"), fake.token);
   return baseEnv(dir, {
     LOG_LEVEL: "info",
-    RUNTIME: "kubernetes",
-    K8S_API_SERVER: fake.url,
-    K8S_TOKEN_FILE: join(dir, "token"),
-    JOB_IMAGE: "ghcr.io/hackload/jobscheduler:test",
-    K8S_QPS: "1000",
-    K8S_BURST: "1000",
-    DISPATCH_POLL_INTERVAL: "100ms",
+    ...kubeServiceEnv(fake, dir),
     POD_NAME: name,
     ...ELECTION,
     ...extra,

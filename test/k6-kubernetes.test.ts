@@ -6,7 +6,7 @@
 // compact summary as termination message, as a real runner would after its run.
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -17,6 +17,7 @@ import { recordObjects, type ObjectLog } from "./support/fake-kube/object-log.js
 import { terminationMessage, type PartFigures } from "./support/fake-k6/summary-data.js";
 import { startHttpTarget } from "./support/http-target.js";
 import { call, cleanup, collect, startService, waitFor, type TestService } from "./support/service.js";
+import { kubeServiceEnv } from "./support/kube-service.js";
 
 const NS = "jobscheduler-jobs";
 const INDEX = "batch.kubernetes.io/job-completion-index";
@@ -141,15 +142,8 @@ describe("k6 jobs on Kubernetes (fake API, stand-in runners)", () => {
     target = await startHttpTarget();
     const dir = mkdtempSync(join(tmpdir(), "k6-k8s-"));
     dirs.push(dir);
-    writeFileSync(join(dir, "token"), fake.token);
     service = await startService({
-      RUNTIME: "kubernetes",
-      K8S_API_SERVER: fake.url,
-      K8S_TOKEN_FILE: join(dir, "token"),
-      JOB_IMAGE: "ghcr.io/hackload/jobscheduler:test",
-      K8S_QPS: "1000",
-      K8S_BURST: "1000",
-      DISPATCH_POLL_INTERVAL: "100ms",
+      ...kubeServiceEnv(fake, dir),
       K6_RUNNER_URL: runnerUrl,
       K6_START_TIMEOUT: "1500ms",
       K6_DASHBOARD_URL: "https://grafana.example/d/k6?var-testid={testid}&var-team={team}",

@@ -3,7 +3,7 @@
 // resets) and the shipped Role. When a delete of a Job arrives at the API server, the test reads
 // the job's row from the service's SQLite file on the spot (a read-only connection of its own):
 // the end must already be there.
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -17,6 +17,7 @@ import { kubernetesJobName } from "../src/runtime/kubernetes/names.js";
 import { makeJob } from "./support/job-fixtures.js";
 import { outcome, startFakeKube, type FakeKube, type PodOutcome, type RequestRecord, type StoredJob, type StoredPod } from "./support/fake-kube/index.js";
 import { baseEnv, call, cleanup, spawnService, startService, tempDir, waitFor, type TestService } from "./support/service.js";
+import { kubeServiceEnv, podEnv } from "./support/kube-service.js";
 
 const NS = "jobscheduler-jobs";
 const FAST = { msPerSecond: 20, podScheduleMs: 5, podStartMs: 20, podRunMs: 30, sigtermExitMs: 5, podBackoffBaseMs: 5, imagePullBackOffMs: 30, gcDelayMs: 2, bookmarkIntervalMs: 60_000 };
@@ -25,18 +26,15 @@ const dirs: string[] = [];
 
 afterAll(() => dirs.forEach(cleanup));
 
-function envOf(pod: StoredPod): Record<string, string> {
-  return Object.fromEntries((pod.spec?.containers[0].env ?? []).map((e) => [e.name, e.value ?? ""]));
-}
 
 /** Pods behave like the timer collector: the result in the termination message, exit 0. */
 function timerLike(pod: StoredPod): PodOutcome {
-  const env = envOf(pod);
+  const env = podEnv(pod);
   const ms = Number(env.TIMER_DURATION_MS);
   return outcome.succeed(JSON.stringify({ timerName: env.TIMER_NAME, durationMs: ms, elapsedMs: ms, completed: true }), { log: "timer: done\n" });
 }
 
-const byTimer = (name: string) => (pod: StoredPod) => envOf(pod).TIMER_NAME === name;
+const byTimer = (name: string) => (pod: StoredPod) => podEnv(pod).TIMER_NAME === name;
 
 async function startFake(): Promise<FakeKube> {
   const fake = await startFakeKube({ timing: FAST });
@@ -47,17 +45,7 @@ async function startFake(): Promise<FakeKube> {
 function kubeEnv(fake: FakeKube, extra: Record<string, string> = {}): Record<string, string> {
   const dir = mkdtempSync(join(tmpdir(), "jobscheduler-k8s-cleanup-"));
   dirs.push(dir);
-  writeFileSync(join(dir, "token"), fake.token);
-  return {
-    RUNTIME: "kubernetes",
-    K8S_API_SERVER: fake.url,
-    K8S_TOKEN_FILE: join(dir, "token"),
-    JOB_IMAGE: "ghcr.io/hackload/jobscheduler:test",
-    K8S_QPS: "1000",
-    K8S_BURST: "1000",
-    DISPATCH_POLL_INTERVAL: "100ms",
-    ...extra,
-  };
+  return { ...kubeServiceEnv(fake, dir), ...extra };
 }
 
 function timerRequest(timerName: string, ms = 100): ScheduleJobRequest {

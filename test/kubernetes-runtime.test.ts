@@ -37,9 +37,10 @@ import {
 import { recordObjects, type ObjectLog } from "./support/fake-kube/object-log.js";
 import { makeJob } from "./support/job-fixtures.js";
 import { baseEnv, call, cleanup, collect, startService, tempDir, waitFor, type TestService } from "./support/service.js";
+import { kubeServiceEnv, podEnv, TEST_JOB_IMAGE } from "./support/kube-service.js";
 
 const NS = "jobscheduler-jobs";
-const IMAGE = "ghcr.io/hackload/jobscheduler:test";
+const IMAGE = TEST_JOB_IMAGE;
 const FAST = {
   msPerSecond: 20,
   podScheduleMs: 5,
@@ -58,24 +59,21 @@ afterAll(() => dirs.forEach(cleanup));
 
 // ---- helpers ------------------------------------------------------------------------------
 
-function envOf(pod: StoredPod): Record<string, string> {
-  return Object.fromEntries((pod.spec?.containers[0].env ?? []).map((e) => [e.name, e.value ?? ""]));
-}
 
 /** What the timer collector writes as its result. */
 function timerResult(pod: StoredPod, extra: Record<string, unknown> = {}): string {
-  const env = envOf(pod);
+  const env = podEnv(pod);
   const ms = Number(env.TIMER_DURATION_MS);
   return JSON.stringify({ timerName: env.TIMER_NAME, durationMs: ms, elapsedMs: ms, completed: true, ...extra });
 }
 
 /** Pods behave like the timer collector: log two lines, write the result, exit 0. */
 function timerLike(pod: StoredPod): PodOutcome {
-  const name = envOf(pod).TIMER_NAME;
+  const name = podEnv(pod).TIMER_NAME;
   return outcome.succeed(timerResult(pod), { log: `timer ${name}: waiting\ntimer ${name}: done\n` });
 }
 
-const byTimer = (name: string) => (pod: StoredPod) => envOf(pod).TIMER_NAME === name;
+const byTimer = (name: string) => (pod: StoredPod) => podEnv(pod).TIMER_NAME === name;
 
 async function startFake(): Promise<FakeKube> {
   const fake = await startFakeKube({ timing: FAST });
@@ -87,20 +85,7 @@ async function startFake(): Promise<FakeKube> {
 function kubeEnv(fake: FakeKube, extra: Record<string, string> = {}): Record<string, string> {
   const dir = mkdtempSync(join(tmpdir(), "jobscheduler-k8s-"));
   dirs.push(dir);
-  const tokenFile = join(dir, "token");
-  writeFileSync(tokenFile, fake.token);
-  return {
-    RUNTIME: "kubernetes",
-    K8S_API_SERVER: fake.url,
-    K8S_TOKEN_FILE: tokenFile,
-    JOB_IMAGE: IMAGE,
-    IMAGE_PULL_FAILURE_TIMEOUT: "400ms",
-    K8S_QPS: "1000",
-    K8S_BURST: "1000",
-    MAX_RUNNING_JOBS: "64",
-    DISPATCH_POLL_INTERVAL: "100ms",
-    ...extra,
-  };
+  return { ...kubeServiceEnv(fake, dir), IMAGE_PULL_FAILURE_TIMEOUT: "400ms", MAX_RUNNING_JOBS: "64", ...extra };
 }
 
 /** The same through a kubeconfig file (insecure-skip-tls-verify: the fake speaks plain http). */
@@ -217,7 +202,7 @@ describe("the service with RUNTIME=kubernetes against the fake API (shipped Role
       resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { cpu: "200m", memory: "128Mi" } },
       securityContext: { runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
     });
-    expect(envOf(collectorPod)).toMatchObject({ TIMER_NAME: "spec-check", TIMER_DURATION_MS: "1500", JOB_ID: job.id });
+    expect(podEnv(collectorPod)).toMatchObject({ TIMER_NAME: "spec-check", TIMER_DURATION_MS: "1500", JOB_ID: job.id });
   });
 
   it("a Job create the API server holds for seconds holds back no other admission", async () => {
@@ -444,7 +429,7 @@ describe("the service with RUNTIME=kubernetes against the fake API (shipped Role
       const cm = objects.last<StoredConfigMap>("ConfigMap", NS, `${name}-files`)!;
       expect(cm.data).toEqual({ "script.js": "export default 1" });
       expect(cm.metadata.ownerReferences).toEqual([{ apiVersion: "batch/v1", kind: "Job", name, uid: objects.last<StoredJob>("Job", NS, name)!.metadata.uid }]);
-      expect(envOf(objects.podsOf<StoredPod>(NS, name)[0]).JOB_FILES_DIR).toBe("/etc/jobscheduler/files");
+      expect(podEnv(objects.podsOf<StoredPod>(NS, name)[0]).JOB_FILES_DIR).toBe("/etc/jobscheduler/files");
       // Once the end is reported, the Job goes, and its pods and ConfigMap with it.
       await fake.waitFor(() => !fake.get("Job", NS, name) && fake.podsOf(NS, name).length === 0 && !fake.get("ConfigMap", NS, `${name}-files`), 5000, "the Job and its dependents to be deleted");
     } finally {
